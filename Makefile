@@ -1,0 +1,43 @@
+# The two commands of the README's quick start:
+#   make run    set up (venv, packages) and run the service on the embedded store with the bundled demo site
+#   make test   set up and run the whole test suite (starts a real Elasticsearch test node for its tests)
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup system-deps run test test-fast contracts bench lint clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+	$(BIN)/pip install -q -e '.[test,dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Debian packages the tests use: a CJK font for the digest charts, Chromium for the web UI tests.
+system-deps:
+	bash scripts/system-deps
+
+run: setup
+	$(BIN)/yuqing demo
+
+test: setup system-deps
+	bash scripts/test
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not elasticsearch"
+
+contracts: setup
+	$(BIN)/python ../shared/contracts/check --yuqing $(BIN)/yuqing --only analyze,detect,search,demo
+
+bench: setup
+	$(BIN)/python benchmarks/bench_analyze.py
+	$(BIN)/python benchmarks/bench_detect.py
+
+lint: setup
+	$(BIN)/ruff check yuqing crawlers nlp alerts tests benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info tests/elasticsearch/target tests/elasticsearch/run

@@ -1,0 +1,143 @@
+"""The storage contract: the same tests run against every backend behind the seam (SQLite always,
+Elasticsearch against the real node when YUQING_TEST_ES_URL is set — see tests/conftest.py)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from tests.conftest import SHANGHAI
+from yuqing.model import Mention
+from yuqing.query import parse
+from yuqing.storage.base import SearchRequest
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)
+
+
+def mention(i: int, title: str, content: str, *, hours: float = 0, source: str = "weibo",
+            polarity: str = "neutral", institutions: tuple[str, ...] = ("招商银行",)) -> Mention:
+    return Mention(url=f"https://example.org/post/{i}", source=source, title=title, content=content,
+                   published_at=T0 + timedelta(hours=hours), polarity=polarity, sentiment=0.5,
+                   institutions=list(institutions), categories=["service"], risk=0.3)
+
+
+CORPUS = [
+    mention(1, "招商银行信用卡暴力催收", "客户反映遭到暴力催收，催收人员多次骚扰家人。", hours=0, polarity="negative"),
+    mention(2, "招行网点服务好", "今天在网点办业务，工作人员态度很好。", hours=1, polarity="positive", source="news"),
+    mention(3, "信用卡年费争议", "信用卡年费被乱收，客服说会退还。", hours=2, polarity="negative"),
+    mention(4, "平安银行理财亏损", "理财产品亏损严重，销售时说保本。", hours=3, polarity="negative",
+            institutions=("平安银行",), source="guba"),
+    mention(5, "CMB Credit Card outage", "The mobile app was down for hours.", hours=4, source="news"),
+    mention(6, "催收电话", "每天接到催收电话，但不是招商银行打来的。", hours=26, polarity="negative",
+            institutions=()),
+]
+
+
+@pytest.fixture
+def filled(store):
+    report = store.index_many(CORPUS)
+    assert (report.created, report.updated, report.failed) == (len(CORPUS), 0, [])
+    return store
+
+
+def ids(result):
+    return sorted(int(h.mention.url.rsplit("/", 1)[1]) for h in result.hits)
+
+
+def find(store, query="", **kw):
+    kw.setdefault("limit", 50)
+    return store.search(SearchRequest(query=parse(query), **kw))
+
+
+def test_replay_updates_instead_of_duplicating(filled):
+    changed = CORPUS[0]
+    changed.polarity = "neutral"
+    report = filled.index_many([changed, CORPUS[1]])
+    assert (report.created, report.updated) == (0, 2)
+    assert find(filled).total == len(CORPUS)
+    assert filled.get(changed.id).polarity == "neutral"
+    changed.polarity = "negative"
+
+
+def test_get_round_trips_every_field(filled):
+    got = filled.get(CORPUS[3].id)
+    want = CORPUS[3]
+    assert got.to_dict() == want.to_dict()
+    assert got.published_at.utcoffset() == timedelta(hours=8)
+    assert filled.get("no-such-id") is None
+
+
+def test_empty_query_lists_newest_first(filled):
+    result = find(filled)
+    assert result.total == len(CORPUS)
+    published = [h.mention.published_at for h in result.hits]
+    assert published == sorted(published, reverse=True)
+
+
+@pytest.mark.parametrize("query, want", [
+    ("催收", [1, 6]),
+    ("银行", [1, 4, 6]),  # 银行 finds 招商银行 / 平安银行 inside longer words
+    ("招商银行", [1, 6]),
+    ("信用卡 年费", [3]),
+    ("催收 OR 年费", [1, 3, 6]),
+    ("催收 NOT 招商银行", []),
+    ("信用卡 -年费", [1]),
+    ('"暴力 催收"', [1]),
+    ("暴力催收", [1]),
+    ("(催收 OR 理财) 银行", [1, 4, 6]),
+    ("cmb", [5]),
+    ("Credit card", [5]),
+    ("不存在的词", []),
+])
+def test_query_syntax(filled, query, want):
+    result = find(filled, query)
+    assert ids(result) == want
+    assert result.total == len(want)
+
+
+def test_hits_are_highlighted_and_escaped(filled):
+    result = find(filled, "催收")
+    for hit in result.hits:
+        assert "<mark>催收</mark>" in hit.highlight
+        assert "<script" not in hit.highlight
+
+
+@pytest.mark.parametrize("filters, want", [
+    ({"polarity": "negative"}, [1, 3, 4, 6]),
+    ({"source": "news"}, [2, 5]),
+    ({"institution": "平安银行"}, [4]),
+    ({"since": T0 + timedelta(hours=2)}, [3, 4, 5, 6]),
+    ({"until": T0 + timedelta(hours=2)}, [1, 2]),  # until is exclusive
+    ({"since": T0 + timedelta(hours=1), "until": T0 + timedelta(hours=4), "polarity": "negative"}, [3, 4]),
+])
+def test_filters(filled, filters, want):
+    assert ids(find(filled, **filters)) == want
+
+
+def test_filters_combine_with_query(filled):
+    assert ids(find(filled, "银行", institution="招商银行", polarity="negative")) == [1]
+
+
+def test_limit_offset_and_exact_total(filled):
+    first = find(filled, limit=2)
+    second = find(filled, limit=2, offset=2)
+    assert first.total == second.total == len(CORPUS)
+    assert len(first.hits) == len(second.hits) == 2
+    assert not {h.mention.id for h in first.hits} & {h.mention.id for h in second.hits}
+
+
+def test_count_by_interval_fills_empty_buckets(filled):
+    since = T0 - timedelta(hours=1)
+    buckets = filled.count_by_interval(since, since + timedelta(hours=8), 3600 * 2)
+    assert [b for b, _ in buckets] == [since + timedelta(hours=2 * i) for i in range(4)]
+    assert [n for _, n in buckets] == [1, 2, 2, 0]  # hours 0 | 1, 2 | 3, 4 | -
+    assert all(b.utcoffset() == timedelta(hours=8) for b, _ in buckets)
+
+
+def test_count_by_interval_filters(filled):
+    since = T0 - timedelta(hours=1)
+    until = T0 + timedelta(days=2)
+    negative = filled.count_by_interval(since, until, 86400, polarity="negative")
+    assert [n for _, n in negative] == [3, 1, 0]  # 49 hours: the last bucket is partial
+    cmb = filled.count_by_interval(since, until, 86400, institution="招商银行", polarity="negative")
+    assert [n for _, n in cmb] == [2, 0, 0]

@@ -1,0 +1,327 @@
+"""The `yuqing` command: the one place where the stages are put together.
+
+Heavy modules (Scrapy, matplotlib, Elasticsearch, the NLP model) are imported inside the commands
+that need them, so `yuqing analyze` and `yuqing search` start fast.
+Exit status: 0 done, 1 the work failed (store down, crawl crashed), 2 bad usage or config.
+"""
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import os
+import sys
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from yuqing.config import Config, ConfigError, load
+
+Handler = Callable[[argparse.Namespace, Config], int]
+COMMANDS: dict[str, Handler] = {}
+
+
+def command(name: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        COMMANDS[name] = fn
+        return fn
+    return register
+
+
+def _err(message: str) -> None:
+    print(f"yuqing: {message}", file=sys.stderr)
+
+
+def _store(config: Config) -> Any:
+    from yuqing.storage import open_store
+
+    return open_store(config)
+
+
+def _analyzer(config: Config) -> Any:
+    from nlp import Analyzer
+
+    return Analyzer(config.institutions, config.nlp)
+
+
+def _parse_when(text: str, config: Config, end: bool) -> datetime:
+    """A --from/--to value in the configured timezone. A bare date as --to includes that whole day."""
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            start = datetime(day.year, day.month, day.day, tzinfo=config.tz)
+            return start + timedelta(days=1) if end else start
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError("command line", "--to" if end else "--from",
+                          f"{text!r} is not a date (YYYY-MM-DD) or ISO 8601 time") from None
+    return when if when.tzinfo else when.replace(tzinfo=config.tz)
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+@command("init")
+def cmd_init(args: argparse.Namespace, config: Config) -> int:
+    from yuqing.example import EXAMPLE_CONFIG
+
+    path = Path(args.path or config.data_dir / "yuqing.yaml")
+    if path.exists() and not args.force:
+        _err(f"{path} exists; use --force to overwrite it")
+        return 2
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(EXAMPLE_CONFIG, encoding="utf-8")
+    print(f"wrote {path}: edit the institutions and sources, then run `yuqing --config {path} run`")
+    return 0
+
+
+@command("import")
+def cmd_import(args: argparse.Namespace, config: Config) -> int:
+    from yuqing.importer import import_jsonl
+
+    report = import_jsonl(Path(args.input), config, _store(config), _analyzer(config))
+    for line_no, problem in report.bad_lines:
+        _err(f"{args.input}: line {line_no}: {problem} (skipped)")
+    for mention_id, reason in report.failed:
+        _err(f"{args.input}: mention {mention_id} not stored: {reason}")
+    print(report.summary(args.input))
+    return 1 if report.failed or (report.bad_lines and not report.stored) else 0
+
+
+@command("search")
+def cmd_search(args: argparse.Namespace, config: Config) -> int:
+    from yuqing.query import parse
+    from yuqing.storage import SearchRequest
+
+    request = SearchRequest(
+        query=parse(" ".join(args.query)),
+        since=_parse_when(args.since, config, end=False) if args.since else None,
+        until=_parse_when(args.until, config, end=True) if args.until else None,
+        polarity=args.polarity, source=args.source, institution=args.institution, limit=args.limit)
+    store = _store(config)
+    try:
+        result = store.search(request)
+    finally:
+        store.close()
+    if args.json:
+        hits = [{"id": h.mention.id, "url": h.mention.url, "title": h.mention.title, "source": h.mention.source,
+                 "published_at": h.mention.published_at.isoformat() if h.mention.published_at else None,
+                 "polarity": h.mention.polarity, "sentiment": h.mention.sentiment,
+                 "institutions": h.mention.institutions, "risk": h.mention.risk,
+                 "categories": h.mention.categories, "highlight": h.highlight} for h in result.hits]
+        print(json.dumps({"total": result.total, "hits": hits}, ensure_ascii=False))
+        return 0
+    print(f"{result.total} mention(s)" + (f", newest {len(result.hits)} shown" if result.total > len(result.hits) else ""))
+    for h in result.hits:
+        m = h.mention
+        when = m.published_at.strftime("%Y-%m-%d %H:%M") if m.published_at else "?"
+        text = h.highlight.replace("<mark>", "\033[1m").replace("</mark>", "\033[0m") if sys.stdout.isatty() \
+            else h.highlight.replace("<mark>", "【").replace("</mark>", "】")
+        print(f"\n{when}  {m.polarity or '-':8} {m.source:10} {m.title}\n  {m.url}\n  {html.unescape(text)}")
+    return 0
+
+
+@command("analyze")
+def cmd_analyze(args: argparse.Namespace, config: Config) -> int:
+    from nlp import analyze_jsonl
+
+    rows = analyze_jsonl(args.input, args.output, _analyzer(config))
+    print(f"analysed {rows} line(s) into {args.output}", file=sys.stderr)
+    return 0
+
+
+@command("detect")
+def cmd_detect(args: argparse.Namespace, config: Config) -> int:
+    from alerts.detect import detect_csv
+
+    rows = detect_csv(args.input, args.output, direction=args.direction)
+    print(f"scored {rows} row(s) into {args.output}", file=sys.stderr)
+    return 0
+
+
+@command("digest")
+def cmd_digest(args: argparse.Namespace, config: Config) -> int:
+    from alerts.digest import send_digest
+
+    if args.dry_run and not args.out:
+        raise ConfigError("command line", "--out", "--dry-run needs --out DIR")
+    store = _store(config)
+    try:
+        paths = send_digest(config, store, week=args.week, dry_run_dir=Path(args.out) if args.dry_run else None)
+    finally:
+        store.close()
+    for p in paths:
+        print(f"wrote {p}")
+    if not args.dry_run:
+        print(f"digest sent to {', '.join(config.digest.recipients)}")
+    return 0
+
+
+@command("check")
+def cmd_check(args: argparse.Namespace, config: Config) -> int:
+    import alerts
+
+    store = _store(config)
+    try:
+        raised = alerts.check(config, store)
+    finally:
+        store.close()
+    for a in raised:
+        print(a.summary())
+    print(f"{len(raised)} alert(s) raised")
+    return 0
+
+
+@command("crawl")
+def cmd_crawl(args: argparse.Namespace, config: Config) -> int:
+    from crawlers.runner import crawl
+
+    if not config.sources:
+        _err(f"{config.path}: no sources configured (see `yuqing init`)")
+        return 2
+    for name in args.source or []:
+        config.source(name)
+    reports = crawl(args.config_path, str(config.data_dir), args.source or None)
+    for r in reports:
+        print(r.summary())
+    return 0 if all(r.reachable and not r.errors for r in reports) else 1
+
+
+@command("run")
+def cmd_run(args: argparse.Namespace, config: Config) -> int:
+    from yuqing.scheduler import Service
+
+    Service(config, args.config_path).run_forever()
+    return 0
+
+
+@command("demo")
+def cmd_demo(args: argparse.Namespace, config: Config) -> int:
+    from yuqing.demo import run_demo
+
+    return run_demo(config.data_dir, once=args.once)
+
+
+@command("index")
+def cmd_index(args: argparse.Namespace, config: Config) -> int:
+    if config.store.backend != "elasticsearch":
+        print(f"store.backend is {config.store.backend}: the SQLite store sets itself up; nothing to do")
+        return 0
+    from yuqing.storage.elasticsearch import ElasticsearchStore
+
+    store = ElasticsearchStore(config.store.elasticsearch, tz=config.tz)
+    try:
+        for line in store.setup():
+            print(line)
+    finally:
+        store.close()
+    return 0
+
+
+@command("train")
+def cmd_train(args: argparse.Namespace, config: Config) -> int:
+    from nlp.train import main as train_main
+
+    return int(train_main(args.train_args) or 0)
+
+
+# -- argument parsing ----------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="yuqing", description="舆情 monitoring for financial institutions: "
+                                "crawl public posts, score sentiment, search, alert on negative spikes.")
+    p.add_argument("--config", dest="config_path", metavar="PATH",
+                   help="YAML config file (default: $YUQING_CONFIG, else DATA_DIR/yuqing.yaml, else built-in defaults)")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="where everything is written (default: $YUQING_DATA_DIR, else ~/.local/share/yuqing)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("init", help="write a commented example config")
+    s.add_argument("path", nargs="?", help="where to write it (default: DATA_DIR/yuqing.yaml)")
+    s.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+    sub.add_parser("run", help="run the service: scheduled crawls, alert checks and the weekly digest")
+
+    s = sub.add_parser("crawl", help="crawl the configured sources once")
+    s.add_argument("--source", action="append", metavar="NAME", help="only this source (repeatable)")
+
+    s = sub.add_parser("import", help="analyse and store mentions from a JSON Lines file")
+    s.add_argument("--input", required=True, metavar="FILE.jsonl")
+
+    s = sub.add_parser("search", help="search stored mentions")
+    s.add_argument("query", nargs="*", help='terms (AND), "phrases", OR, NOT, -term, parentheses')
+    s.add_argument("--from", dest="since", metavar="DATE", help="from this date/time (configured timezone)")
+    s.add_argument("--to", dest="until", metavar="DATE", help="up to this date (inclusive) or time")
+    s.add_argument("--polarity", choices=["negative", "neutral", "positive"])
+    s.add_argument("--source", metavar="S")
+    s.add_argument("--institution", metavar="I")
+    s.add_argument("--limit", type=int, default=20, metavar="N")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+
+    s = sub.add_parser("analyze", help="score sentiment, targets, categories and risk of JSON Lines texts")
+    s.add_argument("--input", required=True, metavar="IN.jsonl")
+    s.add_argument("--output", required=True, metavar="OUT.jsonl")
+
+    s = sub.add_parser("detect", help="causal anomaly scores for a timestamp,value CSV series")
+    s.add_argument("--input", required=True, metavar="SERIES.csv")
+    s.add_argument("--output", required=True, metavar="SCORES.csv")
+    s.add_argument("--direction", choices=["up", "down", "both"], default="up")
+
+    s = sub.add_parser("digest", help="send (or with --dry-run, write) the weekly digest")
+    s.add_argument("--week", metavar="YYYY-Www", help="ISO week (default: the last complete week)")
+    s.add_argument("--dry-run", action="store_true", help="write .eml and .html files instead of sending")
+    s.add_argument("--out", metavar="DIR", help="where --dry-run writes")
+
+    sub.add_parser("check", help="run the alert rules once now")
+
+    s = sub.add_parser("demo", help="run the whole pipeline against a bundled sample site (no network needed)")
+    s.add_argument("--once", action="store_true", help="one full cycle, then exit with a summary")
+
+    s = sub.add_parser("index", help="Elasticsearch index management")
+    s.add_argument("action", choices=["setup"], help="setup: apply the index template and aliases (idempotent)")
+
+    s = sub.add_parser("train", help="train the NLP models from labelled data (see README, model card)")
+    s.add_argument("train_args", nargs=argparse.REMAINDER, help="e.g. sentiment --data ../shared/data")
+    return p
+
+
+def _validate_stages(config: Config) -> None:
+    """Start-up validation of the sections owned by later stages, so a bad key fails before work starts."""
+    if config.sources:
+        from crawlers.sources import validate_sources
+
+        validate_sources(config)
+    if config.alerts or config.institutions:
+        import alerts
+
+        alerts.load(config)
+
+
+# Commands that read only their own input files: they skip the start-up check of sources and alerts.
+_FILE_COMMANDS = {"analyze", "detect", "train", "init", "demo"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load(args.config_path, args.data_dir)
+        if args.command not in _FILE_COMMANDS:
+            _validate_stages(config)
+        return COMMANDS[args.command](args, config)
+    except ConfigError as e:
+        _err(str(e))
+        return 2
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except Exception as e:  # a user gets one line, not a traceback; YUQING_DEBUG=1 shows it
+        from yuqing.storage.base import StoreError
+
+        if os.environ.get("YUQING_DEBUG"):
+            raise
+        kind = "" if isinstance(e, (StoreError, OSError)) else f"{type(e).__name__}: "
+        _err(f"{args.command} failed: {kind}{e}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,319 @@
+"""Configuration: one YAML file, validated once at start-up.
+
+Precedence, stated once: built-in defaults < the YAML file < environment variables < command-line
+flags. Secrets come only from the environment (`YUQING_SMTP_PASSWORD`, `YUQING_ES_API_KEY`,
+`YUQING_ES_PASSWORD`), never from the file. Every error names the file, the key and what is wrong.
+
+Sections whose details belong to a later stage (a source's `params`, an alert channel's options)
+are checked here for shape only; the stage that owns them validates the rest through
+`yuqing.config.ConfigError` too, at start-up (see `crawlers.sources` and `alerts.channels`).
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from yuqing.model import Institution
+
+DEFAULT_DATA_DIR = "~/.local/share/yuqing"
+ENV_CONFIG = "YUQING_CONFIG"
+ENV_DATA_DIR = "YUQING_DATA_DIR"
+
+
+class ConfigError(ValueError):
+    """A config problem a user can fix: where (file, key) and what is wrong."""
+
+    def __init__(self, where: str, key: str, problem: str) -> None:
+        self.where, self.key, self.problem = where, key, problem
+        super().__init__(f"{where}: {key}: {problem}" if key else f"{where}: {problem}")
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: Any, where: str, key: str) -> int:
+    """'90s', '15m', '1h', '7d', '2w' or a number of seconds → seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return int(value)
+    m = _DURATION.match(str(value))
+    if not m:
+        raise ConfigError(where, key, f"{value!r} is not a duration (use e.g. 30s, 15m, 1h, 7d)")
+    seconds = int(float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+    if seconds <= 0:
+        raise ConfigError(where, key, f"{value!r} must be longer than zero")
+    return seconds
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When a job runs: every N seconds, or on a cron expression (minute hour day month weekday)."""
+
+    interval_seconds: int | None = None
+    cron: str | None = None
+
+    @classmethod
+    def parse(cls, value: Any, where: str, key: str) -> Schedule:
+        text = str(value).strip()
+        if len(text.split()) == 5:
+            return cls(cron=text)
+        return cls(interval_seconds=parse_duration(text, where, key))
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    type: str
+    schedule: Schedule
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str = "localhost"
+    port: int = 25
+    username: str = ""
+    password: str = ""  # from YUQING_SMTP_PASSWORD only
+    security: str = "none"  # none | starttls | ssl
+    sender: str = "yuqing@localhost"
+    timeout_seconds: int = 30
+
+
+@dataclass(frozen=True)
+class ElasticsearchConfig:
+    url: str = "http://127.0.0.1:9200"
+    api_key: str = ""  # from YUQING_ES_API_KEY only
+    username: str = ""
+    password: str = ""  # from YUQING_ES_PASSWORD only
+    ca_file: str = ""
+    index_prefix: str = "yuqing"
+    timeout_seconds: int = 30
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    backend: str = "sqlite"  # sqlite | elasticsearch
+    sqlite_path: str = ""  # empty: DATA_DIR/yuqing.db
+    elasticsearch: ElasticsearchConfig = field(default_factory=ElasticsearchConfig)
+
+
+@dataclass(frozen=True)
+class DigestConfig:
+    recipients: tuple[str, ...] = ()
+    schedule: Schedule = Schedule(cron="0 9 * * mon")
+    title: str = "舆情周报"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration. `alerts` is the raw `alerts:` mapping (rules and
+    channels), validated by `alerts.load(config)`."""
+
+    path: str  # the file it came from, or "<defaults>"
+    data_dir: Path
+    timezone: str = "Asia/Shanghai"
+    institutions: tuple[Institution, ...] = ()
+    sources: tuple[SourceConfig, ...] = ()
+    store: StoreConfig = field(default_factory=StoreConfig)
+    alerts: dict[str, Any] = field(default_factory=dict)
+    digest: DigestConfig = field(default_factory=DigestConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    nlp: dict[str, Any] = field(default_factory=dict)
+    web: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def sqlite_path(self) -> Path:
+        return Path(self.store.sqlite_path) if self.store.sqlite_path else self.data_dir / "yuqing.db"
+
+    def source(self, name: str) -> SourceConfig:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        known = ", ".join(s.name for s in self.sources) or "none configured"
+        raise ConfigError(self.path, "sources", f"no source named {name!r} (known: {known})")
+
+
+TOP_KEYS = {"timezone", "institutions", "sources", "store", "alerts", "digest", "smtp", "nlp", "web"}
+
+
+class _Reader:
+    """Typed access to one mapping in the file, with errors that carry the dotted key."""
+
+    def __init__(self, where: str, data: Any, prefix: str) -> None:
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(where, prefix or "(top level)", f"must be a mapping, got {type(data).__name__}")
+        self.where, self.data, self.prefix = where, data, prefix
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def only(self, allowed: set[str]) -> None:
+        unknown = sorted(set(map(str, self.data)) - allowed)
+        if unknown:
+            raise ConfigError(self.where, self.key(unknown[0]),
+                              f"unknown key (allowed here: {', '.join(sorted(allowed))})")
+
+    def str(self, name: str, default: str = "", required: bool = False) -> str:
+        if name not in self.data or self.data[name] is None:
+            if required:
+                raise ConfigError(self.where, self.key(name), "is required")
+            return default
+        value = self.data[name]
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConfigError(self.where, self.key(name), f"must be text, got {type(value).__name__}")
+        return str(value)
+
+    def int(self, name: str, default: int) -> int:
+        value = self.data.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(self.where, self.key(name), f"must be a whole number, got {value!r}")
+        return value
+
+    def strs(self, name: str) -> tuple[str, ...]:
+        value = self.data.get(name) or []
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise ConfigError(self.where, self.key(name), "must be a list of non-empty strings")
+        return tuple(v.strip() for v in value)
+
+    def sub(self, name: str) -> _Reader:
+        return _Reader(self.where, self.data.get(name), self.key(name))
+
+    def list(self, name: str) -> list[_Reader]:
+        value = self.data.get(name) or []
+        if not isinstance(value, list):
+            raise ConfigError(self.where, self.key(name), "must be a list")
+        return [_Reader(self.where, item, f"{self.key(name)}[{i}]") for i, item in enumerate(value)]
+
+
+def _institutions(r: _Reader) -> tuple[Institution, ...]:
+    out = []
+    for item in r.list("institutions"):
+        item.only({"name", "aliases", "exclude"})
+        out.append(Institution(item.str("name", required=True).strip(), item.strs("aliases"), item.strs("exclude")))
+    return tuple(out)
+
+
+def _sources(r: _Reader) -> tuple[SourceConfig, ...]:
+    out: list[SourceConfig] = []
+    for item in r.list("sources"):
+        item.only({"name", "type", "schedule", "params"})
+        name = item.str("name", required=True)
+        if any(s.name == name for s in out):
+            raise ConfigError(r.where, item.key("name"), f"source name {name!r} is used twice")
+        schedule = Schedule.parse(item.data.get("schedule", "30m"), r.where, item.key("schedule"))
+        params = item.sub("params").data
+        out.append(SourceConfig(name, item.str("type", required=True), schedule, dict(params)))
+    return tuple(out)
+
+
+def _store(r: _Reader, env: dict[str, str]) -> StoreConfig:
+    s = r.sub("store")
+    s.only({"backend", "sqlite", "elasticsearch"})
+    backend = s.str("backend", "sqlite")
+    if backend not in ("sqlite", "elasticsearch"):
+        raise ConfigError(r.where, "store.backend", f"{backend!r} is not one of: sqlite, elasticsearch")
+    sq = s.sub("sqlite")
+    sq.only({"path"})
+    es = s.sub("elasticsearch")
+    es.only({"url", "username", "ca_file", "index_prefix", "timeout"})
+    es_cfg = ElasticsearchConfig(
+        url=env.get("YUQING_ES_URL") or es.str("url", ElasticsearchConfig.url),
+        api_key=env.get("YUQING_ES_API_KEY", ""),
+        username=es.str("username"),
+        password=env.get("YUQING_ES_PASSWORD", ""),
+        ca_file=es.str("ca_file"),
+        index_prefix=es.str("index_prefix", "yuqing"),
+        timeout_seconds=parse_duration(es.data.get("timeout", 30), r.where, "store.elasticsearch.timeout"),
+    )
+    return StoreConfig(backend, sq.str("path"), es_cfg)
+
+
+def _smtp(r: _Reader, env: dict[str, str]) -> SmtpConfig:
+    s = r.sub("smtp")
+    s.only({"host", "port", "username", "security", "sender", "timeout"})
+    security = s.str("security", "none")
+    if security not in ("none", "starttls", "ssl"):
+        raise ConfigError(r.where, "smtp.security", f"{security!r} is not one of: none, starttls, ssl")
+    return SmtpConfig(
+        host=env.get("YUQING_SMTP_HOST") or s.str("host", "localhost"),
+        port=int(env.get("YUQING_SMTP_PORT") or s.int("port", 465 if security == "ssl" else 25)),
+        username=s.str("username"),
+        password=env.get("YUQING_SMTP_PASSWORD", ""),
+        security=security,
+        sender=s.str("sender", "yuqing@localhost"),
+        timeout_seconds=parse_duration(s.data.get("timeout", 30), r.where, "smtp.timeout"),
+    )
+
+
+def _digest(r: _Reader) -> DigestConfig:
+    d = r.sub("digest")
+    d.only({"recipients", "schedule", "title"})
+    schedule = Schedule.parse(d.data.get("schedule", "0 9 * * mon"), r.where, "digest.schedule")
+    return DigestConfig(d.strs("recipients"), schedule, d.str("title", "舆情周报"))
+
+
+def from_mapping(data: Any, where: str, data_dir: Path, env: dict[str, str] | None = None) -> Config:
+    """Validate a parsed YAML document into a Config. `where` names its origin in errors."""
+    env = dict(os.environ) if env is None else env
+    r = _Reader(where, data, "")
+    r.only(TOP_KEYS)
+    tz = env.get("YUQING_TIMEZONE") or r.str("timezone", "Asia/Shanghai")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(where, "timezone", f"{tz!r} is not an IANA time zone (e.g. Asia/Shanghai)") from None
+    alerts = r.sub("alerts")
+    alerts.only({"rules", "channels"})
+    return Config(
+        path=where,
+        data_dir=data_dir,
+        timezone=tz,
+        institutions=_institutions(r),
+        sources=_sources(r),
+        store=_store(r, env),
+        alerts=dict(alerts.data),
+        digest=_digest(r),
+        smtp=_smtp(r, env),
+        nlp=dict(r.sub("nlp").data),
+        web=dict(r.sub("web").data),
+    )
+
+
+def load(path: str | os.PathLike[str] | None = None, data_dir: str | os.PathLike[str] | None = None,
+         env: dict[str, str] | None = None) -> Config:
+    """Load and validate the config. `path`/`data_dir` are the command-line flags; the environment
+    (`YUQING_CONFIG`, `YUQING_DATA_DIR`) fills in what they leave out. With no file at all, the
+    built-in defaults apply; an explicitly named file that is missing is an error."""
+    env = dict(os.environ) if env is None else env
+    dd = Path(os.path.expanduser(str(data_dir or env.get(ENV_DATA_DIR) or DEFAULT_DATA_DIR))).resolve()
+    named = path or env.get(ENV_CONFIG)
+    if named is None and (dd / "yuqing.yaml").exists():
+        named = dd / "yuqing.yaml"
+    if named is None:
+        return from_mapping({}, "<defaults>", dd, env)
+    file = Path(os.path.expanduser(str(named)))
+    if not file.is_file():
+        raise ConfigError(str(file), "", "config file not found (create one with `yuqing init`)")
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(str(file), "", f"not valid YAML: {at}{getattr(e, 'problem', e)}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(str(file), "", f"not UTF-8 text ({e.reason} at byte {e.start})") from None
+    return from_mapping(data, str(file), dd, env)

@@ -1,0 +1,135 @@
+"""`yuqing run`: APScheduler runs the crawls, the alert checks and the weekly digest.
+
+Jobs live in a persistent job store (`DATA_DIR/scheduler.db`), so a restart keeps their next run
+times and a missed run is made up once (coalesced) instead of being lost. Job functions take only
+the config path and data dir — plain, picklable arguments — and load what they need themselves,
+so a test can call them directly.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+from typing import Any
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from yuqing.config import Config, Schedule, load
+
+log = logging.getLogger("yuqing.scheduler")
+ALERT_CHECK_SECONDS = 300
+# A run missed by less than this (machine asleep, service restarting) still happens once.
+MISFIRE_GRACE_SECONDS = 3600
+
+
+def crawl_job(config_path: str | None, data_dir: str, source: str) -> list[str]:
+    """Crawl one source (in a child process) and log what happened; returns the summary lines."""
+    from crawlers.runner import crawl
+
+    lines = [r.summary() for r in crawl(config_path, data_dir, [source])]
+    for line in lines:
+        log.info("%s", line)
+    return lines
+
+
+def check_job(config_path: str | None, data_dir: str) -> int:
+    """Run the alert rules once; returns the number of alerts raised."""
+    import alerts
+    from yuqing.storage import open_store
+
+    config = load(config_path, data_dir)
+    store = open_store(config)
+    try:
+        raised = alerts.check(config, store)
+    finally:
+        store.close()
+    for a in raised:
+        log.warning("alert: %s", a.summary())
+    return len(raised)
+
+
+def digest_job(config_path: str | None, data_dir: str) -> None:
+    """Send the weekly digest for the last complete week."""
+    from alerts.digest import send_digest
+    from yuqing.storage import open_store
+
+    config = load(config_path, data_dir)
+    store = open_store(config)
+    try:
+        send_digest(config, store)
+    finally:
+        store.close()
+    log.info("weekly digest sent to %s", ", ".join(config.digest.recipients))
+
+
+def _trigger(schedule: Schedule, config: Config) -> Any:
+    if schedule.cron:
+        return CronTrigger.from_crontab(schedule.cron, timezone=config.tz)
+    return IntervalTrigger(seconds=schedule.interval_seconds, timezone=config.tz)
+
+
+class Service:
+    """The long-running service: one scheduler, jobs derived from the config."""
+
+    def __init__(self, config: Config, config_path: str | None) -> None:
+        self.config = config
+        self.config_path = config_path
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.scheduler = BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{config.data_dir / 'scheduler.db'}")},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
+            timezone=config.tz)
+        self._stop = threading.Event()
+
+    def job_specs(self) -> list[tuple[str, Any, Any, tuple[Any, ...]]]:
+        """(job id, function, trigger, args) for every job the config asks for."""
+        base = (self.config_path, str(self.config.data_dir))
+        specs: list[tuple[str, Any, Any, tuple[Any, ...]]] = [
+            (f"crawl:{s.name}", crawl_job, _trigger(s.schedule, self.config), (*base, s.name))
+            for s in self.config.sources]
+        specs.append(("alerts:check", check_job, IntervalTrigger(seconds=ALERT_CHECK_SECONDS), base))
+        if self.config.digest.recipients:
+            specs.append(("digest:weekly", digest_job, _trigger(self.config.digest.schedule, self.config), base))
+        return specs
+
+    def start(self) -> None:
+        self.scheduler.start(paused=True)
+        wanted = set()
+        for job_id, fn, trigger, args in self.job_specs():
+            wanted.add(job_id)
+            self.scheduler.add_job(fn, trigger, args=args, id=job_id, name=job_id, replace_existing=True)
+        for job in self.scheduler.get_jobs():
+            if job.id not in wanted:  # a source removed from the config
+                log.info("removing job %s: no longer in the config", job.id)
+                job.remove()
+        self.scheduler.resume()
+        for job in self.scheduler.get_jobs():
+            log.info("scheduled %s, next run %s", job.id, job.next_run_time)
+        if not self.config.sources:
+            log.warning("no sources configured in %s: nothing will be crawled (see `yuqing init`)", self.config.path)
+
+    def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        self._stop.set()
+
+    def run_forever(self) -> None:
+        """Start, then block until Ctrl-C or SIGTERM; stops cleanly, letting running jobs finish."""
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            log.info("received %s, stopping (running jobs finish first)", signal.Signals(signum).name)
+            self._stop.set()
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        self.start()
+        print(f"yuqing is running ({len(self.scheduler.get_jobs())} jobs, data in {self.config.data_dir}); "
+              "Ctrl-C stops it", flush=True)
+        self._stop.wait()
+        self.stop()
+        print("yuqing stopped", flush=True)

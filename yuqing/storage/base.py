@@ -1,0 +1,81 @@
+"""The storage seam: one small interface, two backends (embedded SQLite, Elasticsearch).
+
+The backend object is built once from config (`yuqing.storage.open_store`) and passed into the
+crawl pipeline, the scheduler jobs, the CLI and the web app. The same contract tests
+(`tests/test_store_contract.py`) run against both implementations.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Iterable, Protocol
+
+from yuqing.model import Mention
+from yuqing.query import Query
+
+
+class StoreError(RuntimeError):
+    """The store could not do what was asked (unreachable, rejected a document, ...).
+    The message says what and where; nothing was silently dropped."""
+
+
+@dataclass
+class SearchRequest:
+    """What to look for. `query` is parsed user syntax (terms AND-ed, "phrases", OR, NOT, parens);
+    an empty query matches everything. Date bounds are tz-aware; `until` is exclusive."""
+
+    query: Query
+    since: datetime | None = None
+    until: datetime | None = None
+    polarity: str | None = None
+    source: str | None = None
+    institution: str | None = None
+    limit: int = 20
+    offset: int = 0
+
+
+@dataclass
+class Hit:
+    mention: Mention
+    highlight: str  # HTML-escaped text with every match wrapped in <mark>…</mark>
+    score: float = 0.0
+
+
+@dataclass
+class SearchResult:
+    total: int
+    hits: list[Hit] = field(default_factory=list)
+
+
+@dataclass
+class IndexReport:
+    """What a write did: how many documents were new, updated, and which failed and why."""
+
+    created: int = 0
+    updated: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (mention id, reason)
+
+    def __iadd__(self, other: IndexReport) -> IndexReport:
+        self.created += other.created
+        self.updated += other.updated
+        self.failed.extend(other.failed)
+        return self
+
+
+class Store(Protocol):
+    """What every backend provides. Writes are upserts keyed by `Mention.id`."""
+
+    def index_many(self, mentions: Iterable[Mention]) -> IndexReport: ...
+
+    def get(self, mention_id: str) -> Mention | None: ...
+
+    def search(self, request: SearchRequest) -> SearchResult: ...
+
+    def count_by_interval(self, since: datetime, until: datetime, interval_seconds: int, *,
+                          institution: str | None = None, polarity: str | None = None,
+                          source: str | None = None) -> list[tuple[datetime, int]]:
+        """Mentions per time bucket by `published_at`, buckets aligned to `since`, empty buckets
+        included as 0, in order. Bucket datetimes carry `since`'s timezone."""
+        ...
+
+    def close(self) -> None: ...

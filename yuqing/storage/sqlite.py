@@ -1,0 +1,227 @@
+"""The embedded default store: one SQLite file (WAL) with an FTS5 index over jieba-segmented text.
+
+One writer connection guarded by a lock (the scheduler's jobs and the web app share the object);
+the schema is created idempotently and migrated by version, as Datasette does.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable
+from zoneinfo import ZoneInfo
+
+from yuqing.highlight import highlight
+from yuqing.model import Mention
+from yuqing.query import And, Node, Not, Or, Term, positive_terms
+from yuqing.segment import index_tokens, near_distance, query_tokens
+from yuqing.storage.base import Hit, IndexReport, SearchRequest, SearchResult, StoreError
+
+# Each entry upgrades the schema by one version; never edit a released entry, append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE mentions (
+        rowid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        source TEXT NOT NULL,
+        polarity TEXT NOT NULL DEFAULT '',
+        published_ts REAL NOT NULL,
+        doc TEXT NOT NULL
+    );
+    CREATE INDEX mentions_published ON mentions (published_ts);
+    CREATE INDEX mentions_source ON mentions (source, published_ts);
+    CREATE TABLE mention_institutions (
+        mention_rowid INTEGER NOT NULL REFERENCES mentions (rowid) ON DELETE CASCADE,
+        institution TEXT NOT NULL,
+        PRIMARY KEY (institution, mention_rowid)
+    ) WITHOUT ROWID;
+    CREATE VIRTUAL TABLE mentions_fts USING fts5 (title, body, tokenize = 'unicode61');
+    """,
+)
+
+
+def _ts(mention: Mention) -> float:
+    return (mention.published_at or mention.fetched_at).timestamp()
+
+
+def _fts_phrase(tokens: list[str]) -> str:
+    quoted = ['"' + t.replace('"', '""') + '"' for t in tokens]
+    if len(quoted) == 1:
+        return quoted[0]
+    return f"NEAR({' '.join(quoted)}, {near_distance(tokens)})"
+
+
+class SqliteStore:
+    """`Store` on a single SQLite file. Safe to share between threads."""
+
+    def __init__(self, path: str | Path, tz: ZoneInfo = ZoneInfo("Asia/Shanghai")) -> None:
+        self.path = Path(path)
+        self.tz = tz
+        self._lock = threading.RLock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open the SQLite store at {self.path}: {e}") from e
+
+    def _migrate(self) -> None:
+        with self._lock:
+            self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+            if version > len(MIGRATIONS):
+                raise StoreError(f"{self.path} has schema version {version}, newer than this yuqing "
+                                 f"({len(MIGRATIONS)}); upgrade yuqing")
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                self._db.executescript(f"BEGIN; {script}; "
+                                       f"INSERT OR REPLACE INTO meta VALUES ('schema_version', '{number}'); COMMIT;")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def index_many(self, mentions: Iterable[Mention]) -> IndexReport:
+        report = IndexReport()
+        rows = []
+        for m in mentions:  # segmenting is the slow part: do it outside the write lock
+            try:
+                rows.append((m, json.dumps(m.to_dict(), ensure_ascii=False),
+                             index_tokens(m.title), index_tokens(m.content)))
+            except (TypeError, ValueError, AttributeError) as e:
+                report.failed.append((getattr(m, "id", "?"), f"cannot serialise: {e}"))
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                for m, doc, title_seg, body_seg in rows:
+                    self._upsert(m, doc, title_seg, body_seg, report)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as e:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise StoreError(f"writing {len(rows)} mentions to {self.path} failed: {e}") from e
+        return report
+
+    def _upsert(self, m: Mention, doc: str, title_seg: str, body_seg: str, report: IndexReport) -> None:
+        db = self._db
+        old = db.execute("SELECT rowid FROM mentions WHERE id = ?", (m.id,)).fetchone()
+        values = (m.source, m.polarity, _ts(m), doc)
+        if old:
+            rowid = old[0]
+            db.execute("UPDATE mentions SET source = ?, polarity = ?, published_ts = ?, doc = ? WHERE rowid = ?",
+                       (*values, rowid))
+            db.execute("DELETE FROM mentions_fts WHERE rowid = ?", (rowid,))
+            db.execute("DELETE FROM mention_institutions WHERE mention_rowid = ?", (rowid,))
+            report.updated += 1
+        else:
+            rowid = db.execute("INSERT INTO mentions (id, source, polarity, published_ts, doc) VALUES (?, ?, ?, ?, ?)",
+                               (m.id, *values)).lastrowid
+            report.created += 1
+        db.execute("INSERT INTO mentions_fts (rowid, title, body) VALUES (?, ?, ?)", (rowid, title_seg, body_seg))
+        db.executemany("INSERT OR IGNORE INTO mention_institutions VALUES (?, ?)",
+                       [(rowid, name) for name in m.institutions])
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def _mention(self, doc: str) -> Mention:
+        m = Mention.from_dict(json.loads(doc))
+        if m.published_at is not None:
+            m.published_at = m.published_at.astimezone(self.tz)
+        return m
+
+    def get(self, mention_id: str) -> Mention | None:
+        with self._lock:
+            row = self._db.execute("SELECT doc FROM mentions WHERE id = ?", (mention_id,)).fetchone()
+        return self._mention(row[0]) if row else None
+
+    def _match_sql(self, node: Node, params: list[object]) -> str:
+        if isinstance(node, Term):
+            params.append(_fts_phrase(query_tokens(node.text)))
+            return "m.rowid IN (SELECT rowid FROM mentions_fts WHERE mentions_fts MATCH ?)"
+        if isinstance(node, Not):
+            return f"NOT ({self._match_sql(node.item, params)})"
+        joiner = " AND " if isinstance(node, And) else " OR "
+        assert isinstance(node, (And, Or))
+        return "(" + joiner.join(self._match_sql(item, params) for item in node.items) + ")"
+
+    def _where(self, request: SearchRequest) -> tuple[str, list[object]]:
+        clauses, params = ["1 = 1"], []  # type: tuple[list[str], list[object]]
+        if request.query is not None:
+            clauses.append(self._match_sql(request.query, params))
+        if request.since is not None:
+            clauses.append("m.published_ts >= ?")
+            params.append(request.since.timestamp())
+        if request.until is not None:
+            clauses.append("m.published_ts < ?")
+            params.append(request.until.timestamp())
+        if request.polarity:
+            clauses.append("m.polarity = ?")
+            params.append(request.polarity)
+        if request.source:
+            clauses.append("m.source = ?")
+            params.append(request.source)
+        if request.institution:
+            clauses.append("m.rowid IN (SELECT mention_rowid FROM mention_institutions WHERE institution = ?)")
+            params.append(request.institution)
+        return " AND ".join(clauses), params
+
+    def search(self, request: SearchRequest) -> SearchResult:
+        where, params = self._where(request)
+        rank_terms = positive_terms(request.query)
+        try:
+            with self._lock:
+                total = self._db.execute(f"SELECT COUNT(*) FROM mentions m WHERE {where}", params).fetchone()[0]
+                if rank_terms:
+                    rank_match = " OR ".join(_fts_phrase(query_tokens(t)) for t in rank_terms)
+                    sql = (f"SELECT m.doc, -COALESCE(r.rank, 0) FROM mentions m LEFT JOIN "
+                           f"(SELECT rowid, bm25(mentions_fts, 2.0, 1.0) AS rank FROM mentions_fts "
+                           f"WHERE mentions_fts MATCH ?) r ON r.rowid = m.rowid WHERE {where} "
+                           f"ORDER BY COALESCE(r.rank, 0), m.published_ts DESC, m.id LIMIT ? OFFSET ?")
+                    rows = self._db.execute(sql, [rank_match, *params, request.limit, request.offset]).fetchall()
+                else:
+                    sql = (f"SELECT m.doc, 0 FROM mentions m WHERE {where} "
+                           f"ORDER BY m.published_ts DESC, m.id LIMIT ? OFFSET ?")
+                    rows = self._db.execute(sql, [*params, request.limit, request.offset]).fetchall()
+        except sqlite3.Error as e:
+            raise StoreError(f"search in {self.path} failed: {e}") from e
+        hits = []
+        for doc, score in rows:
+            m = self._mention(doc)
+            hits.append(Hit(m, highlight(m.text, request.query), float(score)))
+        return SearchResult(total, hits)
+
+    def count_by_interval(self, since: datetime, until: datetime, interval_seconds: int, *,
+                          institution: str | None = None, polarity: str | None = None,
+                          source: str | None = None) -> list[tuple[datetime, int]]:
+        if interval_seconds <= 0:
+            raise ValueError("interval_seconds must be positive")
+        request = SearchRequest(query=None, since=since, until=until, polarity=polarity, source=source,
+                                institution=institution)
+        where, params = self._where(request)
+        start = since.timestamp()
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT CAST((m.published_ts - ?) / ? AS INTEGER) AS b, COUNT(*) FROM mentions m "
+                f"WHERE {where} GROUP BY b", [start, interval_seconds, *params]).fetchall()
+        counts = dict(rows)
+        n = max(0, int(-(-(until.timestamp() - start) // interval_seconds)))
+        tz = since.tzinfo or timezone.utc
+        return [(datetime.fromtimestamp(start + i * interval_seconds, tz), counts.get(i, 0)) for i in range(n)]
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM mentions").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+__all__ = ["MIGRATIONS", "SqliteStore"]
