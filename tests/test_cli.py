@@ -1,0 +1,136 @@
+"""The command-line contracts (`import`, `search --json`, `init`, errors), run as a user runs them:
+the real `yuqing` process on a real data dir."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from yuqing.config import load
+
+
+def yq(data_dir, *args, check=True):
+    env = dict(os.environ, YUQING_DATA_DIR=str(data_dir))
+    env.pop("YUQING_CONFIG", None)
+    proc = subprocess.run([sys.executable, "-m", "yuqing.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"yuqing {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
+    return proc
+
+
+def write_jsonl(path, rows, extra_lines=()):
+    with path.open("w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        for line in extra_lines:
+            f.write(line + "\n")
+    return path
+
+
+ROWS = [{"url": f"https://example.org/p/{i}", "title": f"招商银行信用卡投诉 {i}",
+         "content": "客户反映遭到暴力催收，要求银行道歉。" if i % 2 else "网点服务态度很好。",
+         "published_at": f"2026-02-{1 + i % 28:02d}T10:00:00+08:00", "source": "weibo", "author": f"user{i}"}
+        for i in range(30)]
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory):
+    data = tmp_path_factory.mktemp("data")
+    src = write_jsonl(data.parent / "m.jsonl", ROWS, ['this line is not json', '{"url": "https://x.org/1"}'])
+    proc = yq(data, "import", "--input", str(src))
+    return data, proc
+
+
+def search(data, *args):
+    return json.loads(yq(data, "search", *args, "--json").stdout)
+
+
+def test_import_reports_counts_and_bad_lines(imported):
+    _, proc = imported
+    assert "32 line(s) read, 30 mention(s) stored (30 new, 0 updated)" in proc.stdout
+    assert "line 31: not JSON" in proc.stderr
+    assert "line 32: missing published_at, source" in proc.stderr
+
+
+def test_import_replay_does_not_duplicate(imported, tmp_path):
+    data, _ = imported
+    src = write_jsonl(tmp_path / "again.jsonl", ROWS[:5])
+    assert "(0 new, 5 updated)" in yq(data, "import", "--input", str(src)).stdout
+    assert search(data, "--limit", "1")["total"] == 30
+
+
+def test_search_json_shape(imported):
+    data, _ = imported
+    res = search(data, "催收", "--limit", "50")
+    assert res["total"] == 15 and len(res["hits"]) == 15
+    for hit in res["hits"]:
+        assert {"id", "url", "title", "source", "published_at", "polarity", "sentiment", "institutions",
+                "highlight"} <= set(hit)
+        assert hit["published_at"].endswith("+08:00")
+        assert "<mark>催收</mark>" in hit["highlight"]
+        assert 0 <= hit["sentiment"] <= 1
+
+
+def test_empty_query_lists_newest_first(imported):
+    data, _ = imported
+    res = search(data, "--limit", "5")
+    assert res["total"] == 30 and len(res["hits"]) == 5
+    dates = [h["published_at"] for h in res["hits"]]
+    assert dates == sorted(dates, reverse=True)
+
+
+def test_dates_are_inclusive_days_in_configured_timezone(imported):
+    data, _ = imported
+    res = search(data, "银行", "--from", "2026-02-03", "--to", "2026-02-05", "--limit", "50")
+    days = sorted({h["published_at"][:10] for h in res["hits"]})
+    assert days == ["2026-02-03", "2026-02-04", "2026-02-05"]
+    assert res["total"] == 3  # i = 2, 3, 4 (i = 28, 29 wrap to days 1 and 2)
+
+
+def test_polarity_filter_agrees_with_analysis(imported):
+    data, _ = imported
+    negative = search(data, "--polarity", "negative", "--limit", "50")
+    assert negative["total"] > 0
+    assert all(h["polarity"] == "negative" for h in negative["hits"])
+
+
+def test_human_output(imported):
+    data, _ = imported
+    out = yq(data, "search", "催收", "--limit", "2").stdout
+    assert out.startswith("15 mention(s)") and "【催收】" in out
+
+
+@pytest.mark.parametrize("args, words", [
+    (["search", '"unclosed'], "unclosed quote"),
+    (["search", "--from", "yesterday"], "--from: 'yesterday' is not a date"),
+    (["import", "--input", "/nonexistent.jsonl"], "no such file"),
+])
+def test_errors_are_one_clear_line(tmp_path, args, words):
+    proc = yq(tmp_path, *args, check=False)
+    assert proc.returncode in (1, 2)
+    assert words in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_bad_config_names_file_and_key(tmp_path):
+    (tmp_path / "yuqing.yaml").write_text("store: {backend: mongo}\n", encoding="utf-8")
+    proc = yq(tmp_path, "search", check=False)
+    assert proc.returncode == 2
+    assert f"{tmp_path / 'yuqing.yaml'}: store.backend: 'mongo' is not one of" in proc.stderr
+
+
+def test_init_writes_a_valid_commented_config(tmp_path):
+    target = tmp_path / "conf" / "yuqing.yaml"
+    yq(tmp_path, "init", str(target))
+    text = target.read_text(encoding="utf-8")
+    assert text.count("#") > 20  # commented for a newcomer
+    config = load(target, tmp_path, env={})
+    assert config.institutions and config.sources
+    assert {s.type for s in config.sources} >= {"rss", "weibo", "heimao"}
+    assert yaml.safe_load(text)["store"]["backend"] == "sqlite"
+    assert yq(tmp_path, "init", str(target), check=False).returncode == 2  # no silent overwrite
