@@ -11,9 +11,10 @@ import html
 import json
 import os
 import sys
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from yuqing.config import Config, ConfigError, load
 
@@ -110,7 +111,8 @@ def cmd_search(args: argparse.Namespace, config: Config) -> int:
                  "categories": h.mention.categories, "highlight": h.highlight} for h in result.hits]
         print(json.dumps({"total": result.total, "hits": hits}, ensure_ascii=False))
         return 0
-    print(f"{result.total} mention(s)" + (f", newest {len(result.hits)} shown" if result.total > len(result.hits) else ""))
+    shown = f", newest {len(result.hits)} shown" if result.total > len(result.hits) else ""
+    print(f"{result.total} mention(s){shown}")
     for h in result.hits:
         m = h.mention
         when = m.published_at.strftime("%Y-%m-%d %H:%M") if m.published_at else "?"

@@ -10,6 +10,7 @@ are checked here for shape only; the stage that owns them validates the rest thr
 """
 from __future__ import annotations
 
+import builtins
 import os
 import re
 from dataclasses import dataclass, field
@@ -149,23 +150,23 @@ TOP_KEYS = {"timezone", "institutions", "sources", "store", "alerts", "digest", 
 class _Reader:
     """Typed access to one mapping in the file, with errors that carry the dotted key."""
 
-    def __init__(self, where: str, data: Any, prefix: str) -> None:
+    def __init__(self, where: builtins.str, data: Any, prefix: builtins.str) -> None:
         if data is None:
             data = {}
         if not isinstance(data, dict):
             raise ConfigError(where, prefix or "(top level)", f"must be a mapping, got {type(data).__name__}")
         self.where, self.data, self.prefix = where, data, prefix
 
-    def key(self, name: str) -> str:
+    def key(self, name: builtins.str) -> builtins.str:
         return f"{self.prefix}.{name}" if self.prefix else name
 
-    def only(self, allowed: set[str]) -> None:
+    def only(self, allowed: set[builtins.str]) -> None:
         unknown = sorted(set(map(str, self.data)) - allowed)
         if unknown:
             raise ConfigError(self.where, self.key(unknown[0]),
                               f"unknown key (allowed here: {', '.join(sorted(allowed))})")
 
-    def str(self, name: str, default: str = "", required: bool = False) -> str:
+    def str(self, name: builtins.str, default: builtins.str = "", required: bool = False) -> builtins.str:
         if name not in self.data or self.data[name] is None:
             if required:
                 raise ConfigError(self.where, self.key(name), "is required")
@@ -175,13 +176,13 @@ class _Reader:
             raise ConfigError(self.where, self.key(name), f"must be text, got {type(value).__name__}")
         return str(value)
 
-    def int(self, name: str, default: int) -> int:
+    def int(self, name: builtins.str, default: builtins.int) -> builtins.int:
         value = self.data.get(name, default)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(self.where, self.key(name), f"must be a whole number, got {value!r}")
         return value
 
-    def strs(self, name: str) -> tuple[str, ...]:
+    def strs(self, name: builtins.str) -> tuple[builtins.str, ...]:
         value = self.data.get(name) or []
         if isinstance(value, str):
             value = [value]
@@ -189,10 +190,10 @@ class _Reader:
             raise ConfigError(self.where, self.key(name), "must be a list of non-empty strings")
         return tuple(v.strip() for v in value)
 
-    def sub(self, name: str) -> _Reader:
+    def sub(self, name: builtins.str) -> _Reader:
         return _Reader(self.where, self.data.get(name), self.key(name))
 
-    def list(self, name: str) -> list[_Reader]:
+    def list(self, name: builtins.str) -> builtins.list[_Reader]:
         value = self.data.get(name) or []
         if not isinstance(value, list):
             raise ConfigError(self.where, self.key(name), "must be a list")

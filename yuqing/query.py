@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Union
 
 
 class QuerySyntaxError(ValueError):
@@ -42,8 +41,8 @@ class Not:
     item: Node
 
 
-Node = Union[Term, And, Or, Not]
-Query = Union[Node, None]  # None: match everything
+Node = Term | And | Or | Not
+Query = Node | None  # None: match everything
 
 _TOKEN = re.compile(r'\s*(?:(?P<phrase>"[^"]*"?)|(?P<open>\()|(?P<close>\))|(?P<word>[^\s()"]+))')
 

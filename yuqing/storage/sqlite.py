@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
 from zoneinfo import ZoneInfo
 
 from yuqing.highlight import highlight
@@ -19,6 +19,7 @@ from yuqing.query import And, Node, Not, Or, Term, positive_terms
 from yuqing.segment import index_tokens, near_distance, query_tokens
 from yuqing.storage.base import Hit, IndexReport, SearchRequest, SearchResult, StoreError
 
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Each entry upgrades the schema by one version; never edit a released entry, append a new one.
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -56,7 +57,7 @@ def _fts_phrase(tokens: list[str]) -> str:
 class SqliteStore:
     """`Store` on a single SQLite file. Safe to share between threads."""
 
-    def __init__(self, path: str | Path, tz: ZoneInfo = ZoneInfo("Asia/Shanghai")) -> None:
+    def __init__(self, path: str | Path, tz: ZoneInfo = SHANGHAI) -> None:
         self.path = Path(path)
         self.tz = tz
         self._lock = threading.RLock()

@@ -1,0 +1,81 @@
+"""`yuqing demo --once` end to end: the real pipeline against the bundled site and a real SMTP
+server, then `search` and `digest --dry-run` on what it left, as a user would run them."""
+from __future__ import annotations
+
+import email
+import json
+import os
+import subprocess
+import sys
+from email import policy
+from pathlib import Path
+
+import pytest
+
+SHARED_CHECK = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "check"
+
+
+def yq(data_dir, *args, timeout=600):
+    env = dict(os.environ, YUQING_DATA_DIR=str(data_dir))
+    env.pop("YUQING_CONFIG", None)
+    proc = subprocess.run([sys.executable, "-m", "yuqing.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, f"yuqing {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    data = tmp_path_factory.mktemp("demo-data")
+    return data, yq(data, "demo", "--once")
+
+
+def emails(outbox):
+    out = {}
+    for path in sorted(outbox.glob("**/*.eml")):
+        msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+        out.setdefault(msg["X-Yuqing-Kind"], []).append(msg)
+    return out
+
+
+def test_demo_once_leaves_an_alert_and_a_digest(demo):
+    data, proc = demo
+    sent = emails(data / "outbox")
+    assert len(sent.get("alert", [])) >= 1, proc.stdout
+    assert len(sent.get("digest", [])) == 1, proc.stdout
+    alert = sent["alert"][0]
+    assert "锦程银行" in alert["Subject"]
+    body = alert.get_body(("plain",)).get_content()
+    assert "http://127.0.0.1:" in body  # links to the mentions that caused it
+    assert "demo: stored" in proc.stdout
+
+
+def test_search_lists_the_demo_mentions(demo):
+    data, _ = demo
+    res = json.loads(yq(data, "search", "--json", "--limit", "100").stdout)
+    assert res["total"] >= 30
+    assert all("锦程" in (h["title"] + h["highlight"]) or h["institutions"] for h in res["hits"][:10])
+    negative = json.loads(yq(data, "search", "--json", "--institution", "锦程银行", "--polarity", "negative").stdout)
+    assert negative["total"] >= 10
+
+
+def test_digest_dry_run_after_demo(demo, tmp_path):
+    data, _ = demo
+    yq(data, "digest", "--dry-run", "--out", str(tmp_path))
+    (eml,) = tmp_path.glob("*.eml")
+    assert list(tmp_path.glob("*.html"))
+    msg = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
+    assert msg["X-Yuqing-Kind"] == "digest"
+    assert {"text/plain", "text/html", "image/png"} <= {p.get_content_type() for p in msg.walk()}
+
+
+@pytest.mark.skipif(not SHARED_CHECK.exists(), reason=f"{SHARED_CHECK} not present beside the repository")
+def test_shared_contract_checker_passes(tmp_path):
+    """The checker other tools use, run on the real command (it judges form, not quality)."""
+    yuqing = tmp_path / "yuqing"
+    yuqing.write_text(f"#!/bin/sh\nexec {sys.executable} -m yuqing.cli \"$@\"\n")
+    yuqing.chmod(0o755)
+    proc = subprocess.run([sys.executable, str(SHARED_CHECK), "--yuqing", str(yuqing)], capture_output=True,
+                          text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "all contract checks passed" in proc.stdout
