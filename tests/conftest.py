@@ -10,7 +10,7 @@ import pytest
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-def _es_url() -> str:
+def es_url() -> str:
     url = os.environ.get("YUQING_TEST_ES_URL", "")
     if not url:
         pytest.skip("no Elasticsearch node: start one with `tests/elasticsearch/node start` "
@@ -28,7 +28,7 @@ def store(request, tmp_path):
         yield s
         s.close()
         return
-    url = _es_url()
+    url = es_url()
     from yuqing.config import ElasticsearchConfig
     from yuqing.storage.elasticsearch import ElasticsearchStore
 

@@ -1,0 +1,414 @@
+"""The Elasticsearch store: the same contract as the SQLite store, for larger deployments.
+
+Text is segmented with `yuqing.segment` (jieba) before indexing into whitespace-analysed fields,
+and a query term becomes exactly the tokens the SQLite store looks up, so both backends find the
+same mentions for the same query on any cluster, without Chinese analysis plugins.
+
+Layout (`index_config/`): writes go to a write alias, reads to a read alias over
+`<prefix>-mentions-v1-*`. Where the cluster has ILM the write index rolls over; a mention that is
+written again after a rollover is updated where it already lives (found by a realtime multi-get
+over the read alias's indices), so a replay never creates a second copy.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from elasticsearch import (
+    ApiError,
+    AuthenticationException,
+    AuthorizationException,
+    ConnectionError,
+    ConnectionTimeout,
+    Elasticsearch,
+    NotFoundError,
+    TransportError,
+)
+from elasticsearch.helpers import streaming_bulk
+
+import index_config
+from yuqing.config import ElasticsearchConfig
+from yuqing.highlight import highlight
+from yuqing.model import Mention
+from yuqing.query import And, Node, Not, Term, positive_terms
+from yuqing.segment import index_tokens, near_distance, query_tokens
+from yuqing.storage.base import (
+    Hit,
+    IndexReport,
+    SearchRequest,
+    SearchResult,
+    StoreError,
+)
+
+# Title matches weigh twice body matches, as in the SQLite store's bm25 weights.
+_TITLE_BOOST = 2.0
+_SEGMENTED_FIELDS = (("title_seg", _TITLE_BOOST), ("content_seg", 1.0))
+# 429 (queue full, circuit breaker) is worth waiting for: retried with backoff 1, 2, 4, 8, 16 s.
+BULK_MAX_RETRIES = 5
+BULK_INITIAL_BACKOFF = 1.0
+BULK_CHUNK = 500
+
+
+def _error_reason(e: ApiError) -> str:
+    """The cluster's own explanation ("type: reason"), not the client's repr."""
+    body = e.body if isinstance(e.body, dict) else {}
+    err = body.get("error", body)
+    if isinstance(err, dict):
+        cause = (err.get("root_cause") or [err])[0]
+        return f"{cause.get('type', '')}: {cause.get('reason', '')}".strip(": ") or str(e)
+    return str(err) if err else str(e)
+
+
+def _root_cause(e: BaseException) -> str:
+    """The innermost error ("[Errno 111] Connection refused"), not the client's nested reprs."""
+    while e.__cause__ or e.__context__:
+        e = e.__cause__ or e.__context__  # type: ignore[assignment]
+    return str(e) or type(e).__name__
+
+
+def _feature_missing(e: ApiError) -> bool:
+    """The cluster has no handler for this API (plugin not installed, e.g. ILM on a bare node)."""
+    return e.status_code in (400, 404, 405, 410) and ("no handler found" in str(e.body)
+                                                      or "Incorrect HTTP method" in str(e.body))
+
+
+def _epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _document(m: Mention) -> str:
+    """The stored JSON. Serialised here, so one bad mention fails alone instead of its whole batch."""
+    doc = m.to_dict()
+    doc["title_seg"] = index_tokens(m.title)
+    doc["content_seg"] = index_tokens(m.content)
+    # What filters, sorting and histograms use: the SQLite store falls back to fetched_at the same way.
+    doc["published"] = (m.published_at or m.fetched_at).isoformat()
+    return json.dumps(doc, ensure_ascii=False, allow_nan=False)
+
+
+def _term_query(term: Term) -> dict[str, Any]:
+    tokens = query_tokens(term.text)
+    clauses: list[dict[str, Any]]
+    if len(tokens) == 1:
+        clauses = [{"term": {field: {"value": tokens[0], "boost": boost}}} for field, boost in _SEGMENTED_FIELDS]
+    else:
+        # Unordered, up to near_distance tokens apart, within one field: what SQLite FTS5 NEAR() means.
+        clauses = [{"span_near": {"clauses": [{"span_term": {field: t}} for t in tokens],
+                                  "slop": near_distance(tokens), "in_order": False, "boost": boost}}
+                   for field, boost in _SEGMENTED_FIELDS]
+    return {"bool": {"should": clauses, "minimum_should_match": 1}}
+
+
+def _query(node: Node) -> dict[str, Any]:
+    """The `yuqing.query` tree as an Elasticsearch bool query with the SQLite store's meaning."""
+    if isinstance(node, Term):
+        return _term_query(node)
+    if isinstance(node, Not):
+        return {"bool": {"must_not": [_query(node.item)]}}
+    if isinstance(node, And):
+        return {"bool": {"must": [_query(item) for item in node.items]}}
+    return {"bool": {"should": [_query(item) for item in node.items], "minimum_should_match": 1}}
+
+
+class ElasticsearchStore:
+    """`Store` on an Elasticsearch 8 cluster. Safe to share between threads (the client is)."""
+
+    def __init__(self, cfg: ElasticsearchConfig, tz: ZoneInfo, refresh: bool = False) -> None:
+        self.cfg = cfg
+        self.tz = tz
+        self.refresh = refresh  # make every write visible to search at once (tests); slower
+        try:
+            self.layout = index_config.load(cfg.index_prefix)
+        except ValueError as e:
+            raise StoreError(f"store.elasticsearch.index_prefix: {e}") from e
+        self.names = self.layout.names
+        # No immediate resend on 429 (the transport has no backoff): bulk writes back off and retry
+        # in `_write`; a rejected read is better reported than repeated at once.
+        self._client = Elasticsearch(cfg.url, request_timeout=cfg.timeout_seconds, max_retries=3,
+                                     retry_on_timeout=True, retry_on_status=(502, 503, 504),
+                                     **self._auth_options())
+
+    def _auth_options(self) -> dict[str, Any]:
+        cfg = self.cfg
+        if not cfg.url.startswith(("http://", "https://")):
+            raise StoreError(f"store.elasticsearch.url {cfg.url!r} must start with http:// or https://")
+        options: dict[str, Any] = {}
+        if cfg.api_key:
+            options["api_key"] = cfg.api_key
+        elif cfg.username:
+            options["basic_auth"] = (cfg.username, cfg.password)
+        if cfg.ca_file:
+            if not Path(cfg.ca_file).is_file():
+                raise StoreError(f"store.elasticsearch.ca_file: no such file {cfg.ca_file!r}")
+            options["ca_certs"] = cfg.ca_file
+        return options
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        """Client exceptions as `StoreError`s that say what failed, where, and what to do."""
+        url = self.cfg.url
+        try:
+            yield
+        except (ConnectionError, ConnectionTimeout) as e:
+            raise StoreError(f"cannot reach Elasticsearch at {url}: {_root_cause(e)}; is it running? "
+                             "set store.elasticsearch.url") from e
+        except AuthenticationException as e:
+            raise StoreError(f"Elasticsearch at {url} rejected the credentials ({_error_reason(e)}); set "
+                             "YUQING_ES_API_KEY, or store.elasticsearch.username and YUQING_ES_PASSWORD") from e
+        except AuthorizationException as e:
+            raise StoreError(f"Elasticsearch at {url} does not allow this user to {what}: {_error_reason(e)}") from e
+        except ApiError as e:
+            if not isinstance(e.body, dict):  # a proxy or another server answered, not Elasticsearch
+                raise StoreError(f"cannot {what}: {url} answered HTTP {e.status_code} without an Elasticsearch "
+                                 "response; is store.elasticsearch.url the cluster's HTTP endpoint?") from e
+            raise self._api_error(what, e) from e
+        except TransportError as e:
+            raise StoreError(f"cannot {what} on Elasticsearch at {url}: {e}") from e
+
+    def _api_error(self, what: str, e: ApiError) -> StoreError:
+        url = self.cfg.url
+        if isinstance(e, NotFoundError):
+            hint = (f"; run `yuqing index setup` to create {self.names.write_alias}"
+                    if "index_not_found" in str(e.body) else "")
+            return StoreError(f"cannot {what} on Elasticsearch at {url}: {_error_reason(e)}{hint}")
+        return StoreError(f"cannot {what} on Elasticsearch at {url}: {e.status_code} {_error_reason(e)}")
+
+    # -- administration -------------------------------------------------------------------------
+
+    def ping(self) -> bool:
+        """Whether the cluster answers (with these credentials)."""
+        try:
+            return bool(self._client.ping())
+        except TransportError:
+            return False
+
+    def setup(self) -> list[str]:
+        """Apply the ILM policy (where the cluster has ILM), index template, first index and aliases.
+        Idempotent; returns one human-readable line per thing created, changed, unchanged or skipped."""
+        lines: list[str] = []
+        with self._errors("set up the mention indices"):
+            lifecycle = self._setup_ilm_policy(lines)
+            template_changed = self._setup_template(lifecycle, lines)
+            self._setup_write_index(template_changed, lines)
+        return lines
+
+    def _setup_ilm_policy(self, lines: list[str]) -> bool:
+        name = self.names.ilm_policy
+        ilm = self._client.ilm
+        try:
+            current = ilm.get_lifecycle(name=name).body[name]["policy"]
+        except ApiError as e:
+            if _feature_missing(e):
+                return self._skip_ilm(lines, "this cluster has no index lifecycle management (ILM)")
+            if e.status_code == 403:
+                return self._skip_ilm(lines, f"not allowed to manage ILM ({_error_reason(e)})")
+            if not isinstance(e, NotFoundError):
+                raise
+            current = None
+        wanted = self.layout.ilm_policy
+        if current is not None and current.get("phases") == wanted["phases"]:
+            lines.append(f"unchanged: ILM policy {name}")
+            return True
+        ilm.put_lifecycle(name=name, policy=wanted)
+        lines.append(f"{'updated' if current else 'created'} ILM policy {name}")
+        return True
+
+    def _skip_ilm(self, lines: list[str], why: str) -> bool:
+        lines.append(f"skipped ILM policy {self.names.ilm_policy}: {why}; "
+                     f"{self.names.write_alias} will not roll over")
+        return False
+
+    def _setup_template(self, lifecycle: bool, lines: list[str]) -> bool:
+        name = self.names.template
+        wanted = self.layout.index_template(lifecycle)
+        try:
+            found = self._client.indices.get_index_template(name=name).body["index_templates"]
+            current = found[0]["index_template"].get("_meta", {}) if found else None
+        except NotFoundError:
+            current = None
+        if current is not None and current.get("digest") == wanted["meta"]["digest"]:
+            lines.append(f"unchanged: index template {name}")
+            return False
+        self._client.indices.put_index_template(name=name, **wanted)
+        lines.append(f"{'updated' if current is not None else 'created'} index template {name}")
+        return current is not None
+
+    def _setup_write_index(self, template_changed: bool, lines: list[str]) -> None:
+        names = self.names
+        indices = self._client.indices
+        try:
+            aliased = indices.get_alias(name=names.write_alias).body
+        except NotFoundError:
+            aliased = {}
+        write_index = next((index for index, info in aliased.items()
+                            if info["aliases"][names.write_alias].get("is_write_index", len(aliased) == 1)), None)
+        if write_index is None:
+            write_index = names.first_index
+            if indices.exists(index=write_index):
+                indices.put_alias(index=write_index, name=names.write_alias, is_write_index=True)
+                lines.append(f"created alias {names.write_alias} -> {write_index}")
+            else:
+                # With its write alias from the first moment: ILM looks the alias up once the index exists.
+                indices.create(index=write_index, aliases={names.write_alias: {"is_write_index": True}})
+                lines.append(f"created index {write_index} with aliases {names.write_alias}, "
+                             f"{names.read_alias} (from the template)")
+        else:
+            lines.append(f"unchanged: alias {names.write_alias} -> {write_index}")
+            if template_changed:
+                # New fields reach the index being written now; older indices keep their mapping.
+                indices.put_mapping(index=write_index, **self.layout.mappings)
+                lines.append(f"updated mappings of {write_index}")
+        if not indices.exists_alias(name=names.read_alias, index=write_index):
+            indices.put_alias(index=write_index, name=names.read_alias)
+            lines.append(f"created alias {names.read_alias} -> {write_index}")
+
+    def drop(self) -> None:
+        """Delete this prefix's indices, template and ILM policy (tests; irreversible)."""
+        with self._errors("delete the mention indices"):
+            # Concrete names: clusters refuse wildcard deletes (action.destructive_requires_name).
+            found = self._client.indices.get(index=self.names.index_pattern, expand_wildcards="all",
+                                             allow_no_indices=True, ignore_unavailable=True).body
+            if found:
+                self._client.indices.delete(index=",".join(found))
+            self._client.options(ignore_status=404).indices.delete_index_template(name=self.names.template)
+            try:
+                self._client.ilm.delete_lifecycle(name=self.names.ilm_policy)
+            except ApiError as e:
+                if e.status_code != 404 and not _feature_missing(e):
+                    raise
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def _indices(self) -> list[str]:
+        try:
+            return sorted(self._client.indices.get_alias(name=self.names.read_alias).body)
+        except NotFoundError:
+            return []
+
+    def _find(self, ids: list[str], source: bool) -> list[dict[str, Any]]:
+        """The stored documents with these ids, from every index behind the read alias. A realtime
+        multi-get: a mention written a moment ago is found even before the index refreshes."""
+        indices = self._indices()
+        if not ids or not indices:
+            return []
+        docs = [{"_index": index, "_id": i} for index in indices for i in ids]
+        return [d for d in self._client.mget(docs=docs, source=source).body["docs"] if d.get("found")]
+
+    def index_many(self, mentions: Iterable[Mention]) -> IndexReport:
+        report = IndexReport()
+        batch: list[tuple[str, str]] = []
+        for m in mentions:
+            try:
+                batch.append((m.id, _document(m)))
+            except (TypeError, ValueError, AttributeError) as e:
+                report.failed.append((getattr(m, "id", "?"), f"cannot serialise: {e}"))
+            if len(batch) >= BULK_CHUNK:
+                report += self._write(batch)
+                batch = []
+        if batch:
+            report += self._write(batch)
+        return report
+
+    def _write(self, batch: list[tuple[str, str]]) -> IndexReport:
+        report = IndexReport()
+        with self._errors(f"write {len(batch)} mentions to {self.names.write_alias}"):
+            # Update a mention where it lives: after a rollover the write alias points elsewhere.
+            homes = {d["_id"]: d["_index"] for d in self._find(sorted({i for i, _ in batch}), source=False)}
+            # In order, so two copies of one id in a batch count as created then updated, as in SQLite.
+            actions = ({"_op_type": "index", "_index": homes.get(i, self.names.write_alias), "_id": i,
+                        "_source": doc} for i, doc in batch)
+            results = streaming_bulk(self._client, actions, chunk_size=BULK_CHUNK,
+                                     max_chunk_bytes=10 * 1024 * 1024, raise_on_error=False,
+                                     raise_on_exception=False, max_retries=BULK_MAX_RETRIES,
+                                     initial_backoff=BULK_INITIAL_BACKOFF,
+                                     refresh="true" if self.refresh else "false")
+            for ok, item in results:
+                info = next(iter(item.values()))
+                if ok and info.get("result") == "created":
+                    report.created += 1
+                elif ok:
+                    report.updated += 1
+                else:
+                    report.failed.append((info.get("_id", "?"), self._bulk_reason(info)))
+        return report
+
+    def _bulk_reason(self, info: dict[str, Any]) -> str:
+        error = info.get("error")
+        if isinstance(error, dict):
+            error = f"{error.get('type', '')}: {error.get('reason', '')}"
+        return f"Elasticsearch at {self.cfg.url} rejected it ({info.get('status', '?')}): {error}"
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def _mention(self, source: dict[str, Any]) -> Mention:
+        m = Mention.from_dict(source)
+        if m.published_at is not None:
+            m.published_at = m.published_at.astimezone(self.tz)
+        return m
+
+    def get(self, mention_id: str) -> Mention | None:
+        with self._errors(f"read mention {mention_id}"):
+            found = self._find([mention_id], source=True)
+        return self._mention(found[0]["_source"]) if found else None
+
+    def _filters(self, request: SearchRequest) -> list[dict[str, Any]]:
+        filters: list[dict[str, Any]] = []
+        bounds = {op: moment.isoformat() for op, moment in (("gte", request.since), ("lt", request.until))
+                  if moment is not None}
+        if bounds:
+            filters.append({"range": {"published": bounds}})
+        for field, value in (("polarity", request.polarity), ("source", request.source),
+                             ("institutions", request.institution)):
+            if value:
+                filters.append({"term": {field: value}})
+        return filters
+
+    def _bool(self, request: SearchRequest) -> dict[str, Any]:
+        must = [_query(request.query)] if request.query is not None else []
+        return {"bool": {"must": must, "filter": self._filters(request)}}
+
+    def search(self, request: SearchRequest) -> SearchResult:
+        newest: list[Any] = [{"published": "desc"}, {"id": "asc"}]
+        sort = ["_score", *newest] if positive_terms(request.query) else newest
+        with self._errors(f"search {self.names.read_alias}"):
+            body = self._client.search(index=self.names.read_alias, query=self._bool(request), sort=sort,
+                                       from_=request.offset, size=request.limit, track_total_hits=True,
+                                       track_scores=True).body
+        hits = []
+        for h in body["hits"]["hits"]:
+            m = self._mention(h["_source"])
+            hits.append(Hit(m, highlight(m.text, request.query), float(h.get("_score") or 0.0)))
+        return SearchResult(body["hits"]["total"]["value"], hits)
+
+    def count_by_interval(self, since: datetime, until: datetime, interval_seconds: int, *,
+                          institution: str | None = None, polarity: str | None = None,
+                          source: str | None = None) -> list[tuple[datetime, int]]:
+        if interval_seconds <= 0:
+            raise ValueError("interval_seconds must be positive")
+        start, end, step = _epoch_ms(since), _epoch_ms(until), interval_seconds * 1000
+        n = max(0, -(-(end - start) // step))
+        if n == 0:
+            return []
+        request = SearchRequest(query=None, since=since, until=until, polarity=polarity, source=source,
+                                institution=institution)
+        # UTC buckets shifted by `offset` start exactly at `since`, whatever its timezone.
+        histogram = {"field": "published", "fixed_interval": f"{interval_seconds}s",
+                     "offset": f"{start % step}ms", "min_doc_count": 0,
+                     "extended_bounds": {"min": start, "max": start + (n - 1) * step}}
+        with self._errors(f"count mentions in {self.names.read_alias}"):
+            body = self._client.search(index=self.names.read_alias, query=self._bool(request), size=0,
+                                       aggs={"buckets": {"date_histogram": histogram}}).body
+        counts = {(b["key"] - start) // step: b["doc_count"] for b in body["aggregations"]["buckets"]["buckets"]}
+        tz = since.tzinfo or UTC
+        return [(datetime.fromtimestamp((start + i * step) / 1000, tz), counts.get(i, 0)) for i in range(n)]
+
+
+__all__ = ["ElasticsearchStore"]
