@@ -6,11 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 
 import pytest
 import yaml
 
-from yuqing.config import load
+from tests.conftest import SHANGHAI, es_url
+from yuqing.config import ElasticsearchConfig, load
+from yuqing.storage.elasticsearch import ElasticsearchStore
 
 
 def yq(data_dir, *args, check=True):
@@ -38,12 +41,30 @@ ROWS = [{"url": f"https://example.org/p/{i}", "title": f"招商银行信用卡�
         for i in range(30)]
 
 
-@pytest.fixture(scope="module")
-def imported(tmp_path_factory):
+def use_elasticsearch(data_dir, url):
+    """Point the data dir's config at the real node; `yuqing index setup` is all a user runs first."""
+    prefix = f"test-cli-{uuid.uuid4().hex[:8]}"
+    (data_dir / "yuqing.yaml").write_text(
+        f"store:\n  backend: elasticsearch\n  elasticsearch: {{url: '{url}', index_prefix: {prefix}}}\n",
+        encoding="utf-8")
+    first = yq(data_dir, "index", "setup").stdout
+    assert f"created index template {prefix}-mentions-v1" in first
+    again = yq(data_dir, "index", "setup").stdout
+    assert "created" not in again and "unchanged" in again  # idempotent, and says so
+    return ElasticsearchStore(ElasticsearchConfig(url=url, index_prefix=prefix), tz=SHANGHAI)
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)])
+def imported(request, tmp_path_factory):
+    """The same command-line contract on both backends, chosen by config alone."""
     data = tmp_path_factory.mktemp("data")
+    es = use_elasticsearch(data, es_url()) if request.param == "elasticsearch" else None
     src = write_jsonl(data.parent / "m.jsonl", ROWS, ['this line is not json', '{"url": "https://x.org/1"}'])
     proc = yq(data, "import", "--input", str(src))
-    return data, proc
+    yield data, proc
+    if es is not None:
+        es.drop()
+        es.close()
 
 
 def search(data, *args):

@@ -122,6 +122,7 @@ class ElasticsearchStore:
         self.cfg = cfg
         self.tz = tz
         self.refresh = refresh  # make every write visible to search at once (tests); slower
+        self._unrefreshed = False
         try:
             self.layout = index_config.load(cfg.index_prefix)
         except ValueError as e:
@@ -283,6 +284,12 @@ class ElasticsearchStore:
                     raise
 
     def close(self) -> None:
+        # A command that wrote and exits (import, crawl) leaves its writes searchable at once,
+        # instead of after the next periodic refresh.
+        if self._unrefreshed:
+            with self._errors(f"refresh {self.names.read_alias}"):
+                self._client.indices.refresh(index=self.names.read_alias)
+            self._unrefreshed = False
         self._client.close()
 
     # -- writes ---------------------------------------------------------------------------------
@@ -330,6 +337,7 @@ class ElasticsearchStore:
                                      raise_on_exception=False, max_retries=BULK_MAX_RETRIES,
                                      initial_backoff=BULK_INITIAL_BACKOFF,
                                      refresh="true" if self.refresh else "false")
+            self._unrefreshed = not self.refresh
             for ok, item in results:
                 info = next(iter(item.values()))
                 if ok and info.get("result") == "created":
