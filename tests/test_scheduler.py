@@ -34,7 +34,7 @@ def test_jobs_follow_the_config_and_persist(tmp_path):
         digest_next = jobs["digest:weekly"].next_run_time
         assert (digest_next.weekday(), digest_next.hour, digest_next.minute) == (0, 9, 0)
         assert digest_next.utcoffset().total_seconds() == 8 * 3600
-        assert jobs["crawl:feed-a"].args[-1] == "feed-a"
+        assert jobs["crawl:feed-a"].args[2] == "feed-a"
     finally:
         s.stop()
     assert (tmp_path / "data" / "scheduler.db").is_file()
@@ -74,3 +74,15 @@ def test_run_starts_and_stops_cleanly_on_ctrl_c(tmp_path):
         proc.kill()
     assert proc.returncode == 0
     assert "yuqing stopped" in out
+
+
+def test_crawl_job_reports_an_unreachable_source_clearly(tmp_path):
+    """Offline, a scheduled crawl neither crashes the service nor hides the problem."""
+    from crawlers.runner import LOCAL_SITE_SETTINGS
+    from yuqing.scheduler import crawl_job
+
+    path = tmp_path / "yuqing.yaml"
+    path.write_text(CONFIG, encoding="utf-8")
+    (line,) = crawl_job(str(path), str(tmp_path / "data"), "feed-a", LOCAL_SITE_SETTINGS)
+    assert "feed-a" in line
+    assert "127.0.0.1:9" in line or "cannot reach" in line, line

@@ -26,11 +26,13 @@ ALERT_CHECK_SECONDS = 300
 MISFIRE_GRACE_SECONDS = 3600
 
 
-def crawl_job(config_path: str | None, data_dir: str, source: str) -> list[str]:
-    """Crawl one source (in a child process) and log what happened; returns the summary lines."""
+def crawl_job(config_path: str | None, data_dir: str, source: str,
+              settings: dict[str, Any] | None = None) -> list[str]:
+    """Crawl one source (in a child process) and log what happened; returns the summary lines.
+    `settings` overrides Scrapy settings (the demo turns politeness delays off for its local site)."""
     from crawlers.runner import crawl
 
-    lines = [r.summary() for r in crawl(config_path, data_dir, [source])]
+    lines = [r.summary() for r in crawl(config_path, data_dir, [source], settings=settings)]
     for line in lines:
         log.info("%s", line)
     return lines
@@ -75,9 +77,11 @@ def _trigger(schedule: Schedule, config: Config) -> Any:
 class Service:
     """The long-running service: one scheduler, jobs derived from the config."""
 
-    def __init__(self, config: Config, config_path: str | None) -> None:
+    def __init__(self, config: Config, config_path: str | None,
+                 crawl_settings: dict[str, Any] | None = None) -> None:
         self.config = config
         self.config_path = config_path
+        self.crawl_settings = crawl_settings
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.scheduler = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{config.data_dir / 'scheduler.db'}")},
@@ -89,7 +93,7 @@ class Service:
         """(job id, function, trigger, args) for every job the config asks for."""
         base = (self.config_path, str(self.config.data_dir))
         specs: list[tuple[str, Any, Any, tuple[Any, ...]]] = [
-            (f"crawl:{s.name}", crawl_job, _trigger(s.schedule, self.config), (*base, s.name))
+            (f"crawl:{s.name}", crawl_job, _trigger(s.schedule, self.config), (*base, s.name, self.crawl_settings))
             for s in self.config.sources]
         specs.append(("alerts:check", check_job, IntervalTrigger(seconds=ALERT_CHECK_SECONDS), base))
         if self.config.digest.recipients:

@@ -62,11 +62,11 @@ def run_cycle(config: Config, config_path: str) -> CycleSummary:
     """One full cycle: crawl, analyse, index, detect, alert, digest."""
     import alerts
     from alerts.digest import send_digest
-    from crawlers.runner import crawl
+    from crawlers.runner import LOCAL_SITE_SETTINGS, crawl
     from yuqing.query import parse
     from yuqing.storage import SearchRequest, open_store
 
-    reports = crawl(config_path, str(config.data_dir))
+    reports = crawl(config_path, str(config.data_dir), settings=LOCAL_SITE_SETTINGS)
     store = open_store(config)
     try:
         stored = store.search(SearchRequest(query=parse(""), limit=0)).total
@@ -113,9 +113,10 @@ def run_demo(data_dir: Path, once: bool) -> int:
             return 1
         if once:
             return 0
+        from crawlers.runner import LOCAL_SITE_SETTINGS
         from yuqing.scheduler import Service
 
-        Service(config, str(config_path)).run_forever()
+        Service(config, str(config_path), crawl_settings=LOCAL_SITE_SETTINGS).run_forever()
         return 0
     finally:
         sink.stop()

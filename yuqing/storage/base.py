@@ -6,9 +6,10 @@ crawl pipeline, the scheduler jobs, the CLI and the web app. The same contract t
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable, Protocol
+from typing import Protocol
 
 from yuqing.model import Mention
 from yuqing.query import Query

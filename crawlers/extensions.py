@@ -1,0 +1,112 @@
+"""Source health: per-source figures of each crawl, written to DATA_DIR/health/SOURCE.json and kept
+on the extension for `crawlers.run` to report. Hooks in through signals only."""
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from scrapy import Request, Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from crawlers.context import config_from_settings
+from crawlers.signals import download_failed, stage_failed
+
+MAX_ERRORS = 20  # per crawl, so one broken site cannot fill the report
+
+
+class SourceHealth:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.config = config_from_settings(crawler.settings)
+        self.errors: list[str] = []
+        self.ok_responses = 0
+        self.unreachable = 0
+        self.http_errors = 0  # final responses only: retried attempts are not counted
+        self.report: dict[str, Any] | None = None
+        for handler, signal in ((self.response_received, signals.response_received),
+                                (self.spider_error, signals.spider_error),
+                                (self.spider_closed, signals.spider_closed),
+                                (self.download_failed, download_failed),
+                                (self.stage_failed, stage_failed)):
+            crawler.signals.connect(handler, signal=signal)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> SourceHealth:
+        return cls(crawler)
+
+    def _error(self, text: str) -> None:
+        if text not in self.errors and len(self.errors) < MAX_ERRORS:
+            self.errors.append(text)
+
+    def response_received(self, response: Response, request: Request, spider: Spider) -> None:
+        if response.url.endswith("/robots.txt"):
+            return
+        if response.status >= 400:
+            self.http_errors += 1
+            self._error(f"HTTP {response.status} from {response.url}")
+        else:
+            self.ok_responses += 1
+
+    def download_failed(self, request: Request, reason: str, unreachable: bool) -> None:
+        self.unreachable += unreachable
+        self._error(reason)
+
+    def stage_failed(self, reason: str) -> None:
+        self._error(reason)
+
+    def spider_error(self, failure: Failure, response: Response, spider: Spider) -> None:
+        from crawlers.spiders.base import SourceError
+
+        if isinstance(failure.value, SourceError):
+            self._error(str(failure.value))
+        else:
+            self._error(f"error reading {response.url}: {type(failure.value).__name__}: {failure.value}")
+
+    def spider_closed(self, spider: Spider, reason: str) -> None:
+        stats = self.crawler.stats
+        assert stats is not None
+
+        def stat(key: str) -> int:
+            return int(stats.get_value(key, 0) or 0)
+
+        now = datetime.now(self.config.tz).isoformat()
+        path = self.config.data_dir / "health" / f"{spider.name}.json"
+        reachable = self.ok_responses > 0 or not self.unreachable
+        self.report = {
+            "name": spider.name,
+            "type": getattr(spider, "source_type", ""),
+            "scraped": stat("item_scraped_count") + stat("item_dropped_count"),
+            "stored": stat("yuqing/stored"),
+            "created": stat("yuqing/created"),
+            "filtered": stat("yuqing/filtered"),
+            "rejected": stat("yuqing/rejected"),
+            "spooled": stat("yuqing/spooled"),
+            "replayed": stat("yuqing/replayed"),
+            "http_errors": self.http_errors,
+            "connection_failures": self.unreachable,
+            "errors": self.errors,
+            "reachable": reachable,
+            "finish_reason": reason,
+            "finished_at": now,
+            "last_success": now if reachable and self.ok_responses else _previous(path, "last_success"),
+        }
+        _write_json(path, self.report)
+
+
+def _previous(path: Path, key: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    tmp.replace(path)  # readers (the CLI's status view) never see half a file

@@ -1,0 +1,59 @@
+"""Production Scrapy settings. `crawlers.run` adds the per-run ones (config path, data dir, timeout);
+tests override politeness settings through the same mechanism, never by editing this file."""
+import os
+
+BOT_NAME = "yuqing"
+SPIDER_MODULES = ["crawlers.spiders"]
+NEWSPIDER_MODULE = "crawlers.spiders"
+
+# Where the yuqing config comes from when run as `scrapy crawl` (crawlers.run sets these itself).
+YUQING_CONFIG_PATH = os.environ.get("YUQING_CONFIG")
+YUQING_DATA_DIR = os.environ.get("YUQING_DATA_DIR")
+
+# A real browser-like User-Agent that still says who we are; several Chinese sites serve an empty
+# shell to obvious bots.
+USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+              "Chrome/124.0 Safari/537.36 yuqing/0.1 (+https://github.com/yuqing)")
+DEFAULT_REQUEST_HEADERS = {
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,application/json;q=0.8,*/*;q=0.7",
+    "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.6",
+}
+ROBOTSTXT_OBEY = True
+
+# Politeness: a few requests at a time per site, adaptive delay.
+CONCURRENT_REQUESTS = 8
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+DOWNLOAD_DELAY = 1.0
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+
+DOWNLOAD_TIMEOUT = 30
+DNS_TIMEOUT = 20
+RETRY_ENABLED = True
+RETRY_TIMES = 2
+HTTPCACHE_ENABLED = False
+COOKIES_ENABLED = True
+TELNETCONSOLE_ENABLED = False
+LOG_LEVEL = "INFO"
+
+# Every component below reads its own settings and steps aside (NotConfigured) when it does not apply.
+DOWNLOADER_MIDDLEWARES = {
+    # Below RetryMiddleware (550): sees a failure only once retries are exhausted.
+    "crawlers.middlewares.DownloadFailureSignal": 100,
+}
+ITEM_PIPELINES = {
+    "crawlers.pipelines.ValidatePipeline": 100,
+    "crawlers.pipelines.RelevancePipeline": 200,
+    "crawlers.pipelines.AnalysePipeline": 300,
+    "crawlers.pipelines.StorePipeline": 400,
+}
+EXTENSIONS = {
+    "crawlers.extensions.SourceHealth": 500,
+}
+
+ANALYSE_BATCH_SIZE = 32
+ANALYSE_BATCH_WAIT = 0.5  # seconds a partial batch waits for company before it is analysed anyway
+STORE_BATCH_SIZE = 20
+STORE_BATCH_WAIT = 2.0  # seconds before a partial batch is written anyway

@@ -1,0 +1,8 @@
+"""Signals of the crawl stage, in Scrapy's style (sent with crawler.signals.send_catch_log)."""
+
+# A request failed for good (retries exhausted): args request, reason (text naming host and cause).
+download_failed = object()
+
+# A stage after download failed in a way the user must hear about (store down, analysis failed):
+# args reason.
+stage_failed = object()

@@ -1,0 +1,175 @@
+"""The crawl stage's plain parts: dates, relevance, params validation, text, spool and rejects."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from scrapy import Request
+from scrapy.exceptions import CannotResolveHostError, DownloadConnectionRefusedError, IgnoreRequest
+
+from crawlers.dates import parse_datetime
+from crawlers.middlewares import describe_failure
+from crawlers.relevance import RelevanceFilter
+from crawlers.sources import search_words, validate_sources
+from crawlers.spool import RejectLog, Spool
+from crawlers.text import clean_html, count
+from yuqing.config import ConfigError, from_mapping
+from yuqing.model import Institution, Mention
+from yuqing.storage.sqlite import SqliteStore
+
+SH = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 11, 27, 15, 30, 0, tzinfo=SH)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("刚刚", NOW),
+    ("5分钟前", NOW - timedelta(minutes=5)),
+    ("3小时前", NOW - timedelta(hours=3)),
+    ("2天前", NOW - timedelta(days=2)),
+    ("今天 10:00", datetime(2026, 11, 27, 10, 0, tzinfo=SH)),
+    ("昨天 23:59", datetime(2026, 11, 26, 23, 59, tzinfo=SH)),
+    ("11-20", datetime(2026, 11, 20, tzinfo=SH)),
+    ("11-20 08:05", datetime(2026, 11, 20, 8, 5, tzinfo=SH)),
+    ("12-30", datetime(2025, 12, 30, tzinfo=SH)),  # a month-day still to come this year is last year's
+    ("12:31", datetime(2026, 11, 27, 12, 31, tzinfo=SH)),
+    ("Fri Nov 27 10:00:00 +0800 2026", datetime(2026, 11, 27, 10, 0, tzinfo=SH)),
+    ("Mon, 23 Nov 2026 01:15:00 GMT", datetime(2026, 11, 23, 1, 15, tzinfo=UTC)),
+    ("2026-11-25 10:32", datetime(2026, 11, 25, 10, 32, tzinfo=SH)),
+    ("2026年11月25日 10:32", datetime(2026, 11, 25, 10, 32, tzinfo=SH)),
+    ("2026/11/25", datetime(2026, 11, 25, tzinfo=SH)),
+    ("2026-11-25T02:32:00Z", datetime(2026, 11, 25, 2, 32, tzinfo=UTC)),
+    ("1795573200", datetime(2026, 11, 25, 10, 20, tzinfo=SH)),
+    ("1795573200000", datetime(2026, 11, 25, 10, 20, tzinfo=SH)),
+    ("2024-03", datetime(2024, 3, 1, tzinfo=SH)),
+])
+def test_dates_as_sites_show_them(text: str, expected: datetime):
+    value = parse_datetime(text, SH, now=NOW)
+    assert value == expected and value.tzinfo is not None
+
+
+def test_date_format_and_bad_dates():
+    assert parse_datetime("发表于 2026-11-24 21:05", SH, date_format="发表于 %Y-%m-%d %H:%M") == \
+        datetime(2026, 11, 24, 21, 5, tzinfo=SH)
+    for bad in ("昨天下午", "", "13-45", "next week"):
+        with pytest.raises(ValueError):
+            parse_datetime(bad, SH, now=NOW)
+
+
+def test_relevance_names_aliases_and_exclusions_nearby():
+    f = RelevanceFilter([Institution("锦程银行", ("锦程",), ("锦程路",)), Institution("华岳保险", ("华岳人寿",))])
+    assert f.matches("锦程的信用卡又涨年费了") == ["锦程银行"]
+    assert f.matches("锦程路堵车了") == []
+    assert f.matches("锦程路上的锦程银行网点关门了，" + "很" * 20 + "锦程好坑") == ["锦程银行"]
+    assert f.matches("华岳人寿和锦程银行合作") == ["锦程银行", "华岳保险"]
+    assert not RelevanceFilter([]).active
+
+
+def _config(sources, institutions=({"name": "锦程银行"},)):
+    return from_mapping({"institutions": list(institutions), "sources": sources}, "test.yaml", Path("/tmp/x"))
+
+
+_LIST = {"start_urls": ["http://a/"], "link": "a", "detail": {"title": "h1", "published_at": "em"}}
+
+
+@pytest.mark.parametrize("source, key, problem", [
+    ({"type": "nope"}, "sources[0].type", "unknown source type"),
+    ({"type": "rss", "params": {}}, "sources[0].params.url", "exactly one"),
+    ({"type": "rss", "params": {"url": "ftp://x/feed"}}, "sources[0].params.url", "not an http(s) URL"),
+    ({"type": "rss", "params": {"urls": ["http://a/f", 3]}}, "sources[0].params.urls[1]", "not an http(s) URL"),
+    ({"type": "rss", "params": {"url": "http://a/f", "depth": 2}}, "sources[0].params.depth", "unknown parameter"),
+    ({"type": "html", "params": {"start_urls": ["http://a/"], "link": "a::attr(href)"}},
+     "sources[0].params.detail", "is required"),
+    ({"type": "html", "params": {"start_urls": ["http://a/"], "link": "a[[", "detail": {"title": "h1"}}},
+     "sources[0].params.link", "not a valid CSS selector"),
+    ({"type": "html", "params": {"start_urls": ["http://a/"], "link": "//a[@href", "detail": {"title": "h1"}}},
+     "sources[0].params.link", "not a valid XPath"),
+    ({"type": "html", "params": {"start_urls": ["http://a/"], "link": "a", "detail": {"body": "p"}}},
+     "sources[0].params.detail.body", "unknown field"),
+    ({"type": "html", "params": {"start_urls": ["http://a/"], "link": "a", "detail": {"title": "h1"}}},
+     "sources[0].params.detail.published_at", "is required"),
+    ({"type": "html", "params": {**_LIST, "encoding": "klingon"}}, "sources[0].params.encoding",
+     "unknown text encoding"),
+    ({"type": "html", "params": {**_LIST, "date_format": "YYYY-MM-DD"}}, "sources[0].params.date_format", "strptime"),
+    ({"type": "weibo", "params": {"max_pages": 0}}, "sources[0].params.max_pages", "at least 1"),
+    ({"type": "guba", "params": {"boards": [600036]}}, "sources[0].params.boards", "quote them"),
+    ({"type": "guba", "params": {"boards": {"600036": "招商银行"}}}, "sources[0].params.boards.600036",
+     "not a configured institution"),
+    ({"type": "tieba", "params": {"fetch_threads": "yes"}}, "sources[0].params.fetch_threads", "true or false"),
+])
+def test_source_params_are_validated_with_file_and_key(source, key, problem):
+    with pytest.raises(ConfigError) as e:
+        validate_sources(_config([{"name": "s", **source}]))
+    assert e.value.where == "test.yaml" and e.value.key == key and problem in e.value.problem
+
+
+def test_platform_searches_default_to_institution_names():
+    config = _config([{"name": "w", "type": "weibo"}],
+                     institutions=[{"name": "锦程银行", "aliases": ["锦程"]}, {"name": "华岳保险"}])
+    validate_sources(config)
+    assert search_words(config, config.sources[0], "keywords") == ["锦程银行", "锦程", "华岳保险"]
+    with pytest.raises(ConfigError, match="keywords: is required when no institutions"):
+        validate_sources(_config([{"name": "w", "type": "weibo"}], institutions=[]))
+
+
+def test_validation_imports_no_scrapy():
+    code = "import sys, crawlers.sources, crawlers.runner; print(any(m.startswith('scrapy') for m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_clean_html_and_counts():
+    html = "<p>A&amp;B</p><p>第二段<img alt=[怒] src=x.png></p><script>var x=1;</script>"
+    assert clean_html(html) == "A&B\n第二段[怒]"
+    assert [count(v) for v in ("12", "1.2万", "100万+", 7, None, "转发")] == [12, 12000, 1000000, 7, 0, 0]
+
+
+def test_spool_round_trip_keeps_bad_lines_and_releases_stale_claims(tmp_path: Path):
+    spool = Spool(tmp_path)
+    m = Mention(url="https://e.com/1", source="s", title="锦程银行", published_at=NOW)
+    path = spool.write([m], "s")
+    with path.open("a", encoding="utf-8") as f:
+        f.write("{not json\n")
+    stale = path.with_name(path.name.replace(".jsonl", "-b.jsonl") + ".replaying-999999999")
+    stale.write_text(json.dumps(m.to_dict()) + "\n", encoding="utf-8")
+    store = SqliteStore(tmp_path / "db.sqlite")
+    try:
+        report = spool.replay(store)
+        assert report.replayed == 2 and report.files == 2 and report.index.failed == []
+        assert report.bad_lines[0][0].endswith(":2") and report.bad_lines[0][2] == "{not json"
+        assert store.get(m.id) is not None
+    finally:
+        store.close()
+    assert spool.pending() == [] and list(spool.dir.iterdir()) == []
+
+
+def test_spool_stays_when_the_store_fails(tmp_path: Path):
+    spool = Spool(tmp_path)
+    spool.write([Mention(url="https://e.com/1", source="s", title="t", published_at=NOW)], "s")
+    store = SqliteStore(tmp_path / "db.sqlite")
+    store.close()  # a closed store fails like a dead one
+    with pytest.raises(sqlite3.ProgrammingError):
+        spool.replay(store)
+    assert len(spool.pending()) == 1
+
+
+def test_reject_log_lines(tmp_path: Path):
+    path = RejectLog(tmp_path, SH).write("http://x/1", "src", "validate", "no text", {"title": ""})
+    line = json.loads(path.read_text(encoding="utf-8"))
+    assert path.parent.name == "rejects" and line["reason"] == "no text" and line["source"] == "src"
+
+
+@pytest.mark.parametrize("exception, reason, unreachable", [
+    (CannotResolveHostError("x"), "cannot reach host tieba.example:8080: DNS lookup failed", True),
+    (DownloadConnectionRefusedError(), "cannot reach host tieba.example:8080: connection refused", True),
+    (IgnoreRequest("Forbidden by robots.txt"),
+     "not fetched: http://tieba.example:8080/f?kw=x: Forbidden by robots.txt", False),
+    (ValueError("odd"), "download of http://tieba.example:8080/f?kw=x failed: ValueError: odd", False),
+])
+def test_download_failures_are_described_for_people(exception, reason, unreachable):
+    assert describe_failure(Request("http://tieba.example:8080/f?kw=x"), exception) == (reason, unreachable)
