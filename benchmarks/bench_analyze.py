@@ -1,0 +1,84 @@
+"""Whole-process throughput of `yuqing analyze` against bare jieba on the same posts.
+
+    .venv/bin/python benchmarks/bench_analyze.py [--posts 3000] [--chars 230] [--data DIR] [--yuqing PATH]
+
+Both run as fresh processes over the same JSON Lines file, so start-up (imports, dictionary and
+model loading) counts for both. The jieba baseline reads each line, parses it and segments its
+text with `jieba.lcut` and writes nothing; `yuqing analyze` does its whole job. Posts are cut from
+the finnsp training texts (`--data`, default: $YUQING_TRAIN_DATA or ../shared/data) when present,
+else generated. Prints posts/s for each and the ratio (the target is ≥ 0.8).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+JIEBA = ("import json, sys, jieba\n"
+         "with open(sys.argv[1], encoding='utf-8') as f:\n"
+         "    for line in f:\n"
+         "        jieba.lcut(json.loads(line)['text'])\n")
+ANALYZE = ("import sys\n"
+           "from nlp import Analyzer, analyze_jsonl\n"
+           "analyze_jsonl(sys.argv[1], sys.argv[2], Analyzer())\n")
+_PHRASES = ["客户反映", "信用卡", "暴力催收", "理财产品", "到期无法兑付", "服务态度很好", "网点排队", "手续费太高",
+            "涉嫌非法集资", "已向银保监会投诉", "利率下调", "收益稳定", "账户被冻结", "客服一直推诿", "今天股价大涨"]
+
+
+def posts(count: int, chars: int, data: Path) -> list[str]:
+    source = data / "finnsp_train.jsonl"
+    rnd = random.Random(0)
+    if source.is_file():
+        pool = "".join(json.loads(line)["text"] for line in source.open(encoding="utf-8"))
+    else:
+        pool = "，".join(rnd.choice(_PHRASES) for _ in range(count * chars // 4))
+    starts = [rnd.randrange(0, max(1, len(pool) - chars)) for _ in range(count)]
+    return [pool[s:s + chars] for s in starts]
+
+
+def timed(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    default_data = Path(os.environ.get("YUQING_TRAIN_DATA") or REPO.parent / "shared" / "data")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--posts", type=int, default=3000)
+    parser.add_argument("--chars", type=int, default=230)
+    parser.add_argument("--data", type=Path, default=default_data)
+    parser.add_argument("--yuqing", help="the `yuqing` command (default: call nlp.analyze_jsonl directly)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each; the fastest counts")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-analyze-"))
+    try:
+        src, out = tmp / "in.jsonl", tmp / "out.jsonl"
+        with src.open("w", encoding="utf-8") as f:
+            for i, text in enumerate(posts(args.posts, args.chars, args.data)):
+                f.write(json.dumps({"id": str(i), "text": text}, ensure_ascii=False) + "\n")
+        analyze = ([args.yuqing, "analyze", "--input", str(src), "--output", str(out)] if args.yuqing
+                   else [sys.executable, "-c", ANALYZE, str(src), str(out)])
+        jieba_cmd = [sys.executable, "-c", JIEBA, str(src)]
+        timed(jieba_cmd)  # warms jieba's dictionary cache (/tmp/jieba.cache), which both then use
+        t_jieba = min(timed(jieba_cmd) for _ in range(args.repeat))
+        t_analyze = min(timed(analyze) for _ in range(args.repeat))
+    finally:
+        shutil.rmtree(tmp)
+    print(f"{args.posts} posts of {args.chars} characters, fastest of {args.repeat} runs each")
+    print(f"bare jieba.lcut : {args.posts / t_jieba:8.1f} posts/s ({t_jieba:.2f} s)")
+    print(f"yuqing analyze  : {args.posts / t_analyze:8.1f} posts/s ({t_analyze:.2f} s)")
+    print(f"ratio           : {t_jieba / t_analyze:.2f} (target ≥ 0.8)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

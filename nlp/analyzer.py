@@ -1,0 +1,165 @@
+"""The analyse stage: one `Analyzer`, built once, scores batches of texts from any thread."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jieba
+
+from nlp.categories import CategoryRules
+from nlp.features import prepare_clean
+from nlp.institutions import InstitutionMatcher
+from nlp.keywords import keywords as extract_keywords
+from nlp.linear import ModelFileError
+from nlp.normalize import DEFAULT_MAX_CHARS, join_title, normalize
+from nlp.risk import RiskModel
+from nlp.sentiment import DEFAULT_EVIDENCE, SentimentModel
+from yuqing.config import ConfigError
+from yuqing.model import Institution, Mention
+
+KEYWORDS_PER_TEXT = 5
+SETTINGS_KEYS = ("model", "max_chars", "categories", "category_evidence", "risk", "keywords_per_text")
+
+
+@dataclass
+class AnalysisInput:
+    text: str
+    title: str = ""
+    entities: Sequence[str] | None = None  # given entities; None → find configured institutions
+    source: str = ""  # weibo, news, heimao, guba, tieba, rss, ...
+    engagement: int = 0  # reposts + comments + likes, when known
+
+
+@dataclass
+class Analysis:
+    polarity: str  # negative | neutral | positive
+    sentiment: float  # calibrated probability that the text is positive
+    negative_entities: list[str]
+    categories: list[str]
+    risk: float
+    institutions: list[str]
+    keywords: list[str]
+
+
+class Analyzer:
+    """Sentiment, target entities, complaint categories, risk and keywords for financial posts.
+
+    `settings` is the `nlp:` section of the config (see `SETTINGS_KEYS` and nlp/MODEL_CARD.md); a
+    bad key raises `ConfigError("nlp", key, problem)` here, at start-up, not on the first post.
+    Models are loaded once; the object holds no per-call state, so threads may share it.
+    """
+
+    def __init__(self, institutions: Sequence[Institution] = (), settings: Mapping[str, Any] | None = None) -> None:
+        if settings is not None and not isinstance(settings, Mapping):
+            raise ConfigError("nlp", "nlp", f"must be a mapping, got {type(settings).__name__}")
+        settings = dict(settings or {})
+        unknown = sorted(set(map(str, settings)) - set(SETTINGS_KEYS))
+        if unknown:
+            raise ConfigError("nlp", f"nlp.{unknown[0]}", f"unknown key (allowed: {', '.join(SETTINGS_KEYS)})")
+        self._max_chars = _positive_int(settings, "max_chars", DEFAULT_MAX_CHARS)
+        self._n_keywords = _positive_int(settings, "keywords_per_text", KEYWORDS_PER_TEXT)
+        categories = settings.get("categories") or {}
+        if not isinstance(categories, Mapping):
+            raise ConfigError("nlp", "nlp.categories", "must be a mapping of category code → rule")
+        self.categories = CategoryRules(categories)
+        self._evidence = _unit(settings, "category_evidence", DEFAULT_EVIDENCE)
+        self.risk = RiskModel(settings.get("risk"))
+        self.matcher = InstitutionMatcher(institutions)
+        self.model = _load_model(settings.get("model"))
+        self._dictionary_lock = threading.Lock()
+        self._dictionary_ready = False
+
+    def analyze_batch(self, items: Sequence[AnalysisInput], *, keywords: bool = True) -> list[Analysis]:
+        """Analyse texts; `keywords=False` skips the one step that needs word segmentation."""
+        return [self._analyze(item, keywords) for item in items]
+
+    def analyze_mentions(self, mentions: Sequence[Mention]) -> None:
+        """Fill each mention's analysis fields in place."""
+        items = [AnalysisInput(m.content, m.title, None, m.source, m.engagement) for m in mentions]
+        for mention, result in zip(mentions, self.analyze_batch(items), strict=True):
+            mention.institutions = result.institutions
+            mention.polarity = result.polarity
+            mention.sentiment = result.sentiment
+            mention.negative_entities = result.negative_entities
+            mention.categories = result.categories
+            mention.risk = result.risk
+            mention.keywords = result.keywords
+
+    def _analyze(self, item: AnalysisInput, keywords: bool) -> Analysis:
+        text = normalize(join_title(item.title, item.text), self._max_chars)
+        found = self.matcher.find(text)
+        institutions = [name for _, name in found]
+        if not text:
+            return Analysis("neutral", 0.5, [], [], 0.0, institutions, [])
+        # Entities are reported as given; found institutions by their canonical name.
+        reported: dict[str, list[str]] = {}
+        for written, shown in (((e, e) for e in item.entities) if item.entities is not None else found):
+            reported.setdefault(normalize(written), []).append(shown)
+        doc = prepare_clean(text, list(reported))
+        found_categories = self.categories.find(doc.masked, doc.negated)
+        evidence = self._evidence * self.categories.severity(found_categories)
+        polarity, probs = self.model.polarity(doc.masked, doc.negated, bool(doc.entities), evidence)
+        negative_entities: list[str] = []
+        if polarity == "negative":
+            title = normalize(item.title)
+            for name in self.model.targets(doc.text, doc.entities, title):
+                negative_entities += [e for e in reported[name] if e not in negative_entities]
+        # A question or praise that names a fee is no complaint: categories belong to negative posts.
+        categories = found_categories if polarity == "negative" else []
+        risk = self.risk.score(probs[0], self.categories.severity(categories), item.source, item.engagement)
+        words = self._keywords(doc.text, [*reported, *self.matcher.surface_forms]) if keywords else []
+        return Analysis(polarity, round(probs[2], 4), negative_entities, categories, risk, institutions, words)
+
+    def _keywords(self, text: str, exclude: list[str]) -> list[str]:
+        if not self._dictionary_ready:
+            self._add_names_to_dictionary()
+        return extract_keywords(text, self._n_keywords, exclude)
+
+    def _add_names_to_dictionary(self) -> None:
+        # On first use, not in __init__: adding a word loads jieba's dictionary (~0.6 s), which
+        # `yuqing analyze` never needs. Institution names as words keep 招商银行 from being split.
+        with self._dictionary_lock:
+            if not self._dictionary_ready:
+                for name in self.matcher.surface_forms:
+                    jieba.add_word(name, freq=100_000)
+                self._dictionary_ready = True
+
+
+def _positive_int(settings: Mapping[str, Any], key: str, default: int) -> int:
+    value = settings.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError("nlp", f"nlp.{key}", f"must be a whole number ≥ 1, got {value!r}")
+    return value
+
+
+def _unit(settings: Mapping[str, Any], key: str, default: float) -> float:
+    value = settings.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ConfigError("nlp", f"nlp.{key}", f"must be a number from 0 to 1, got {value!r}")
+    return float(value)
+
+
+def _load_model(path: Any) -> SentimentModel:
+    """The shipped models, or those in the folder named by `nlp.model`."""
+    if path is None:
+        return _shipped_model()
+    if not isinstance(path, str) or not path.strip():
+        raise ConfigError("nlp", "nlp.model", "must be the path of a folder made by `yuqing train sentiment`")
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise ConfigError("nlp", "nlp.model",
+                          f"{folder} is not a folder (make one with `yuqing train sentiment --out`)")
+    try:
+        return SentimentModel.load(folder)
+    except ModelFileError as e:
+        raise ConfigError("nlp", "nlp.model", str(e)) from None
+
+
+@lru_cache(maxsize=1)
+def _shipped_model() -> SentimentModel:
+    # Analyzers built in one process (a test suite, the scheduler's jobs) share the read-only weights.
+    return SentimentModel.load()

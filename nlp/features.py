@@ -1,0 +1,95 @@
+"""Features shared by training and run time, so the shipped weights see what they were trained on.
+
+Document features: character 1- to 3-grams. Cross-validated, they beat jieba words plus
+character n-grams on the forum posts (short, slangy: 0.70 vs 0.68 accuracy) and match them on the
+news, and they cost no segmentation, which keeps `yuqing analyze` faster than jieba alone.
+Anything inside a negation scope (`nlp.negation`) is marked, so `不是骗子` yields `！骗子`, not
+`骗子`, and the weight learnt for fraud talk does not fire. Entity names are replaced by a
+placeholder first, so the model learns how people write about *an* institution, not which
+ones were in the training data.
+
+Entity features describe one entity in a text: the characters on each side of its mentions,
+whether it is a part of a longer listed entity (`众车` inside `众车在线`), where it first appears,
+how often, and the kind of name it is (its last characters: 银行, 公司, 平台 ...).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from nlp.negation import negated_mask
+from nlp.normalize import DEFAULT_MAX_CHARS, normalize
+
+# Full-width letters cannot survive normalisation (NFKC), so they never clash with real text.
+PLACEHOLDER = "Ｅ"  # the entity being described (or any entity, in document features)
+OTHER = "Ｏ"  # another listed entity
+NEGATED = "！"  # full-width too: marks a gram inside a negation scope
+NGRAMS = (1, 2, 3)
+WINDOW = 6  # characters each side of a mention; 6, 10 and 16 were within 0.3 points in CV
+
+
+def mask_entities(text: str, entities: Sequence[str], target: str | None = None) -> str:
+    """Replace listed entity names, longest first, by a placeholder; with `target`, that one
+    becomes PLACEHOLDER and the others OTHER (so `众车` inside `众车在线` is not `众车`'s mention)."""
+    for name in sorted(entities, key=len, reverse=True):
+        if name:
+            text = text.replace(name, PLACEHOLDER if target is None or name == target else OTHER)
+    return text
+
+
+@dataclass(frozen=True)
+class Prepared:
+    text: str  # normalised
+    entities: tuple[str, ...]  # normalised, non-empty, distinct, in the given order
+    masked: str  # text with the entities replaced by PLACEHOLDER
+    negated: bytearray  # negation scope over `masked`
+
+
+def prepare(text: str, entities: Sequence[str] = (), max_chars: int = DEFAULT_MAX_CHARS) -> Prepared:
+    """The one path from raw text to model input, used by training and by the analyzer."""
+    return prepare_clean(normalize(text, max_chars), entities)
+
+
+def prepare_clean(clean: str, entities: Sequence[str]) -> Prepared:
+    """`prepare` for a text already normalised (the analyzer looks for institutions in it first)."""
+    names = tuple(dict.fromkeys(n for n in (normalize(e) for e in entities) if n))
+    masked = mask_entities(clean, names)
+    return Prepared(clean, names, masked, negated_mask(masked))
+
+
+def document_features(text: str, negated: bytearray) -> list[str]:
+    """Character 1-, 2- and 3-grams of a normalised, entity-masked text; a gram starting inside a
+    negation scope gets the NEGATED prefix."""
+    if not any(negated):
+        return [text[i:i + n] for n in NGRAMS for i in range(len(text) - n + 1)]
+    return [(NEGATED if negated[i] else "") + text[i:i + n] for n in NGRAMS for i in range(len(text) - n + 1)]
+
+
+def _bucket(value: float, edges: Sequence[float]) -> int:
+    return sum(value >= e for e in edges)
+
+
+def entity_features(text: str, entity: str, entities: Sequence[str], title: str = "") -> list[str]:
+    """Features of `entity` within `text` (normalised); `entities` are all the listed ones."""
+    longer = [o for o in entities if o != entity and entity in o]
+    shorter = [o for o in entities if o != entity and o in entity]
+    others = [o for o in entities if o != entity and o not in longer and o not in shorter]
+    masked = mask_entities(text, entities, target=entity)
+    feats = [f"sub{bool(longer)}", f"sup{bool(shorter)}", f"others{_bucket(len(others), (1, 2, 4))}",
+             f"suf2{entity[-2:]}", f"suf1{entity[-1:]}", f"len{_bucket(len(entity), (3, 4, 6, 9))}"]
+    count = masked.count(PLACEHOLDER)
+    feats.append(f"n{_bucket(count, (1, 2, 3, 5))}")
+    if count == 0:
+        return feats
+    first = masked.find(PLACEHOLDER)
+    feats.append(f"pos{_bucket(first / len(masked), (0.05, 0.2, 0.5))}")
+    feats.append(f"title{entity in title}")
+    # Windows around each mention, taken from the masked text where the entity is the placeholder.
+    at = 0
+    while (i := masked.find(PLACEHOLDER, at)) >= 0:
+        at = i + 1
+        left, right = masked[max(0, i - WINDOW):i], masked[i + 1:i + 1 + WINDOW]
+        feats += ["L" + left[j:j + 2] for j in range(len(left) - 1)]
+        feats += ["R" + right[j:j + 2] for j in range(len(right) - 1)]
+        feats += ["l1" + left[-1:], "r1" + right[:1], "l2" + left[-2:], "r2" + right[:2]]
+    return feats
