@@ -147,7 +147,7 @@ class Config:
 TOP_KEYS = {"timezone", "institutions", "sources", "store", "alerts", "digest", "smtp", "nlp", "web"}
 
 
-class _Reader:
+class Reader:
     """Typed access to one mapping in the file, with errors that carry the dotted key."""
 
     def __init__(self, where: builtins.str, data: Any, prefix: builtins.str) -> None:
@@ -190,17 +190,17 @@ class _Reader:
             raise ConfigError(self.where, self.key(name), "must be a list of non-empty strings")
         return tuple(v.strip() for v in value)
 
-    def sub(self, name: builtins.str) -> _Reader:
-        return _Reader(self.where, self.data.get(name), self.key(name))
+    def sub(self, name: builtins.str) -> Reader:
+        return Reader(self.where, self.data.get(name), self.key(name))
 
-    def list(self, name: builtins.str) -> builtins.list[_Reader]:
+    def list(self, name: builtins.str) -> builtins.list[Reader]:
         value = self.data.get(name) or []
         if not isinstance(value, list):
             raise ConfigError(self.where, self.key(name), "must be a list")
-        return [_Reader(self.where, item, f"{self.key(name)}[{i}]") for i, item in enumerate(value)]
+        return [Reader(self.where, item, f"{self.key(name)}[{i}]") for i, item in enumerate(value)]
 
 
-def _institutions(r: _Reader) -> tuple[Institution, ...]:
+def _institutions(r: Reader) -> tuple[Institution, ...]:
     out = []
     for item in r.list("institutions"):
         item.only({"name", "aliases", "exclude"})
@@ -208,7 +208,7 @@ def _institutions(r: _Reader) -> tuple[Institution, ...]:
     return tuple(out)
 
 
-def _sources(r: _Reader) -> tuple[SourceConfig, ...]:
+def _sources(r: Reader) -> tuple[SourceConfig, ...]:
     out: list[SourceConfig] = []
     for item in r.list("sources"):
         item.only({"name", "type", "schedule", "params"})
@@ -221,7 +221,7 @@ def _sources(r: _Reader) -> tuple[SourceConfig, ...]:
     return tuple(out)
 
 
-def _store(r: _Reader, env: dict[str, str]) -> StoreConfig:
+def _store(r: Reader, env: dict[str, str]) -> StoreConfig:
     s = r.sub("store")
     s.only({"backend", "sqlite", "elasticsearch"})
     backend = s.str("backend", "sqlite")
@@ -243,7 +243,7 @@ def _store(r: _Reader, env: dict[str, str]) -> StoreConfig:
     return StoreConfig(backend, sq.str("path"), es_cfg)
 
 
-def _smtp(r: _Reader, env: dict[str, str]) -> SmtpConfig:
+def _smtp(r: Reader, env: dict[str, str]) -> SmtpConfig:
     s = r.sub("smtp")
     s.only({"host", "port", "username", "security", "sender", "timeout"})
     security = s.str("security", "none")
@@ -260,7 +260,7 @@ def _smtp(r: _Reader, env: dict[str, str]) -> SmtpConfig:
     )
 
 
-def _digest(r: _Reader) -> DigestConfig:
+def _digest(r: Reader) -> DigestConfig:
     d = r.sub("digest")
     d.only({"recipients", "schedule", "title"})
     schedule = Schedule.parse(d.data.get("schedule", "0 9 * * mon"), r.where, "digest.schedule")
@@ -270,7 +270,7 @@ def _digest(r: _Reader) -> DigestConfig:
 def from_mapping(data: Any, where: str, data_dir: Path, env: dict[str, str] | None = None) -> Config:
     """Validate a parsed YAML document into a Config. `where` names its origin in errors."""
     env = dict(os.environ) if env is None else env
-    r = _Reader(where, data, "")
+    r = Reader(where, data, "")
     r.only(TOP_KEYS)
     tz = env.get("YUQING_TIMEZONE") or r.str("timezone", "Asia/Shanghai")
     try:

@@ -1,0 +1,308 @@
+"""Causal anomaly scores for a time series of counts or measurements.
+
+Each row is compared with a baseline built only from earlier rows, so a row's score never changes
+when rows are appended (alerts fire on the newest bucket; `yuqing detect` users replay history):
+
+* baseline: the level at the same time of day on up to 7 previous days (daily cycle of 5-minute
+  or hourly data), or the level of the previous 24 rows when that has been the better predictor
+  lately or there is not enough history yet;
+* spread: the robust spread (MAD) of recent residuals of that baseline; for counts (values that
+  have all been non-negative whole numbers so far) never less than Poisson noise, so a quiet series
+  does not turn one stray mention into an anomaly;
+* two passes: rows the first pass finds extreme are left out of the second pass's baselines, so
+  a spike does not inflate the baseline it is judged against;
+* tail probability p of the row under that baseline (quasi-Poisson via the Wilson–Hilferty
+  approximation for counts, normal otherwise);
+* score = (1 - p) ** m with m = max(24, rows per day): the chance that the row is more extreme
+  than the largest value a whole day of normal noise would produce. The map is monotone in p, so
+  0.95 means "rarer than anything expected in a day", not "one row in twenty".
+
+The first rows (fewer than `MIN_HISTORY` earlier values) score 0: nothing to compare them with.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+DIRECTIONS = ("up", "down", "both")
+MIN_HISTORY = 5
+LOCAL_WINDOW = 24  # previous rows in the rolling baseline
+SPREAD_WINDOW = 96  # previous residuals in the spread estimate: a MAD of few values is too jumpy
+SEASON_DAYS = 7
+MIN_SEASON_SAMPLES = 3
+_DAY = 86400.0
+_MAD_TO_SIGMA = 1.4826
+OUTLIER_P = 1e-4  # rows rarer than this are left out of later baselines
+_MIN_RATE = 0.1  # counts: a quiet series is treated as at least this busy per row
+
+_erfc = np.frompyfunc(math.erfc, 1, 1)
+
+
+class SeriesError(ValueError):
+    """The input series is unusable; the message names the row or line."""
+
+
+def _to_seconds(ts: Sequence[datetime | float | int]) -> tuple[np.ndarray, np.ndarray]:
+    """(instants, wall-clock seconds): instants order the rows, wall-clock time (local time for
+    aware datetimes) finds the same time of day, so a DST shift does not break the daily cycle."""
+    instants = np.empty(len(ts))
+    wall = np.empty(len(ts))
+    epoch = datetime(1970, 1, 1)
+    for i, t in enumerate(ts):
+        if isinstance(t, datetime):
+            offset = t.utcoffset()
+            naive = t.replace(tzinfo=None)
+            wall[i] = (naive - epoch).total_seconds()
+            instants[i] = wall[i] - (offset.total_seconds() if offset is not None else 0.0)
+        else:
+            wall[i] = instants[i] = float(t)
+    return instants, wall
+
+
+def _shifted_windows(x: np.ndarray, width: int) -> np.ndarray:
+    """Row i holds x[i-width:i] (the previous `width` values), NaN-padded at the start."""
+    padded = np.concatenate([np.full(width, np.nan), x])
+    return np.lib.stride_tricks.sliding_window_view(padded, width)[:-1]
+
+
+def _centre_rows(a: np.ndarray, robust: bool = True) -> np.ndarray:
+    """Row-wise median (robust) or mean of the non-NaN entries; NaN for rows with none."""
+    out = np.full(a.shape[0], np.nan)
+    ok = ~np.all(np.isnan(a), axis=1)
+    if ok.any():
+        out[ok] = (np.nanmedian if robust else np.nanmean)(a[ok], axis=1)
+    return out
+
+
+def _same_slot_rows(wall: np.ndarray) -> np.ndarray:
+    """Per row, the earlier rows at the same wall-clock time (and the slots either side of it) on
+    each of the previous SEASON_DAYS days: an (n, 3 * SEASON_DAYS) index matrix, -1 where there
+    is none. Half the local sampling step is the tolerance for "the same time"."""
+    n = len(wall)
+    step = np.diff(wall, prepend=wall[0] - _DAY)
+    tolerance = np.clip(step / 2, 1.0, _DAY / 4)
+    rows = np.arange(n)
+    columns = []
+    for d in range(1, SEASON_DAYS + 1):
+        for k in (-1, 0, 1):
+            target = wall - d * _DAY + k * np.minimum(step, _DAY / 24)
+            j = np.clip(np.searchsorted(wall, target), 0, n - 1)
+            j_prev = np.clip(j - 1, 0, n - 1)
+            pick = np.where(np.abs(wall[j_prev] - target) < np.abs(wall[j] - target), j_prev, j)
+            ok = (pick < rows) & (np.abs(wall[pick] - target) <= tolerance)
+            columns.append(np.where(ok, pick, -1))
+    return np.stack(columns, axis=1)
+
+
+def _gather(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """x at the given row indices, NaN where the index is -1."""
+    return np.where(rows >= 0, x[np.maximum(rows, 0)], np.nan)
+
+
+def _seasonal_baseline(x: np.ndarray, slots: np.ndarray, robust: bool) -> np.ndarray:
+    """Median (or mean) of the same-slot values of previous days; NaN when fewer than
+    MIN_SEASON_SAMPLES days have one. The neighbouring slots triple the sample, so the baseline is
+    not as noisy as a 7-value median."""
+    same_slot = _gather(x, slots)
+    days_found = np.sum(~np.isnan(same_slot[:, 1::3]), axis=1)  # the exact-slot columns
+    return np.where(days_found >= MIN_SEASON_SAMPLES, _centre_rows(same_slot, robust), np.nan)
+
+
+def _mad_sigma(a: np.ndarray) -> np.ndarray:
+    """Row-wise 1.4826 × median absolute deviation of the non-NaN entries."""
+    centre = _centre_rows(a)
+    return _MAD_TO_SIGMA * _centre_rows(np.abs(a - centre[:, None]))
+
+
+def _recent_spread(residual: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(MAD-based sigma, number of residuals it used) over the previous SPREAD_WINDOW rows."""
+    windows = _shifted_windows(residual, SPREAD_WINDOW)
+    return _mad_sigma(windows), np.sum(~np.isnan(windows), axis=1)
+
+
+def _normal_sf(z: np.ndarray) -> np.ndarray:
+    return 0.5 * np.asarray(_erfc(z / math.sqrt(2)), dtype=float)
+
+
+def _poisson_at_least(k: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """P(X >= k) for X ~ Poisson(lam), k > 0 (real-valued for quasi-Poisson): P(Gamma(k) <= lam),
+    Wilson–Hilferty cube-root normal approximation; within a few per cent of the exact tail."""
+    k = np.maximum(k, 1e-9)
+    z = (np.cbrt(lam / k) - (1 - 1 / (9 * k))) / np.sqrt(1 / (9 * k))
+    return 1 - _normal_sf(z)
+
+
+def _tail_probabilities(x: np.ndarray, base: np.ndarray, sigma: np.ndarray,
+                        counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(P(value at least this high), P(value at least this low)) under the baseline."""
+    lam = np.maximum(base, _MIN_RATE)
+    # quasi-Poisson: scale counts down by the over-dispersion so the variance matches the residuals
+    phi = np.where(counts, np.maximum(1.0, sigma ** 2 / lam), 1.0)
+    k_up, k_down, lam_phi = x / phi, (x + 1) / phi, lam / phi
+    sig = np.maximum(sigma, 1e-9 * (1 + np.abs(base)))
+    z = (x - base) / sig
+    p_up = np.where(counts & (x > base), _poisson_at_least(k_up, lam_phi), _normal_sf(z))
+    p_down = np.where(counts & (x < base), 1 - _poisson_at_least(k_down, lam_phi), _normal_sf(-z))
+    return np.clip(p_up, 0.0, 1.0), np.clip(p_down, 0.0, 1.0)
+
+
+def _expectation(x: np.ndarray, slots: np.ndarray, counts: np.ndarray, robust: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(baseline, spread) per row from earlier rows; NaN values in `x` are ignored.
+
+    `robust`: medians (first pass, outliers still in) or means (second pass, outliers removed;
+    the median of skewed low counts underestimates their rate). For counts the spread is measured
+    on residuals divided by sqrt(baseline), so busy and quiet hours of a daily cycle share one
+    over-dispersion factor instead of one absolute spread."""
+    candidates = []
+    for base in (_centre_rows(_shifted_windows(x, LOCAL_WINDOW), robust), _seasonal_baseline(x, slots, robust)):
+        scale = np.where(counts, np.sqrt(np.maximum(base, _MIN_RATE)), 1.0)
+        spread, used = _recent_spread((x - base) / scale)
+        candidates.append((base, spread, used, scale))
+    (local, local_spread, _, local_scale), (seasonal, season_spread, season_used, season_scale) = candidates
+    # use the daily profile only where it has recently predicted better than the recent level
+    use_season = (~np.isnan(seasonal)) & (season_used >= LOCAL_WINDOW) & (season_spread <= local_spread)
+    base = np.where(use_season, seasonal, local)
+    sigma = np.where(use_season, season_spread * season_scale, local_spread * local_scale)
+    return base, np.nan_to_num(sigma)
+
+
+class SeriesScores(NamedTuple):
+    scores: list[float]
+    baselines: list[float]  # the value each row was compared with (NaN before there was one)
+
+
+def score_series(timestamps: Sequence[datetime | float | int], values: Sequence[float],
+                 direction: str = "up") -> list[float]:
+    """Anomaly score in [0, 1] per row (see the module docstring), computed causally.
+
+    `timestamps`: datetimes (naive or aware, not mixed) or epoch seconds, non-decreasing.
+    `direction`: "up" (spikes), "down" (drops) or "both"."""
+    return analyse_series(timestamps, values, direction).scores
+
+
+def analyse_series(timestamps: Sequence[datetime | float | int], values: Sequence[float],
+                   direction: str = "up") -> SeriesScores:
+    """Like `score_series`, also returning each row's baseline (for "count vs usual" in alerts)."""
+    if direction not in DIRECTIONS:
+        raise SeriesError(f"direction {direction!r} is not one of: {', '.join(DIRECTIONS)}")
+    if len(timestamps) != len(values):
+        raise SeriesError(f"{len(timestamps)} timestamps but {len(values)} values")
+    n = len(values)
+    if n == 0:
+        return SeriesScores([], [])
+    x = np.asarray(values, dtype=float)
+    bad = np.flatnonzero(~np.isfinite(x))
+    if bad.size:
+        raise SeriesError(f"row {bad[0] + 1}: value {values[bad[0]]!r} is not a finite number")
+    instants, wall = _to_seconds(timestamps)
+    back = np.flatnonzero(np.diff(instants) < 0)
+    if back.size:
+        raise SeriesError(f"row {back[0] + 2}: timestamp is earlier than the row before (sort the series)")
+
+    # counts mode holds while every value so far is a non-negative whole number (causal by prefix)
+    counts = np.cumprod((x >= 0) & (x == np.round(x))).astype(bool)
+    slots = _same_slot_rows(wall)
+    base, sigma = _expectation(x, slots, counts, robust=True)
+    p_up, p_down = _tail_probabilities(x, base, sigma, counts)
+    # Second pass without the rows the first found extreme: a spike must not raise the baseline
+    # it is judged against, nor make the return to normal look like a drop. Still causal: a row's
+    # flag depends only on rows up to it.
+    outlier = np.minimum(p_up, p_down) < OUTLIER_P
+    base, sigma = _expectation(np.where(outlier, np.nan, x), slots, counts, robust=False)
+    p_up, p_down = _tail_probabilities(x, base, sigma, counts)
+    p = {"up": p_up, "down": p_down, "both": np.minimum(1.0, 2 * np.minimum(p_up, p_down))}[direction]
+
+    rows_per_day = _rows_per_day(instants)
+    scores = np.exp(rows_per_day * np.log1p(-np.minimum(p, 1 - 1e-15)))
+    history = np.arange(n)
+    scores[(history < MIN_HISTORY) | np.isnan(base)] = 0.0
+    return SeriesScores(np.clip(scores, 0.0, 1.0).tolist(), base.tolist())
+
+
+def _rows_per_day(instants: np.ndarray) -> np.ndarray:
+    """max(24, rows per day) from each row's own step to the previous row (causal)."""
+    step = np.diff(instants, prepend=np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_day = np.where(step > 0, _DAY / step, 24.0)
+    return np.clip(np.nan_to_num(per_day, nan=24.0), 24.0, 1440.0)
+
+
+def _parse_timestamp(text: str) -> datetime | float:
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    return datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+
+
+def detect_csv(input_path: str | Path, output_path: str | Path, direction: str = "up") -> int:
+    """Read `timestamp,value` CSV, write it back with every input column plus `anomaly_score`.
+    Returns the number of rows. Bad input raises SeriesError naming the file and line."""
+    src = Path(input_path)
+    with src.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        fields = list(reader.fieldnames or [])
+        missing = [c for c in ("timestamp", "value") if c not in fields]
+        if missing:
+            raise SeriesError(f"{src}: line 1: header lacks column(s) {', '.join(missing)} "
+                              f"(found: {', '.join(fields) or 'nothing'})")
+        rows, lines = [], []
+        for row in reader:
+            rows.append(row)
+            lines.append(reader.line_num)  # a quoted field may span lines; report where the record ends
+    timestamps: list[datetime | float] = []
+    values: list[float] = []
+    aware: bool | None = None
+    for row, line in zip(rows, lines, strict=True):
+        if None in row:  # DictReader files surplus fields under None; writing would drop them
+            raise SeriesError(f"{src}: line {line}: {len(fields) + len(row[None])} fields, "
+                              f"the header has {len(fields)}")
+        ts_text, value_text = (row.get("timestamp") or "").strip(), (row.get("value") or "").strip()
+        try:
+            ts = _parse_timestamp(ts_text)
+        except ValueError:
+            raise SeriesError(f"{src}: line {line}: timestamp {ts_text!r} is not ISO 8601 or epoch seconds") from None
+        if isinstance(ts, datetime):
+            if aware is None:
+                aware = ts.tzinfo is not None
+            elif aware != (ts.tzinfo is not None):
+                raise SeriesError(f"{src}: line {line}: timestamp {ts_text!r} mixes timezone-aware and naive times")
+            if aware:
+                ts = ts.astimezone(ts.tzinfo)  # keeps local wall time for the daily cycle
+        try:
+            value = float(value_text)
+        except ValueError:
+            raise SeriesError(f"{src}: line {line}: value {value_text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise SeriesError(f"{src}: line {line}: value {value_text!r} is not a finite number")
+        timestamps.append(ts)
+        values.append(value)
+    try:
+        scores = score_series(timestamps, values, direction)
+    except SeriesError as e:
+        raise SeriesError(f"{src}: {_row_to_line(str(e), lines)}") from None
+    out_fields = fields + ([] if "anomaly_score" in fields else ["anomaly_score"])
+    dst = Path(output_path)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with dst.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=out_fields, extrasaction="ignore")
+        writer.writeheader()
+        for row, score in zip(rows, scores, strict=True):
+            writer.writerow({**row, "anomaly_score": f"{score:.6f}"})
+    return len(rows)
+
+
+def _row_to_line(message: str, lines: list[int]) -> str:
+    """score_series names rows from 1; say which line of the file that row is on."""
+    if message.startswith("row "):
+        number, rest = message[4:].split(":", 1)
+        if number.isdigit() and 0 < int(number) <= len(lines):
+            return f"line {lines[int(number) - 1]}:{rest}"
+    return message
