@@ -154,4 +154,6 @@ def test_init_writes_a_valid_commented_config(tmp_path):
     assert config.institutions and config.sources
     assert {s.type for s in config.sources} >= {"rss", "weibo", "heimao"}
     assert yaml.safe_load(text)["store"]["backend"] == "sqlite"
+    # every stage accepts it: sources, alert rules and channels are validated at start-up
+    assert json.loads(yq(tmp_path, "--config", str(target), "search", "--json").stdout)["total"] == 0
     assert yq(tmp_path, "init", str(target), check=False).returncode == 2  # no silent overwrite

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -304,6 +305,8 @@ _FILE_COMMANDS = {"analyze", "detect", "train", "init", "demo"}
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # jieba announces building its dictionary on stderr at INFO; a user needs none of it
+    logging.getLogger("jieba").setLevel(logging.WARNING)
     try:
         config = load(args.config_path, args.data_dir)
         if args.command not in _FILE_COMMANDS:

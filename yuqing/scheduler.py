@@ -95,7 +95,8 @@ class Service:
         specs: list[tuple[str, Any, Any, tuple[Any, ...]]] = [
             (f"crawl:{s.name}", crawl_job, _trigger(s.schedule, self.config), (*base, s.name, self.crawl_settings))
             for s in self.config.sources]
-        specs.append(("alerts:check", check_job, IntervalTrigger(seconds=ALERT_CHECK_SECONDS), base))
+        specs.append(("alerts:check", check_job,
+                      IntervalTrigger(seconds=ALERT_CHECK_SECONDS, timezone=self.config.tz), base))
         if self.config.digest.recipients:
             specs.append(("digest:weekly", digest_job, _trigger(self.config.digest.schedule, self.config), base))
         return specs
