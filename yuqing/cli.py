@@ -35,9 +35,9 @@ def _err(message: str) -> None:
 
 
 def _store(config: Config) -> Any:
-    from yuqing.storage import open_store
+    from yuqing.storage import opened
 
-    return open_store(config)
+    return opened(config)
 
 
 def _analyzer(config: Config) -> Any:
@@ -80,7 +80,8 @@ def cmd_init(args: argparse.Namespace, config: Config) -> int:
 def cmd_import(args: argparse.Namespace, config: Config) -> int:
     from yuqing.importer import import_jsonl
 
-    report = import_jsonl(Path(args.input), config, _store(config), _analyzer(config))
+    with _store(config) as store:
+        report = import_jsonl(Path(args.input), config, store, _analyzer(config))
     for line_no, problem in report.bad_lines:
         _err(f"{args.input}: line {line_no}: {problem} (skipped)")
     for mention_id, reason in report.failed:
@@ -99,11 +100,8 @@ def cmd_search(args: argparse.Namespace, config: Config) -> int:
         since=_parse_when(args.since, config, end=False) if args.since else None,
         until=_parse_when(args.until, config, end=True) if args.until else None,
         polarity=args.polarity, source=args.source, institution=args.institution, limit=args.limit)
-    store = _store(config)
-    try:
+    with _store(config) as store:
         result = store.search(request)
-    finally:
-        store.close()
     if args.json:
         hits = [{"id": h.mention.id, "url": h.mention.url, "title": h.mention.title, "source": h.mention.source,
                  "published_at": h.mention.published_at.isoformat() if h.mention.published_at else None,
@@ -147,11 +145,8 @@ def cmd_digest(args: argparse.Namespace, config: Config) -> int:
 
     if args.dry_run and not args.out:
         raise ConfigError("command line", "--out", "--dry-run needs --out DIR")
-    store = _store(config)
-    try:
+    with _store(config) as store:
         paths = send_digest(config, store, week=args.week, dry_run_dir=Path(args.out) if args.dry_run else None)
-    finally:
-        store.close()
     for p in paths:
         print(f"wrote {p}")
     if not args.dry_run:
@@ -161,13 +156,9 @@ def cmd_digest(args: argparse.Namespace, config: Config) -> int:
 
 @command("check")
 def cmd_check(args: argparse.Namespace, config: Config) -> int:
-    import alerts
+    from yuqing.scheduler import run_check
 
-    store = _store(config)
-    try:
-        raised = alerts.check(config, store)
-    finally:
-        store.close()
+    raised = run_check(config)
     for a in raised:
         print(a.summary())
     print(f"{len(raised)} alert(s) raised")

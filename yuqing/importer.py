@@ -79,21 +79,22 @@ def _read(path: Path, config: Config, report: ImportReport) -> Iterator[Mention]
 
 
 def import_jsonl(path: Path, config: Config, store: Store, analyzer: Any) -> ImportReport:
-    """Read, analyse and store in batches; a replay updates instead of duplicating."""
+    """Read, analyse and store in batches; a replay updates instead of duplicating. The caller owns
+    (and closes) the store."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     report = ImportReport()
     batch: list[Mention] = []
-    try:
-        for mention in _read(path, config, report):
-            batch.append(mention)
-            if len(batch) >= BATCH:
-                analyzer.analyze_mentions(batch)
-                report.index += store.index_many(batch)
-                batch = []
-        if batch:
-            analyzer.analyze_mentions(batch)
-            report.index += store.index_many(batch)
-    finally:
-        store.close()
+    for mention in _read(path, config, report):
+        batch.append(mention)
+        if len(batch) >= BATCH:
+            _store_batch(batch, store, analyzer, report)
+            batch = []
+    if batch:
+        _store_batch(batch, store, analyzer, report)
     return report
+
+
+def _store_batch(batch: list[Mention], store: Store, analyzer: Any, report: ImportReport) -> None:
+    analyzer.analyze_mentions(batch)
+    report.index += store.index_many(batch)

@@ -38,17 +38,18 @@ def crawl_job(config_path: str | None, data_dir: str, source: str,
     return lines
 
 
+def run_check(config: Config) -> list[Any]:
+    """Run the alert rules once on the configured store; returns the alerts raised."""
+    import alerts
+    from yuqing.storage import opened
+
+    with opened(config) as store:
+        return list(alerts.check(config, store))
+
+
 def check_job(config_path: str | None, data_dir: str) -> int:
     """Run the alert rules once; returns the number of alerts raised."""
-    import alerts
-    from yuqing.storage import open_store
-
-    config = load(config_path, data_dir)
-    store = open_store(config)
-    try:
-        raised = alerts.check(config, store)
-    finally:
-        store.close()
+    raised = run_check(load(config_path, data_dir))
     for a in raised:
         log.warning("alert: %s", a.summary())
     return len(raised)
@@ -57,14 +58,11 @@ def check_job(config_path: str | None, data_dir: str) -> int:
 def digest_job(config_path: str | None, data_dir: str) -> None:
     """Send the weekly digest for the last complete week."""
     from alerts.digest import send_digest
-    from yuqing.storage import open_store
+    from yuqing.storage import opened
 
     config = load(config_path, data_dir)
-    store = open_store(config)
-    try:
+    with opened(config) as store:
         send_digest(config, store)
-    finally:
-        store.close()
     log.info("weekly digest sent to %s", ", ".join(config.digest.recipients))
 
 

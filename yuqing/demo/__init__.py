@@ -64,17 +64,14 @@ def run_cycle(config: Config, config_path: str) -> CycleSummary:
     from alerts.digest import send_digest
     from crawlers.runner import LOCAL_SITE_SETTINGS, crawl
     from yuqing.query import parse
-    from yuqing.storage import SearchRequest, open_store
+    from yuqing.storage import SearchRequest, opened
 
     reports = crawl(config_path, str(config.data_dir), settings=LOCAL_SITE_SETTINGS)
-    store = open_store(config)
-    try:
+    with opened(config) as store:
         stored = store.search(SearchRequest(query=parse(""), limit=0)).total
         negative = store.search(SearchRequest(query=parse(""), polarity="negative", limit=0)).total
         raised = alerts.check(config, store)
         digest = send_digest(config, store)
-    finally:
-        store.close()
     return CycleSummary([r.summary() for r in reports], stored, negative, len(raised), digest,
                         outbox_kinds(config.data_dir / "outbox"))
 
