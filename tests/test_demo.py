@@ -69,6 +69,15 @@ def test_digest_dry_run_after_demo(demo, tmp_path):
     assert {"text/plain", "text/html", "image/png"} <= {p.get_content_type() for p in msg.walk()}
 
 
+def test_status_after_demo(demo):
+    data, _ = demo
+    status = json.loads(yq(data, "--config", str(data / "demo" / "yuqing.yaml"), "status", "--json").stdout)
+    assert status["store"]["mentions"] >= 30 and status["store"]["negative_last_24h"] >= 10
+    assert {name: h["state"] for name, h in status["sources"].items()} == {"demo-news": "ok", "demo-forum": "ok"}
+    assert status["spool"] == {"mentions": 0, "alerts": 0}
+    assert any("锦程银行" in a for a in status["alerts_last_7_days"])
+
+
 @pytest.mark.skipif(not SHARED_CHECK.exists(), reason=f"{SHARED_CHECK} not present beside the repository")
 def test_shared_contract_checker_passes(tmp_path):
     """The checker other tools use, run on the real command (it judges form, not quality)."""

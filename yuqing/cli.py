@@ -165,6 +165,16 @@ def cmd_check(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+@command("status")
+def cmd_status(args: argparse.Namespace, config: Config) -> int:
+    from yuqing.status import collect, render
+
+    status = collect(config)
+    print(json.dumps(status, ensure_ascii=False, indent=2) if args.json else render(status))
+    failing = [name for name, h in status["sources"].items() if h["state"] == "failing"]
+    return 1 if failing else 0
+
+
 @command("crawl")
 def cmd_crawl(args: argparse.Namespace, config: Config) -> int:
     from crawlers.runner import crawl
@@ -266,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", metavar="DIR", help="where --dry-run writes")
 
     sub.add_parser("check", help="run the alert rules once now")
+
+    s = sub.add_parser("status", help="source health, stored mentions, spooled work and recent alerts")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
 
     s = sub.add_parser("demo", help="run the whole pipeline against a bundled sample site (no network needed)")
     s.add_argument("--once", action="store_true", help="one full cycle, then exit with a summary")
