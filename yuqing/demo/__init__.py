@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email
 import sys
+from datetime import datetime
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,10 @@ def run_cycle(config: Config, config_path: str) -> CycleSummary:
         stored = store.search(SearchRequest(query=parse(""), limit=0)).total
         negative = store.search(SearchRequest(query=parse(""), polarity="negative", limit=0)).total
         raised = alerts.check(config, store)
-        digest = send_digest(config, store)
+        # the week so far, so the digest shows the planted burst and its alert (the scheduled
+        # Monday digest covers the last complete week)
+        year, week, _ = datetime.now(config.tz).isocalendar()
+        digest = send_digest(config, store, week=f"{year}-W{week:02d}")
     return CycleSummary([r.summary() for r in reports], stored, negative, len(raised), digest,
                         outbox_kinds(config.data_dir / "outbox"))
 
