@@ -10,8 +10,11 @@ links; the alerts raised that week. HTML with the chart inline, and the same as 
 from __future__ import annotations
 
 import base64
+import email
 import html
+import logging
 import re
+import shutil
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from email.message import EmailMessage
@@ -24,6 +27,8 @@ from alerts.monitor import read_log
 from yuqing.config import Config, ConfigError
 from yuqing.model import Mention
 from yuqing.storage.base import Store
+
+log = logging.getLogger("yuqing.digest")
 
 CHART_CID = "daily-negative"
 TOP_MENTIONS = 10
@@ -248,5 +253,29 @@ def send_digest(config: Config, store: Store, week: str | None = None, dry_run_d
     try:
         mail.send(config.smtp, message)
     except mail.MailError as e:
-        raise mail.MailError(f"digest {data.week.label} not sent ({e}); the email is kept at {eml}") from e
+        spooled = _spool_dir(config) / eml.name
+        spooled.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(eml, spooled)
+        raise mail.MailError(f"digest {data.week.label} not sent ({e}); spooled as {spooled}, "
+                             "to be sent again at the next alert check") from e
     return [eml]
+
+
+def _spool_dir(config: Config) -> Path:
+    return config.data_dir / "spool" / "digests"
+
+
+def resend_spooled(config: Config) -> list[Path]:
+    """Send the digests a dead mail server kept back (the scheduler's alert check calls this every
+    few minutes); each one leaves the spool only once the server took it. Returns those sent."""
+    sent = []
+    for path in sorted(_spool_dir(config).glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=SMTP)
+        try:
+            mail.send(config.smtp, message)  # type: ignore[arg-type]
+        except mail.MailError as e:
+            log.warning("spooled digest %s still not sent: %s", path.name, e)
+            break  # the server is still down: the rest would fail the same way
+        path.unlink()
+        sent.append(path)
+    return sent

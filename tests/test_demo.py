@@ -74,7 +74,7 @@ def test_status_after_demo(demo):
     status = json.loads(yq(data, "--config", str(data / "demo" / "yuqing.yaml"), "status", "--json").stdout)
     assert status["store"]["mentions"] >= 30 and status["store"]["negative_last_24h"] >= 10
     assert {name: h["state"] for name, h in status["sources"].items()} == {"demo-news": "ok", "demo-forum": "ok"}
-    assert status["spool"] == {"mentions": 0, "alerts": 0}
+    assert status["spool"] == {"mentions": 0, "alerts": 0, "digests": 0}
     assert any("锦程银行" in a for a in status["alerts_last_7_days"])
 
 

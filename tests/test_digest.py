@@ -131,3 +131,23 @@ def test_chart_without_a_cjk_font_labels_series_by_number(tmp_path, weeks_of_dat
     assert f"<li>#1 = {BANK}</li>" in html
     png = next(p for p in msg.walk() if p.get_content_type() == "image/png").get_content()
     assert png.startswith(b"\x89PNG")
+
+
+def test_digest_survives_a_dead_mail_server(tmp_path, weeks_of_data, sink):
+    """SMTP down: the digest is spooled, and the next alert check delivers it once the server is back."""
+    from test_alerts_support import free_port
+
+    from alerts.digest import resend_spooled
+    from alerts.mail import MailError
+
+    down = make_config(tmp_path / "data", free_port())
+    with pytest.raises(MailError, match="spooled as .*spool/digests/digest-2026-W10.eml"):
+        send_digest(down, weeks_of_data, now=NOW)
+    assert resend_spooled(down) == []  # still down: kept
+    assert len(list((down.data_dir / "spool" / "digests").glob("*.eml"))) == 1
+    up = dataclasses.replace(down, smtp=dataclasses.replace(down.smtp, port=sink.port))
+    [sent] = resend_spooled(up)
+    assert sent.name == "digest-2026-W10.eml" and not sent.exists()
+    [received] = sink.messages()
+    assert email.message_from_bytes(received.read_bytes(), policy=policy.default)["X-Yuqing-Kind"] == "digest"
+    assert resend_spooled(up) == []  # sent once, not again

@@ -39,10 +39,14 @@ def crawl_job(config_path: str | None, data_dir: str, source: str,
 
 
 def run_check(config: Config) -> list[Any]:
-    """Run the alert rules once on the configured store; returns the alerts raised."""
+    """Run the alert rules once on the configured store; returns the alerts raised. Also sends
+    any digest that a dead mail server kept back."""
     import alerts
+    from alerts.digest import resend_spooled
     from yuqing.storage import opened
 
+    for path in resend_spooled(config):
+        log.info("spooled digest %s sent", path.name)
     with opened(config) as store:
         return list(alerts.check(config, store))
 

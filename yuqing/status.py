@@ -53,8 +53,7 @@ def collect(config: Config, now: datetime | None = None) -> dict[str, Any]:
         "store": {"backend": config.store.backend, "mentions": everything.total,
                   "newest": newest.isoformat() if newest else None, "negative_last_24h": negative_24h},
         "sources": {s.name: {"type": s.type, **_health(config, s.name)} for s in config.sources},
-        "spool": {"mentions": _pending(config.data_dir / "spool" / "mentions"),
-                  "alerts": _pending(config.data_dir / "spool" / "alerts")},
+        "spool": {kind: _pending(config.data_dir / "spool" / kind) for kind in ("mentions", "alerts", "digests")},
         "alerts_last_7_days": [a.summary() for a in alerts],
     }
 
@@ -71,7 +70,8 @@ def render(status: dict[str, Any]) -> str:
         lines.append(f"  {name} [{h['type']}]: {h['state']}" + (f", {detail}" if detail else "")
                      + (f" — {errors}" if errors else ""))
     spool = status["spool"]
-    lines.append(f"spool: {spool['mentions']} mention(s), {spool['alerts']} alert(s) waiting to be delivered")
+    lines.append(f"spool: {spool['mentions']} mention(s), {spool['alerts']} alert(s), {spool['digests']} digest(s) "
+                 "waiting to be delivered")
     lines.append(f"alerts in the last {ALERT_DAYS} days: {len(status['alerts_last_7_days'])}")
     lines.extend(f"  {a}" for a in status["alerts_last_7_days"][-5:])
     return "\n".join(lines)
