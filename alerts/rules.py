@@ -64,7 +64,7 @@ class SpikeRule:
     channels: tuple[str, ...]
     polarity: str = "negative"
     bucket_seconds: int = 3600
-    history_seconds: int = 7 * 86400
+    history_seconds: int = 21 * 86400  # the weekly profile needs two weeks before it can judge
     min_count: int = 5
     threshold: float = 0.95
     cooldown_seconds: int = 6 * 3600
@@ -76,7 +76,7 @@ class SpikeRule:
         if polarity not in (*POLARITIES, "any"):
             raise ConfigError(r.where, r.key("polarity"), f"{polarity!r} is not one of: {', '.join(POLARITIES)}, any")
         bucket = parse_duration(r.data.get("bucket", "1h"), r.where, r.key("bucket"))
-        history = parse_duration(r.data.get("history", "7d"), r.where, r.key("history"))
+        history = parse_duration(r.data.get("history", "21d"), r.where, r.key("history"))
         if history < 4 * bucket:
             raise ConfigError(r.where, r.key("history"), "must cover at least 4 buckets to give a baseline")
         if history // bucket > 20_000:

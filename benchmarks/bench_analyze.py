@@ -1,12 +1,14 @@
 """Whole-process throughput of `yuqing analyze` against bare jieba on the same posts.
 
     .venv/bin/python benchmarks/bench_analyze.py [--posts 3000] [--chars 230] [--data DIR] [--yuqing PATH]
+                                                 [--entities]
 
 Both run as fresh processes over the same JSON Lines file, so start-up (imports, dictionary and
 model loading) counts for both. The jieba baseline reads each line, parses it and segments its
 text with `jieba.lcut` and writes nothing; `yuqing analyze` does its whole job. Posts are cut from
 the finnsp training texts (`--data`, default: $YUQING_TRAIN_DATA or ../shared/data) when present,
-else generated. Prints posts/s for each and the ratio (the target is ≥ 0.8).
+else generated. `--entities` gives each post the finnsp entity names it contains (the path that
+also scores every entity). Prints posts/s for each and the ratio (the target is ≥ 0.8).
 """
 from __future__ import annotations
 
@@ -44,6 +46,15 @@ def posts(count: int, chars: int, data: Path) -> list[str]:
     return [pool[s:s + chars] for s in starts]
 
 
+def entity_names(data: Path) -> list[str]:
+    """Every entity listed in finnsp, longest first (none without the data)."""
+    source = data / "finnsp_train.jsonl"
+    if not source.is_file():
+        return []
+    names = {e for line in source.open(encoding="utf-8") for e in json.loads(line)["entities"] if e}
+    return sorted(names, key=len, reverse=True)
+
+
 def timed(cmd: list[str]) -> float:
     start = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
@@ -58,13 +69,18 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=default_data)
     parser.add_argument("--yuqing", help="the `yuqing` command (default: call nlp.analyze_jsonl directly)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the fastest counts")
+    parser.add_argument("--entities", action="store_true", help="posts carry the finnsp entities they contain")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-analyze-"))
     try:
         src, out = tmp / "in.jsonl", tmp / "out.jsonl"
         with src.open("w", encoding="utf-8") as f:
+            names = entity_names(args.data) if args.entities else []
             for i, text in enumerate(posts(args.posts, args.chars, args.data)):
-                f.write(json.dumps({"id": str(i), "text": text}, ensure_ascii=False) + "\n")
+                row: dict[str, object] = {"id": str(i), "text": text}
+                if args.entities:
+                    row["entities"] = [n for n in names if n in text][:5]
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
         analyze = ([args.yuqing, "analyze", "--input", str(src), "--output", str(out)] if args.yuqing
                    else [sys.executable, "-c", ANALYZE, str(src), str(out)])
         jieba_cmd = [sys.executable, "-c", JIEBA, str(src)]

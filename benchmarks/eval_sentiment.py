@@ -1,4 +1,4 @@
-"""Cross-validated figures of the sentiment and target models (the ones in nlp/MODEL_CARD.md).
+"""Cross-validated figures of the sentiment and target models (the ones in the model card, README.md).
 
     .venv/bin/python benchmarks/eval_sentiment.py [--data DIR] [--folds 5] [--ungrouped]
 

@@ -140,14 +140,11 @@ class AnalysePipeline(_Stage):
             self.timer = None
         batch, self.pending = self.pending, []
         mentions = [m for m, _ in batch]
-        given = [list(m.institutions) for m in mentions]
         try:
+            # keeps institutions the spider knew from context (a Guba board is about its company
+            # even when a post never names it) and adds those named in the text
             self.analyzer.analyze_mentions(mentions)
             self.count("analysed", len(mentions))
-            # The analyser names institutions found in the text; keep those the spider knew from
-            # context (a Guba board is about its company even when a post never names it).
-            for m, known in zip(mentions, given, strict=True):
-                m.institutions = known + [name for name in m.institutions if name not in known]
         except Exception as e:  # another stage's code: keep the posts, store them unanalysed
             log.exception("analysis failed")
             self.count("analyse_failed", len(mentions))

@@ -48,7 +48,7 @@ class Analysis:
 class Analyzer:
     """Sentiment, target entities, complaint categories, risk and keywords for financial posts.
 
-    `settings` is the `nlp:` section of the config (see `SETTINGS_KEYS` and nlp/MODEL_CARD.md); a
+    `settings` is the `nlp:` section of the config (see `SETTINGS_KEYS` and the README's model card); a
     bad key raises `ConfigError("nlp", key, problem)` here, at start-up, not on the first post.
     Models are loaded once; the object holds no per-call state, so threads may share it.
     """
@@ -78,10 +78,13 @@ class Analyzer:
         return [self._analyze(item, keywords) for item in items]
 
     def analyze_mentions(self, mentions: Sequence[Mention]) -> None:
-        """Fill each mention's analysis fields in place."""
+        """Fill each mention's analysis fields in place. Institutions already on a mention (a Guba
+        board's company, set by the crawler, though a post may never name it) are kept, by their
+        canonical names, and those found in the text are added."""
         items = [AnalysisInput(m.content, m.title, None, m.source, m.engagement) for m in mentions]
         for mention, result in zip(mentions, self.analyze_batch(items), strict=True):
-            mention.institutions = result.institutions
+            known = [self.matcher.canonical(name) for name in mention.institutions]
+            mention.institutions = list(dict.fromkeys([*known, *result.institutions]))
             mention.polarity = result.polarity
             mention.sentiment = result.sentiment
             mention.negative_entities = result.negative_entities
@@ -100,14 +103,13 @@ class Analyzer:
         for written, shown in (((e, e) for e in item.entities) if item.entities is not None else found):
             reported.setdefault(normalize(written), []).append(shown)
         doc = prepare_clean(text, list(reported))
-        found_categories = self.categories.find(doc.masked, doc.negated)
-        evidence = self._evidence * self.categories.severity(found_categories)
-        polarity, probs = self.model.polarity(doc.masked, doc.negated, bool(doc.entities), evidence)
+        complaint_words = self.categories.matches(doc.masked, doc.negated)
+        found_categories = self.categories.codes(complaint_words)
+        evidence = self.categories.evidence(complaint_words, self._evidence)
+        polarity, probs, targets = self.model.assess(doc, normalize(item.title), evidence)
         negative_entities: list[str] = []
-        if polarity == "negative":
-            title = normalize(item.title)
-            for name in self.model.targets(doc.text, doc.entities, title):
-                negative_entities += [e for e in reported[name] if e not in negative_entities]
+        for name in targets:
+            negative_entities += [e for e in reported[name] if e not in negative_entities]
         # A question or praise that names a fee is no complaint: categories belong to negative posts.
         categories = found_categories if polarity == "negative" else []
         risk = self.risk.score(probs[0], self.categories.severity(categories), item.source, item.engagement)

@@ -87,20 +87,39 @@ class CategoryRules:
     def labels(self) -> dict[str, str]:
         return {c.code: c.label for c in self.categories.values()}
 
-    def find(self, text: str, negated: bytearray | None = None) -> list[str]:
-        """Category codes whose keywords occur outside a negation scope, in the built-in order."""
+    def matches(self, text: str, negated: bytearray | None = None) -> list[str]:
+        """The distinct keywords found outside a negation scope, in order of first occurrence."""
         mask = negated if negated is not None else negated_mask(text)
-        hits: set[str] = set()
+        hits: dict[str, None] = {}
         for m in self._pattern.finditer(text):
             # Negated when a scope opened before the keyword runs into it; a keyword that is itself
             # a negation (不能提现, 无人接听) opens its own scope and still counts.
             at = m.start()
             if not (at and mask[at] and mask[at - 1]):
-                hits |= self._owner[m.group()]
-        return [code for code in self.categories if code in hits]
+                hits[m.group()] = None
+        return list(hits)
+
+    def codes(self, keywords: list[str]) -> list[str]:
+        """The categories of `matches` keywords, in the built-in order."""
+        found = {code for kw in keywords for code in self._owner[kw]}
+        return [code for code in self.categories if code in found]
+
+    def find(self, text: str, negated: bytearray | None = None) -> list[str]:
+        """Category codes whose keywords occur outside a negation scope, in the built-in order."""
+        return self.codes(self.matches(text, negated))
 
     def severity(self, codes: list[str]) -> float:
         return max((self.categories[c].severity for c in codes), default=0.0)
+
+    def evidence(self, keywords: list[str], weight: float) -> float:
+        """How much the complaint keywords found count towards "negative", 0..1: a noisy-OR over
+        the distinct keywords, each worth `weight` × its category's severity, so that a post
+        naming several complaints (催收 … 暴力催收, 乱收年费 … 投诉) counts more than one that
+        mentions a fee once."""
+        keep = 1.0
+        for kw in keywords:
+            keep *= 1 - weight * self.severity(sorted(self._owner[kw]))
+        return 1 - keep
 
 
 def _override(base: Category | None, code: str, spec: Any) -> Category:

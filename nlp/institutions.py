@@ -30,6 +30,11 @@ class InstitutionMatcher:
         """Every name and alias, for adding to the segmenter's dictionary."""
         return list(self._owner)
 
+    def canonical(self, name: str) -> str:
+        """The full name of the institution `name` is a name or alias of; other names unchanged."""
+        inst = self._owner.get(name)
+        return inst.name if inst else name
+
     def find(self, text: str) -> list[tuple[str, str]]:
         """(surface form as written, canonical name) of each institution mentioned, in order of
         first mention, one entry per institution."""

@@ -7,6 +7,7 @@ does not list 招商银行, 招商 or 招商银行信用卡中心 as its keyword
 """
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Iterable, Sequence
@@ -33,6 +34,7 @@ def _tfidf() -> Any:
         if _extractor is None:
             import jieba.analyse
 
+            jieba.setLogLevel(logging.WARNING)  # no "Building prefix dict" chatter on stderr
             extractor = jieba.analyse.TFIDF(str(IDF_PATH))
             extractor.stop_words = extractor.stop_words | STOP_WORDS
             _extractor = extractor

@@ -4,6 +4,10 @@
 the next punctuation mark or `SCOPE_CHARS` characters, whichever comes first (the cue itself is
 inside so that an n-gram such as `不是骗` cannot carry 骗 past the negation). The sentiment features and
 the category rules both read the same scope, so they agree on what is negated.
+
+Words of prevention and thanks (拦截, 识破, 警惕, 挽回, 感谢, 多亏 ...) shield what follows them the
+same way, over `SHIELD_CHARS`: `帮我拦下了一笔诈骗转账` and `多亏柜员及时冻结了骗子的账户` praise a
+bank for stopping a fraud, they do not accuse it of one.
 """
 from __future__ import annotations
 
@@ -17,16 +21,22 @@ _CUES = re.compile(
     r"(?:并不是|并不|不是|不存在|不属于|不涉及|不会|并未|从未|未曾|尚未|并非|绝非|没有|没|未|否认|辟谣|澄清|"
     r"不(?![良法满好当实足少利公力佳妥对便])|无(?![法良力奈理故])|非(?![法常要])|别)"
 )
+# Longer than a negation's scope: thanks often name who helped before what was stopped.
+SHIELD_CHARS = 12
+_SHIELDS = re.compile(r"拦下|拦截|堵截|截住|识破|防范|谨防|提防|警惕|反诈|防骗|挽回|追回|提醒|"
+                      r"感谢|多亏|幸亏|幸好|好在|点赞")
 _STOP = re.compile(r"[,.!?;:，。！？；：、\s\n()（）\"“”]")
 
 
 def negated_mask(text: str) -> bytearray:
-    """One byte per character: 1 where the character is a negation cue or lies in its scope."""
+    """One byte per character: 1 where the character is a negation (or shielding) cue or lies in
+    its scope."""
     mask = bytearray(len(text))
-    for cue in _CUES.finditer(text):
-        end = min(len(text), cue.end() + SCOPE_CHARS)
-        stop = _STOP.search(text, cue.end(), end)
-        if stop:
-            end = stop.start()
-        mask[cue.start():end] = b"\x01" * (end - cue.start())
+    for cues, scope in ((_CUES, SCOPE_CHARS), (_SHIELDS, SHIELD_CHARS)):
+        for cue in cues.finditer(text):
+            end = min(len(text), cue.end() + scope)
+            stop = _STOP.search(text, cue.end(), end)
+            if stop:
+                end = stop.start()
+            mask[cue.start():end] = b"\x01" * (end - cue.start())
     return mask

@@ -5,15 +5,16 @@ sentiment` and shipped in `nlp/models/`:
 
 - `document.bin`, four outputs per text: three-class forum sentiment (negative, neutral,
   positive; trained on finfe) and "negative about an entity" (trained on finnsp).
-- `target.bin`, one output per (text, entity): is the negative information about this entity
-  (trained on the entities of the negative finnsp texts).
+- `target.bin`, one output per (text, entity): is the text negative about this entity
+  (trained on every listed entity of the finnsp texts).
 
 How they combine: a text without entities gets the forum distribution. A text with entities
-(given, or configured institutions found in it) gets P(negative) = q, the calibrated
-entity-negative probability, and shares 1 − q between neutral and positive in the forum model's
-proportions; complaint-rule evidence then raises P(negative) (see `decide`). Calibration (a temperature for the forum
-softmax, Platt scaling for q and for the target score) is fitted on cross-validated
-predictions at training time and stored in the model files.
+(given, or configured institutions found in it) gets P(negative) = q, a calibrated combination
+(two-input Platt scaling) of the document's "negative about an entity" score and its best
+entity score, and shares 1 − q between neutral and positive in the forum model's proportions;
+complaint-rule evidence then raises P(negative) (see `decide`). The calibration (a temperature
+for the forum softmax, Platt scaling for q and for the target score) is fitted on
+cross-validated predictions at training time and stored in the model files.
 """
 from __future__ import annotations
 
@@ -21,16 +22,18 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from nlp.features import document_features, entity_features
+from nlp.features import Prepared, document_features, entity_features
 from nlp.linear import LinearModel, ModelFileError
 
 MODEL_DIR = Path(__file__).with_name("models")
 DOCUMENT_FILE = "document.bin"
 TARGET_FILE = "target.bin"
 POLARITIES = ("negative", "neutral", "positive")
-# How much a complaint category of severity 1 alone counts towards "negative" (see `decide`). In
-# cross-validation 0.3 and 0.5 were within 0.002 of 0 on both training sets (0.7 cost 0.006 F1 on
-# finnsp); 0.5 because complaints, which neither training set covers, are what the product is for.
+# How much one complaint keyword of a severity-1 category counts towards "negative" (see `decide`
+# and `CategoryRules.evidence`). In grouped CV on finnsp, document F1 is 0.958 with 0 or 0.3 and
+# 0.954 with 0.5 (forum accuracy ±0.001); 0.5 because complaints, which neither training set
+# covers, are what the product is for: with 0.3, 3 to 4 of the complaints in tests/test_nlp.py and
+# the model card's probes come out neutral.
 DEFAULT_EVIDENCE = 0.5
 
 
@@ -50,8 +53,8 @@ def decide(forum: Sequence[float], entity_negative: float | None, evidence: floa
 
     `forum`: the forum model's calibrated [neg, neu, pos]; `entity_negative`: the calibrated
     probability that the text is negative about one of its entities (None without entities);
-    `evidence`: 0..1 from the complaint rules (category severity × `nlp.category_evidence`), for
-    complaints in words neither training set knows (爆通讯录, 盗刷). P(negative) becomes
+    `evidence`: 0..1 from the complaint rules (`CategoryRules.evidence`), for complaints in
+    words neither training set knows (爆通讯录, 盗刷). P(negative) becomes
     1 − (1 − p)(1 − evidence) — a noisy-OR — and the other classes shrink in proportion.
     """
     neg = forum[0] if entity_negative is None else entity_negative
@@ -66,11 +69,11 @@ def decide(forum: Sequence[float], entity_negative: float | None, evidence: floa
 
 class SentimentModel:
     def __init__(self, document: LinearModel, target: LinearModel) -> None:
-        if document.outputs != 4 or target.outputs != 1:
+        self._platt = document.meta.get("platt", [])
+        if document.outputs != 4 or target.outputs != 1 or len(self._platt) != 3:
             raise ModelFileError("model files have the wrong shape (rebuild them with `yuqing train sentiment`)")
         self._document, self._target = document, target
         self._temperature = float(document.meta.get("temperature", 1.0))
-        self._platt = document.meta.get("platt", [1.0, 0.0])
         self._target_platt = target.meta.get("platt", [1.0, 0.0])
         self.target_threshold = float(target.meta.get("threshold", 0.5))
 
@@ -78,23 +81,20 @@ class SentimentModel:
     def load(cls, folder: Path = MODEL_DIR) -> SentimentModel:
         return cls(LinearModel.load(folder / DOCUMENT_FILE), LinearModel.load(folder / TARGET_FILE))
 
-    def polarity(self, masked: str, negated: bytearray, has_entities: bool,
-                 evidence: float = 0.0) -> tuple[str, list[float]]:
-        """(polarity, [P(negative), P(neutral), P(positive)]) of a normalised, entity-masked text;
-        `evidence` is the complaint-rule evidence (see `decide`)."""
-        z = self._document.scores(document_features(masked, negated))
-        a, b = self._platt
-        return decide(softmax(z[:3], self._temperature), _sigmoid(a * z[3] + b) if has_entities else None, evidence)
-
-    def target_scores(self, text: str, entities: Sequence[str], title: str = "") -> list[float]:
-        """For each entity, the probability that the text's negative information is about it."""
-        a, b = self._target_platt
-        return [_sigmoid(a * self._target.scores(entity_features(text, e, entities, title))[0] + b)
-                for e in entities]
-
-    def targets(self, text: str, entities: Sequence[str], title: str = "") -> list[str]:
-        """The entities a negative text is about."""
-        return choose_targets(entities, self.target_scores(text, entities, title), self.target_threshold)
+    def assess(self, doc: Prepared, title: str = "", evidence: float = 0.0) -> tuple[str, list[float], list[str]]:
+        """(polarity, [P(negative), P(neutral), P(positive)], target entities) of a prepared text;
+        `evidence` is the complaint-rule evidence (see `decide`). Targets only for negative texts."""
+        z = self._document.scores(document_features(doc.masked, doc.negated))
+        # Raw "negative about this entity" scores; the best one also feeds the document decision.
+        raw = [self._target.scores(entity_features(doc.text, e, doc.entities, title))[0] for e in doc.entities]
+        a, c, b = self._platt
+        entity_negative = _sigmoid(a * z[3] + c * max(raw) + b) if raw else None
+        polarity, probs = decide(softmax(z[:3], self._temperature), entity_negative, evidence)
+        if polarity != "negative":
+            return polarity, probs, []
+        ta, tb = self._target_platt
+        chosen = choose_targets(doc.entities, [_sigmoid(ta * r + tb) for r in raw], self.target_threshold)
+        return polarity, probs, chosen
 
 
 def choose_targets(entities: Sequence[str], scores: Sequence[float], threshold: float) -> list[str]:

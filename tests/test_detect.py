@@ -152,3 +152,106 @@ def test_csv_errors_name_the_line(tmp_path, header, rows, words):
         detect_csv(tmp_path / "in.csv", tmp_path / "out.csv")
     assert words in str(info.value) and str(tmp_path / "in.csv") in str(info.value)
     assert not (tmp_path / "out.csv").exists()
+
+
+def hourly_cycle(days: int, level: float = 30.0) -> tuple[list[float], np.ndarray]:
+    """Epoch-second timestamps of hourly buckets and their mean count: a daily cycle, level ± 40 %."""
+    hours = np.arange(days * 24)
+    mean = level * (1 + 0.4 * np.sin(2 * np.pi * hours / 24))
+    return [1_772_236_800.0 + 3600 * h for h in hours], mean
+
+
+def test_causal_at_many_cut_points_with_gaps_bursts_and_a_switch_to_measurements():
+    rng = np.random.default_rng(11)
+    ts, mean = hourly_cycle(20)
+    values = rng.poisson(mean).astype(float)
+    values[200], values[300:312] = values[200] + 80, values[300:312] + 25
+    keep = rng.random(len(values)) > 0.15
+    keep[350:380] = False  # an outage
+    ts, values = [t for t, k in zip(ts, keep, strict=True) if k], values[keep]
+    values[-40] += 0.5  # from here on the series is no longer counts
+    for direction in ("up", "down", "both"):
+        full = score_series(ts, values.tolist(), direction)
+        for cut in sorted(set(rng.integers(1, len(values), 25).tolist()) | {MIN_HISTORY, len(values) - 39}):
+            assert score_series(ts[:cut], values[:cut].tolist(), direction) == full[:cut], (direction, cut)
+
+
+@pytest.mark.parametrize("kind", ["counts", "heavy-tailed"])
+def test_scores_rise_with_the_surprise(kind):
+    """Raising a row never lowers its score, also where the heavy-tail correction takes over."""
+    ts, values = daily_cycle(4, seed=12)
+    steps = np.arange(0, 60, 1)  # whole numbers: a fraction would make the counts measurements
+    if kind == "heavy-tailed":
+        values = (100 + 2 * np.random.default_rng(12).standard_t(3, len(values))).tolist()
+        steps = np.arange(0, 60, 0.5)
+    row = 3 * 288 + 100
+    scores = []
+    for extra in steps:
+        bumped = list(values)
+        bumped[row] += float(extra)
+        scores.append(score_series(ts, bumped)[row])
+    assert scores == sorted(scores) and scores[0] < 0.5 and scores[-1] > 0.99
+
+
+def test_a_new_level_stops_alerting():
+    """Mentions double for good: the first hours of the new level alert; once the recent level has
+    predicted better than the stale daily profile for long enough (two days here), they stop."""
+    rng = np.random.default_rng(13)
+    ts, mean = hourly_cycle(16)
+    mean[10 * 24:] *= 2
+    values = rng.poisson(mean).tolist()
+    scores = np.array(score_series(ts, values))
+    assert scores[10 * 24:10 * 24 + 6].max() > 0.95
+    assert scores[13 * 24:].max() < 0.95
+
+
+def test_gaps_in_the_series_keep_the_daily_profile():
+    """Missing hours (and a whole missing day) do not raise alarms or hide a spike after them."""
+    rng = np.random.default_rng(14)
+    ts, mean = hourly_cycle(14)
+    values = rng.poisson(mean)
+    keep = rng.random(len(values)) > 0.2
+    keep[8 * 24:9 * 24] = False
+    spike = 10 * 24 + 3
+    values[spike] += 45
+    keep[spike] = True
+    kept_ts = [t for t, k in zip(ts, keep, strict=True) if k]
+    scores = np.array(score_series(kept_ts, values[keep].tolist()))
+    at = int(np.sum(keep[:spike]))
+    assert scores[at] > 0.99
+    assert np.sum(np.delete(scores, at) >= 0.95) <= 1
+
+
+def test_a_dead_source_is_a_drop_not_a_spike():
+    rng = np.random.default_rng(15)
+    ts, mean = hourly_cycle(8, level=40)
+    values = rng.poisson(mean)
+    values[6 * 24:6 * 24 + 8] = 0
+    down = np.array(score_series(ts, values.tolist(), "down"))
+    up = np.array(score_series(ts, values.tolist(), "up"))
+    assert down[6 * 24:6 * 24 + 3].min() > 0.99 and up.max() < 0.95
+    assert np.sum(down[24:6 * 24 - 1] >= 0.95) == 0  # the first day has no daily profile yet
+
+
+def test_a_sustained_burst_is_found_though_no_single_row_is_extreme():
+    """Twelve 5-minute buckets each only ~2.5 sd above normal: together far rarer than a day's noise."""
+    rng = np.random.default_rng(16)
+    n = 6 * 288
+    mean = 20 + 12 * np.sin(2 * np.pi * np.arange(n) / 288)
+    burst = slice(5 * 288 + 40, 5 * 288 + 52)
+    mean[burst] += 2.5 * np.sqrt(mean[burst])
+    values = rng.poisson(mean).tolist()
+    scores = np.array(score_series([START + i * FIVE_MIN for i in range(n)], values))
+    assert scores[burst].max() > 0.95
+    assert np.sum(scores >= 0.95) - np.sum(scores[burst.start:burst.stop + 6] >= 0.95) <= 1
+
+
+def test_quiet_weekends_are_learnt():
+    """With weekends at a third of weekday traffic, Monday mornings stop looking like spikes."""
+    rng = np.random.default_rng(17)
+    ts, mean = hourly_cycle(35)
+    weekday = ((np.array(ts) // 86400).astype(int) + 3) % 7  # 1970-01-01 was a Thursday
+    mean = np.where(weekday >= 5, mean / 3, mean)
+    values = rng.poisson(mean).tolist()
+    scores = np.array(score_series(ts, values))
+    assert np.sum(scores[21 * 24:] >= 0.95) == 0

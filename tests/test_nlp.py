@@ -87,6 +87,25 @@ def test_categories_found_in_complaints(analyzer: Analyzer, text: str, code: str
     assert result.polarity == "negative"
 
 
+def test_prevention_and_thanks_shield_what_follows() -> None:
+    text = "感谢柜员帮我拦下了一笔诈骗转账，好险"
+    covered = "".join(ch if m else "_" for ch, m in zip(text, negated_mask(text), strict=True))
+    assert covered == "感谢柜员帮我拦下了一笔诈骗转账___"  # up to the next punctuation
+    assert CategoryRules().find(text) == []
+    assert CategoryRules().find("警方提醒：谨防冒充客服诈骗") == []
+    assert CategoryRules().find("差点被骗，骗子卷款跑了") == ["fraud"]  # no shield, no pass
+
+
+def test_several_complaint_words_count_more_than_one() -> None:
+    rules = CategoryRules()
+    one_word = rules.evidence(rules.matches("催收电话打到单位"), 0.5)
+    two_words = rules.evidence(rules.matches("催收电话打到单位，这是暴力催收"), 0.5)
+    assert one_word == pytest.approx(0.45)  # weight × severity of 暴力催收's category
+    assert one_word < two_words < 1
+    assert rules.evidence(rules.matches("催收催收催收"), 0.5) == one_word  # distinct words, not repeats
+    assert rules.evidence([], 0.5) == 0
+
+
 def test_keyword_that_is_itself_a_negation_still_counts() -> None:
     assert CategoryRules().find("客户反映不能提现") == ["default"]
 
@@ -132,6 +151,37 @@ def test_polarity_of_plain_posts(analyzer: Analyzer) -> None:
     assert bad.risk > good.risk
 
 
+JINCHENG = Institution("锦程银行", ("锦程",))
+
+
+@pytest.mark.parametrize("text", [
+    "锦程信用卡催收打到我单位了，这是暴力催收！",
+    "锦程银行信用卡乱收年费，投诉了三次没人管",
+    "锦程银行的催收天天打电话给我爸妈，太过分了",
+    "锦程银行泄露我的个人信息，天天接到骚扰电话",
+])
+@pytest.mark.parametrize("watched", [True, False])
+def test_consumer_complaints_are_negative(text: str, watched: bool) -> None:
+    # Complaints about a bank are in neither training set; the complaint rules carry them,
+    # whether or not the bank is a watched institution (an entity) in the text.
+    result = Analyzer([JINCHENG] if watched else []).analyze_batch([AnalysisInput(text)], keywords=False)[0]
+    assert result.polarity == "negative" and result.sentiment < 0.3 and result.categories
+    assert result.negative_entities == (["锦程银行"] if watched else [])
+
+
+@pytest.mark.parametrize("text", [
+    "感谢锦程银行柜员帮我拦下了一笔诈骗转账",
+    "锦程银行的客户经理很负责，及时提醒我这是骗局，保住了我的钱",
+    "锦程银行成功堵截一起电信诈骗，为储户挽回损失5万元",
+    "多亏锦程银行及时冻结了骗子的账户，钱追回来了",
+    "感谢锦程银行，帮我识破了一个理财骗局",
+])
+def test_praise_for_stopping_fraud_is_not_negative(text: str) -> None:
+    result = Analyzer([JINCHENG]).analyze_batch([AnalysisInput(text)], keywords=False)[0]
+    assert result.polarity != "negative" and result.negative_entities == [] and result.categories == []
+    assert result.institutions == ["锦程银行"]
+
+
 def test_negation_lowers_negativity(analyzer: Analyzer) -> None:
     accused = one(analyzer, "甲平台是骗子，已经逾期三个月", ["甲平台"])
     cleared = one(analyzer, "甲平台不是骗子，并未逾期，按时兑付", ["甲平台"])
@@ -163,8 +213,8 @@ def test_target_is_the_accused_among_several(analyzer: Analyzer, text: str, enti
     assert one(analyzer, text, entities).negative_entities == target
 
 
-@pytest.mark.xfail(strict=True, reason="known weakness (MODEL_CARD): in finnsp 57% of the banks named in negative "
-                                       "texts are labelled targets, so the model also blames the bank "
+@pytest.mark.xfail(strict=True, reason="known weakness (README model card): in finnsp 57% of the banks named in "
+                                       "negative texts are labelled targets, so the model also blames the bank "
                                        "where the victim kept the money")
 def test_target_is_not_the_bank_holding_the_money(analyzer: Analyzer) -> None:
     result = one(analyzer, "受害人在工商银行存的钱被甲公司骗走，警方称甲公司涉嫌集资诈骗，老板已被刑拘",
@@ -221,6 +271,16 @@ def test_mentions_filled_in_place(analyzer: Analyzer) -> None:
     assert m.risk is not None and m.sentiment is not None
     assert "account_funds" in m.categories and 0 < m.risk <= 1
     assert m.keywords and "招行" not in m.keywords
+
+
+def test_mentions_keep_institutions_set_by_the_crawler(analyzer: Analyzer) -> None:
+    board = Mention(url="https://guba.example/p/2", source="guba", content="今天又跌了，工行的分红也救不了")
+    board.institutions = ["招行"]  # the board's company, which the post never names (an alias here)
+    named = Mention(url="https://guba.example/p/3", source="guba", content="招商银行和工商银行都涨了")
+    named.institutions = ["招商银行"]
+    analyzer.analyze_mentions([board, named])
+    assert board.institutions == ["招商银行", "中国工商银行"]  # canonical, then the one found
+    assert named.institutions == ["招商银行", "中国工商银行"]  # no duplicate
 
 
 def test_deterministic_and_thread_safe(analyzer: Analyzer) -> None:

@@ -100,7 +100,7 @@ alerts:
       polarity: negative
       institution: "*"     # every institution above
       bucket: 1h
-      history: 7d
+      history: 21d         # the weekly profile (quiet weekends) needs two weeks
       min_count: 5         # never alert on fewer negative mentions than this in one bucket
       threshold: 0.95      # anomaly score from 0 to 1
       cooldown: 6h

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import email
 import sys
-from datetime import datetime
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
