@@ -266,3 +266,21 @@ def test_setup_restores_a_removed_write_alias(es_store, raw):
     raw.indices.delete_alias(index=names.first_index, name=names.write_alias)
     assert f"created alias {names.write_alias} -> {names.first_index}" in es_store.setup()
     assert es_store.index_many([mention(1)]).created == 1
+
+
+@pytest.mark.elasticsearch
+def test_writes_are_searchable_after_close_and_drop_then_close_is_clean():
+    """A command that writes and exits leaves its mentions searchable without waiting for the
+    periodic refresh; closing after drop() (tests, benchmarks) raises nothing."""
+    cfg = ElasticsearchConfig(url=es_url(), index_prefix=f"test-{uuid.uuid4().hex[:8]}")
+    writer = ElasticsearchStore(cfg, tz=SHANGHAI)
+    writer.setup()
+    writer.index_many([Mention(url="https://example.org/a", source="weibo", title="催收投诉",
+                               published_at=datetime(2026, 3, 1, tzinfo=SHANGHAI))])
+    writer.close()
+    reader = ElasticsearchStore(cfg, tz=SHANGHAI)
+    assert reader.search(SearchRequest(query=parse("催收"))).total == 1
+    reader.index_many([Mention(url="https://example.org/b", source="weibo", title="又一条",
+                               published_at=datetime(2026, 3, 1, tzinfo=SHANGHAI))])
+    reader.drop()
+    reader.close()

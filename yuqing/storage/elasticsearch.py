@@ -270,6 +270,7 @@ class ElasticsearchStore:
 
     def drop(self) -> None:
         """Delete this prefix's indices, template and ILM policy (tests; irreversible)."""
+        self._unrefreshed = False  # nothing left to make searchable
         with self._errors("delete the mention indices"):
             # Concrete names: clusters refuse wildcard deletes (action.destructive_requires_name).
             found = self._client.indices.get(index=self.names.index_pattern, expand_wildcards="all",
