@@ -37,7 +37,8 @@ bench: setup
 	$(BIN)/python benchmarks/bench_detect.py
 
 lint: setup
-	$(BIN)/ruff check yuqing crawlers nlp alerts tests benchmarks
+	$(BIN)/ruff check yuqing crawlers nlp alerts index_config tests benchmarks
+	$(BIN)/mypy yuqing crawlers nlp alerts index_config
 
 clean:
 	rm -rf $(VENV) build *.egg-info tests/elasticsearch/target tests/elasticsearch/run
