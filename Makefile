@@ -32,9 +32,12 @@ test-fast: setup
 contracts: setup
 	$(BIN)/python ../shared/contracts/check --yuqing $(BIN)/yuqing --only analyze,detect,search,demo
 
+# bench_store needs an Elasticsearch node: `tests/elasticsearch/node start` first (or YUQING_TEST_ES_URL)
 bench: setup
-	$(BIN)/python benchmarks/bench_analyze.py
-	$(BIN)/python benchmarks/bench_detect.py
+	$(BIN)/python benchmarks/bench_analyze.py --yuqing $(BIN)/yuqing
+	$(BIN)/python benchmarks/eval_sentiment.py
+	$(BIN)/python benchmarks/bench_detect.py --first-seed 101
+	YUQING_TEST_ES_URL=$${YUQING_TEST_ES_URL:-$$(tests/elasticsearch/node url)} $(BIN)/python benchmarks/bench_store.py
 
 lint: setup
 	$(BIN)/ruff check yuqing crawlers nlp alerts index_config tests benchmarks
