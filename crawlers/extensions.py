@@ -14,7 +14,7 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawlers.context import config_from_settings
-from crawlers.signals import download_failed, stage_failed
+from crawlers.signals import download_failed, source_problem, stage_failed
 
 MAX_ERRORS = 20  # per crawl, so one broken site cannot fill the report
 
@@ -32,7 +32,8 @@ class SourceHealth:
                                 (self.spider_error, signals.spider_error),
                                 (self.spider_closed, signals.spider_closed),
                                 (self.download_failed, download_failed),
-                                (self.stage_failed, stage_failed)):
+                                (self.problem, stage_failed),
+                                (self.problem, source_problem)):
             crawler.signals.connect(handler, signal=signal)
 
     @classmethod
@@ -56,7 +57,7 @@ class SourceHealth:
         self.unreachable += unreachable
         self._error(reason)
 
-    def stage_failed(self, reason: str) -> None:
+    def problem(self, reason: str) -> None:
         self._error(reason)
 
     def spider_error(self, failure: Failure, response: Response, spider: Spider) -> None:

@@ -6,3 +6,7 @@ download_failed = object()
 # A stage after download failed in a way the user must hear about (store down, analysis failed):
 # args reason.
 stage_failed = object()
+
+# Something about how a source is set up that its report must show, though the crawl goes on
+# (a `cookie_env` variable that is not set): args reason.
+source_problem = object()

@@ -98,11 +98,45 @@ class _Check:
         except LookupError:
             raise self.fail(key, f"unknown text encoding {self.params[key]!r} (e.g. gbk, gb18030, utf-8)") from None
 
+    def headers(self, key: str) -> dict[str, str]:
+        value = self.params[key]
+        if not isinstance(value, dict):
+            raise self.fail(key, "must map header names to values, e.g. {Referer: 'https://m.weibo.cn/'}")
+        for name, text in value.items():
+            # Neither a bad name nor a value is echoed: either may hold a pasted token.
+            if not isinstance(name, str) or not HTTP_TOKEN.match(name):
+                raise self.fail(key, "has a key that is not an HTTP header name (letters, digits and -, "
+                                     "e.g. Referer)")
+            if name.lower() == "cookie":
+                raise self.fail(f"{key}.{name}", "cookies are secrets and stay out of the config file: put the "
+                                                 "value in an environment variable and name it with `cookie_env`")
+            if name.lower() in ("authorization", "proxy-authorization"):
+                raise self.fail(f"{key}.{name}", "credentials are secrets and stay out of the config file; "
+                                                 "these public sites need at most a cookie (`cookie_env`)")
+            if not isinstance(text, str):
+                raise self.fail(f"{key}.{name}", f"must be a string (quote it in YAML), got a {type(text).__name__}")
+            if any(c in text for c in "\r\n\0"):
+                raise self.fail(f"{key}.{name}", "must be one line")
+        return value
+
+    def env_name(self, key: str) -> str:
+        value = self.params[key]
+        # Not echoed: a user who pasted the cookie itself here would see it in the error.
+        if not isinstance(value, str) or not _ENV_NAME.match(value):
+            raise self.fail(key, "must be the name of an environment variable that holds the value "
+                                 "(letters, digits and _, e.g. YUQING_WEIBO_COOKIE), not the value itself")
+        return value
+
     def date_format(self, key: str) -> str:
         value = self.params[key]
         if not isinstance(value, str) or "%" not in value:
             raise self.fail(key, f"{value!r} is not a strptime format (e.g. '%Y年%m月%d日 %H:%M')")
         return value
+
+
+# A header or cookie name (an RFC 9110 token).
+HTTP_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def compile_selector(text: str) -> str:
@@ -179,15 +213,18 @@ def _guba(c: _Check) -> None:
         raise c.fail("boards", "maps a stock code to the institution the board is about")
 
 
-_COMMON = {"base_url": "url", "max_pages": "positive_int"}
+# Every type takes these: extra request headers, and where the source's Cookie comes from (see
+# crawlers.middlewares.SourceHeaders).
+_REQUEST = {"headers": "headers", "cookie_env": "env_name"}
+_COMMON = {"base_url": "url", "max_pages": "positive_int", **_REQUEST}
 _PLATFORM_PARAMS: dict[str, dict[str, str]] = {
     "weibo": {"keywords": "words", **_COMMON},
     "tieba": {"forums": "words", "fetch_threads": "boolean", **_COMMON},
     "guba": {"boards": "", "fetch_posts": "boolean", **_COMMON},
     "heimao": {"keywords": "words", "page_size": "positive_int", **_COMMON},
-    "rss": {"url": "", "urls": ""},
+    "rss": {"url": "", "urls": "", **_REQUEST},
     "html": {"start_urls": "", "list_item": "", "link": "", "next_page": "", "detail": "",
-             "encoding": "", "date_format": "", "max_pages": "positive_int"},
+             "encoding": "", "date_format": "", "max_pages": "positive_int", **_REQUEST},
 }
 _TYPE_CHECKS: dict[str, Callable[[_Check], None]] = {"rss": _rss, "html": _html, "guba": _guba}
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.message import Message
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -37,9 +38,19 @@ INSTITUTIONS = [
 
 
 @dataclass
+class Received:
+    path: str  # with the query
+    headers: Message
+
+
+@dataclass
 class Site:
-    url: str
-    requests: list[str] = field(default_factory=list)
+    url: str = ""
+    received: list[Received] = field(default_factory=list)
+
+    @property
+    def requests(self) -> list[str]:
+        return [r.path for r in self.received]
 
 
 def _route(path: str, query: dict[str, list[str]]) -> tuple[int, str, bytes]:
@@ -56,18 +67,26 @@ def _route(path: str, query: dict[str, list[str]]) -> tuple[int, str, bytes]:
     return 200, content_type, file.read_bytes()
 
 
+def _respond(path: str) -> tuple[int, str, bytes]:
+    parts = urlsplit(path)
+    return _route(parts.path, parse_qs(parts.query))
+
+
 @pytest.fixture(scope="module")
 def site() -> Iterator[Site]:
-    """tests/fixtures/sites on 127.0.0.1, port 0; records every request path+query."""
-    recorded: list[str] = []
+    """tests/fixtures/sites on 127.0.0.1, port 0; records every request's path+query and headers."""
+    site = Site()
+    server = serve_local(_respond)
 
-    def respond(path: str) -> tuple[int, str, bytes]:
-        recorded.append(path)
-        parts = urlsplit(path)
-        return _route(parts.path, parse_qs(parts.query))
+    # serve_local hands `respond` the path only; the headers are recorded by the handler.
+    class Recording(server.RequestHandlerClass):  # type: ignore[name-defined]
+        def do_GET(self) -> None:
+            site.received.append(Received(self.path, self.headers))
+            super().do_GET()
 
-    server = serve_local(respond)
-    yield Site(f"http://127.0.0.1:{server.server_address[1]}", recorded)
+    server.RequestHandlerClass = Recording  # before any request: the fixture has not yielded yet
+    site.url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield site
     server.shutdown()
     server.server_close()
 
@@ -278,6 +297,61 @@ def test_recrawl_is_idempotent(first_crawl, site):
     assert set(again) == {"news", "weibo"}
     assert again["news"].stored == reports["news"].stored  # written again, as updates
     assert set(after) == set(before)
+
+
+WEIBO_COOKIE = "SUB=_2A25weibo-secret-4f1c; SUBP=0033WrSX-weibo-secret-2"
+BBS_COOKIE = "Cookie: cdb_auth=bbs-secret-77d0"  # the whole header line, as copied from a browser
+
+
+def test_configured_headers_and_cookies_reach_the_site_and_nowhere_else(site, tmp_path, monkeypatch):
+    monkeypatch.setenv("YUQING_TEST_WEIBO_COOKIE", WEIBO_COOKIE)
+    monkeypatch.setenv("YUQING_TEST_BBS_COOKIE", BBS_COOKIE)
+    monkeypatch.delenv("YUQING_TEST_NO_COOKIE", raising=False)
+    weibo_headers = {"Referer": "https://m.weibo.cn/search?containerid=100103", "X-Requested-With": "com.sina.weibo"}
+    bbs = next(s for s in all_sources(site.url) if s["name"] == "bbs-mislabeled")
+    bbs["params"].update(cookie_env="YUQING_TEST_BBS_COOKIE", headers={"X-Forum-Client": "yuqing"})
+    config = write_config(tmp_path, [
+        {"name": "weibo", "type": "weibo", "params": {"base_url": f"{site.url}/weibo", "keywords": ["锦程银行"],
+                                                      "cookie_env": "YUQING_TEST_WEIBO_COOKIE",
+                                                      "headers": weibo_headers}},
+        bbs,
+        {"name": "news", "type": "rss", "params": {"url": f"{site.url}/news/feed.xml",
+                                                   "cookie_env": "YUQING_TEST_NO_COOKIE"}},
+    ])
+    start = len(site.received)
+    reports = {r.name: r for r in crawl(config, str(tmp_path), timeout=60,
+                                        settings={**LOCAL_SITE_SETTINGS, "LOG_LEVEL": "DEBUG"})}
+    received = site.received[start:]
+
+    def sent(prefix: str) -> list[Received]:
+        return [r for r in received if r.path.startswith(prefix)]
+
+    def cookies(r: Received) -> set[str]:
+        return set(r.headers.get("Cookie", "").split("; ")) - {""}
+
+    assert any(r.path.startswith("/weibo/statuses/extend") for r in sent("/weibo/"))  # not only the searches
+    for r in sent("/weibo/"):
+        assert cookies(r) == set(WEIBO_COOKIE.split("; "))
+        assert r.headers["Referer"] == weibo_headers["Referer"]
+        assert r.headers["X-Requested-With"] == "com.sina.weibo"  # the config overrides the spider's
+    assert all(r.headers["MWeibo-Pwa"] == "1" for r in sent("/weibo/api/"))  # and keeps its other headers
+    assert len(sent("/mislabeled/")) == 2
+    for r in sent("/mislabeled/"):
+        assert cookies(r) == {"cdb_auth=bbs-secret-77d0"} and r.headers["X-Forum-Client"] == "yuqing"
+    assert sent("/news/") and not any(cookies(r) for r in sent("/news/"))
+
+    # An unset variable: said once in the report and the log; the source is crawled anyway.
+    unset = "cookie_env YUQING_TEST_NO_COOKIE is not set; crawling without a cookie"
+    assert reports["news"].errors == [unset] and reports["news"].stored == 3
+    assert reports["news"].summary().endswith(f"1 problem(s): {unset}")
+    assert (reports["weibo"].stored, reports["weibo"].errors) == (4, [])
+    assert (reports["bbs-mislabeled"].stored, reports["bbs-mislabeled"].errors) == (1, [])
+    log = (tmp_path / "logs" / "crawl.log").read_text(encoding="utf-8")
+    assert f"source news: {unset}" in log
+    written = {"crawl.log": log, "reports": repr(reports) + "".join(r.summary() for r in reports.values()),
+               **{p.name: p.read_text(encoding="utf-8") for p in (tmp_path / "health").glob("*.json")}}
+    assert len(written) == 5
+    assert [name for name, text in written.items() if "weibo-secret" in text or "bbs-secret" in text] == []
 
 
 def _sqlite_at_a_directory(tmp_path: Path) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from scrapy import Request
 from scrapy.exceptions import CannotResolveHostError, DownloadConnectionRefusedError, IgnoreRequest
 
 from crawlers.dates import parse_datetime
-from crawlers.middlewares import describe_failure
+from crawlers.middlewares import cookie_jar_entries, describe_failure
 from crawlers.relevance import RelevanceFilter
 from crawlers.sources import search_words, validate_sources
 from crawlers.spool import RejectLog, Spool
@@ -101,11 +101,45 @@ _LIST = {"start_urls": ["http://a/"], "link": "a", "detail": {"title": "h1", "pu
     ({"type": "guba", "params": {"boards": {"600036": "招商银行"}}}, "sources[0].params.boards.600036",
      "not a configured institution"),
     ({"type": "tieba", "params": {"fetch_threads": "yes"}}, "sources[0].params.fetch_threads", "true or false"),
+    ({"type": "weibo", "params": {"headers": {"cookie": "SUB=x"}}}, "sources[0].params.headers.cookie", "`cookie_env`"),
+    ({"type": "heimao", "params": {"headers": {"Authorization": "Bearer x"}}},
+     "sources[0].params.headers.Authorization", "stay out of the config file"),
+    ({"type": "html", "params": {**_LIST, "headers": {"DNT": 1}}}, "sources[0].params.headers.DNT", "must be a string"),
+    ({"type": "rss", "params": {"url": "http://a/f", "headers": {"Bad Name": "x"}}}, "sources[0].params.headers",
+     "not an HTTP header name"),
+    ({"type": "heimao", "params": {"headers": ["Referer: x"]}}, "sources[0].params.headers", "must map header names"),
+    ({"type": "guba", "params": {"boards": ["600036"], "headers": {"Referer": "a\nb"}}},
+     "sources[0].params.headers.Referer", "one line"),
+    ({"type": "tieba", "params": {"cookie_env": "YUQING-COOKIE"}}, "sources[0].params.cookie_env",
+     "name of an environment variable"),
 ])
 def test_source_params_are_validated_with_file_and_key(source, key, problem):
     with pytest.raises(ConfigError) as e:
         validate_sources(_config([{"name": "s", **source}]))
     assert e.value.where == "test.yaml" and e.value.key == key and problem in e.value.problem
+
+
+def test_config_errors_never_echo_a_secret():
+    for params in ({"cookie_env": "SUB=secret-1; SUBP=x"}, {"headers": {"Cookie": "SUB=secret-1"}},
+                   {"headers": {"Authorization": ["Bearer secret-1"]}}, {"headers": {"Cookie SUB=secret-1": None}}):
+        with pytest.raises(ConfigError) as e:
+            validate_sources(_config([{"name": "w", "type": "weibo", "params": params}]))
+        assert "secret-1" not in str(e.value)
+
+
+@pytest.mark.parametrize("header, pairs", [
+    ("SUB=_2A25a=b; SUBP=0033;", [("SUB", "_2A25a=b"), ("SUBP", "0033")]),
+    (" Cookie: _T_WM=1 \n", [("_T_WM", "1")]),  # the whole header line, and the newline of `$(cat file)`
+])
+def test_cookie_header_values_become_jar_entries(header, pairs):
+    assert cookie_jar_entries(header) == [{"name": n, "value": v, "path": "/"} for n, v in pairs]
+
+
+@pytest.mark.parametrize("header", ["secret-1", "Cookie:", "SUB=secret-1; bad name=secret-1", "SUB=secret\r1"])
+def test_unreadable_cookie_values_are_refused_without_quoting_them(header):
+    with pytest.raises(ValueError) as e:
+        cookie_jar_entries(header)
+    assert "secret" not in str(e.value) and "name=value" in str(e.value)
 
 
 def test_platform_searches_default_to_institution_names():

@@ -4,7 +4,7 @@ EXAMPLE_CONFIG = """\
 # yuqing configuration — monitors one real institution on real public sources.
 # Precedence: built-in defaults < this file < environment variables < command-line flags.
 # Secrets never go in this file: set YUQING_SMTP_PASSWORD, YUQING_ES_API_KEY / YUQING_ES_PASSWORD,
-# and the webhook secrets named by `secret_env` in the environment.
+# the webhook secrets named by `secret_env` and the site cookies named by `cookie_env` in the environment.
 
 # Dates in search, schedules and reports use this IANA time zone.
 timezone: Asia/Shanghai
@@ -33,6 +33,7 @@ sources:
     params:
       keywords: [招商银行, 招行信用卡]
       max_pages: 3
+      cookie_env: YUQING_WEIBO_COOKIE   # env var holding your browser's Cookie for the site (crawlers/README.md)
 
   # 黑猫投诉 complaints (tousu.sina.com.cn) that name the institution.
   - name: heimao
@@ -40,6 +41,7 @@ sources:
     schedule: 1h
     params:
       keywords: [招商银行]
+      cookie_env: YUQING_HEIMAO_COOKIE  # env var holding your browser's Cookie for the site (crawlers/README.md)
 
   # Eastmoney Guba stock board: board code -> the institution it is about.
   - name: guba-600036
