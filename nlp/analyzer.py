@@ -15,11 +15,11 @@ from nlp.features import prepare_clean
 from nlp.institutions import InstitutionMatcher
 from nlp.keywords import keywords as extract_keywords
 from nlp.linear import ModelFileError
-from nlp.normalize import DEFAULT_MAX_CHARS, join_title, normalize
+from nlp.normalize import DEFAULT_MAX_CHARS, normalize
 from nlp.risk import RiskModel
 from nlp.sentiment import DEFAULT_EVIDENCE, SentimentModel
 from yuqing.config import ConfigError
-from yuqing.model import Institution, Mention
+from yuqing.model import Institution, Mention, join_title
 
 KEYWORDS_PER_TEXT = 5
 SETTINGS_KEYS = ("model", "max_chars", "categories", "category_evidence", "risk", "keywords_per_text")

@@ -86,8 +86,3 @@ def _truncate(text: str, max_chars: int) -> str:
     head = text[:max_chars]
     ends = [m.end() for m in _SENTENCE_END.finditer(head, max_chars * 4 // 5)]
     return head[:ends[-1]] if ends else head
-
-
-def join_title(title: str, text: str) -> str:
-    """Title and body as one text (many sources repeat the title at the start of the body)."""
-    return text if not title or text.startswith(title) else f"{title}\n{text}"

@@ -30,8 +30,9 @@ from typing import Any
 from nlp.categories import CategoryRules
 from nlp.features import Prepared, document_features, entity_features, prepare
 from nlp.linear import LinearModel
-from nlp.normalize import join_title, normalize
+from nlp.normalize import normalize
 from nlp.sentiment import DEFAULT_EVIDENCE, DOCUMENT_FILE, MODEL_DIR, POLARITIES, TARGET_FILE, choose_targets, decide
+from yuqing.model import join_title
 
 SEED = 0
 FINNSP, FINFE = "finnsp_train.jsonl", "finfe_train.jsonl"

@@ -44,6 +44,11 @@ def canonical_url(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, query, ""))
 
 
+def join_title(title: str, text: str) -> str:
+    """Title and body as one text (many sources repeat the title at the start of the body)."""
+    return text if not title or text.startswith(title) else f"{title}\n{text}"
+
+
 def mention_id(url: str = "", platform: str = "", post_id: str = "") -> str:
     """A stable id: from the platform's own post id when there is one, else from the canonical URL.
     Re-crawling or re-importing the same post always yields the same id, so writes are upserts."""
@@ -87,9 +92,7 @@ class Mention:
     @property
     def text(self) -> str:
         """Title and content as one text, for analysis."""
-        if self.title and self.content.startswith(self.title):
-            return self.content
-        return f"{self.title}\n{self.content}".strip()
+        return join_title(self.title, self.content).strip()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict: datetimes as ISO 8601 strings."""
