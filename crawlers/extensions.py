@@ -14,7 +14,8 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawlers.context import config_from_settings
-from crawlers.signals import download_failed, source_problem, stage_failed
+from crawlers.signals import download_failed, source_problem, source_state, stage_failed
+from crawlers.walls import Verdict, decide_state
 
 MAX_ERRORS = 20  # per crawl, so one broken site cannot fill the report
 
@@ -24,6 +25,8 @@ class SourceHealth:
         self.crawler = crawler
         self.config = config_from_settings(crawler.settings)
         self.errors: list[str] = []
+        self.problems: list[Verdict] = []  # the errors, with the URL each is about
+        self.marks: list[Verdict] = []  # walls and empty list pages (source_state signals)
         self.ok_responses = 0
         self.unreachable = 0
         self.http_errors = 0  # final responses only: retried attempts are not counted
@@ -33,29 +36,40 @@ class SourceHealth:
                                 (self.spider_closed, signals.spider_closed),
                                 (self.download_failed, download_failed),
                                 (self.problem, stage_failed),
-                                (self.problem, source_problem)):
+                                (self.problem, source_problem),
+                                (self.state_seen, source_state)):
             crawler.signals.connect(handler, signal=signal)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SourceHealth:
         return cls(crawler)
 
-    def _error(self, text: str) -> None:
-        if text not in self.errors and len(self.errors) < MAX_ERRORS:
-            self.errors.append(text)
+    def _note(self, text: str) -> bool:
+        if text in self.errors or len(self.errors) >= MAX_ERRORS:
+            return False
+        self.errors.append(text)
+        return True
+
+    def _error(self, text: str, url: str = "") -> None:
+        if self._note(text):
+            self.problems.append(Verdict("", text, url))
+
+    def state_seen(self, state: str, reason: str, url: str) -> None:
+        if self._note(f"{reason} ({url})"):
+            self.marks.append(Verdict(state, reason, url))
 
     def response_received(self, response: Response, request: Request, spider: Spider) -> None:
         if response.url.endswith("/robots.txt"):
             return
         if response.status >= 400:
             self.http_errors += 1
-            self._error(f"HTTP {response.status} from {response.url}")
+            self._error(f"HTTP {response.status} from {response.url}", response.url)
         else:
             self.ok_responses += 1
 
     def download_failed(self, request: Request, reason: str, unreachable: bool) -> None:
         self.unreachable += unreachable
-        self._error(reason)
+        self._error(reason, request.url)
 
     def problem(self, reason: str) -> None:
         self._error(reason)
@@ -64,9 +78,10 @@ class SourceHealth:
         from crawlers.spiders.base import SourceError
 
         if isinstance(failure.value, SourceError):
-            self._error(str(failure.value))
+            self._error(str(failure.value), response.url)
         else:
-            self._error(f"error reading {response.url}: {type(failure.value).__name__}: {failure.value}")
+            self._error(f"error reading {response.url}: {type(failure.value).__name__}: {failure.value}",
+                        response.url)
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
         stats = self.crawler.stats
@@ -78,10 +93,15 @@ class SourceHealth:
         now = datetime.now(self.config.tz).isoformat()
         path = self.config.data_dir / "health" / f"{spider.name}.json"
         reachable = self.ok_responses > 0 or not self.unreachable
+        scraped = stat("item_scraped_count") + stat("item_dropped_count")
+        verdict = decide_state(self.marks, self.problems, scraped=scraped, rejected=stat("yuqing/rejected"))
         self.report = {
             "name": spider.name,
             "type": getattr(spider, "source_type", ""),
-            "scraped": stat("item_scraped_count") + stat("item_dropped_count"),
+            "state": verdict.state,
+            "state_reason": verdict.reason,
+            "state_url": verdict.url,
+            "scraped": scraped,
             "stored": stat("yuqing/stored"),
             "created": stat("yuqing/created"),
             "filtered": stat("yuqing/filtered"),

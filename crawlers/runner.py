@@ -16,6 +16,7 @@ from typing import Any
 SHUTDOWN_GRACE = 60.0
 TERMINATE_GRACE = 15.0  # after SIGTERM, before SIGKILL
 STDERR_TAIL = 2000
+WALL_STATES = ("blocked", "login-required")  # crawlers.walls.WALLS (this module imports no Scrapy)
 
 # For crawling a site on this machine (tests, `yuqing demo`): no politeness delays.
 LOCAL_SITE_SETTINGS: dict[str, Any] = {
@@ -37,6 +38,9 @@ class CrawlError(RuntimeError):
 class SourceReport:
     name: str
     type: str = ""
+    state: str = ""  # crawlers.walls.STATES: ok, degraded, blocked, login-required, failing
+    state_reason: str = ""
+    state_url: str = ""
     scraped: int = 0
     stored: int = 0
     filtered: int = 0
@@ -54,7 +58,7 @@ class SourceReport:
 
     @property
     def ok(self) -> bool:
-        return self.reachable and not self.errors
+        return self.state == "ok" if self.state else self.reachable and not self.errors
 
     def summary(self) -> str:
         figures = (f"{self.scraped} scraped, {self.stored} stored, {self.filtered} filtered, "
@@ -63,7 +67,8 @@ class SourceReport:
             return f"source {self.name}: {self.errors[0] if self.errors else 'unreachable'}"
         problems = f"; {len(self.errors)} problem(s): {self.errors[0]}" if self.errors else ""
         stopped = "; stopped early: time limit reached" if self.finish_reason == "closespider_timeout" else ""
-        return f"source {self.name}: {figures}{problems}{stopped}"
+        state = f" {self.state}: {self.state_reason} ({self.state_url});" if self.state in WALL_STATES else ""
+        return f"source {self.name}:{state} {figures}{problems}{stopped}"
 
 
 def _child_env() -> dict[str, str]:

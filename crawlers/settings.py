@@ -42,6 +42,8 @@ LOG_LEVEL = "INFO"
 DOWNLOADER_MIDDLEWARES = {
     # Below RetryMiddleware (550): sees a failure only once retries are exhausted.
     "crawlers.middlewares.DownloadFailureSignal": 100,
+    # Sees the final response (after redirects, retries, decompression): walls stop here.
+    "crawlers.walls.WallDetector": 110,
     # Before CookiesMiddleware (700), which turns the source's cookie into the Cookie header.
     "crawlers.middlewares.SourceHeaders": 650,
 }

@@ -185,12 +185,13 @@ def test_invalid_items_are_rejected_to_a_file_with_the_reason(first_crawl):
     assert "unreadable date '昨天下午'" in reasons[("news", "锦程消费金融回应“砍头息”质疑")]
 
 
-def test_malformed_feed_is_reported_with_its_url(first_crawl, site):
-    reports, _ = first_crawl
+def test_malformed_feed_is_read_leniently_and_reported_with_its_url(first_crawl, site):
+    reports, data_dir = first_crawl
     r = reports["broken-feed"]
-    assert r.scraped == 0 and r.reachable
-    assert len(r.errors) == 1
-    assert f"feed {site.url}/news/broken.xml is not well-formed XML" in r.errors[0]
+    # One bad character no longer loses the feed: the readable item is stored, the problem reported.
+    assert r.stored == 1 and by_source(stored(data_dir), "broken-feed")["https://broken.example.com/1"]
+    assert (r.state, r.state_url) == ("degraded", f"{site.url}/news/broken.xml")
+    assert "not well-formed XML" in r.state_reason and len(r.errors) == 1
     assert "broken-feed" in r.summary() and "not well-formed" in r.summary()
 
 

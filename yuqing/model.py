@@ -68,9 +68,12 @@ class Mention:
     content: str = ""
     author: str = ""
     published_at: datetime | None = None
+    # True when the source gave no date: published_at is then the page's date or the fetch time
+    published_estimated: bool = False
     fetched_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     platform_id: str = ""  # the platform's own post id (Weibo mid, Tieba tid, ...), when known
     engagement: int = 0  # reposts + comments + likes, when the platform shows them
+    repost_of: str = ""  # the id of the Mention this one reposts (a Weibo repost's original)
     # filled by the analyse stage
     institutions: list[str] = field(default_factory=list)
     polarity: str = ""

@@ -7,12 +7,15 @@ from typing import Any, ClassVar
 
 import scrapy
 from scrapy.crawler import Crawler
+from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawlers.context import config_from_settings
 from crawlers.dates import parse_datetime
 from crawlers.items import Rejected
+from crawlers.signals import source_state
 from crawlers.sources import DEFAULT_BASE_URLS, search_words, validate_source
+from crawlers.walls import DEGRADED
 from yuqing.config import Config, ConfigError, SourceConfig
 from yuqing.model import Mention, mention_id
 
@@ -78,6 +81,17 @@ class SourceSpider(scrapy.Spider):
                            platform_id=platform_id, id=key, **fields)
         except ValueError as e:
             return Rejected(url, self.source.name, str(e), raw)
+
+    def report_problem(self, response: Response, reason: str) -> None:
+        """Something about this page that the source's state must show, though the crawl goes on."""
+        self.logger.warning("%s: %s", response.url, reason)
+        assert self.crawler is not None
+        self.crawler.signals.send_catch_log(source_state, state=DEGRADED, reason=reason, url=response.url)
+
+    def listed_nothing(self, response: Response, what: str) -> None:
+        """A page that should list posts lists none: never a healthy source that found nothing
+        (a changed layout, or a wall we do not know yet)."""
+        self.report_problem(response, f"{what} lists no posts (layout changed, or a wall?)")
 
     def parse_date(self, text: str) -> datetime | None:
         if not text.strip():

@@ -1,0 +1,145 @@
+"""Walls: answers that look like a page but stand between us and the posts (a verification page,
+a captcha, a login or visitor page, an HTTP 403). Each is recognised once, here, for every source,
+so a wall is reported as `blocked` or `login-required` with its reason and URL instead of as a
+healthy source that found nothing.
+
+The source states, worst last: `ok`; `degraded` (some fetches failed, or a list page listed
+nothing, but posts came in); `blocked`; `login-required`; `failing` (nothing came in, and we know
+why). `SourceHealth` decides a crawl's state from what it saw (see `decide_state`).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from scrapy import Request
+from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response, TextResponse
+
+from crawlers.signals import source_state
+
+log = logging.getLogger(__name__)
+
+OK, DEGRADED, BLOCKED, LOGIN_REQUIRED, FAILING = "ok", "degraded", "blocked", "login-required", "failing"
+STATES = (OK, DEGRADED, BLOCKED, LOGIN_REQUIRED, FAILING)
+WALLS = (BLOCKED, LOGIN_REQUIRED)
+
+
+@dataclass(frozen=True)
+class Wall:
+    state: str  # BLOCKED or LOGIN_REQUIRED
+    reason: str
+
+
+# HTTP statuses that mean "not you, not like this" rather than "no such page". Weibo answers 432
+# to a request without a visitor cookie.
+_STATUS_WALLS = {
+    401: Wall(LOGIN_REQUIRED, "HTTP 401: the site wants a login"),
+    403: Wall(BLOCKED, "HTTP 403: the site refuses the crawler (a wall or a ban)"),
+    412: Wall(BLOCKED, "HTTP 412: the site's anti-crawler check refused the request"),
+    429: Wall(BLOCKED, "HTTP 429: too many requests; the site is throttling the crawler"),
+    432: Wall(LOGIN_REQUIRED, "HTTP 432: Weibo wants a visitor or login cookie"),
+}
+# Hosts and paths that are login or visitor pages, whatever page we asked for.
+_LOGIN_URLS = re.compile(r"(passport\.weibo\.c(n|om)/(signin|visitor|sso)|login\.sina\.com\.cn|"
+                         r"passport\.baidu\.com|/login(\.php)?\b|/signin\b)", re.IGNORECASE)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+# Only the page title is read: post text may well talk about 验证码 (SMS codes) without being a wall.
+_TITLE_WALLS: tuple[tuple[re.Pattern[str], Wall], ...] = (
+    (re.compile("百度安全验证"), Wall(BLOCKED, "Baidu security verification page (百度安全验证)")),
+    (re.compile("Sina Visitor System", re.IGNORECASE),
+     Wall(LOGIN_REQUIRED, "Sina Visitor System page: the site wants a visitor or login cookie")),
+    (re.compile(r"验证码|安全验证|人机验证|滑块验证|captcha|are you a robot|访问过于频繁|access denied", re.IGNORECASE),
+     Wall(BLOCKED, "verification or captcha page")),
+    (re.compile(r"^\s*(用户)?登录|登录\s*[-_|]|请先登录|sign in", re.IGNORECASE),
+     Wall(LOGIN_REQUIRED, "login page")),
+)
+_BODY_WALLS = (
+    ("wappass.baidu.com/static/captcha", Wall(BLOCKED, "Baidu security verification page (百度安全验证)")),
+)
+
+
+def recognise(response: Response) -> Wall | None:
+    """The wall this response is, or None when it is an answer (or an ordinary error)."""
+    if response.status in _STATUS_WALLS:
+        return _STATUS_WALLS[response.status]
+    if _LOGIN_URLS.search(response.url):
+        return Wall(LOGIN_REQUIRED, "redirected to a login page")
+    if not isinstance(response, TextResponse):
+        return None
+    head = response.text[:20_000]
+    if head.lstrip().startswith("{"):
+        return _json_wall(response.text)
+    for marker, wall in _BODY_WALLS:
+        if marker in head:
+            return wall
+    title = _TITLE.search(head)
+    if title:
+        for pattern, wall in _TITLE_WALLS:
+            if pattern.search(title.group(1)):
+                return wall
+    return None
+
+
+def _json_wall(text: str) -> Wall | None:
+    """Weibo's `{"ok": -100, "url": "https://passport.weibo.cn/signin/..."}`: not logged in."""
+    try:
+        reply = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(reply, dict) and reply.get("ok") == -100:
+        where = str(reply.get("url") or "")
+        return Wall(LOGIN_REQUIRED, "the API answered ok=-100 (not logged in)" + (f", sign-in at {where}" if where
+                                                                               else ""))
+    return None
+
+
+class WallDetector:
+    """Downloader middleware: a response that is a wall is reported (`source_state` signal) and goes
+    no further, so no spider parses a verification page as "no posts here". A post page behind a
+    wall still reaches its request's errback (the platform spiders then keep what the list showed)."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> WallDetector:
+        return cls(crawler)
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        if urlsplit(request.url).path == "/robots.txt":
+            return response
+        wall = recognise(response)
+        if wall is None:
+            return response
+        log.warning("%s: %s", response.url, wall.reason)
+        self.crawler.signals.send_catch_log(source_state, state=wall.state, reason=wall.reason, url=response.url)
+        raise IgnoreRequest(f"{wall.reason} ({response.url})")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    state: str
+    reason: str = ""
+    url: str = ""
+
+
+def decide_state(marks: list[Verdict], problems: list[Verdict], *, scraped: int, rejected: int) -> Verdict:
+    """A crawl's state: a wall wins; otherwise any problem or empty list page makes it `degraded`
+    when posts came in and `failing` when none did (so one lost post page never fails a source
+    whose posts were stored). `marks` are what `source_state` signals said, `problems` the errors."""
+    walls = [m for m in marks if m.state in WALLS]
+    if walls:
+        return walls[0]
+    trouble = [*problems, *marks]
+    if scraped and rejected == scraped:
+        trouble.append(Verdict(FAILING, f"every one of the {scraped} posts found was rejected (see DATA_DIR/rejects)"))
+    if not trouble:
+        return Verdict(OK)
+    first = trouble[0]
+    lost_all = not scraped or rejected == scraped
+    return Verdict(FAILING if lost_all else DEGRADED, first.reason, first.url)
