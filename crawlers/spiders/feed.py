@@ -94,9 +94,9 @@ class FeedSpider(SourceSpider):
         page_date = _utc(feed.feed.get("updated_parsed") or feed.feed.get("published_parsed"))
         fetched = datetime.now(timezone.utc)
         for entry in feed.entries:
-            yield self._entry(response, entry, page_date or fetched)
+            yield self._entry(response, entry, page_date or fetched, str(feed.feed.get("author") or ""))
 
-    def _entry(self, response: Response, entry: Any, fallback: datetime) -> Mention | Rejected:
+    def _entry(self, response: Response, entry: Any, fallback: datetime, feed_author: str) -> Mention | Rejected:
         link = entry.get("link") or (entry.get("id") if entry.get("guidislink") else "")
         content = entry.get("content") or []
         raw_date = entry.get("published") or entry.get("updated") or ""
@@ -113,7 +113,7 @@ class FeedSpider(SourceSpider):
             url=response.urljoin(link) if link else "",
             title=clean_html(entry.get("title")),
             content=clean_html(content[0].get("value") if content else entry.get("summary")),
-            author=str(entry.get("author") or ""),
+            author=str(entry.get("author") or feed_author),
             published=published,
             published_estimated=not raw_date,
         )
