@@ -89,3 +89,45 @@ def test_an_empty_feed_is_not_a_healthy_source(feeds, site):
     r = reports["empty"]
     assert r.scraped == 0 and r.state == "failing" and r.state_url == f"{site.url}/feeds/empty.xml"
     assert "lists no posts" in r.state_reason
+
+
+@pytest.fixture(scope="module")
+def guba(site, tmp_path_factory):
+    params = {"base_url": f"{site.url}/guba", "caifuhao_base_url": f"{site.url}/caifuhao", "max_pages": 1}
+    return crawl_sources(tmp_path_factory.mktemp("guba"), [
+        {"name": "guba", "type": "guba", "params": dict(params, boards={"601988": "锦程银行"})},
+        {"name": "guba-empty", "type": "guba", "params": dict(params, boards={"601987": "华岳保险"})},
+    ])
+
+
+def test_guba_caifuhao_and_cross_board_rows_keep_their_true_url_and_board(guba, site):
+    reports, mentions = guba
+    posts = by_source(mentions, "guba")
+    own = posts[f"{site.url}/guba/news,601988,1729400101.html"]
+    # The list shows 30-odd characters; the post page has the whole title.
+    assert own.title == "锦程银行的信用卡分期手续费实际年化接近百分之十八，客服还说是优惠，这算不算误导？"
+    assert own.author == "滨江散户" and own.institutions == ["锦程银行"]
+    article = posts[f"{site.url}/caifuhao/news/20261126224020944454270"]
+    assert article.title == "锦程银行三季报里藏着的风险：拨备覆盖率连续三个季度下滑，不良生成率却在上升"
+    assert article.author == "银行股研究所" and "关注类贷款" in article.content  # nickname from post_user
+    assert not any("1729400102" in url for url in posts if "/guba/" in url)  # no made-up board URL
+    # A 五粮液 row on this board is about 五粮液: it does not count for the board's institution.
+    assert not any("1729400103" in url for url in posts)
+    assert f"{site.url}/guba/news,000858,1729400103.html" in {r.path and f"{site.url}{r.path}" for r in site.received}
+    assert reports["guba"].filtered == 1
+
+
+def test_one_lost_post_page_degrades_the_source_but_never_fails_it(guba, site):
+    reports, mentions = guba
+    kept = by_source(mentions, "guba")[f"{site.url}/guba/news,601988,1729400104.html"]
+    assert kept.author == "性格决定钱运" and kept.title == "今天又被锦程银行的客户经理电话推销保险"
+    r = reports["guba"]
+    assert r.stored == 3 and r.state == "degraded"
+    assert r.state_url == f"{site.url}/guba/news,601988,1729400104.html" and "404" in r.state_reason
+
+
+def test_an_empty_guba_board_is_not_a_healthy_source(guba, site):
+    reports, _ = guba
+    r = reports["guba-empty"]
+    assert (r.scraped, r.state, r.state_url) == (0, "failing", f"{site.url}/guba/list,601987.html")
+    assert "guba board 601987 lists no posts" in r.state_reason
