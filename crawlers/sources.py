@@ -219,7 +219,7 @@ _REQUEST = {"headers": "headers", "cookie_env": "env_name"}
 _COMMON = {"base_url": "url", "max_pages": "positive_int", **_REQUEST}
 _PLATFORM_PARAMS: dict[str, dict[str, str]] = {
     "weibo": {"keywords": "words", **_COMMON},
-    "tieba": {"forums": "words", "fetch_threads": "boolean", **_COMMON},
+    "tieba": {"forums": "words", "keywords": "words", "fetch_threads": "boolean", **_COMMON},
     "guba": {"boards": "", "fetch_posts": "boolean", "caifuhao_base_url": "url", **_COMMON},
     "heimao": {"keywords": "words", "page_size": "positive_int", **_COMMON},
     "rss": {"url": "", "urls": "", **_REQUEST},

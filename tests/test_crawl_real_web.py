@@ -131,3 +131,72 @@ def test_an_empty_guba_board_is_not_a_healthy_source(guba, site):
     r = reports["guba-empty"]
     assert (r.scraped, r.state, r.state_url) == (0, "failing", f"{site.url}/guba/list,601987.html")
     assert "guba board 601987 lists no posts" in r.state_reason
+
+
+@pytest.fixture(scope="module")
+def platforms(site, tmp_path_factory):
+    return crawl_sources(tmp_path_factory.mktemp("platforms"), [
+        {"name": "tieba-wall", "type": "tieba", "params": {"base_url": f"{site.url}/tieba-wall", "forums": ["锦程银行"]}},
+        {"name": "tieba-403", "type": "tieba", "params": {"base_url": f"{site.url}/tieba-403", "forums": ["锦程银行"]}},
+        {"name": "weibo-nologin", "type": "weibo", "params": {"base_url": f"{site.url}/weibo-nologin",
+                                                              "keywords": ["锦程银行"]}},
+        {"name": "weibo-visitor", "type": "weibo", "params": {"base_url": f"{site.url}/weibo-visitor",
+                                                              "keywords": ["锦程银行"]}},
+        {"name": "weibo-repost", "type": "weibo", "params": {"base_url": f"{site.url}/weibo-repost",
+                                                             "keywords": ["锦程信用卡"]}},
+        {"name": "tieba-search", "type": "tieba", "params": {"base_url": f"{site.url}/tieba",
+                                                             "keywords": ["锦程银行", "华岳保险"]}},
+    ])
+
+
+def test_walls_are_reported_as_blocked_or_login_required_with_the_url(platforms, site):
+    reports, _ = platforms
+    expected = {
+        "tieba-wall": ("blocked", "百度安全验证", "/tieba-wall/f?kw="),
+        "tieba-403": ("blocked", "HTTP 403", "/tieba-403/f?kw="),
+        "weibo-nologin": ("login-required", "ok=-100", "/weibo-nologin/api/container/getIndex?"),
+        "weibo-visitor": ("login-required", "Sina Visitor System", "/weibo-visitor/api/container/getIndex?"),
+    }
+    for name, (state, reason, path) in expected.items():
+        r = reports[name]
+        assert (r.state, r.scraped) == (state, 0), name
+        assert reason in r.state_reason and r.state_url.startswith(f"{site.url}{path}"), (name, r)
+        assert state in r.summary() and reason in r.summary()
+    assert "passport.weibo.cn/signin" in reports["weibo-nologin"].state_reason
+
+
+def test_a_repost_keeps_its_original_linked(platforms, site):
+    reports, mentions = platforms
+    weibo = by_source(mentions, "weibo-repost")
+    original = weibo[f"{site.url}/weibo-repost/detail/5021222222222001"]
+    repost = weibo[f"{site.url}/weibo-repost/detail/5021222222222002"]
+    # The repost's own text is only "转发微博": it is kept because of the original it carries.
+    assert repost.content.startswith("转发微博\n//@维权小刘: 锦程银行信用卡中心的外包催收")
+    assert repost.repost_of == original.id and repost.author == "路过的打工人"
+    assert original.author == "维权小刘" and "老赖" in original.content and not original.repost_of
+    # A repost of a deleted post is kept as itself, with nothing linked.
+    chained = weibo[f"{site.url}/weibo-repost/detail/5021222222222003"]
+    assert chained.repost_of == "" and "已被作者删除" not in chained.content
+    assert reports["weibo-repost"].state == "ok" and reports["weibo-repost"].stored == 3
+
+
+def test_tieba_keyword_search_full_dates_and_image_only_posts(platforms, site):
+    reports, mentions = platforms
+    tieba = by_source(mentions, "tieba-search")
+    images = tieba[f"{site.url}/tieba/p/9101"]
+    assert images.content == "[图片]\n[图片]" and "点击展开" not in images.content
+    assert images.published_at == datetime.fromisoformat("2026-11-25T21:17:00+08:00")
+    assert not images.published_estimated and images.author == "截图党"
+    story = tieba[f"{site.url}/tieba/p/9102"]
+    assert story.title == "锦程银行信用卡逾期后的协商经历" and "停息挂账" in story.content
+    # A search without results is an answer, not a problem.
+    r = reports["tieba-search"]
+    assert (r.stored, r.state, r.errors) == (2, "ok", [])
+
+
+def test_tieba_list_only_dates_are_marked_estimated(site, tmp_path):
+    reports, mentions = crawl_sources(tmp_path, [{"name": "tieba", "type": "tieba", "params": {
+        "base_url": f"{site.url}/tieba", "forums": ["锦程银行"], "max_pages": 1, "fetch_threads": False}}])
+    listed = by_source(mentions, "tieba")
+    assert listed and all(m.published_estimated for m in listed.values())
+    assert reports["tieba"].state == "ok"

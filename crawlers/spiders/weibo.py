@@ -1,6 +1,11 @@
 """Weibo search through the mobile site's JSON API (m.weibo.cn/api/container/getIndex with
 containerid `100103type=1&q=KEYWORD`), one query per keyword (default: institution names and
-aliases). Cards of type 9 carry a post (`mblog`); type 11 cards group more of them."""
+aliases). Cards of type 9 carry a post (`mblog`); type 11 cards group more of them.
+
+A repost's own text is often just "转发微博": what it is about sits in its `retweeted_status`. The
+original is kept as a Mention of its own, and the repost carries the original's author and text
+after its own (`//@author: text`, the way Weibo shows a repost chain) and its id in `repost_of`.
+A login wall (`{"ok": -100, ...}`) and the visitor page are recognised by crawlers.walls."""
 from __future__ import annotations
 
 import json
@@ -14,7 +19,7 @@ from scrapy.http import Response
 from crawlers.items import Rejected
 from crawlers.spiders.base import SourceError, SourceSpider
 from crawlers.text import clean_html, count
-from yuqing.model import Mention
+from yuqing.model import Mention, mention_id
 
 
 def _posts(cards: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -22,6 +27,18 @@ def _posts(cards: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         if card.get("card_type") == 9 and card.get("mblog"):
             yield card["mblog"]
         yield from _posts(card.get("card_group") or [])
+
+
+def _mid(post: dict[str, Any]) -> str:
+    return str(post.get("mid") or post.get("id") or "")
+
+
+def _original(post: dict[str, Any]) -> dict[str, Any] | None:
+    """The post a repost reposts, when it is still there (a deleted original has no user)."""
+    original = post.get("retweeted_status")
+    if isinstance(original, dict) and _mid(original) and original.get("user"):
+        return original
+    return None
 
 
 class WeiboSpider(SourceSpider):
@@ -55,7 +72,12 @@ class WeiboSpider(SourceSpider):
                                   f"{reply.get('msg') or 'ok != 1'}")
             return
         posts = list(_posts(reply.get("data", {}).get("cards") or []))
+        if not posts and page == 1:
+            self.listed_nothing(response, f"weibo search for {keyword!r}")
         for post in posts:
+            original = _original(post)
+            if original:
+                yield self.from_listing(original)
             if post.get("isLongText") and post.get("mid"):
                 # Search results cut long posts at ~140 characters ("...全文"); the rest is one call away.
                 yield scrapy.Request(f"{self.base_url}/statuses/extend?id={post['mid']}", callback=self.parse_long_text,
@@ -77,13 +99,18 @@ class WeiboSpider(SourceSpider):
     def from_listing(self, listed: dict[str, Any]) -> Mention | Rejected:
         """A Mention from a search result's `mblog`."""
         post = listed
-        mid = str(post.get("mid") or post.get("id") or "")
+        mid = _mid(post)
         user = post.get("user") or {}
+        content = clean_html(post.get("text"))
+        original = _original(post)
+        if original:
+            content = f"{content}\n//@{(original.get('user') or {}).get('screen_name', '')}: {clean_html(original.get('text'))}"
         return self.mention(
             url=f"{self.base_url}/detail/{mid}" if mid else "",
             platform_id=mid,
             title="",
-            content=clean_html(post.get("text")),
+            content=content,
+            repost_of=mention_id(platform=self.source_type, post_id=_mid(original)) if original else "",
             author=str(user.get("screen_name") or ""),
             published=str(post.get("created_at") or ""),
             engagement=sum(count(post.get(k)) for k in ("reposts_count", "comments_count", "attitudes_count")),
