@@ -58,7 +58,8 @@ def _chosen(config: Config, names: list[str] | None) -> list[SourceConfig]:
 
 
 def _failed_report(source: SourceConfig, error: str) -> dict[str, Any]:
-    return {"name": source.name, "type": source.type, "state": "failing", "state_reason": error, "scraped": 0, "stored": 0, "filtered": 0,
+    return {"name": source.name, "type": source.type, "state": "failing", "state_reason": error,
+            "scraped": 0, "stored": 0, "filtered": 0,
             "rejected": 0, "errors": [error], "reachable": True}
 
 

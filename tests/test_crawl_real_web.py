@@ -136,8 +136,10 @@ def test_an_empty_guba_board_is_not_a_healthy_source(guba, site):
 @pytest.fixture(scope="module")
 def platforms(site, tmp_path_factory):
     return crawl_sources(tmp_path_factory.mktemp("platforms"), [
-        {"name": "tieba-wall", "type": "tieba", "params": {"base_url": f"{site.url}/tieba-wall", "forums": ["锦程银行"]}},
-        {"name": "tieba-403", "type": "tieba", "params": {"base_url": f"{site.url}/tieba-403", "forums": ["锦程银行"]}},
+        {"name": "tieba-wall", "type": "tieba", "params": {"base_url": f"{site.url}/tieba-wall",
+                                                           "forums": ["锦程银行"]}},
+        {"name": "tieba-403", "type": "tieba", "params": {"base_url": f"{site.url}/tieba-403",
+                                                          "forums": ["锦程银行"]}},
         {"name": "weibo-nologin", "type": "weibo", "params": {"base_url": f"{site.url}/weibo-nologin",
                                                               "keywords": ["锦程银行"]}},
         {"name": "weibo-visitor", "type": "weibo", "params": {"base_url": f"{site.url}/weibo-visitor",

@@ -34,7 +34,8 @@ def _health(config: Config, name: str) -> dict[str, Any]:
         return {"state": f"health file {path} unreadable: {e}"}
     ok = data.get("reachable", False) and not data.get("errors")
     return {"state": data.get("state") or ("ok" if ok else "failing"), **{k: data.get(k) for k in (
-        "state_reason", "state_url", "last_success", "finished_at", "scraped", "stored", "filtered", "rejected", "errors")}}
+        "state_reason", "state_url", "last_success", "finished_at", "scraped", "stored", "filtered", "rejected",
+        "errors")}}
 
 
 def collect(config: Config, now: datetime | None = None) -> dict[str, Any]:

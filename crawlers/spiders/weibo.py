@@ -104,7 +104,8 @@ class WeiboSpider(SourceSpider):
         content = clean_html(post.get("text"))
         original = _original(post)
         if original:
-            content = f"{content}\n//@{(original.get('user') or {}).get('screen_name', '')}: {clean_html(original.get('text'))}"
+            author = (original.get("user") or {}).get("screen_name", "")
+            content = f"{content}\n//@{author}: {clean_html(original.get('text'))}"
         return self.mention(
             url=f"{self.base_url}/detail/{mid}" if mid else "",
             platform_id=mid,
