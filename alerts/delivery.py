@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -18,16 +17,9 @@ from pathlib import Path
 
 from alerts.channels import Channel, DeliveryError
 from alerts.model import Alert
+from yuqing.datadir import write_json
 
 log = logging.getLogger("yuqing.alerts")
-
-
-def write_json(path: Path, data: object) -> None:
-    """Write via a temporary file and rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
-    partial.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(partial, path)
 
 
 @dataclass

@@ -15,11 +15,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from alerts import evidence
-from alerts.delivery import Deliverer, Spool, write_json
+from alerts.delivery import Deliverer, Spool
 from alerts.model import Alert
 from alerts.rules import Rule, Spike
 from alerts.setup import AlertSetup, load
 from yuqing.config import Config
+from yuqing.datadir import DataDir, write_json
 from yuqing.model import Institution
 from yuqing.storage.base import Store
 
@@ -65,7 +66,7 @@ class AlertState:
 
 
 def log_path(config: Config) -> Path:
-    return config.data_dir / "alerts" / "log.jsonl"
+    return DataDir(config.data_dir).alerts / "log.jsonl"
 
 
 def read_log(config: Config, since: datetime, until: datetime) -> list[Alert]:

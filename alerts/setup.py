@@ -10,6 +10,7 @@ from typing import Any
 from alerts.channels import CHANNEL_TYPES, Channel, EmailChannel
 from alerts.rules import RULE_TYPES, Rule
 from yuqing.config import Config, ConfigError, Reader
+from yuqing.datadir import DataDir
 
 DEFAULT_RULE: dict[str, Any] = {"name": "negative-spike", "type": "spike", "polarity": "negative", "institution": "*"}
 DEFAULT_CHANNEL = "email"
@@ -85,4 +86,5 @@ def load(config: Config, env: Mapping[str, str] | None = None) -> AlertSetup:
         item.only(set(cls.OPTIONS))
         name = _name(item, seen, "rule")
         rules.append(cls.from_config(name, item, config, _rule_channels(item, channels)))
-    return AlertSetup(tuple(rules), channels, config.data_dir / "alerts", config.data_dir / "spool" / "alerts")
+    data = DataDir(config.data_dir)
+    return AlertSetup(tuple(rules), channels, data.alerts, data.spool("alerts"))

@@ -9,7 +9,7 @@ import pytest
 from test_alerts_support import free_port, make_config
 
 from alerts import mail
-from yuqing.mailsink import MailSink
+from app.mailsink import MailSink
 
 
 def test_sink_saves_each_email_in_order(tmp_path):

@@ -19,7 +19,7 @@ from yuqing.storage.elasticsearch import ElasticsearchStore
 def yq(data_dir, *args, check=True):
     env = dict(os.environ, YUQING_DATA_DIR=str(data_dir))
     env.pop("YUQING_CONFIG", None)
-    proc = subprocess.run([sys.executable, "-m", "yuqing.cli", *args], env=env, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, capture_output=True,
                           text=True, timeout=300)
     if check and proc.returncode != 0:
         raise AssertionError(f"yuqing {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")

@@ -7,8 +7,8 @@ import subprocess
 import sys
 import time
 
-from yuqing.config import load
-from yuqing.scheduler import Service
+from app.scheduler import Service, crawl_job
+from app.services import Services
 
 CONFIG = """
 institutions: [{name: 锦程银行}]
@@ -22,7 +22,7 @@ digest: {recipients: [team@example.com]}
 def service(tmp_path, text=CONFIG):
     path = tmp_path / "yuqing.yaml"
     path.write_text(text, encoding="utf-8")
-    return Service(load(path, tmp_path / "data", env={}), str(path))
+    return Service(Services.load(path, tmp_path / "data", env={}))
 
 
 def test_jobs_follow_the_config_and_persist(tmp_path):
@@ -34,7 +34,7 @@ def test_jobs_follow_the_config_and_persist(tmp_path):
         digest_next = jobs["digest:weekly"].next_run_time
         assert (digest_next.weekday(), digest_next.hour, digest_next.minute) == (0, 9, 0)
         assert digest_next.utcoffset().total_seconds() == 8 * 3600
-        assert jobs["crawl:feed-a"].args[2] == "feed-a"
+        assert jobs["crawl:feed-a"].args[0] == "feed-a"
     finally:
         s.stop()
     assert (tmp_path / "data" / "scheduler.db").is_file()
@@ -57,7 +57,7 @@ def test_run_starts_and_stops_cleanly_on_ctrl_c(tmp_path):
     path = tmp_path / "yuqing.yaml"
     path.write_text(CONFIG, encoding="utf-8")
     env = dict(os.environ, YUQING_DATA_DIR=str(tmp_path / "data"))
-    proc = subprocess.Popen([sys.executable, "-m", "yuqing.cli", "--config", str(path), "run"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "--config", str(path), "run"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60
@@ -78,11 +78,13 @@ def test_run_starts_and_stops_cleanly_on_ctrl_c(tmp_path):
 
 def test_crawl_job_reports_an_unreachable_source_clearly(tmp_path):
     """Offline, a scheduled crawl neither crashes the service nor hides the problem."""
-    from crawlers.runner import LOCAL_SITE_SETTINGS
-    from yuqing.scheduler import crawl_job
+    from app.crawl import LOCAL_SITE_SETTINGS
 
-    path = tmp_path / "yuqing.yaml"
-    path.write_text(CONFIG, encoding="utf-8")
-    (line,) = crawl_job(str(path), str(tmp_path / "data"), "feed-a", LOCAL_SITE_SETTINGS)
+    s = service(tmp_path)
+    s.start()
+    try:
+        (line,) = crawl_job("feed-a", LOCAL_SITE_SETTINGS)  # as the scheduler calls it: through the running service
+    finally:
+        s.stop()
     assert "feed-a" in line
     assert "127.0.0.1:9" in line or "cannot reach" in line, line

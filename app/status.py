@@ -2,16 +2,17 @@
 waiting in a spool, what is stored, which alerts went out."""
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from yuqing.config import Config
+from app.services import Services
+from yuqing.datadir import NOT_WORKING, SPOOL_KINDS
 from yuqing.query import parse
-from yuqing.storage import SearchRequest, opened
+from yuqing.storage import SearchRequest
 
 ALERT_DAYS = 7
+NEVER = "never crawled"
 
 
 def _pending(folder: Path) -> int:
@@ -24,28 +25,21 @@ def _pending(folder: Path) -> int:
     return count
 
 
-def _health(config: Config, name: str) -> dict[str, Any]:
-    path = config.data_dir / "health" / f"{name}.json"
-    if not path.exists():
-        return {"state": "never crawled"}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as e:
-        return {"state": f"health file {path} unreadable: {e}"}
-    ok = data.get("reachable", False) and not data.get("errors")
-    return {"state": data.get("state") or ("ok" if ok else "failing"), **{k: data.get(k) for k in (
-        "state_reason", "state_url", "last_success", "finished_at", "scraped", "stored", "filtered", "rejected",
-        "errors")}}
+def _health(services: Services, name: str) -> dict[str, Any]:
+    record = services.data.read_health(name)
+    if record is None:
+        return {"state": NEVER}
+    return {k: v for k, v in record.to_dict().items() if k not in ("name", "type")}
 
 
-def collect(config: Config, now: datetime | None = None) -> dict[str, Any]:
+def collect(services: Services, now: datetime | None = None) -> dict[str, Any]:
     from alerts import read_log
 
+    config, store = services.config, services.store
     now = now or datetime.now(config.tz)
-    with opened(config) as store:
-        everything = store.search(SearchRequest(query=parse(""), limit=1))
-        negative_24h = store.search(SearchRequest(query=parse(""), polarity="negative", limit=0,
-                                                  since=now - timedelta(days=1))).total
+    everything = store.search(SearchRequest(query=parse(""), limit=1))
+    negative_24h = store.search(SearchRequest(query=parse(""), polarity="negative", limit=0,
+                                              since=now - timedelta(days=1))).total
     newest = everything.hits[0].mention.published_at if everything.hits else None
     alerts = read_log(config, now - timedelta(days=ALERT_DAYS), now + timedelta(days=1))
     return {
@@ -53,10 +47,15 @@ def collect(config: Config, now: datetime | None = None) -> dict[str, Any]:
         "data_dir": str(config.data_dir),
         "store": {"backend": config.store.backend, "mentions": everything.total,
                   "newest": newest.isoformat() if newest else None, "negative_last_24h": negative_24h},
-        "sources": {s.name: {"type": s.type, **_health(config, s.name)} for s in config.sources},
-        "spool": {kind: _pending(config.data_dir / "spool" / kind) for kind in ("mentions", "alerts", "digests")},
+        "sources": {s.name: {"type": s.type, **_health(services, s.name)} for s in config.sources},
+        "spool": {kind: _pending(services.data.spool(kind)) for kind in SPOOL_KINDS},
         "alerts_last_7_days": [a.summary() for a in alerts],
     }
+
+
+def not_working(status: dict[str, Any]) -> list[str]:
+    """Sources whose last crawl delivered nothing (failing, blocked, login-required)."""
+    return [name for name, h in status["sources"].items() if h["state"] in NOT_WORKING]
 
 
 def render(status: dict[str, Any]) -> str:
@@ -66,10 +65,12 @@ def render(status: dict[str, Any]) -> str:
              f"{store['negative_last_24h']} negative in the last 24 h"]
     lines.append(f"sources ({len(status['sources'])}):" if status["sources"] else "sources: none configured")
     for name, h in status["sources"].items():
-        detail = f"last success {h.get('last_success') or 'never'}" if h["state"] != "never crawled" else ""
-        errors = "; ".join(h.get("errors") or [])
+        detail = f"last success {h.get('last_success') or 'never'}" if h["state"] != NEVER else ""
+        why = h.get("reason") or ""
+        where = f" at {h['url']}" if h.get("url") else ""
+        errors = "; ".join(e for e in h.get("errors") or [] if e != why)
         lines.append(f"  {name} [{h['type']}]: {h['state']}" + (f", {detail}" if detail else "")
-                     + (f" — {errors}" if errors else ""))
+                     + (f" — {why}{where}" if why else "") + (f" — {errors}" if errors else ""))
     spool = status["spool"]
     lines.append(f"spool: {spool['mentions']} mention(s), {spool['alerts']} alert(s), {spool['digests']} digest(s) "
                  "waiting to be delivered")

@@ -1,9 +1,9 @@
 """`yuqing run`: APScheduler runs the crawls, the alert checks and the weekly digest.
 
 Jobs live in a persistent job store (`DATA_DIR/scheduler.db`), so a restart keeps their next run
-times and a missed run is made up once (coalesced) instead of being lost. Job functions take only
-the config path and data dir — plain, picklable arguments — and load what they need themselves,
-so a test can call them directly.
+times and a missed run is made up once (coalesced) instead of being lost. A stored job can only
+name a module-level function and plain, picklable arguments (a source name), so the job functions
+below reach the running `Service` of this process, and through it the process's one `Services`.
 """
 from __future__ import annotations
 
@@ -18,56 +18,44 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from yuqing.config import Config, Schedule, load
+from app.services import Services
+from yuqing.config import Config, Schedule
 
 log = logging.getLogger("yuqing.scheduler")
 ALERT_CHECK_SECONDS = 300
 # A run missed by less than this (machine asleep, service restarting) still happens once.
 MISFIRE_GRACE_SECONDS = 3600
 
-
-def crawl_job(config_path: str | None, data_dir: str, source: str,
-              settings: dict[str, Any] | None = None) -> list[str]:
-    """Crawl one source (in a child process) and log what happened; returns the summary lines.
-    `settings` overrides Scrapy settings (the demo turns politeness delays off for its local site)."""
-    from crawlers.runner import crawl
-
-    lines = [r.summary() for r in crawl(config_path, data_dir, [source], settings=settings)]
-    for line in lines:
-        log.info("%s", line)
-    return lines
+_running: Service | None = None
 
 
-def run_check(config: Config) -> list[Any]:
-    """Run the alert rules once on the configured store; returns the alerts raised. Also sends
-    any digest that a dead mail server kept back."""
+def _service() -> Service:
+    if _running is None:
+        raise RuntimeError("no yuqing service is running in this process")
+    return _running
+
+
+def run_check(services: Services) -> list[Any]:
+    """Run the alert rules once on the process's store; returns the alerts raised. Also sends any
+    digest that a dead mail server kept back."""
     import alerts
     from alerts.digest import resend_spooled
-    from yuqing.storage import opened
 
-    for path in resend_spooled(config):
+    for path in resend_spooled(services.config):
         log.info("spooled digest %s sent", path.name)
-    with opened(config) as store:
-        return list(alerts.check(config, store))
+    return list(alerts.check(services.config, services.store, setup=services.alerts))
 
 
-def check_job(config_path: str | None, data_dir: str) -> int:
-    """Run the alert rules once; returns the number of alerts raised."""
-    raised = run_check(load(config_path, data_dir))
-    for a in raised:
-        log.warning("alert: %s", a.summary())
-    return len(raised)
+def crawl_job(source: str, settings: dict[str, Any] | None = None) -> list[str]:
+    return _service().crawl(source, settings)
 
 
-def digest_job(config_path: str | None, data_dir: str) -> None:
-    """Send the weekly digest for the last complete week."""
-    from alerts.digest import send_digest
-    from yuqing.storage import opened
+def check_job() -> int:
+    return _service().check()
 
-    config = load(config_path, data_dir)
-    with opened(config) as store:
-        send_digest(config, store)
-    log.info("weekly digest sent to %s", ", ".join(config.digest.recipients))
+
+def digest_job() -> None:
+    _service().digest()
 
 
 def _trigger(schedule: Schedule, config: Config) -> Any:
@@ -77,33 +65,61 @@ def _trigger(schedule: Schedule, config: Config) -> Any:
 
 
 class Service:
-    """The long-running service: one scheduler, jobs derived from the config."""
+    """The long-running service: one scheduler, jobs derived from the config, run on `services`."""
 
-    def __init__(self, config: Config, config_path: str | None,
-                 crawl_settings: dict[str, Any] | None = None) -> None:
-        self.config = config
-        self.config_path = config_path
+    def __init__(self, services: Services, crawl_settings: dict[str, Any] | None = None) -> None:
+        self.services = services
+        self.config = services.config
         self.crawl_settings = crawl_settings
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        services.data.root.mkdir(parents=True, exist_ok=True)
         self.scheduler = BackgroundScheduler(
-            jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{config.data_dir / 'scheduler.db'}")},
+            jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{services.data.scheduler_db}")},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
-            timezone=config.tz)
+            timezone=self.config.tz)
         self._stop = threading.Event()
+
+    # -- the jobs -------------------------------------------------------------------------------
+
+    def crawl(self, source: str, settings: dict[str, Any] | None = None) -> list[str]:
+        """Crawl one source (in a child process) and log what happened; returns the summary lines.
+        `settings` overrides Scrapy settings (the demo turns politeness delays off for its local site)."""
+        from app.crawl import crawl
+
+        lines = [r.summary() for r in crawl(self.services, [source], settings=settings)]
+        for line in lines:
+            log.info("%s", line)
+        return lines
+
+    def check(self) -> int:
+        """Run the alert rules once; returns the number of alerts raised."""
+        raised = run_check(self.services)
+        for a in raised:
+            log.warning("alert: %s", a.summary())
+        return len(raised)
+
+    def digest(self) -> None:
+        """Send the weekly digest for the last complete week."""
+        from alerts.digest import send_digest
+
+        send_digest(self.config, self.services.store)
+        log.info("weekly digest sent to %s", ", ".join(self.config.digest.recipients))
 
     def job_specs(self) -> list[tuple[str, Any, Any, tuple[Any, ...]]]:
         """(job id, function, trigger, args) for every job the config asks for."""
-        base = (self.config_path, str(self.config.data_dir))
         specs: list[tuple[str, Any, Any, tuple[Any, ...]]] = [
-            (f"crawl:{s.name}", crawl_job, _trigger(s.schedule, self.config), (*base, s.name, self.crawl_settings))
+            (f"crawl:{s.name}", crawl_job, _trigger(s.schedule, self.config), (s.name, self.crawl_settings))
             for s in self.config.sources]
         specs.append(("alerts:check", check_job,
-                      IntervalTrigger(seconds=ALERT_CHECK_SECONDS, timezone=self.config.tz), base))
+                      IntervalTrigger(seconds=ALERT_CHECK_SECONDS, timezone=self.config.tz), ()))
         if self.config.digest.recipients:
-            specs.append(("digest:weekly", digest_job, _trigger(self.config.digest.schedule, self.config), base))
+            specs.append(("digest:weekly", digest_job, _trigger(self.config.digest.schedule, self.config), ()))
         return specs
 
     def start(self) -> None:
+        global _running
+        if _running is not None and _running is not self:
+            raise RuntimeError("a yuqing service is already running in this process")
+        _running = self
         self.scheduler.start(paused=True)
         wanted = set()
         for job_id, fn, trigger, args in self.job_specs():
@@ -120,8 +136,11 @@ class Service:
             log.warning("no sources configured in %s: nothing will be crawled (see `yuqing init`)", self.config.path)
 
     def stop(self) -> None:
+        global _running
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        if _running is self:
+            _running = None
         self._stop.set()
 
     def run_forever(self) -> None:
