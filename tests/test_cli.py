@@ -157,3 +157,14 @@ def test_init_writes_a_valid_commented_config(tmp_path):
     # every stage accepts it: sources, alert rules and channels are validated at start-up
     assert json.loads(yq(tmp_path, "--config", str(target), "search", "--json").stdout)["total"] == 0
     assert yq(tmp_path, "init", str(target), check=False).returncode == 2  # no silent overwrite
+
+
+@pytest.mark.parametrize("section, key", [("nlp: {colour: 1}", "nlp.colour"), ("web: {port: 8080}", "web")])
+@pytest.mark.parametrize("command", [["search", "催收"], ["check"], ["status"]])
+def test_every_command_validates_every_section_at_start_up(tmp_path, section, key, command):
+    (tmp_path / "yuqing.yaml").write_text(section + "\n", encoding="utf-8")
+    proc = yq(tmp_path, *command, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"yuqing: {tmp_path / 'yuqing.yaml'}: {key}: unknown key")
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "yuqing.db").exists()  # it failed before any work

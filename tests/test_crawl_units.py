@@ -157,3 +157,45 @@ def test_clean_html_and_counts():
 ])
 def test_download_failures_are_described_for_people(exception, reason, unreachable):
     assert describe_failure(Request("http://tieba.example:8080/f?kw=x"), exception) == (reason, unreachable)
+
+
+def test_the_ingest_pipeline_and_source_health_work_in_one_process(tmp_path: Path):
+    """Components built by Scrapy's own get_crawler from a Services object (no file, no child
+    process, no reactor): the pipeline ingests in batches off the event loop's thread, and the
+    health extension writes the record `yuqing status` reads."""
+    import asyncio
+
+    from scrapy import signals
+    from scrapy.utils.test import get_crawler
+
+    from app.services import Services
+    from crawlers.pipelines import IngestPipeline
+    from crawlers.spiders.feed import FeedSpider
+    from yuqing.model import Mention, Rejected
+
+    config = from_mapping({"institutions": [{"name": "锦程银行", "exclude": ["锦程路"]}],
+                           "sources": [{"name": "news", "type": "rss", "params": {"url": "http://127.0.0.1:1/f.xml"}}]},
+                          "test.yaml", tmp_path, env={})
+    with Services(config) as services:
+        crawler = get_crawler(FeedSpider, {"YUQING_SERVICES": services, "INGEST_BATCH_SIZE": 2,
+                                           "EXTENSIONS": {"crawlers.extensions.SourceHealth": 500}})
+        spider = FeedSpider.from_crawler(crawler, source="news")
+        crawler.spider = spider
+        pipeline = IngestPipeline.from_crawler(crawler)
+        items = [Mention(url=f"https://e.org/{i}", source="news", title=title, published_at=NOW)
+                 for i, title in enumerate(["锦程银行网点关门", "锦程路堵车", "锦程银行又涨价"])]
+
+        async def crawl() -> None:
+            await pipeline.open_spider(spider)
+            for item in [*items, Rejected("https://e.org/bad", "news", "unreadable date 'x'")]:
+                pipeline.process_item(item)
+            await pipeline.close_spider(spider)
+
+        asyncio.run(crawl())
+        crawler.signals.send_catch_log(signals.spider_closed, spider=spider, reason="finished")
+        assert services.store.get(items[0].id) and services.store.get(items[2].id)
+        assert services.store.get(items[1].id) is None
+        stats = crawler.stats.get_stats()
+        assert (stats["yuqing/stored"], stats["yuqing/filtered"], stats["yuqing/rejected"]) == (2, 1, 1)
+        health = services.data.read_health("news")
+        assert health is not None and (health.stored, health.filtered, health.rejected) == (2, 1, 1)
