@@ -9,23 +9,39 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
 
-import alerts
-from crawlers.sources import validate_sources
-from nlp import AnalyzerSettings
 from yuqing.config import Config, ConfigError
 from yuqing.config import load as load_file
 
+# The stages' modules are imported only when their section is there to check, so `yuqing search`
+# and `yuqing analyze` do not pay for Scrapy's, numpy's or the alert channels' imports.
 
-def _nlp(config: Config) -> AnalyzerSettings:
-    return AnalyzerSettings.parse(config.nlp)
+
+def _sources(config: Config) -> None:
+    if config.sources:
+        from crawlers.sources import validate_sources
+
+        validate_sources(config)
+
+
+def _alerts(config: Config) -> None:
+    if config.alerts or config.institutions:  # without either, the built-in default rule applies
+        import alerts
+
+        alerts.load(config)
+
+
+def _nlp(config: Config) -> None:
+    if config.nlp:
+        from nlp import AnalyzerSettings
+
+        AnalyzerSettings.parse(config.nlp)
 
 
 # section → the stage's check (raises ConfigError naming the dotted key).
-STAGE_SECTIONS: dict[str, Callable[[Config], Any]] = {
-    "sources": validate_sources,
-    "alerts": alerts.load,
+STAGE_SECTIONS: dict[str, Callable[[Config], None]] = {
+    "sources": _sources,
+    "alerts": _alerts,
     "nlp": _nlp,
 }
 

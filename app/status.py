@@ -66,8 +66,8 @@ def render(status: dict[str, Any]) -> str:
     lines.append(f"sources ({len(status['sources'])}):" if status["sources"] else "sources: none configured")
     for name, h in status["sources"].items():
         detail = f"last success {h.get('last_success') or 'never'}" if h["state"] != NEVER else ""
-        why = h.get("reason") or ""
-        where = f" at {h['url']}" if h.get("url") else ""
+        why = h.get("state_reason") or ""
+        where = f" at {h['state_url']}" if h.get("state_url") else ""
         errors = "; ".join(e for e in h.get("errors") or [] if e != why)
         lines.append(f"  {name} [{h['type']}]: {h['state']}" + (f", {detail}" if detail else "")
                      + (f" — {why}{where}" if why else "") + (f" — {errors}" if errors else ""))

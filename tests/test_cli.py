@@ -168,3 +168,22 @@ def test_every_command_validates_every_section_at_start_up(tmp_path, section, ke
     assert proc.stderr.startswith(f"yuqing: {tmp_path / 'yuqing.yaml'}: {key}: unknown key")
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "yuqing.db").exists()  # it failed before any work
+
+
+def test_status_reads_the_health_records_the_crawl_writes(tmp_path):
+    from yuqing.datadir import DataDir, HealthRecord
+
+    (tmp_path / "yuqing.yaml").write_text(yaml.safe_dump({"sources": [
+        {"name": n, "type": "rss", "params": {"url": f"https://e.org/{n}.xml"}} for n in ("a", "b", "c")]}),
+        encoding="utf-8")
+    data = DataDir(tmp_path)
+    data.write_health(HealthRecord("a", "rss", state="degraded", state_reason="HTTP 500 from x", state_url="https://e.org/x",
+                                   stored=3, errors=["HTTP 500 from x"]))
+    proc = yq(tmp_path, "status", "--json")
+    sources = json.loads(proc.stdout)["sources"]
+    assert (sources["a"]["state"], sources["a"]["stored"], sources["b"]["state"]) == ("degraded", 3, "never crawled")
+    data.write_health(HealthRecord("c", "rss", state="login-required", state_reason="login page",
+                                   state_url="https://e.org/login"))
+    proc = yq(tmp_path, "status", check=False)
+    assert proc.returncode == 1  # a source that delivers nothing
+    assert "c [rss]: login-required, last success never — login page at https://e.org/login" in proc.stdout
