@@ -97,9 +97,9 @@ class Ingest:
     shared by every crawl, import and request in it; safe to call from several threads.
 
     `store` is called for the store when a batch is ready (so a store that cannot be opened spools
-    the batch instead of failing start-up). Once the store has failed, the rest of this object's
-    life spools without retrying it on every batch; `replay_spool()` (the next crawl's start, the
-    next import) brings spooled mentions in once it is back."""
+    the batch instead of failing start-up). Once the store has failed, later batches spool without
+    retrying it on every batch, until `replay_spool()` (a spider's start, an import's start) tries
+    it again and brings the spooled mentions in."""
 
     def __init__(self, store: Callable[[], Store], analyser: Analyser, institutions: Iterable[Institution],
                  data: DataDir, tz: tzinfo, backend: str = "") -> None:
@@ -215,8 +215,11 @@ class Ingest:
     # -- the spool ------------------------------------------------------------------------------
 
     def replay_spool(self, origin: str) -> IngestReport:
-        """Store what earlier ingests spooled; it was validated and analysed before it was spooled."""
+        """Try the store again, and store what earlier ingests spooled (it was validated and
+        analysed before it was spooled)."""
         report = IngestReport()
+        with self._lock:
+            self._store_down = None
         if not self.spool.pending():
             return report
         store = self._open()
