@@ -164,14 +164,6 @@ class HealthRecord:
         if self.state not in HEALTH_STATES:
             raise ValueError(f"health state {self.state!r} is not one of: {', '.join(HEALTH_STATES)}")
 
-    @property
-    def ok(self) -> bool:
-        return self.state == "ok"
-
-    @property
-    def working(self) -> bool:
-        return self.state not in NOT_WORKING
-
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -129,7 +129,7 @@ class Ingest:
                 self._store_or_spool(relevant, origin, report)
         return report
 
-    def reject(self, item: Rejected, stage: str, report: IngestReport) -> None:
+    def _reject(self, item: Rejected, stage: str, report: IngestReport) -> None:
         self.rejects.write(item.url, item.source, stage, item.reason, item.data, where=item.where)
         report.rejected += 1
         report.rejects.append((item.where or item.url, item.reason))
@@ -140,12 +140,12 @@ class Ingest:
         valid: list[Mention] = []
         for item, where in zip(items, wheres, strict=True):
             if isinstance(item, Rejected):
-                self.reject(item, stage, report)
+                self._reject(item, stage, report)
             elif not isinstance(item, Mention):
-                self.reject(Rejected("", origin, f"unexpected item type {type(item).__name__}",
+                self._reject(Rejected("", origin, f"unexpected item type {type(item).__name__}",
                                      {"item": repr(item)}, where), stage, report)
             elif problem := mention_problem(item, now):
-                self.reject(Rejected(item.url, item.source, problem, item.to_dict(), where), stage, report)
+                self._reject(Rejected(item.url, item.source, problem, item.to_dict(), where), stage, report)
             else:
                 valid.append(item)
         return valid
@@ -233,7 +233,7 @@ class Ingest:
             report.problem(self._store_down or str(e))
             return report
         for where, problem, line in replay.bad_lines:
-            self.reject(Rejected("", origin, f"unreadable spool line {where}: {problem}", {"line": line},
+            self._reject(Rejected("", origin, f"unreadable spool line {where}: {problem}", {"line": line},
                                  where=where), "spool", report)
         report.replayed = replay.replayed
         self._report_failures(replay.index.failed, {}, report)
