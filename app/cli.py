@@ -127,8 +127,10 @@ def cmd_analyze(args: argparse.Namespace, services: Services) -> int:
 def cmd_detect(args: argparse.Namespace, services: Services) -> int:
     from alerts.detect import detect_csv
 
-    rows = detect_csv(args.input, args.output, direction=args.direction)
-    print(f"scored {rows} row(s) into {args.output}", file=sys.stderr)
+    report = detect_csv(args.input, args.output, direction=args.direction)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"scored {report.rows} row(s) into {args.output}", file=sys.stderr)
     return 0
 
 
