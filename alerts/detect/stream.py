@@ -36,14 +36,14 @@ _LOG10_2 = math.log10(2.0)
 
 RECENT_HALF_LIFE = 2.0  # rows
 LEVEL_HALF_LIFE = 24.0  # rows
-SEASON_LEVEL_HALF_LIFE = 12 * _HOUR  # the de-seasonalised level of the profiles, in time
+SEASON_LEVEL_HALF_LIFE = 3 * _DAY  # the de-seasonalised level of the profiles, in time
 ERROR_HALF_LIFE = 96.0  # rows: which predictor has been best lately, and the spread
 SWITCH_MARGIN = 0.85  # another predictor takes over once its mean squared error is 15 % lower
 SEASON_CYCLES = (7, 4)  # a profile slot is the mean of about this many days / weeks
 MIN_SEASON_ERRORS = 24  # a profile must have predicted this many rows before it may be chosen
 CLIP_LEVEL = 3.0  # sd: the most one residual moves a level
 CLIP_ERROR = 3.5  # sd: the largest residual counted in the spread
-OUTLIER_DECADES = 4.0  # a row this rare (p < 1e-4 by the calibrated model) is left out of the baselines
+OUTLIER_DECADES = 4.0  # a row this rare either way (p < 1e-4 by the model) is left out of the baselines
 ACCEPT_OUTLIERS = 12.0  # ... unless about this many recent rows were: then it is the new normal
 OUTLIER_MEMORY = 0.9  # per normal row
 MIN_RATE = 0.1  # counts: a silent series is treated as at least this busy per row
@@ -253,6 +253,7 @@ class Detector:
         self._run_up = self._run_down = 0.0
         self._record = Record()
         self._chosen: _Predictor | None = None
+        self._extreme = 0.0  # the last row's rarity in decades, either way, by the model alone
         self._outliers = 0.0  # recent extreme rows, each counting OUTLIER_MEMORY ** (normal rows since)
 
     @property
@@ -283,16 +284,27 @@ class Detector:
         for season, slot in zip(self._seasons, slots, strict=True):
             if season.ready(slot, history):
                 candidates.append((season.predictor, season.predict(slot)))
+        self._extreme = 0.0
         row = self._score(value, candidates) if self.rows >= 1 else _NOT_SCORED
-        extreme = row.decades + math.log10(self.rows_per_day) >= OUTLIER_DECADES
+        extreme = self._extreme >= OUTLIER_DECADES
+        before = self._outliers
         self._outliers = self._outliers + 1 if extreme else self._outliers * OUTLIER_MEMORY
         outlier = extreme and self._outliers <= ACCEPT_OUTLIERS
+        if extreme and before <= ACCEPT_OUTLIERS < self._outliers:
+            self._shift_to(self._recent.level, slots)
         if outlier:  # only the recent value follows it, so that a lasting change can take over later
             self._recent.level += _ALPHA_RECENT * (value - self._recent.level)
         else:
             self._learn(value, slots)
         self.rows += 1
         return row if self.rows > MIN_HISTORY else Row(0.0, row.baseline, row.decades)
+
+    def _shift_to(self, level: float, slots: list[int]) -> None:
+        """A lasting change (ACCEPT_OUTLIERS extreme rows lately): move the levels to the recent
+        one at once, keeping the profiles' shapes, instead of letting them crawl there."""
+        self._level.level = level
+        for season, slot in zip(self._seasons, slots, strict=True):
+            season.predictor.level += level - season.predict(slot)
 
     def _stop_counting(self) -> None:
         """The series is not counts after all: from now on residuals are not divided by the
@@ -336,6 +348,7 @@ class Detector:
             up = max(up, 2 * RUN_DRIFT * self._run_up / _LN10 - _LOG10_2)
         if z <= -RUN_GATE:
             down = max(down, 2 * RUN_DRIFT * self._run_down / _LN10 - _LOG10_2)
+        self._extreme = max(up, down)  # too unusual for the baselines, whichever way it goes
         raw = {"up": up, "down": down, "both": max(up, down) - _LOG10_2}[self.direction]
         raw = max(raw, 0.0)
         decades = self._record.decades(raw, self.rows_per_day)
