@@ -8,13 +8,22 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from alerts.detect.stream import MIN_HISTORY, Detector, Record, Row, log10_normal_sf, score_from_decades
+from alerts.detect.stream import (
+    CLIP_ERROR,
+    ERROR_HALF_LIFE,
+    MIN_HISTORY,
+    Detector,
+    Record,
+    Row,
+    log10_normal_sf,
+    score_from_decades,
+)
 
 # Severity levels, from the score and the count of the bucket (see severity()).
 SEVERITIES = ("关注", "预警", "紧急")
-WATCH_SCORE = 0.90  # 关注: rarer than about once in 4.5 days of normal buckets
+WATCH_SCORE = 0.90  # 关注: rarer than once a week of normal buckets
 WARN_SCORE = 0.95  # 预警: rarer than once a month
-URGENT_SCORE = 0.99  # 紧急: rarer than once in 10⁸ days, with at least URGENT_COUNTS × min_count mentions
+URGENT_SCORE = 0.99  # 紧急: rarer than once in 40 years, with at least URGENT_COUNTS × min_count mentions
 URGENT_COUNTS = 3
 NOT_FINITE = "value is not a finite number (not scored)"
 GAP_STEPS = 10  # a step this many times the typical one is reported as a gap
@@ -34,9 +43,10 @@ class SeriesScores(NamedTuple):
 
 
 def severity(score: float, count: float, min_count: float = 5) -> str | None:
-    """关注 (watch: unusual, worth a look), 预警 (warning: rarer than once a month; act today) or
-    紧急 (urgent: rarer than once in 10⁸ days and at least three times `min_count` mentions; act
-    now), or None: below 0.90, or fewer than `min_count` mentions (a score on three posts is noise)."""
+    """关注 (watch: rarer than once a week; worth a look), 预警 (warning: rarer than once a month;
+    act today) or 紧急 (urgent: rarer than once in 40 years and at least three times `min_count`
+    mentions; act now), or None: below 0.90, or fewer than `min_count` mentions (a score on three
+    posts is noise)."""
     if count < min_count or score < WATCH_SCORE:
         return None
     if score >= URGENT_SCORE and count >= URGENT_COUNTS * min_count:
@@ -83,22 +93,23 @@ def _walk(timestamps: Sequence[Timestamp], values: Sequence[float], score: Calla
     last = -math.inf
     aware: bool | None = None
     for i, (t, v) in enumerate(zip(timestamps, values, strict=True)):
-        if isinstance(t, datetime):
-            if aware is None:
-                aware = t.tzinfo is not None
-            elif aware != (t.tzinfo is not None):
-                notes.add("mixes timezone-aware and naive times (naive read as UTC)", i + 1)
         instant, wall = _seconds(t)
-        if instant < last:
-            notes.add("timestamp earlier than the row before (scored in row order)", i + 1)
-        elif instant == last:
-            notes.add("same timestamp as the row before (scored in row order)", i + 1)
-        elif instant - last > GAP_STEPS * clock.step and clock.rows > MIN_HISTORY:
-            notes.add(f"a gap of more than {GAP_STEPS} typical steps before it", i + 1)
-        last = max(last, instant)
         if not math.isfinite(v):
-            notes.add(NOT_FINITE, i + 1)
-        row: Row = score(instant, wall, i)
+            notes.add(NOT_FINITE, i + 1)  # its time says nothing either: the clock checks skip it
+        else:
+            if isinstance(t, datetime):
+                if aware is None:
+                    aware = t.tzinfo is not None
+                elif aware != (t.tzinfo is not None):
+                    notes.add("mixes timezone-aware and naive times (naive read as UTC)", i + 1)
+            if instant < last:
+                notes.add("timestamp earlier than the row before (scored in row order)", i + 1)
+            elif instant == last:
+                notes.add("same timestamp as the row before (scored in row order)", i + 1)
+            elif instant - last > GAP_STEPS * clock.step and clock.rows > MIN_HISTORY:
+                notes.add(f"a gap of more than {GAP_STEPS} typical steps before it", i + 1)
+            last = max(last, instant)
+        row = score(instant, wall, i)
         scores.append(row.score)
         baselines.append(row.baseline)
     finite = [v for v in values if math.isfinite(v)]
@@ -119,7 +130,8 @@ def analyse_series(timestamps: Sequence[Timestamp], values: Sequence[float], dir
         detector = Detector(direction)
     except ValueError as e:
         raise SeriesError(str(e)) from None
-    return _walk(timestamps, values, lambda instant, wall, i: detector.update(instant, wall, float(values[i])), detector)
+    return _walk(timestamps, values, lambda instant, wall, i: detector.update(instant, wall, float(values[i])),
+                 detector)
 
 
 def score_series(timestamps: Sequence[Timestamp], values: Sequence[float], direction: str = "up") -> list[float]:
@@ -155,8 +167,9 @@ class ShareDetector:
             decades = self._record.decades(raw, self.volume.rows_per_day)
             if self._buckets >= 5:
                 row = Row(score_from_decades(decades), share, decades)
-            pearson = min(z * z, 3.5 ** 2 * self._dispersion)
-            self._dispersion = max(1.0, self._dispersion + max(1 / self._buckets, 1 / 48) * (pearson - self._dispersion))
+            pearson = min(z * z, CLIP_ERROR ** 2 * self._dispersion)
+            rate = max(1 / self._buckets, 1 / ERROR_HALF_LIFE)
+            self._dispersion = max(1.0, self._dispersion + rate * (pearson - self._dispersion))
         keep = 0.5 ** (1 / SHARE_HALF_LIFE)
         self._negatives = keep * self._negatives + negatives
         self._total = keep * self._total + total

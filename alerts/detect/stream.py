@@ -58,7 +58,7 @@ PRIOR_ROWS = 300.0  # until a series has many rows, its record is assumed to fol
 EPISODE_ROWS = 12  # rows reaching a decade within this many rows of each other are one episode,
 EPISODE_FROM = 3  # from this decade on (below it, independent rows are that close anyway)
 MIN_EPISODES = 10.0  # a decade of the record is trusted once this many episodes reached it
-SCORE_SCALE = 0.164  # decades past "once a day" that halve the distance to 1 (0.95 = once a month)
+SCORE_SCALE = 0.684  # decades past "once a day" (see score_from_decades: 0.95 = once a month)
 
 
 def score_from_decades(decades: float) -> float:
@@ -66,12 +66,12 @@ def score_from_decades(decades: float) -> float:
 
     `decades` = log10(1 / (p · rows per day)), p the calibrated tail probability of the row. A row
     as rare as the rarest of a normal day scores 0.5; below that the score falls towards 0 as
-    0.5 · 10^(decades / 2); above it, 1 − 0.5 / (1 + decades / 0.164): 0.90 once in about 4.5
-    days, 0.95 once a month, 0.99 once in 10⁸ days, and still distinct values far beyond
-    (10²⁰⁰ days scores 0.99959, 10³⁰⁰ days 0.99973)."""
+    0.5 · 10^(decades / 2); above it, 1 − 0.5 / (1 + decades / 0.684)²: 0.90 once a week, 0.95
+    once a month, 0.99 once in 40 years, and still distinct values (written with 9 decimals) far
+    beyond: 10¹⁰⁰ days scores 0.99997689, 10¹⁰⁰⁰ days 0.99999977."""
     if decades < 0:
         return 0.5 * 10.0 ** (decades / 2)
-    return 1.0 - 0.5 / (1.0 + decades / SCORE_SCALE)
+    return 1.0 - 0.5 / (1.0 + decades / SCORE_SCALE) ** 2
 
 
 def log10_normal_sf(z: float) -> float:

@@ -95,7 +95,7 @@ def detect_csv(input_path: str | Path, output_path: str | Path, direction: str =
         writer.writerow(out_header)
         for record, score in zip(rows, result.scores, strict=True):
             cells = (record + [""] * len(out_header))[:len(out_header)]
-            cells[at_score] = f"{score:.6f}"
+            cells[at_score] = f"{score:.9f}"
             writer.writerow(cells)
     return DetectReport(len(rows), warnings)
 
