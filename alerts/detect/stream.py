@@ -46,6 +46,7 @@ CLIP_ERROR = 3.5  # sd: the largest residual counted in the spread
 OUTLIER_DECADES = 4.0  # a row this rare either way (p < 1e-4 by the model) is left out of the baselines
 ACCEPT_OUTLIERS = 12.0  # ... unless about this many recent rows were: then it is the new normal
 OUTLIER_MEMORY = 0.9  # per normal row
+_MIN_FACTOR = 0.02  # a multiplicative profile slot is within 1/50 and 50 times the level
 MIN_RATE = 0.1  # counts: a silent series is treated as at least this busy per row
 POISSON_FLOOR_BELOW = 20.0  # counts: below this level the spread is never less than Poisson
 RUN_CAP = 3.0  # one row adds at most this many sd to a run
@@ -128,18 +129,21 @@ class _Predictor:
 
 @dataclass
 class _Season:
-    """Holt-Winters (additive, no trend) profile over `slots` slots of `slot_seconds` wall time."""
+    """Holt-Winters profile (no trend) over `slots` slots of `slot_seconds` wall time:
+    multiplicative for counts (a busy hour is busier by a factor, whatever the level), additive
+    for measurements (which may be negative)."""
 
     slots: int
     slot_seconds: float
     cycles: int
     min_cycles: int
-    offsets: list[float] = field(init=False)
+    multiplicative: bool = True
+    factors: list[float] = field(init=False)  # per slot: × level (multiplicative) or + level
     visits: list[int] = field(init=False)
     predictor: _Predictor = field(init=False)
 
     def __post_init__(self) -> None:
-        self.offsets = [0.0] * self.slots
+        self.factors = [1.0] * self.slots
         self.visits = [0] * self.slots
         self.predictor = _Predictor(0.0)
 
@@ -152,15 +156,34 @@ class _Season:
                 and self.predictor.errors >= MIN_SEASON_ERRORS)
 
     def predict(self, slot: int) -> float:
-        return self.predictor.level + self.offsets[slot]
+        if self.multiplicative:
+            return self.predictor.level * self.factors[slot]
+        return self.predictor.level + self.factors[slot]
+
+    def level_for(self, prediction: float, slot: int) -> float:
+        """The level at which this slot would predict `prediction`."""
+        if self.multiplicative:
+            return prediction / self.factors[slot]
+        return prediction - self.factors[slot]
 
     def learn(self, x: float, slot: int, sigma: float, rows_per_slot: float, level_alpha: float) -> None:
         p = self.predictor
         clip = CLIP_LEVEL * sigma
-        p.level += level_alpha * max(-clip, min(clip, x - self.offsets[slot] - p.level))
+        x = max(self.predict(slot) - clip, min(self.predict(slot) + clip, x))
+        p.level += level_alpha * (self.level_for(x, slot) - p.level)
         self.visits[slot] += 1
         rate = 1.0 / min(self.visits[slot], self.cycles * max(rows_per_slot, 1.0))
-        self.offsets[slot] += rate * max(-clip, min(clip, x - p.level - self.offsets[slot]))
+        if self.multiplicative:
+            if p.level >= MIN_RATE:
+                factor = self.factors[slot] + rate * (x / p.level - self.factors[slot])
+                self.factors[slot] = max(_MIN_FACTOR, min(1 / _MIN_FACTOR, factor))
+        else:
+            self.factors[slot] += rate * (x - p.level - self.factors[slot])
+
+    def make_additive(self) -> None:
+        if self.multiplicative:
+            self.multiplicative = False
+            self.factors = [self.predictor.level * (f - 1.0) for f in self.factors]
 
 
 @dataclass(frozen=True)
@@ -289,8 +312,10 @@ class Detector:
         extreme = self._extreme >= OUTLIER_DECADES
         before = self._outliers
         self._outliers = self._outliers + 1 if extreme else self._outliers * OUTLIER_MEMORY
-        outlier = extreme and self._outliers <= ACCEPT_OUTLIERS
-        if extreme and before <= ACCEPT_OUTLIERS < self._outliers:
+        # a lasting change is the new normal, but a source that went silent is not
+        dead = self.counts and value == 0
+        outlier = extreme and (self._outliers <= ACCEPT_OUTLIERS or dead)
+        if extreme and not dead and before <= ACCEPT_OUTLIERS < self._outliers:
             self._shift_to(self._recent.level, slots)
         if outlier:  # only the recent value follows it, so that a lasting change can take over later
             self._recent.level += _ALPHA_RECENT * (value - self._recent.level)
@@ -304,12 +329,14 @@ class Detector:
         one at once, keeping the profiles' shapes, instead of letting them crawl there."""
         self._level.level = level
         for season, slot in zip(self._seasons, slots, strict=True):
-            season.predictor.level += level - season.predict(slot)
+            season.predictor.level = season.level_for(level, slot)
 
     def _stop_counting(self) -> None:
         """The series is not counts after all: from now on residuals are not divided by the
         Poisson scale, so the errors recorded so far are scaled back."""
         self.counts = False
+        for season in self._seasons:
+            season.make_additive()
         for p in (self._recent, self._level, *(s.predictor for s in self._seasons)):
             p.err *= max(p.level, MIN_RATE)
             p.sd = math.sqrt(p.err) * (1 + 3 / max(p.errors, 1))
