@@ -134,8 +134,9 @@ class Tally:
 
     def line(self) -> str:
         d = np.array(self.delays or [-1])
+        per_week = self.false_alerts / max(self.weeks, 1e-9)
         return (f"found {self.found:3d}/{self.crises:3d}  delay median {np.median(d):4.1f} h, "
-                f"90 % {np.quantile(d, 0.9):4.1f} h  false alerts/week {self.false_alerts / max(self.weeks, 1e-9):5.2f}")
+                f"90 % {np.quantile(d, 0.9):4.1f} h  false alerts/week {per_week:5.2f}")
 
 
 def _load(path: str) -> Callable[..., list[float]]:
