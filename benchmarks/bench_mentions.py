@@ -20,7 +20,6 @@ the same for a plain rolling z-score (mean and sd of the previous 24 hours, z â‰
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import time
 from collections.abc import Callable
@@ -30,6 +29,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from compare import load_score_series
 
 from alerts.detect import score_series
 
@@ -139,15 +140,6 @@ class Tally:
                 f"90 % {np.quantile(d, 0.9):4.1f} h  false alerts/week {per_week:5.2f}")
 
 
-def _load(path: str) -> Callable[..., list[float]]:
-    spec = importlib.util.spec_from_file_location("detect_compared", path)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"{path}: not a Python module")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.score_series
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=10)
@@ -158,7 +150,7 @@ def main() -> None:
         "yuqing": lambda ts, vs: np.array(score_series(ts.tolist(), vs.tolist())),
         "rolling z": lambda ts, vs: rolling_z(vs)}
     if args.compare:
-        before = _load(args.compare)
+        before = load_score_series(args.compare)
         detectors["compared"] = lambda ts, vs: np.array(before(ts.tolist(), vs.tolist()))
     seconds = dict.fromkeys(detectors, 0.0)
     rows = 0

@@ -39,6 +39,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from compare import load_score_series
+
 from alerts.detect import detect_csv
 
 PROFILES = {
@@ -181,6 +183,7 @@ def main() -> None:
     ap.add_argument("--profile", choices=sorted(PROFILES), action="append",
                     help="NAB profile(s) to report (default: all three)")
     ap.add_argument("--per-file", action="store_true", help="also print each series' raw standard score")
+    ap.add_argument("--compare", metavar="FILE", help="another version of the detector module to score alongside")
     args = ap.parse_args()
     corpus = load(args.nab)
     if not corpus:
@@ -193,6 +196,10 @@ def main() -> None:
         "windowed Gaussian (1000 rows)": lambda s, _: windowed_gaussian(np.array(s.values, dtype=float)),
         "null (constant)": lambda s, _: np.full(len(s.values), 0.5),
     }
+    if args.compare:
+        before = load_score_series(args.compare)
+        detectors["compared"] = lambda s, _: np.array(
+            before([_ts(t) for t in s.timestamps], [float(v) for v in s.values], "both"))
     scores: dict[str, list[np.ndarray]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, detect in detectors.items():
