@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import random
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -425,3 +428,20 @@ def test_new_term_bursts():
     few = [list(t) for t in recent[12:]]
     few[0].append("新词")
     assert term_bursts(few, history) == []  # once is not a burst
+
+
+def test_the_detect_command_scores_a_series_whose_clock_steps_back(tmp_path):
+    """`yuqing detect` (the real command, in a child process) scores every row of a series with
+    the DST hour repeated and names the line on stderr; exit 0."""
+    rows = [((START + timedelta(hours=i)).strftime("%Y-%m-%d %H:%M:%S"), 10 + i % 4) for i in range(72)]
+    rows[50:53] = [((START + timedelta(hours=i - 3)).strftime("%Y-%m-%d %H:%M:%S"), 11) for i in range(50, 53)]
+    write(tmp_path / "in.csv", ["timestamp", "value"], rows)
+    env = dict(os.environ, YUQING_DATA_DIR=str(tmp_path / "data"))
+    env.pop("YUQING_CONFIG", None)
+    proc = subprocess.run([sys.executable, "-m", "yuqing.cli", "detect", "--input", str(tmp_path / "in.csv"),
+                           "--output", str(tmp_path / "out.csv"), "--direction", "both"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "lines 52, 53: timestamp earlier than the row before" in proc.stderr
+    assert "scored 72 row(s)" in proc.stderr
+    assert [r["timestamp"] for r in read(tmp_path / "out.csv")] == [r[0] for r in rows]
