@@ -46,7 +46,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from compare import load_score_series
+from compare import load_score_series, timed
 
 from alerts.detect import MIN_HISTORY, score_series
 
@@ -301,16 +301,14 @@ def main() -> None:
     total = {name: Tally() for name in detectors}
     rows = 0
     seconds = dict.fromkeys(detectors, 0.0)
+    by_series = {name: (lambda s, d=detect: d(s.timestamps, s.values, s.direction))
+                 for name, detect in detectors.items()}
     print(f"threshold {THRESHOLD}, seeds {seeds.start}..{seeds.stop - 1}")
     for kind in args.families.split(","):
         per_kind = {name: Tally() for name in detectors}
-        for seed in seeds:
-            s = make(kind, seed)
+        for s, answers in timed(by_series, (make(kind, seed) for seed in seeds), seconds):
             rows += len(s.values)
-            for name, detect in detectors.items():
-                started = time.perf_counter()
-                scores = detect(s.timestamps, s.values, s.direction)
-                seconds[name] += time.perf_counter() - started
+            for name, scores in answers.items():
                 per_kind[name].add(scores, s)
         for name in detectors:
             print(f"{kind:13s} {name:8s} {per_kind[name].line()}")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from compare import load_score_series
+from compare import load_score_series, timed
 
 from alerts.detect import score_series
 
@@ -153,19 +152,16 @@ def main() -> None:
         before = load_score_series(args.compare)
         detectors["compared"] = lambda ts, vs: np.array(before(ts.tolist(), vs.tolist()))
     seconds = dict.fromkeys(detectors, 0.0)
+    by_series = {name: (lambda s, d=detect: d(s.timestamps, s.values)) for name, detect in detectors.items()}
     rows = 0
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     print(f"alert: score ≥ {THRESHOLD} and ≥ {MIN_COUNT} mentions; {WEEKS} weeks of hourly buckets; seeds "
           f"{seeds.start}..{seeds.stop - 1}")
     for family in (*SIZES, "overall"):
         tallies = {name: Tally() for name in detectors}
-        for seed in seeds:
-            s = make(family, seed)
+        for s, answers in timed(by_series, (make(family, seed) for seed in seeds), seconds):
             rows += len(s.values)
-            for name, detect in detectors.items():
-                began = time.perf_counter()
-                scores = detect(s.timestamps, s.values)
-                seconds[name] += time.perf_counter() - began
+            for name, scores in answers.items():
                 tallies[name].add(scores, s)
         for name, tally in tallies.items():
             print(f"{family:8s} {name:10s} {tally.line()}")

@@ -1,9 +1,14 @@
-"""Load another version of the detector module (e.g. `git show main:alerts/detect.py > old.py`)
-so a benchmark can score it alongside the current one in the same run."""
+"""What the detector benchmarks share: loading another version of the detector module (e.g.
+`git show main:alerts/detect.py > old.py`) to score alongside in the same run, and timing."""
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def load_score_series(path: str) -> Callable[..., list[float]]:
@@ -14,3 +19,15 @@ def load_score_series(path: str) -> Callable[..., list[float]]:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.score_series
+
+
+def timed(detectors: Mapping[str, Callable[[T], R]], items: Iterable[T],
+          seconds: dict[str, float]) -> Iterator[tuple[T, dict[str, R]]]:
+    """Each item with every detector's answer for it, adding each detector's time to `seconds`."""
+    for item in items:
+        answers = {}
+        for name, detect in detectors.items():
+            began = time.perf_counter()
+            answers[name] = detect(item)
+            seconds[name] += time.perf_counter() - began
+        yield item, answers
