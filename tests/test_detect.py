@@ -9,6 +9,7 @@ import random
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -438,7 +439,8 @@ def test_the_detect_command_scores_a_series_whose_clock_steps_back(tmp_path):
     write(tmp_path / "in.csv", ["timestamp", "value"], rows)
     env = dict(os.environ, YUQING_DATA_DIR=str(tmp_path / "data"))
     env.pop("YUQING_CONFIG", None)
-    proc = subprocess.run([sys.executable, "-m", "yuqing.cli", "detect", "--input", str(tmp_path / "in.csv"),
+    command = Path(sys.executable).with_name("yuqing")  # the installed command, wherever its module lives
+    proc = subprocess.run([str(command), "detect", "--input", str(tmp_path / "in.csv"),
                            "--output", str(tmp_path / "out.csv"), "--direction", "both"],
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
