@@ -41,8 +41,8 @@ bench: setup
 
 # ruff, mypy and the layer contracts (import-linter, [importlinter] in setup.cfg); `make test` runs it too.
 lint: setup
-	$(BIN)/ruff check app yuqing crawlers nlp alerts index_config tests benchmarks
-	$(BIN)/mypy app yuqing crawlers nlp alerts index_config
+	$(BIN)/ruff check app yuqing crawlers nlp alerts index_config tests benchmarks scripts/licences.py
+	$(BIN)/mypy app yuqing crawlers nlp alerts index_config scripts/licences.py
 	$(BIN)/lint-imports
 
 clean:
