@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from yuqing.lines import decode_line
 
 DIRECTIONS = ("up", "down", "both")
 MIN_HISTORY = 5
@@ -340,12 +342,21 @@ def _parse_timestamp(text: str) -> datetime | float:
     return datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
 
 
+def _text_lines(raw_lines: Iterable[bytes], src: Path) -> Iterator[str]:
+    """The file's lines decoded one by one, so a binary or mis-encoded file is named with its line."""
+    for number, raw in enumerate(raw_lines, 1):
+        try:
+            yield decode_line(raw, number)
+        except ValueError as e:
+            raise SeriesError(f"{src}: line {number}: {e}; the input must be a UTF-8 CSV of timestamp,value") from None
+
+
 def detect_csv(input_path: str | Path, output_path: str | Path, direction: str = "up") -> int:
     """Read `timestamp,value` CSV, write it back with every input column plus `anomaly_score`.
     Returns the number of rows. Bad input raises SeriesError naming the file and line."""
     src = Path(input_path)
-    with src.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
+    with src.open("rb") as f:
+        reader = csv.DictReader(_text_lines(f, src))
         fields = list(reader.fieldnames or [])
         missing = [c for c in ("timestamp", "value") if c not in fields]
         if missing:

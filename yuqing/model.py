@@ -50,6 +50,16 @@ def canonical_url(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, query, ""))
 
 
+# Scheme, host, then anything but whitespace and control characters: browsers drop a tab or a
+# newline inside `java\tscript:`, so a URL holding one is never made a link.
+_WEB_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f/?#]+[^\s\x00-\x1f\x7f]*", re.IGNORECASE)
+
+
+def is_web_url(url: str) -> bool:
+    """True for an absolute http(s) URL: the only kind of URL that may ever become a link."""
+    return bool(_WEB_URL.fullmatch(url))
+
+
 def join_title(title: str, text: str) -> str:
     """Title and body as one text (many sources repeat the title at the start of the body)."""
     return text if not title or text.startswith(title) else f"{title}\n{text}"
