@@ -36,7 +36,7 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 def yq(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("YUQING_CONFIG", "YUQING_DEBUG")}
-    return subprocess.run([sys.executable, "-m", "yuqing.cli", "--data-dir", str(tmp), *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "app.cli", "--data-dir", str(tmp), *args], capture_output=True,
                           text=True, env=env, timeout=300)
 
 

@@ -157,7 +157,7 @@ def _own_data(folder: Path, bad_news_line: str | None = None) -> Path:
 
 def _yuqing(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("YUQING_CONFIG", "YUQING_DATA_DIR")}
-    return subprocess.run([sys.executable, "-m", "yuqing.cli", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=env,
                           timeout=600)
 
 
