@@ -34,6 +34,8 @@ def _health(services: Services, name: str) -> dict[str, Any]:
 
 def collect(services: Services, now: datetime | None = None) -> dict[str, Any]:
     from alerts import read_log
+    from nlp.analyzer import AnalyzerSettings
+    from nlp.provenance import describe
 
     config, store = services.config, services.store
     now = now or datetime.now(config.tz)
@@ -50,6 +52,7 @@ def collect(services: Services, now: datetime | None = None) -> dict[str, Any]:
         "sources": {s.name: {"type": s.type, **_health(services, s.name)} for s in config.sources},
         "spool": {kind: _pending(services.data.spool(kind)) for kind in SPOOL_KINDS},
         "alerts_last_7_days": [a.summary() for a in alerts],
+        "model": describe(AnalyzerSettings.parse(config.nlp).model),
     }
 
 
@@ -59,6 +62,8 @@ def not_working(status: dict[str, Any]) -> list[str]:
 
 
 def render(status: dict[str, Any]) -> str:
+    from nlp.provenance import summary
+
     store = status["store"]
     lines = [f"config: {status['config']}", f"data dir: {status['data_dir']}",
              f"store ({store['backend']}): {store['mentions']} mention(s), newest {store['newest'] or '-'}, "
@@ -76,4 +81,5 @@ def render(status: dict[str, Any]) -> str:
                  "waiting to be delivered")
     lines.append(f"alerts in the last {ALERT_DAYS} days: {len(status['alerts_last_7_days'])}")
     lines.extend(f"  {a}" for a in status["alerts_last_7_days"][-5:])
+    lines.extend(summary(status["model"]))
     return "\n".join(lines)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
 from alerts.detect.series import NOT_FINITE, SeriesError, Timestamp, analyse_series
+from yuqing.lines import decode_line
 
 SCORE_COLUMN = "anomaly_score"
 
@@ -30,9 +32,18 @@ def _parse_timestamp(text: str) -> Timestamp:
     return datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
 
 
+def _text_lines(raw_lines: Iterable[bytes], src: Path) -> Iterator[str]:
+    """The file's lines decoded one by one, so a binary or mis-encoded file is named with its line."""
+    for number, raw in enumerate(raw_lines, 1):
+        try:
+            yield decode_line(raw, number)
+        except ValueError as e:
+            raise SeriesError(f"{src}: line {number}: {e}; the input must be a UTF-8 CSV of timestamp,value") from None
+
+
 def _read(src: Path) -> tuple[list[str], list[list[str]], list[int]]:
-    with src.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
+    with src.open("rb") as f:
+        reader = csv.reader(_text_lines(f, src))
         header = next(reader, [])
         missing = [c for c in ("timestamp", "value") if c not in header]
         if missing:
