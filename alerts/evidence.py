@@ -5,9 +5,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime, tzinfo
 
-from alerts.model import AlertMention
 from nlp.categories import CategoryRules
 from nlp.keywords import top_keywords
+from yuqing.alertstore.model import AlertMention
 from yuqing.config import Config
 from yuqing.model import Institution, Mention
 from yuqing.storage.base import SearchRequest, Store

@@ -3,8 +3,9 @@ lines with links (Feishu rich text). Everything states the same facts in the sam
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 
-from alerts.model import Alert, AlertMention
+from yuqing.alertstore.model import Alert, AlertMention
 
 
 def _period(alert: Alert) -> str:
@@ -13,12 +14,16 @@ def _period(alert: Alert) -> str:
 
 def facts(alert: Alert) -> list[str]:
     """The headline numbers, one per line, without markup."""
-    lines = [f"时段：{_period(alert)}",
+    lines = [f"级别：{alert.severity}", f"时段：{_period(alert)}",
              f"数量：{alert.count} 条（基线约 {alert.baseline:.1f} 条，异常分 {alert.score:.3f}）"]
     if alert.categories:
         lines.append("类别：" + "、".join(f"{label} {n}" for label, n in alert.categories))
     if alert.keywords:
         lines.append("关键词：" + "、".join(alert.keywords))
+    if alert.sources:
+        lines.append("来源：" + "、".join(f"{source} {n}" for source, n in alert.sources))
+    if alert.search_url:
+        lines.append(f"检索：{alert.search_url}")
     return lines
 
 
@@ -44,18 +49,43 @@ def text(alert: Alert) -> str:
     return "\n".join(out)
 
 
+def _fit(head: list[str], items: list[str], tail: list[str], fits: Callable[[str], bool],
+         heading: str = "**代表性内容**") -> str:
+    """Headline, quoted mentions, footer: mentions are dropped from the end until `fits`; the
+    headline facts always stay."""
+    items = list(items)
+    while True:
+        body = "\n".join(head + (["", heading, *items] if items else []) + ["", *tail])
+        if fits(body) or not items:
+            return body
+        items.pop()
+
+
 def markdown(alert: Alert, max_bytes: int) -> str:
-    """Markdown for robot messages, cut to `max_bytes` (UTF-8) by dropping quoted mentions from
-    the end: the headline facts always fit."""
+    """Markdown for robot messages, cut to `max_bytes` (UTF-8)."""
     head = [f"### {alert.title}", *(f"> {line}" for line in facts(alert))]
     items = [f"{i}. [{_link_text(m.title or m.url)}]({m.url}) · {m.source} · {_when(m)} · {_risk(m.risk)}"
              for i, m in enumerate(alert.mentions, 1)]
-    tail = [f"规则 {alert.rule} · 编号 {alert.id}"]
-    while True:
-        body = "\n".join(head + (["", "**代表性内容**", *items] if items else []) + ["", *tail])
-        if len(body.encode("utf-8")) <= max_bytes or not items:
-            return body
-        items.pop()
+    return _fit(head, items, [f"规则 {alert.rule} · 编号 {alert.id}"],
+                lambda body: len(body.encode("utf-8")) <= max_bytes)
+
+
+def _slack_escape(text: str) -> str:
+    """Slack mrkdwn treats &, < and > as control characters (links, mentions)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+SLACK_MAX_CHARS = 3000  # a section block's text limit
+
+
+def slack(alert: Alert) -> str:
+    """Slack mrkdwn for a section block: escaped text, links as <url|title>."""
+    e = _slack_escape
+    head = [f"> {e(line)}" for line in facts(alert)]
+    items = [f"{i}. <{e(m.url)}|{e(m.title or m.url).replace('|', '｜')}> · {e(m.source)} · {_when(m)} · "
+             f"{_risk(m.risk)}" for i, m in enumerate(alert.mentions, 1)]
+    return _fit(head, items, [e(f"规则 {alert.rule} · 编号 {alert.id}")], lambda text: len(text) <= SLACK_MAX_CHARS,
+                heading="*代表性内容*")
 
 
 def html_body(alert: Alert) -> str:

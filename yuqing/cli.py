@@ -40,6 +40,12 @@ def _store(config: Config) -> Any:
     return opened(config)
 
 
+def _alert_store(config: Config) -> Any:
+    from yuqing import alertstore
+
+    return alertstore.opened(config)
+
+
 def _analyzer(config: Config) -> Any:
     from nlp import Analyzer
 
@@ -145,8 +151,9 @@ def cmd_digest(args: argparse.Namespace, config: Config) -> int:
 
     if args.dry_run and not args.out:
         raise ConfigError("command line", "--out", "--dry-run needs --out DIR")
-    with _store(config) as store:
-        paths = send_digest(config, store, week=args.week, dry_run_dir=Path(args.out) if args.dry_run else None)
+    with _store(config) as store, _alert_store(config) as alert_store:
+        paths = send_digest(config, store, alert_store, week=args.week,
+                            dry_run_dir=Path(args.out) if args.dry_run else None)
     for p in paths:
         print(f"wrote {p}")
     if not args.dry_run:
@@ -158,11 +165,23 @@ def cmd_digest(args: argparse.Namespace, config: Config) -> int:
 def cmd_check(args: argparse.Namespace, config: Config) -> int:
     from yuqing.scheduler import run_check
 
-    raised = run_check(config)
-    for a in raised:
+    notices = run_check(config, dry_run=args.dry_run)
+    if args.dry_run:
+        from yuqing.cli_alerts import print_dry_run
+
+        print_dry_run(config, notices)
+        return 0
+    for a in notices:
         print(a.summary())
-    print(f"{len(raised)} alert(s) raised")
+    print(f"{len(notices)} notice(s)")
     return 0
+
+
+@command("alerts")
+def cmd_alerts(args: argparse.Namespace, config: Config) -> int:
+    from yuqing.cli_alerts import run
+
+    return run(args, config)
 
 
 @command("status")
@@ -210,14 +229,16 @@ def cmd_index(args: argparse.Namespace, config: Config) -> int:
     if config.store.backend != "elasticsearch":
         print(f"store.backend is {config.store.backend}: the SQLite store sets itself up; nothing to do")
         return 0
+    from yuqing.alertstore.elasticsearch import ElasticsearchAlertStore
     from yuqing.storage.elasticsearch import ElasticsearchStore
 
-    store = ElasticsearchStore(config.store.elasticsearch, tz=config.tz)
-    try:
-        for line in store.setup():
-            print(line)
-    finally:
-        store.close()
+    for store in (ElasticsearchStore(config.store.elasticsearch, tz=config.tz),
+                  ElasticsearchAlertStore(config.store.elasticsearch)):
+        try:
+            for line in store.setup():
+                print(line)
+        finally:
+            store.close()
     return 0
 
 
@@ -275,7 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dry-run", action="store_true", help="write .eml and .html files instead of sending")
     s.add_argument("--out", metavar="DIR", help="where --dry-run writes")
 
-    sub.add_parser("check", help="run the alert rules once now")
+    s = sub.add_parser("check", help="run the alert rules once now")
+    s.add_argument("--dry-run", action="store_true", help="show the notices a check would send; save and send nothing")
+
+    from yuqing.cli_alerts import add_parser as add_alerts_parser
+
+    add_alerts_parser(sub)
 
     s = sub.add_parser("status", help="source health, stored mentions, spooled work and recent alerts")
     s.add_argument("--json", action="store_true", help="machine-readable output")

@@ -38,35 +38,38 @@ def crawl_job(config_path: str | None, data_dir: str, source: str,
     return lines
 
 
-def run_check(config: Config) -> list[Any]:
-    """Run the alert rules once on the configured store; returns the alerts raised. Also sends
-    any digest that a dead mail server kept back."""
+def run_check(config: Config, dry_run: bool = False) -> list[Any]:
+    """Run the alert rules once on the configured store; returns the notices of the check. Also
+    sends any digest that a dead mail server kept back. `dry_run`: decide, but save and send nothing."""
     import alerts
     from alerts.digest import resend_spooled
+    from yuqing import alertstore
     from yuqing.storage import opened
 
-    for path in resend_spooled(config):
-        log.info("spooled digest %s sent", path.name)
-    with opened(config) as store:
-        return list(alerts.check(config, store))
+    if not dry_run:
+        for path in resend_spooled(config):
+            log.info("spooled digest %s sent", path.name)
+    with opened(config) as store, alertstore.opened(config) as alert_store:
+        return list(alerts.check(config, store, alert_store, dry_run=dry_run))
 
 
 def check_job(config_path: str | None, data_dir: str) -> int:
     """Run the alert rules once; returns the number of alerts raised."""
     raised = run_check(load(config_path, data_dir))
     for a in raised:
-        log.warning("alert: %s", a.summary())
+        log.warning("notice: %s", a.summary())
     return len(raised)
 
 
 def digest_job(config_path: str | None, data_dir: str) -> None:
     """Send the weekly digest for the last complete week."""
     from alerts.digest import send_digest
+    from yuqing import alertstore
     from yuqing.storage import opened
 
     config = load(config_path, data_dir)
-    with opened(config) as store:
-        send_digest(config, store)
+    with opened(config) as store, alertstore.opened(config) as alert_store:
+        send_digest(config, store, alert_store)
     log.info("weekly digest sent to %s", ", ".join(config.digest.recipients))
 
 

@@ -39,7 +39,8 @@ def _health(config: Config, name: str) -> dict[str, Any]:
 
 
 def collect(config: Config, now: datetime | None = None) -> dict[str, Any]:
-    from alerts import read_log
+    from yuqing import alertstore
+    from yuqing.alertstore.model import AlertQuery
 
     now = now or datetime.now(config.tz)
     with opened(config) as store:
@@ -47,15 +48,18 @@ def collect(config: Config, now: datetime | None = None) -> dict[str, Any]:
         negative_24h = store.search(SearchRequest(query=parse(""), polarity="negative", limit=0,
                                                   since=now - timedelta(days=1))).total
     newest = everything.hits[0].mention.published_at if everything.hits else None
-    alerts = read_log(config, now - timedelta(days=ALERT_DAYS), now + timedelta(days=1))
+    with alertstore.opened(config) as alert_store:
+        alerts = alert_store.list_alerts(AlertQuery(since=now - timedelta(days=ALERT_DAYS), limit=1000))
+        pending_notices = alert_store.count_pending()
+    spool = {kind: _pending(config.data_dir / "spool" / kind) for kind in ("mentions", "digests")}
     return {
         "config": config.path,
         "data_dir": str(config.data_dir),
         "store": {"backend": config.store.backend, "mentions": everything.total,
                   "newest": newest.isoformat() if newest else None, "negative_last_24h": negative_24h},
         "sources": {s.name: {"type": s.type, **_health(config, s.name)} for s in config.sources},
-        "spool": {kind: _pending(config.data_dir / "spool" / kind) for kind in ("mentions", "alerts", "digests")},
-        "alerts_last_7_days": [a.summary() for a in alerts],
+        "spool": {"mentions": spool["mentions"], "alerts": pending_notices, "digests": spool["digests"]},
+        "alerts_last_7_days": [a.summary() for a in sorted(alerts, key=lambda a: a.started_at)],
     }
 
 

@@ -64,18 +64,19 @@ def run_cycle(config: Config, config_path: str) -> CycleSummary:
     import alerts
     from alerts.digest import send_digest
     from crawlers.runner import LOCAL_SITE_SETTINGS, crawl
+    from yuqing import alertstore
     from yuqing.query import parse
     from yuqing.storage import SearchRequest, opened
 
     reports = crawl(config_path, str(config.data_dir), settings=LOCAL_SITE_SETTINGS)
-    with opened(config) as store:
+    with opened(config) as store, alertstore.opened(config) as alert_store:
         stored = store.search(SearchRequest(query=parse(""), limit=0)).total
         negative = store.search(SearchRequest(query=parse(""), polarity="negative", limit=0)).total
-        raised = alerts.check(config, store)
+        raised = alerts.check(config, store, alert_store)
         # the week so far, so the digest shows the planted burst and its alert (the scheduled
         # Monday digest covers the last complete week)
         year, week, _ = datetime.now(config.tz).isocalendar()
-        digest = send_digest(config, store, week=f"{year}-W{week:02d}")
+        digest = send_digest(config, store, alert_store, week=f"{year}-W{week:02d}")
     return CycleSummary([r.summary() for r in reports], stored, negative, len(raised), digest,
                         outbox_kinds(config.data_dir / "outbox"))
 

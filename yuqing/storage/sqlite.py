@@ -43,6 +43,27 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+def migrate(db: sqlite3.Connection, path: Path, migrations: tuple[str, ...], key: str) -> None:
+    """Bring one schema in `db` up to date. Each schema sharing the file (the mentions, the alert
+    state) keeps its own version under `key` in the `meta` table."""
+    db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("BEGIN IMMEDIATE")  # two processes opening a new file at once: one migrates, one waits
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        version = int(row[0]) if row else 0
+        if version > len(migrations):
+            raise StoreError(f"{path} has {key} {version}, newer than this yuqing ({len(migrations)}); upgrade yuqing")
+        for number, script in enumerate(migrations[version:], start=version + 1):
+            for statement in script.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(number)))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
 def _ts(mention: Mention) -> float:
     return (mention.published_at or mention.fetched_at).timestamp()
 
@@ -73,15 +94,7 @@ class SqliteStore:
 
     def _migrate(self) -> None:
         with self._lock:
-            self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            version = int(row[0]) if row else 0
-            if version > len(MIGRATIONS):
-                raise StoreError(f"{self.path} has schema version {version}, newer than this yuqing "
-                                 f"({len(MIGRATIONS)}); upgrade yuqing")
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                self._db.executescript(f"BEGIN; {script}; "
-                                       f"INSERT OR REPLACE INTO meta VALUES ('schema_version', '{number}'); COMMIT;")
+            migrate(self._db, self.path, MIGRATIONS, "schema_version")
 
     @property
     def schema_version(self) -> int:
@@ -225,4 +238,4 @@ class SqliteStore:
             self._db.close()
 
 
-__all__ = ["MIGRATIONS", "SqliteStore"]
+__all__ = ["MIGRATIONS", "SqliteStore", "migrate"]
