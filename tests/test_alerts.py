@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import email
-import json
 from datetime import timedelta
 from email import policy
 
@@ -12,6 +11,7 @@ import pytest
 from test_alerts_support import (  # noqa: F401 (fixtures, known to pytest by their short names)
     BANK,
     NOW,
+    alert_store_fixture,
     background,
     free_port,
     hourly,
@@ -19,7 +19,6 @@ from test_alerts_support import (  # noqa: F401 (fixtures, known to pytest by th
     make_config,
     mention,
     sink_fixture,
-    alert_store_fixture,
     sqlite_store_fixture,
 )
 
@@ -74,7 +73,8 @@ def test_spike_raises_exactly_one_alert_with_evidence(tmp_path, sqlite_store, si
     assert (record.id, record.state, record.notices) == (a.id, "firing", 1)
     assert a.sources == [("weibo", 31)] and a.severity == "紧急"  # 31 against a usual ~1.4
     # the spike still held 20 minutes later: the alert carries that check's evidence
-    assert record.last_seen_at == NOW + timedelta(minutes=20) and record.latest.sources == [("weibo", record.latest.count)]
+    assert record.last_seen_at == NOW + timedelta(minutes=20)
+    assert record.latest.sources == [("weibo", record.latest.count)]
 
 
 def test_new_alert_after_cooldown(tmp_path, sqlite_store, sink, alert_store):
@@ -167,7 +167,8 @@ def test_concurrent_checks_raise_one_alert(tmp_path, sqlite_store, sink, alert_s
     spiky_week(sqlite_store)
     setup = quick(alerts.load(config))
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda _: alerts.check(config, sqlite_store, alert_store, now=NOW, setup=setup), range(4)))
+        results = list(pool.map(lambda _: alerts.check(config, sqlite_store, alert_store, now=NOW, setup=setup),
+                                range(4)))
     assert sum(map(len, results)) == 1
     assert len(sink.messages()) == 1
 

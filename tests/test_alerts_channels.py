@@ -6,7 +6,6 @@ import base64
 import dataclasses
 import hashlib
 import hmac
-import json
 import time
 from datetime import timedelta
 
@@ -14,11 +13,11 @@ import pytest
 from test_alerts_support import (  # noqa: F401 (fixtures, known to pytest by their short names)
     BANK,
     NOW,
+    alert_store_fixture,
     background,
     hourly,
     http_server_fixture,
     make_config,
-    alert_store_fixture,
     sqlite_store_fixture,
 )
 

@@ -11,11 +11,11 @@ from test_alerts_support import (  # noqa: F401 (fixtures, known to pytest by th
     BANK,
     NOW,
     SHANGHAI,
+    alert_store_fixture,
     hourly,
     make_config,
     mention,
     sink_fixture,
-    alert_store_fixture,
     sqlite_store_fixture,
 )
 
