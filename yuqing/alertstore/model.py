@@ -42,6 +42,28 @@ def _when(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
+def _encode(record: Any, times: tuple[str, ...], nested: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A record as JSON-ready dict: datetimes as ISO 8601, nested records by their `to_dict`."""
+    out = {f.name: getattr(record, f.name) for f in fields(record)}
+    for name in times:
+        out[name] = _iso(out[name])
+    for name in nested:
+        out[name] = out[name].to_dict()
+    return out
+
+
+def _decode(cls: Any, data: dict[str, Any], times: tuple[str, ...], nested: tuple[str, ...] = ()) -> Any:
+    """Inverse of `_encode`; unknown keys (from a newer version) are ignored. Nested records are
+    `Alert`s, the only kind any record holds."""
+    names = {f.name for f in fields(cls)}
+    kwargs = {k: v for k, v in data.items() if k in names}
+    for name in times:
+        kwargs[name] = _when(kwargs.get(name))
+    for name in nested:
+        kwargs[name] = Alert.from_dict(kwargs[name])
+    return cls(**kwargs)
+
+
 @dataclass
 class AlertMention:
     """A mention quoted in an alert: enough to judge it and follow the link."""
@@ -168,20 +190,12 @@ class AlertRecord:
                 "note": self.note or None}
 
     def to_dict(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        for name in self._TIMES:
-            out[name] = _iso(out[name])
-        out["latest"] = self.latest.to_dict()
-        return out
+        return _encode(self, self._TIMES, ("latest",))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AlertRecord:
-        names = {f.name for f in fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in names}
-        for name in cls._TIMES:
-            kwargs[name] = _when(kwargs.get(name))
-        kwargs["latest"] = Alert.from_dict(kwargs["latest"])
-        return cls(**kwargs)
+        record: AlertRecord = _decode(cls, data, cls._TIMES, ("latest",))
+        return record
 
 
 def idempotency_key(alert_id: str, channel: str, kind: str) -> str:
@@ -214,21 +228,15 @@ class Delivery:
         if self.state not in ("pending", "delivered"):
             raise ValueError(f"delivery state {self.state!r} is not pending or delivered")
 
+    _TIMES: ClassVar[tuple[str, ...]] = ("created_at", "due_at", "delivered_at")
+
     def to_dict(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        for name in ("created_at", "due_at", "delivered_at"):
-            out[name] = _iso(out[name])
-        out["notice"] = self.notice.to_dict()
-        return out
+        return _encode(self, self._TIMES, ("notice",))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Delivery:
-        names = {f.name for f in fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in names}
-        for name in ("created_at", "due_at", "delivered_at"):
-            kwargs[name] = _when(kwargs.get(name))
-        kwargs["notice"] = Alert.from_dict(kwargs["notice"])
-        return cls(**kwargs)
+        delivery: Delivery = _decode(cls, data, cls._TIMES, ("notice",))
+        return delivery
 
 
 @dataclass
@@ -254,19 +262,15 @@ class Silence:
                 and self.institution in (ANY, record.institution) and self.rule in (ANY, record.rule)
                 and (self.severity == ANY or severity_rank(record.severity) <= severity_rank(self.severity)))
 
+    _TIMES: ClassVar[tuple[str, ...]] = ("until", "created_at")
+
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        for name in ("until", "created_at"):
-            out[name] = getattr(self, name).isoformat()
-        return out
+        return _encode(self, self._TIMES)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Silence:
-        names = {f.name for f in fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in names}
-        for name in ("until", "created_at"):
-            kwargs[name] = datetime.fromisoformat(kwargs[name])
-        return cls(**kwargs)
+        silence: Silence = _decode(cls, data, cls._TIMES)
+        return silence
 
 
 @dataclass
