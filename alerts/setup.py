@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from alerts.channels import CHANNEL_TYPES, Channel, EmailChannel
 from alerts.rules import RULE_TYPES, Rule
-from yuqing.config import Config, ConfigError, Reader
+from yuqing.config import ALERTS_KEYS, Config, ConfigError, Reader
 
 DEFAULT_RULE: dict[str, Any] = {"name": "negative-spike", "type": "spike", "polarity": "negative", "institution": "*"}
 DEFAULT_CHANNEL = "email"
@@ -119,7 +119,7 @@ def load(config: Config, env: Mapping[str, str] | None = None) -> AlertSetup:
     are emailed to `digest.recipients` (and only logged when there are none)."""
     env = os.environ if env is None else env
     top = Reader(config.path, config.alerts, "alerts")
-    top.only({"rules", "channels", "quiet_hours", "search_url"})
+    top.only(ALERTS_KEYS)
     channels = _channels(config, top, env)
     rules: list[Rule] = []
     seen: set[str] = set()
