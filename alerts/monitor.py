@@ -53,10 +53,12 @@ def _build_alert(config: Config, setup: AlertSetup, store: Store, rule: Rule, in
                  spike: Spike, now: datetime, labels: dict[str, str]) -> Alert:
     polarity = None if rule.polarity == "any" else rule.polarity
     mentions = evidence.fetch(store, spike.bucket_start, spike.bucket_end, institution.name, polarity)
+    reposts = {m.id: n for m, n in evidence.merge_reposts(mentions)}
+    quoted = evidence.riskiest([m for m in mentions if m.id in reposts], rule.top)
     return Alert(rule=rule.name, institution=institution.name, polarity=rule.polarity,
                  bucket_start=spike.bucket_start, bucket_end=spike.bucket_end, count=spike.count,
                  baseline=round(spike.baseline, 2), score=round(spike.score, 4), created_at=now,
-                 mentions=[evidence.quote(m, labels, config.tz) for m in evidence.riskiest(mentions, rule.top)],
+                 mentions=[evidence.quote(m, labels, config.tz, reposts[m.id]) for m in quoted],
                  categories=evidence.category_counts(mentions, labels),
                  keywords=evidence.keywords(mentions, [institution]),
                  channels=list(rule.channels), severity=spike.severity,

@@ -36,14 +36,15 @@ def _link_text(text: str) -> str:
     return text.replace("[", "［").replace("]", "］")
 
 
-def _risk(value: float | None) -> str:
-    return f"风险 {value:.2f}" if value is not None else "风险 —"
+def _risk(m: AlertMention) -> str:
+    risk = f"风险 {m.risk:.2f}" if m.risk is not None else "风险 —"
+    return f"{risk}，另有 {m.reposts} 条转发" if m.reposts else risk
 
 
 def text(alert: Alert) -> str:
     out = [alert.title, "", *facts(alert), "", "代表性内容："]
     for i, m in enumerate(alert.mentions, 1):
-        out.append(f"{i}. {m.title or '（无标题）'} [{m.source}，{_when(m)}，{_risk(m.risk)}]")
+        out.append(f"{i}. {m.title or '（无标题）'} [{m.source}，{_when(m)}，{_risk(m)}]")
         out.append(f"   {m.url}")
     out += ["", f"规则：{alert.rule}；告警编号：{alert.id}"]
     return "\n".join(out)
@@ -64,7 +65,7 @@ def _fit(head: list[str], items: list[str], tail: list[str], fits: Callable[[str
 def markdown(alert: Alert, max_bytes: int) -> str:
     """Markdown for robot messages, cut to `max_bytes` (UTF-8)."""
     head = [f"### {alert.title}", *(f"> {line}" for line in facts(alert))]
-    items = [f"{i}. [{_link_text(m.title or m.url)}]({m.url}) · {m.source} · {_when(m)} · {_risk(m.risk)}"
+    items = [f"{i}. [{_link_text(m.title or m.url)}]({m.url}) · {m.source} · {_when(m)} · {_risk(m)}"
              for i, m in enumerate(alert.mentions, 1)]
     return _fit(head, items, [f"规则 {alert.rule} · 编号 {alert.id}"],
                 lambda body: len(body.encode("utf-8")) <= max_bytes)
@@ -83,7 +84,7 @@ def slack(alert: Alert) -> str:
     e = _slack_escape
     head = [f"> {e(line)}" for line in facts(alert)]
     items = [f"{i}. <{e(m.url)}|{e(m.title or m.url).replace('|', '｜')}> · {e(m.source)} · {_when(m)} · "
-             f"{_risk(m.risk)}" for i, m in enumerate(alert.mentions, 1)]
+             f"{_risk(m)}" for i, m in enumerate(alert.mentions, 1)]
     return _fit(head, items, [e(f"规则 {alert.rule} · 编号 {alert.id}")], lambda text: len(text) <= SLACK_MAX_CHARS,
                 heading="*代表性内容*")
 
@@ -92,7 +93,7 @@ def html_body(alert: Alert) -> str:
     e = html.escape
     rows = "".join(
         f"<li><a href=\"{e(m.url, quote=True)}\">{e(m.title or m.url)}</a> "
-        f"<small>{e(m.source)} · {e(_when(m))} · {e(_risk(m.risk))}"
+        f"<small>{e(m.source)} · {e(_when(m))} · {e(_risk(m))}"
         f"{' · ' + e('、'.join(m.categories)) if m.categories else ''}</small></li>"
         for m in alert.mentions)
     fact_rows = "".join(f"<li>{e(line)}</li>" for line in facts(alert))

@@ -424,3 +424,21 @@ def test_alerts_commands_and_the_list_json_contract(tmp_path, receiver):
     failed = yq(data, "alerts", "test", "ops", check=False)
     assert failed.returncode == 1 and "HTTP 503" in failed.stderr
     assert yq(data, "alerts", "test", "pager", check=False).returncode == 2
+
+
+def test_reposts_are_quoted_once_with_their_count(tmp_path, sqlite_store, alert_store, sink):
+    from test_alerts_support import mention
+
+    from alerts import render
+
+    config = make_config(tmp_path / "data", sink.port, {"rules": [SPIKE_RULE]})
+    spiky_week(sqlite_store)
+    original = mention(NOW - timedelta(minutes=30), risk=0.99)
+    reposts = [dataclasses.replace(mention(NOW - timedelta(minutes=20 - i), risk=0.98), id="",  # id from its URL
+                                   repost_of=original.id)
+               for i in range(5)]
+    sqlite_store.index_many([original, *reposts])
+    [a] = alerts.check(config, sqlite_store, alert_store, now=NOW, setup=quick(alerts.load(config)))
+    assert a.mentions[0].url == original.url and a.mentions[0].reposts == 5
+    assert not {r.url for r in reposts} & {m.url for m in a.mentions}
+    assert "另有 5 条转发" in render.text(a)

@@ -74,6 +74,7 @@ class AlertMention:
     published_at: str  # ISO 8601 in the configured timezone
     risk: float | None = None
     categories: list[str] = field(default_factory=list)  # Chinese labels
+    reposts: int = 0  # reposts of it in the same bucket, merged into this one quote
 
 
 @dataclass
