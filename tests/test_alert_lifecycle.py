@@ -442,3 +442,41 @@ def test_reposts_are_quoted_once_with_their_count(tmp_path, sqlite_store, alert_
     assert a.mentions[0].url == original.url and a.mentions[0].reposts == 5
     assert not {r.url for r in reposts} & {m.url for m in a.mentions}
     assert "另有 5 条转发" in render.text(a)
+
+
+@pytest.mark.elasticsearch
+def test_alert_commands_on_elasticsearch(tmp_path, receiver):
+    """The same lifecycle with the alert state in the cluster's alert index, chosen by config alone."""
+    import uuid
+
+    from conftest import SHANGHAI, es_url
+
+    from yuqing.alertstore.elasticsearch import ElasticsearchAlertStore
+    from yuqing.config import ElasticsearchConfig
+    from yuqing.storage.elasticsearch import ElasticsearchStore
+
+    data = tmp_path / "data"
+    data.mkdir()
+    prefix = f"test-alerts-{uuid.uuid4().hex[:8]}"
+    (data / "yuqing.yaml").write_text(yaml.safe_dump({
+        "timezone": "Asia/Shanghai", "institutions": [{"name": BANK}],
+        "store": {"backend": "elasticsearch", "elasticsearch": {"url": es_url(), "index_prefix": prefix}},
+        "alerts": {"channels": [{"name": "ops", "type": "webhook", "url": receiver.url}], "rules": [SPIKE_RULE]},
+    }, allow_unicode=True), encoding="utf-8")
+    cfg = ElasticsearchConfig(url=es_url(), index_prefix=prefix)
+    store = ElasticsearchStore(cfg, tz=SHANGHAI, refresh=True)
+    try:
+        assert f"created index template {prefix}-alerts-v1" in yq(data, "index", "setup").stdout
+        spiky_week(store, end=datetime.now(NOW.tzinfo).replace(microsecond=0))
+        assert "1 notice(s)" in yq(data, "check").stdout
+        [item] = json.loads(yq(data, "alerts", "list", "--json").stdout)["alerts"]
+        assert yq(data, "alerts", "ack", item["id"], "--by", "王经理").returncode == 0
+        [acked] = json.loads(yq(data, "alerts", "list", "--json").stdout)["alerts"]
+        assert (acked["state"], acked["acknowledged_by"]) == ("acknowledged", "王经理")
+        assert len(receiver.accepted) == 1
+    finally:
+        store.drop()
+        store.close()
+        alert_store = ElasticsearchAlertStore(cfg)
+        alert_store.drop()
+        alert_store.close()
