@@ -194,6 +194,40 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     return 1 if failing else 0
 
 
+@command("jobs")
+def cmd_jobs(args: argparse.Namespace, config: Config) -> int:
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    from yuqing.joblog import JobLog
+
+    path = config.data_dir / "scheduler.db"
+    jobs: list[tuple[str, str | None]] = []
+    if path.exists():
+        jobstore = SQLAlchemyJobStore(url=f"sqlite:///{path}")
+        jobstore.start(None, "default")  # type: ignore[arg-type]  # read only: no scheduler runs here
+        jobs = [(j.id, j.next_run_time.isoformat() if j.next_run_time else None) for j in jobstore.get_all_jobs()]
+        jobstore.shutdown()
+    runs = JobLog(path).runs(args.limit)
+    latest: dict[str, str] = {}
+    for run in runs:  # newest first: the first seen per job is its latest
+        latest.setdefault(run.job_id, run.outcome)
+    if args.json:
+        print(json.dumps({"jobs": [{"id": i, "next_run_time": n} for i, n in jobs], "runs": [
+            {"job_id": r.job_id, "scheduled_at": r.scheduled_at.isoformat(), "finished_at": r.finished_at.isoformat(),
+             "outcome": r.outcome, "error": r.error or None} for r in runs]}, ensure_ascii=False))
+    else:
+        print(f"jobs ({path}):" if jobs else f"no jobs scheduled yet ({path}; `yuqing run` creates them)")
+        for job_id, next_run in jobs:
+            print(f"  {job_id:24} next {next_run or 'paused'}")
+        print(f"latest {len(runs)} run(s), {sum(r.outcome != 'ok' for r in runs)} failed or missed:")
+        for r in runs:
+            late = r.finished_at - r.scheduled_at
+            print(f"  {r.finished_at:%Y-%m-%d %H:%M:%S} {r.job_id:24} {r.outcome}"
+                  f" (due {r.scheduled_at:%Y-%m-%d %H:%M}, {late.total_seconds():.0f} s later)"
+                  + (f": {r.error}" if r.error else ""))
+    return 1 if "failed" in latest.values() else 0
+
+
 @command("crawl")
 def cmd_crawl(args: argparse.Namespace, config: Config) -> int:
     from crawlers.runner import crawl
@@ -302,6 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
     from yuqing.cli_alerts import add_parser as add_alerts_parser
 
     add_alerts_parser(sub)
+
+    s = sub.add_parser("jobs", help="the scheduler's jobs, their next runs, and the latest runs and failures")
+    s.add_argument("--limit", type=int, default=20, metavar="N", help="how many recent runs (default 20)")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
 
     s = sub.add_parser("status", help="source health, stored mentions, spooled work and recent alerts")
     s.add_argument("--json", action="store_true", help="machine-readable output")

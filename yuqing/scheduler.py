@@ -1,7 +1,9 @@
 """`yuqing run`: APScheduler runs the crawls, the alert checks and the weekly digest.
 
 Jobs live in a persistent job store (`DATA_DIR/scheduler.db`), so a restart keeps their next run
-times and a missed run is made up once (coalesced) instead of being lost. Job functions take only
+times and a run missed while the service was down is made up once, late (coalesced), instead of
+being lost. Every run is recorded there too (`yuqing.joblog`, shown by `yuqing jobs`), and a lock
+keeps a second `yuqing run` off the same data dir. Job functions take only
 the config path and data dir — plain, picklable arguments — and load what they need themselves,
 so a test can call them directly.
 """
@@ -9,21 +11,23 @@ from __future__ import annotations
 
 import logging
 import signal
+import sqlite3
 import threading
+from datetime import datetime
 from types import FrameType
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from yuqing.config import Config, Schedule, load
+from yuqing.joblog import JobLog, JobRun, SchedulerLock
 
 log = logging.getLogger("yuqing.scheduler")
 ALERT_CHECK_SECONDS = 300
-# A run missed by less than this (machine asleep, service restarting) still happens once.
-MISFIRE_GRACE_SECONDS = 3600
 
 
 def crawl_job(config_path: str | None, data_dir: str, source: str,
@@ -88,11 +92,24 @@ class Service:
         self.config_path = config_path
         self.crawl_settings = crawl_settings
         config.data_dir.mkdir(parents=True, exist_ok=True)
+        # misfire_grace_time None: a run missed during downtime happens once at start, however late
         self.scheduler = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{config.data_dir / 'scheduler.db'}")},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=config.tz)
+        self.log = JobLog(config.data_dir / "scheduler.db")
+        self.lock = SchedulerLock(config.data_dir / "scheduler.lock")
+        self.scheduler.add_listener(self._record, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED)
         self._stop = threading.Event()
+
+    def _record(self, event: JobExecutionEvent) -> None:
+        outcome = "missed" if event.code == EVENT_JOB_MISSED else "failed" if event.exception else "ok"
+        error = f"{type(event.exception).__name__}: {event.exception}" if event.exception else ""
+        try:
+            self.log.record(JobRun(event.job_id, event.scheduled_run_time, datetime.now(self.config.tz), outcome,
+                                   error))
+        except sqlite3.Error as e:  # the job itself ran; losing its log line must not stop the service
+            log.error("could not record the run of %s in %s: %s", event.job_id, self.log.path, e)
 
     def job_specs(self) -> list[tuple[str, Any, Any, tuple[Any, ...]]]:
         """(job id, function, trigger, args) for every job the config asks for."""
@@ -107,10 +124,14 @@ class Service:
         return specs
 
     def start(self) -> None:
+        self.lock.acquire()
         self.scheduler.start(paused=True)
         wanted = set()
         for job_id, fn, trigger, args in self.job_specs():
             wanted.add(job_id)
+            kept = self.scheduler.get_job(job_id)
+            if kept is not None and (str(kept.trigger), kept.args) == (str(trigger), args):
+                continue  # unchanged: keep its next run time, so a run missed while down still happens
             self.scheduler.add_job(fn, trigger, args=args, id=job_id, name=job_id, replace_existing=True)
         for job in self.scheduler.get_jobs():
             if job.id not in wanted:  # a source removed from the config
@@ -125,6 +146,7 @@ class Service:
     def stop(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        self.lock.release()
         self._stop.set()
 
     def run_forever(self) -> None:
