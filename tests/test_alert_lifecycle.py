@@ -32,6 +32,7 @@ from test_alerts_support import (  # noqa: F401 (fixtures, known to pytest by th
     sink_fixture,
     sqlite_store_fixture,
 )
+from test_cli import yq
 
 import alerts
 from alerts import lifecycle
@@ -345,16 +346,6 @@ def test_slack_message_is_escaped_mrkdwn_and_errors_are_failures(tmp_path, http_
 
 
 # -- the commands ------------------------------------------------------------------------------
-
-def yq(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, YUQING_DATA_DIR=str(data_dir))
-    env.pop("YUQING_CONFIG", None)
-    proc = subprocess.run([sys.executable, "-m", "yuqing.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"yuqing {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
-    return proc
-
 
 def test_alerts_commands_and_the_list_json_contract(tmp_path, receiver):
     from yuqing.alertstore.sqlite import SqliteAlertStore
