@@ -23,7 +23,7 @@ system-deps:
 run: setup
 	$(BIN)/yuqing demo
 
-test: setup system-deps
+test: setup system-deps lint
 	bash scripts/test
 
 test-fast: setup
@@ -39,9 +39,11 @@ bench: setup
 	$(BIN)/python benchmarks/bench_detect.py --first-seed 101
 	YUQING_TEST_ES_URL=$${YUQING_TEST_ES_URL:-$$(tests/elasticsearch/node url)} $(BIN)/python benchmarks/bench_store.py
 
+# ruff, mypy and the layer contracts (import-linter, [importlinter] in setup.cfg); `make test` runs it too.
 lint: setup
-	$(BIN)/ruff check yuqing crawlers nlp alerts index_config tests benchmarks
-	$(BIN)/mypy yuqing crawlers nlp alerts index_config
+	$(BIN)/ruff check app yuqing crawlers nlp alerts index_config tests benchmarks
+	$(BIN)/mypy app yuqing crawlers nlp alerts index_config
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) build *.egg-info tests/elasticsearch/target tests/elasticsearch/run

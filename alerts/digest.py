@@ -14,7 +14,6 @@ import email
 import html
 import logging
 import re
-import shutil
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from email.message import EmailMessage
@@ -25,6 +24,7 @@ from alerts import chart, evidence, mail
 from yuqing.alertstore.base import AlertStore
 from yuqing.alertstore.model import AlertQuery, AlertRecord
 from yuqing.config import Config, ConfigError
+from yuqing.datadir import DataDir, atomic_write
 from yuqing.model import Mention
 from yuqing.storage.base import Store
 
@@ -245,28 +245,24 @@ def send_digest(config: Config, store: Store, alert_store: AlertStore, week: str
     data, png = _render(config, store, alert_store, week, now)
     message = _message(config, data, png)
     name = f"digest-{data.week.label}"
-    out_dir = dry_run_dir if dry_run_dir is not None else config.data_dir / "digests"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    eml = out_dir / f"{name}.eml"
-    eml.write_bytes(message.as_bytes(policy=SMTP))
+    out_dir = dry_run_dir if dry_run_dir is not None else DataDir(config.data_dir).digests
+    eml = atomic_write(out_dir / f"{name}.eml", message.as_bytes(policy=SMTP))
     if dry_run_dir is not None:
         page = out_dir / f"{name}.html"
         inline = f"data:image/png;base64,{base64.b64encode(png).decode('ascii')}"
-        page.write_text(render_html(data, config, inline), encoding="utf-8")
+        atomic_write(page, render_html(data, config, inline))
         return [eml, page]
     try:
         mail.send(config.smtp, message)
     except mail.MailError as e:
-        spooled = _spool_dir(config) / eml.name
-        spooled.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(eml, spooled)
+        spooled = atomic_write(_spool_dir(config) / eml.name, eml.read_bytes())
         raise mail.MailError(f"digest {data.week.label} not sent ({e}); spooled as {spooled}, "
                              "to be sent again at the next alert check") from e
     return [eml]
 
 
 def _spool_dir(config: Config) -> Path:
-    return config.data_dir / "spool" / "digests"
+    return DataDir(config.data_dir).spool("digests")
 
 
 def resend_spooled(config: Config) -> list[Path]:

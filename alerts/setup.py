@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from alerts.channels import CHANNEL_TYPES, Channel, EmailChannel
 from alerts.rules import RULE_TYPES, Rule
 from yuqing.config import ALERTS_KEYS, Config, ConfigError, Reader
+from yuqing.datadir import DataDir
 
 DEFAULT_RULE: dict[str, Any] = {"name": "negative-spike", "type": "spike", "polarity": "negative", "institution": "*"}
 DEFAULT_CHANNEL = "email"
@@ -130,5 +131,5 @@ def load(config: Config, env: Mapping[str, str] | None = None) -> AlertSetup:
         item.only(set(cls.OPTIONS))
         name = _name(item, seen, "rule")
         rules.append(cls.from_config(name, item, config, _rule_channels(item, channels)))
-    return AlertSetup(tuple(rules), channels, config.data_dir / "alerts", quiet_hours=_quiet_hours(top),
+    return AlertSetup(tuple(rules), channels, DataDir(config.data_dir).alerts, quiet_hours=_quiet_hours(top),
                       search_url=_search_url(top))

@@ -12,5 +12,6 @@ stage_failed = object()
 source_problem = object()
 
 # What a response told about the source as a whole (crawlers.walls, and spiders finding a list page
-# that lists nothing): args state (one of crawlers.walls.STATES), reason, url.
+# that lists nothing): args state (one of yuqing.datadir.HEALTH_STATES), reason, url. The health
+# record (`yuqing.datadir.HealthRecord`) carries it to `yuqing status`.
 source_state = object()

@@ -21,12 +21,14 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
 
 from crawlers.signals import source_state
+from yuqing.datadir import HEALTH_STATES, WALL_STATES
 
 log = logging.getLogger(__name__)
 
-OK, DEGRADED, BLOCKED, LOGIN_REQUIRED, FAILING = "ok", "degraded", "blocked", "login-required", "failing"
-STATES = (OK, DEGRADED, BLOCKED, LOGIN_REQUIRED, FAILING)
-WALLS = (BLOCKED, LOGIN_REQUIRED)
+# The states are the health record's (`yuqing.datadir`), named here for the spiders and this module.
+STATES = HEALTH_STATES
+OK, DEGRADED, BLOCKED, LOGIN_REQUIRED, FAILING = HEALTH_STATES
+WALLS = WALL_STATES
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ from test_alerts_support import (  # noqa: F401 (fixtures, known to pytest by th
 
 import alerts
 from alerts.channels import EmailChannel
+from app.mailsink import MailSink
 from yuqing.alertstore.model import AlertQuery, idempotency_key
 from yuqing.config import ConfigError
-from yuqing.mailsink import MailSink
 
 SPIKE_RULE = {"name": "neg", "type": "spike", "institution": BANK, "bucket": "1h", "history": "7d",
               "min_count": 5, "threshold": 0.95, "cooldown": "6h"}

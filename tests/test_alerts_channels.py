@@ -143,7 +143,8 @@ def test_webhook_timeout_is_a_delivery_error(tmp_path):
         listener.listen()
         url = f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
         ch = channel(tmp_path, {"name": "slow", "type": "webhook", "url": url, "timeout": "1s"})
-        started = time.monotonic()
-        with pytest.raises(DeliveryError, match="slow"):
+        # The configured timeout reaches the socket and its expiry is the error; how long that took
+        # is the machine's business (a duration bound would fail on a loaded machine).
+        assert ch.timeout == 1
+        with pytest.raises(DeliveryError, match="slow.*timed out"):
             ch.send(sample_alert(), "key-1")
-        assert time.monotonic() - started < 5

@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from app.mailsink import MailSink
 from yuqing.alertstore.sqlite import SqliteAlertStore
 from yuqing.config import Config, from_mapping
-from yuqing.mailsink import MailSink
 from yuqing.model import Mention
 from yuqing.storage.sqlite import SqliteStore
 

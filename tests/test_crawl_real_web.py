@@ -11,18 +11,14 @@ from typing import Any
 import pytest
 from test_crawl import INSTITUTIONS, by_source, run, site, stored, write_config  # noqa: F401  (site: a fixture)
 
-from crawlers.runner import SourceReport
+from yuqing.datadir import HealthRecord
 from yuqing.model import Mention
 
 __all__ = ["site"]
 
 
-# Until relevance matching folds traditional characters, the Big5 feed's spelling is an alias.
-WATCHED = [dict(INSTITUTIONS[0], aliases=[*INSTITUTIONS[0]["aliases"], "錦程銀行"]), INSTITUTIONS[1]]
-
-
-def crawl_sources(tmp_path: Path, sources: list[dict[str, Any]]) -> tuple[dict[str, SourceReport], dict[str, Mention]]:
-    reports = run(write_config(tmp_path, sources, institutions=WATCHED), tmp_path)
+def crawl_sources(tmp_path: Path, sources: list[dict[str, Any]]) -> tuple[dict[str, HealthRecord], dict[str, Mention]]:
+    reports = run(write_config(tmp_path, sources, institutions=INSTITUTIONS), tmp_path)
     return reports, stored(tmp_path)
 
 

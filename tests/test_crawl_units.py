@@ -1,8 +1,6 @@
 """The crawl stage's plain parts: dates, relevance, params validation, text, spool and rejects."""
 from __future__ import annotations
 
-import json
-import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -15,13 +13,9 @@ from scrapy.exceptions import CannotResolveHostError, DownloadConnectionRefusedE
 
 from crawlers.dates import parse_datetime
 from crawlers.middlewares import cookie_jar_entries, describe_failure
-from crawlers.relevance import RelevanceFilter
 from crawlers.sources import search_words, validate_sources
-from crawlers.spool import RejectLog, Spool
 from crawlers.text import clean_html, count
 from yuqing.config import ConfigError, from_mapping
-from yuqing.model import Institution, Mention
-from yuqing.storage.sqlite import SqliteStore
 
 SH = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 27, 15, 30, 0, tzinfo=SH)
@@ -59,15 +53,6 @@ def test_date_format_and_bad_dates():
     for bad in ("昨天下午", "", "13-45", "next week"):
         with pytest.raises(ValueError):
             parse_datetime(bad, SH, now=NOW)
-
-
-def test_relevance_names_aliases_and_exclusions_nearby():
-    f = RelevanceFilter([Institution("锦程银行", ("锦程",), ("锦程路",)), Institution("华岳保险", ("华岳人寿",))])
-    assert f.matches("锦程的信用卡又涨年费了") == ["锦程银行"]
-    assert f.matches("锦程路堵车了") == []
-    assert f.matches("锦程路上的锦程银行网点关门了，" + "很" * 20 + "锦程好坑") == ["锦程银行"]
-    assert f.matches("华岳人寿和锦程银行合作") == ["锦程银行", "华岳保险"]
-    assert not RelevanceFilter([]).active
 
 
 def _config(sources, institutions=({"name": "锦程银行"},)):
@@ -152,7 +137,7 @@ def test_platform_searches_default_to_institution_names():
 
 
 def test_validation_imports_no_scrapy():
-    code = "import sys, crawlers.sources, crawlers.runner; print(any(m.startswith('scrapy') for m in sys.modules))"
+    code = "import sys, crawlers.sources, app.crawl; print(any(m.startswith('scrapy') for m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
 
@@ -161,41 +146,6 @@ def test_clean_html_and_counts():
     html = "<p>A&amp;B</p><p>第二段<img alt=[怒] src=x.png></p><script>var x=1;</script>"
     assert clean_html(html) == "A&B\n第二段[怒]"
     assert [count(v) for v in ("12", "1.2万", "100万+", 7, None, "转发")] == [12, 12000, 1000000, 7, 0, 0]
-
-
-def test_spool_round_trip_keeps_bad_lines_and_releases_stale_claims(tmp_path: Path):
-    spool = Spool(tmp_path)
-    m = Mention(url="https://e.com/1", source="s", title="锦程银行", published_at=NOW)
-    path = spool.write([m], "s")
-    with path.open("a", encoding="utf-8") as f:
-        f.write("{not json\n")
-    stale = path.with_name(path.name.replace(".jsonl", "-b.jsonl") + ".replaying-999999999")
-    stale.write_text(json.dumps(m.to_dict()) + "\n", encoding="utf-8")
-    store = SqliteStore(tmp_path / "db.sqlite")
-    try:
-        report = spool.replay(store)
-        assert report.replayed == 2 and report.files == 2 and report.index.failed == []
-        assert report.bad_lines[0][0].endswith(":2") and report.bad_lines[0][2] == "{not json"
-        assert store.get(m.id) is not None
-    finally:
-        store.close()
-    assert spool.pending() == [] and list(spool.dir.iterdir()) == []
-
-
-def test_spool_stays_when_the_store_fails(tmp_path: Path):
-    spool = Spool(tmp_path)
-    spool.write([Mention(url="https://e.com/1", source="s", title="t", published_at=NOW)], "s")
-    store = SqliteStore(tmp_path / "db.sqlite")
-    store.close()  # a closed store fails like a dead one
-    with pytest.raises(sqlite3.ProgrammingError):
-        spool.replay(store)
-    assert len(spool.pending()) == 1
-
-
-def test_reject_log_lines(tmp_path: Path):
-    path = RejectLog(tmp_path, SH).write("http://x/1", "src", "validate", "no text", {"title": ""})
-    line = json.loads(path.read_text(encoding="utf-8"))
-    assert path.parent.name == "rejects" and line["reason"] == "no text" and line["source"] == "src"
 
 
 @pytest.mark.parametrize("exception, reason, unreachable", [
@@ -207,3 +157,45 @@ def test_reject_log_lines(tmp_path: Path):
 ])
 def test_download_failures_are_described_for_people(exception, reason, unreachable):
     assert describe_failure(Request("http://tieba.example:8080/f?kw=x"), exception) == (reason, unreachable)
+
+
+def test_the_ingest_pipeline_and_source_health_work_in_one_process(tmp_path: Path):
+    """Components built by Scrapy's own get_crawler from a Services object (no file, no child
+    process, no reactor): the pipeline ingests in batches off the event loop's thread, and the
+    health extension writes the record `yuqing status` reads."""
+    import asyncio
+
+    from scrapy import signals
+    from scrapy.utils.test import get_crawler
+
+    from app.services import Services
+    from crawlers.pipelines import IngestPipeline
+    from crawlers.spiders.feed import FeedSpider
+    from yuqing.model import Mention, Rejected
+
+    config = from_mapping({"institutions": [{"name": "锦程银行", "exclude": ["锦程路"]}],
+                           "sources": [{"name": "news", "type": "rss", "params": {"url": "http://127.0.0.1:1/f.xml"}}]},
+                          "test.yaml", tmp_path, env={})
+    with Services(config) as services:
+        crawler = get_crawler(FeedSpider, {"YUQING_SERVICES": services, "INGEST_BATCH_SIZE": 2,
+                                           "EXTENSIONS": {"crawlers.extensions.SourceHealth": 500}})
+        spider = FeedSpider.from_crawler(crawler, source="news")
+        crawler.spider = spider
+        pipeline = IngestPipeline.from_crawler(crawler)
+        items = [Mention(url=f"https://e.org/{i}", source="news", title=title, published_at=NOW)
+                 for i, title in enumerate(["锦程银行网点关门", "锦程路堵车", "锦程银行又涨价"])]
+
+        async def crawl() -> None:
+            await pipeline.open_spider(spider)
+            for item in [*items, Rejected("https://e.org/bad", "news", "unreadable date 'x'")]:
+                pipeline.process_item(item)
+            await pipeline.close_spider(spider)
+
+        asyncio.run(crawl())
+        crawler.signals.send_catch_log(signals.spider_closed, spider=spider, reason="finished")
+        assert services.store.get(items[0].id) and services.store.get(items[2].id)
+        assert services.store.get(items[1].id) is None
+        stats = crawler.stats.get_stats()
+        assert (stats["yuqing/stored"], stats["yuqing/filtered"], stats["yuqing/rejected"]) == (2, 1, 1)
+        health = services.data.read_health("news")
+        assert health is not None and (health.stored, health.filtered, health.rejected) == (2, 1, 1)

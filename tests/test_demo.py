@@ -18,7 +18,7 @@ SHARED_CHECK = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "c
 def yq(data_dir, *args, timeout=600):
     env = dict(os.environ, YUQING_DATA_DIR=str(data_dir))
     env.pop("YUQING_CONFIG", None)
-    proc = subprocess.run([sys.executable, "-m", "yuqing.cli", *args], env=env, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True,
                           timeout=timeout)
     assert proc.returncode == 0, f"yuqing {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
     return proc
@@ -82,7 +82,7 @@ def test_status_after_demo(demo):
 def test_shared_contract_checker_passes(tmp_path):
     """The checker other tools use, run on the real command (it judges form, not quality)."""
     yuqing = tmp_path / "yuqing"
-    yuqing.write_text(f"#!/bin/sh\nexec {sys.executable} -m yuqing.cli \"$@\"\n")
+    yuqing.write_text(f"#!/bin/sh\nexec {sys.executable} -m app.cli \"$@\"\n")
     yuqing.chmod(0o755)
     proc = subprocess.run([sys.executable, str(SHARED_CHECK), "--yuqing", str(yuqing)], capture_output=True,
                           text=True, timeout=1800)

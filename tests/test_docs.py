@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from app.cli import build_parser
 from yuqing import config as cfg
-from yuqing.cli import build_parser
 
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
 

@@ -4,9 +4,9 @@ Precedence, stated once: built-in defaults < the YAML file < environment variabl
 flags. Secrets come only from the environment (`YUQING_SMTP_PASSWORD`, `YUQING_ES_API_KEY`,
 `YUQING_ES_PASSWORD`), never from the file. Every error names the file, the key and what is wrong.
 
-Sections whose details belong to a later stage (a source's `params`, an alert channel's options)
-are checked here for shape only; the stage that owns them validates the rest through
-`yuqing.config.ConfigError` too, at start-up (see `crawlers.sources` and `alerts.channels`).
+Sections whose details belong to a later stage (a source's `params`, `alerts:`, `nlp:`) are
+checked here for shape only; the stage that owns them validates the rest through `ConfigError`
+too, and the application layer's one loader (`app.settings.load`) runs every check at start-up.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from yuqing.datadir import DataDir
 from yuqing.model import Institution
 
 DEFAULT_DATA_DIR = "~/.local/share/yuqing"
@@ -126,7 +127,6 @@ class Config:
     digest: DigestConfig = field(default_factory=DigestConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     nlp: dict[str, Any] = field(default_factory=dict)
-    web: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -134,7 +134,7 @@ class Config:
 
     @property
     def sqlite_path(self) -> Path:
-        return Path(self.store.sqlite_path) if self.store.sqlite_path else self.data_dir / "yuqing.db"
+        return Path(self.store.sqlite_path) if self.store.sqlite_path else DataDir(self.data_dir).store_db
 
     def source(self, name: str) -> SourceConfig:
         for s in self.sources:
@@ -145,7 +145,8 @@ class Config:
 
 
 ALERTS_KEYS = {"rules", "channels", "quiet_hours", "search_url"}  # what each holds: alerts/setup.py
-TOP_KEYS = {"timezone", "institutions", "sources", "store", "alerts", "digest", "smtp", "nlp", "web"}
+# A section is accepted only once something reads it: there is no `web:` while there is no web app.
+TOP_KEYS = {"timezone", "institutions", "sources", "store", "alerts", "digest", "smtp", "nlp"}
 
 
 class Reader:
@@ -291,7 +292,6 @@ def from_mapping(data: Any, where: str, data_dir: Path, env: dict[str, str] | No
         digest=_digest(r),
         smtp=_smtp(r, env),
         nlp=dict(r.sub("nlp").data),
-        web=dict(r.sub("web").data),
     )
 
 
@@ -303,8 +303,8 @@ def load(path: str | os.PathLike[str] | None = None, data_dir: str | os.PathLike
     env = dict(os.environ) if env is None else env
     dd = Path(os.path.expanduser(str(data_dir or env.get(ENV_DATA_DIR) or DEFAULT_DATA_DIR))).resolve()
     named = path or env.get(ENV_CONFIG)
-    if named is None and (dd / "yuqing.yaml").exists():
-        named = dd / "yuqing.yaml"
+    if named is None and DataDir(dd).config_file.exists():
+        named = DataDir(dd).config_file
     if named is None:
         return from_mapping({}, "<defaults>", dd, env)
     file = Path(os.path.expanduser(str(named)))

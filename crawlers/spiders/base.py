@@ -17,7 +17,7 @@ from crawlers.signals import source_state
 from crawlers.sources import DEFAULT_BASE_URLS, search_words, validate_source
 from crawlers.walls import DEGRADED
 from yuqing.config import Config, ConfigError, SourceConfig
-from yuqing.model import Mention, mention_id
+from yuqing.model import Mention
 
 
 class SourceError(Exception):
@@ -75,10 +75,9 @@ class SourceSpider(scrapy.Spider):
             published_at = self.parse_date(published) if isinstance(published, str) else published
         except ValueError as e:
             return Rejected(url, self.source.name, f"unreadable date {published!r}: {e}", raw)
-        key = mention_id(platform=self.source_type, post_id=platform_id) if platform_id else ""
         try:
             return Mention(url=url, source=self.source.name, published_at=published_at,
-                           platform_id=platform_id, id=key, **fields)
+                           platform=self.source_type, platform_id=platform_id, **fields)
         except ValueError as e:
             return Rejected(url, self.source.name, str(e), raw)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from yuqing.alertstore.base import AlertStore, Conflict
 from yuqing.alertstore.model import Alert, AlertRecord, Delivery
+from yuqing.datadir import DataDir
 
 log = logging.getLogger("yuqing.alerts")
 
@@ -78,7 +79,8 @@ def _spooled(folder: Path, store: AlertStore) -> int:
 
 def migrate_json_state(data_dir: Path, store: AlertStore) -> list[str]:
     """Move whatever JSON alert state `data_dir` still has into `store`; one line per file moved."""
-    alerts_dir, spool = data_dir / "alerts", data_dir / "spool" / "alerts"
+    paths = DataDir(data_dir)
+    alerts_dir, spool = paths.alerts, paths.spool("alerts")
     sources = [alerts_dir / "log.jsonl", alerts_dir / "state.json"]
     if not any(p.exists() for p in sources) and not any(spool.glob("*.json")):
         return []

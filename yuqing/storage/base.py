@@ -16,8 +16,9 @@ from yuqing.query import Query
 
 
 class StoreError(RuntimeError):
-    """The store could not do what was asked (unreachable, rejected a document, ...).
-    The message says what and where; nothing was silently dropped."""
+    """The store could not do what was asked (unreachable, closed, refused the write, ...).
+    The message says what and where; nothing was silently dropped. Every backend raises only this:
+    a caller never sees sqlite3's or the Elasticsearch client's own exceptions."""
 
 
 @dataclass
@@ -64,7 +65,15 @@ class IndexReport:
 
 
 class Store(Protocol):
-    """What every backend provides. Writes are upserts keyed by `Mention.id`."""
+    """What every backend provides. Writes are upserts keyed by `Mention.id`. Every failure is a
+    `StoreError` (a single document the backend refuses is reported in `IndexReport.failed`
+    instead, with its reason, and the rest of the batch is written); after `close()` every call
+    raises `StoreError`."""
+
+    def setup(self) -> list[str]:
+        """Create or upgrade what the backend needs (schema, index template, aliases). Idempotent;
+        one human-readable line per thing created, changed or found unchanged."""
+        ...
 
     def index_many(self, mentions: Iterable[Mention]) -> IndexReport: ...
 
@@ -79,4 +88,6 @@ class Store(Protocol):
         included as 0, in order. Bucket datetimes carry `since`'s timezone."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the backend; calling it again does nothing."""
+        ...

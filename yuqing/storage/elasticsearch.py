@@ -168,6 +168,7 @@ class ElasticsearchStore:
         self.tz = tz
         self.refresh = refresh  # make every write visible to search at once (tests); slower
         self._unrefreshed = False
+        self._closed = False
         try:
             self.layout = index_config.load(cfg.index_prefix)
         except ValueError as e:
@@ -177,6 +178,8 @@ class ElasticsearchStore:
 
     def _errors(self, what: str) -> AbstractContextManager[None]:
         """Client exceptions as `StoreError`s that say what failed, where, and what to do."""
+        if self._closed:
+            raise StoreError(f"cannot {what}: the store for Elasticsearch at {self.cfg.url} is closed")
         return translated_errors(self.cfg.url, what, f"run `yuqing index setup` to create {self.names.write_alias}")
 
     # -- administration -------------------------------------------------------------------------
@@ -285,13 +288,19 @@ class ElasticsearchStore:
                     raise
 
     def close(self) -> None:
+        """Idempotent; every later call raises `StoreError`."""
+        if self._closed:
+            return
         # A command that wrote and exits (import, crawl) leaves its writes searchable at once,
         # instead of after the next periodic refresh.
-        if self._unrefreshed:
-            with self._errors(f"refresh {self.names.read_alias}"):
-                self._client.indices.refresh(index=self.names.read_alias)
-            self._unrefreshed = False
-        self._client.close()
+        try:
+            if self._unrefreshed:
+                with self._errors(f"refresh {self.names.read_alias}"):
+                    self._client.indices.refresh(index=self.names.read_alias)
+                self._unrefreshed = False
+        finally:
+            self._closed = True
+            self._client.close()
 
     # -- writes ---------------------------------------------------------------------------------
 

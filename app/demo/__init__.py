@@ -17,14 +17,15 @@ from typing import Any
 
 import yaml
 
-from yuqing.config import Config, load
+from app import settings
+from app.services import Services
 
 DEMO_RECIPIENTS = {"digest": ["team@jincheng-bank.example"], "alert": ["crisis@jincheng-bank.example"]}
 
 
 def demo_mapping(base_url: str, smtp_port: int) -> dict[str, Any]:
     """The demo's YAML config: the sample site's sources, the local SMTP server, one spike rule."""
-    from yuqing.demo.site import demo_config
+    from app.demo.site import demo_config
 
     mapping = demo_config(base_url)
     mapping.update({
@@ -59,26 +60,25 @@ class CycleSummary:
                 f"try: yuqing --data-dir {data_dir} search 催收"]
 
 
-def run_cycle(config: Config, config_path: str) -> CycleSummary:
+def run_cycle(services: Services) -> CycleSummary:
     """One full cycle: crawl, analyse, index, detect, alert, digest."""
     import alerts
     from alerts.digest import send_digest
-    from crawlers.runner import LOCAL_SITE_SETTINGS, crawl
-    from yuqing import alertstore
+    from app.crawl import LOCAL_SITE_SETTINGS, crawl
     from yuqing.query import parse
-    from yuqing.storage import SearchRequest, opened
+    from yuqing.storage import SearchRequest
 
-    reports = crawl(config_path, str(config.data_dir), settings=LOCAL_SITE_SETTINGS)
-    with opened(config) as store, alertstore.opened(config) as alert_store:
-        stored = store.search(SearchRequest(query=parse(""), limit=0)).total
-        negative = store.search(SearchRequest(query=parse(""), polarity="negative", limit=0)).total
-        raised = alerts.check(config, store, alert_store)
-        # the week so far, so the digest shows the planted burst and its alert (the scheduled
-        # Monday digest covers the last complete week)
-        year, week, _ = datetime.now(config.tz).isocalendar()
-        digest = send_digest(config, store, alert_store, week=f"{year}-W{week:02d}")
+    config, store = services.config, services.store
+    reports = crawl(services, settings=LOCAL_SITE_SETTINGS)
+    stored = store.search(SearchRequest(query=parse(""), limit=0)).total
+    negative = store.search(SearchRequest(query=parse(""), polarity="negative", limit=0)).total
+    raised = alerts.check(config, store, services.alert_store, setup=services.alerts)
+    # the week so far, so the digest shows the planted burst and its alert (the scheduled
+    # Monday digest covers the last complete week)
+    year, week, _ = datetime.now(config.tz).isocalendar()
+    digest = send_digest(config, store, services.alert_store, week=f"{year}-W{week:02d}")
     return CycleSummary([r.summary() for r in reports], stored, negative, len(raised), digest,
-                        outbox_kinds(config.data_dir / "outbox"))
+                        outbox_kinds(services.data.outbox))
 
 
 def outbox_kinds(outbox: Path) -> dict[str, int]:
@@ -91,35 +91,37 @@ def outbox_kinds(outbox: Path) -> dict[str, int]:
 
 
 def run_demo(data_dir: Path, once: bool) -> int:
-    from yuqing.demo.site import DemoSite
-    from yuqing.mailsink import MailSink
+    from app.demo.site import DemoSite
+    from app.mailsink import MailSink
+    from yuqing.datadir import DataDir
 
+    data = DataDir(data_dir)
     site = DemoSite()
-    sink = MailSink(data_dir / "outbox")
+    sink = MailSink(data.outbox)
     base_url = site.start()
     try:
         _, port = sink.start()
-        config_path = data_dir / "demo" / "yuqing.yaml"
+        config_path = data.demo / "yuqing.yaml"
         config_path.parent.mkdir(parents=True, exist_ok=True)
         config_path.write_text("# written by `yuqing demo`; the sample site and mail sink live only while it runs\n"
                                + yaml.safe_dump(demo_mapping(base_url, port), allow_unicode=True, sort_keys=False),
                                encoding="utf-8")
-        config = load(config_path, data_dir)
-        print(f"demo: sample site at {base_url}, SMTP outbox at 127.0.0.1:{port} → {data_dir / 'outbox'}", flush=True)
-        summary = run_cycle(config, str(config_path))
-        for line in summary.lines(data_dir):
-            print(f"demo: {line}", flush=True)
-        if not (summary.stored and summary.outbox.get("alert") and summary.outbox.get("digest")):
-            print("demo: expected mentions, an alert email for the planted burst and a digest email; "
-                  "see the lines above", file=sys.stderr)
-            return 1
-        if once:
-            return 0
-        from crawlers.runner import LOCAL_SITE_SETTINGS
-        from yuqing.scheduler import Service
+        print(f"demo: sample site at {base_url}, SMTP outbox at 127.0.0.1:{port} → {data.outbox}", flush=True)
+        with Services(settings.load(config_path, data_dir), str(config_path)) as services:
+            summary = run_cycle(services)
+            for line in summary.lines(data_dir):
+                print(f"demo: {line}", flush=True)
+            if not (summary.stored and summary.outbox.get("alert") and summary.outbox.get("digest")):
+                print("demo: expected mentions, an alert email for the planted burst and a digest email; "
+                      "see the lines above", file=sys.stderr)
+                return 1
+            if once:
+                return 0
+            from app.crawl import LOCAL_SITE_SETTINGS
+            from app.scheduler import Service
 
-        Service(config, str(config_path), crawl_settings=LOCAL_SITE_SETTINGS).run_forever()
-        return 0
+            Service(services, crawl_settings=LOCAL_SITE_SETTINGS).run_forever()
+            return 0
     finally:
         sink.stop()
         site.stop()

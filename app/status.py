@@ -2,16 +2,17 @@
 waiting in a spool, what is stored, which alerts went out."""
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from yuqing.config import Config
+from app.services import Services
+from yuqing.datadir import NOT_WORKING, SPOOL_KINDS
 from yuqing.query import parse
-from yuqing.storage import SearchRequest, opened
+from yuqing.storage import SearchRequest
 
 ALERT_DAYS = 7
+NEVER = "never crawled"
 
 
 def _pending(folder: Path) -> int:
@@ -24,43 +25,40 @@ def _pending(folder: Path) -> int:
     return count
 
 
-def _health(config: Config, name: str) -> dict[str, Any]:
-    path = config.data_dir / "health" / f"{name}.json"
-    if not path.exists():
-        return {"state": "never crawled"}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as e:
-        return {"state": f"health file {path} unreadable: {e}"}
-    ok = data.get("reachable", False) and not data.get("errors")
-    return {"state": data.get("state") or ("ok" if ok else "failing"), **{k: data.get(k) for k in (
-        "state_reason", "state_url", "last_success", "finished_at", "scraped", "stored", "filtered", "rejected",
-        "errors")}}
+def _health(services: Services, name: str) -> dict[str, Any]:
+    record = services.data.read_health(name)
+    if record is None:
+        return {"state": NEVER}
+    return {k: v for k, v in record.to_dict().items() if k not in ("name", "type")}
 
 
-def collect(config: Config, now: datetime | None = None) -> dict[str, Any]:
-    from yuqing import alertstore
+def collect(services: Services, now: datetime | None = None) -> dict[str, Any]:
     from yuqing.alertstore.model import AlertQuery
 
+    config, store = services.config, services.store
     now = now or datetime.now(config.tz)
-    with opened(config) as store:
-        everything = store.search(SearchRequest(query=parse(""), limit=1))
-        negative_24h = store.search(SearchRequest(query=parse(""), polarity="negative", limit=0,
-                                                  since=now - timedelta(days=1))).total
+    everything = store.search(SearchRequest(query=parse(""), limit=1))
+    negative_24h = store.search(SearchRequest(query=parse(""), polarity="negative", limit=0,
+                                              since=now - timedelta(days=1))).total
     newest = everything.hits[0].mention.published_at if everything.hits else None
-    with alertstore.opened(config) as alert_store:
-        alerts = alert_store.list_alerts(AlertQuery(since=now - timedelta(days=ALERT_DAYS), limit=1000))
-        pending_notices = alert_store.count_pending()
-    spool = {kind: _pending(config.data_dir / "spool" / kind) for kind in ("mentions", "digests")}
+    alerts = services.alert_store.list_alerts(AlertQuery(since=now - timedelta(days=ALERT_DAYS), limit=1000))
+    # alert notices wait in the alert store, the rest in spool folders
+    spool = {kind: services.alert_store.count_pending() if kind == "alerts" else _pending(services.data.spool(kind))
+             for kind in SPOOL_KINDS}
     return {
         "config": config.path,
         "data_dir": str(config.data_dir),
         "store": {"backend": config.store.backend, "mentions": everything.total,
                   "newest": newest.isoformat() if newest else None, "negative_last_24h": negative_24h},
-        "sources": {s.name: {"type": s.type, **_health(config, s.name)} for s in config.sources},
-        "spool": {"mentions": spool["mentions"], "alerts": pending_notices, "digests": spool["digests"]},
+        "sources": {s.name: {"type": s.type, **_health(services, s.name)} for s in config.sources},
+        "spool": spool,
         "alerts_last_7_days": [a.summary() for a in sorted(alerts, key=lambda a: a.started_at)],
     }
+
+
+def not_working(status: dict[str, Any]) -> list[str]:
+    """Sources whose last crawl delivered nothing (failing, blocked, login-required)."""
+    return [name for name, h in status["sources"].items() if h["state"] in NOT_WORKING]
 
 
 def render(status: dict[str, Any]) -> str:
@@ -70,10 +68,12 @@ def render(status: dict[str, Any]) -> str:
              f"{store['negative_last_24h']} negative in the last 24 h"]
     lines.append(f"sources ({len(status['sources'])}):" if status["sources"] else "sources: none configured")
     for name, h in status["sources"].items():
-        detail = f"last success {h.get('last_success') or 'never'}" if h["state"] != "never crawled" else ""
-        errors = "; ".join(h.get("errors") or [])
+        detail = f"last success {h.get('last_success') or 'never'}" if h["state"] != NEVER else ""
+        why = h.get("state_reason") or ""
+        where = f" at {h['state_url']}" if h.get("state_url") else ""
+        errors = "; ".join(e for e in h.get("errors") or [] if e != why)
         lines.append(f"  {name} [{h['type']}]: {h['state']}" + (f", {detail}" if detail else "")
-                     + (f" — {errors}" if errors else ""))
+                     + (f" — {why}{where}" if why else "") + (f" — {errors}" if errors else ""))
     spool = status["spool"]
     lines.append(f"spool: {spool['mentions']} mention(s), {spool['alerts']} alert(s), {spool['digests']} digest(s) "
                  "waiting to be delivered")

@@ -1,11 +1,12 @@
 """Files that keep what could not go to the store: the spool (mentions waiting for a store that was
-down, replayed at the next crawl) and the reject log (items that failed validation, kept for a
-person to look at). Both are JSON Lines under DATA_DIR; neither needs Scrapy."""
+down, replayed by the next ingest) and the reject log (items that failed validation, kept for a
+person to look at). Both are JSON Lines under DATA_DIR (paths from `yuqing.datadir.DataDir`)."""
 from __future__ import annotations
 
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
+from yuqing.datadir import DataDir, safe_name
 from yuqing.model import Mention
 from yuqing.storage.base import IndexReport, Store
 
@@ -23,17 +25,20 @@ _CLAIM = ".replaying-"
 
 
 class RejectLog:
-    """DATA_DIR/rejects/YYYY-MM-DD.jsonl: one line per rejected item, with the reason."""
+    """DATA_DIR/rejects/YYYY-MM-DD.jsonl: one line per rejected item, with the reason and where it
+    came from: `url` for a crawled page, `where` for a line of an imported file (`FILE:LINE`)."""
 
-    def __init__(self, data_dir: Path, tz: tzinfo) -> None:
-        self.dir, self.tz = data_dir / "rejects", tz
+    def __init__(self, data: DataDir, tz: tzinfo) -> None:
+        self.dir, self.tz = data.rejects, tz
+        self._lock = threading.Lock()
 
-    def write(self, url: str, source: str, stage: str, reason: str, data: dict[str, Any]) -> Path:
+    def write(self, url: str, source: str, stage: str, reason: str, data: dict[str, Any], where: str = "") -> Path:
         now = datetime.now(self.tz)
         self.dir.mkdir(parents=True, exist_ok=True)
         path = self.dir / f"{now:%Y-%m-%d}.jsonl"
-        line = {"at": now.isoformat(), "source": source, "url": url, "stage": stage, "reason": reason, "item": data}
-        with path.open("a", encoding="utf-8") as f:
+        line = {"at": now.isoformat(), "source": source, "url": url, "where": where or url, "stage": stage,
+                "reason": reason, "item": data}
+        with self._lock, path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
         return path
 
@@ -49,13 +54,14 @@ class ReplayReport:
 class Spool:
     """DATA_DIR/spool/mentions/*.jsonl, one `Mention.to_dict()` per line."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.dir = data_dir / "spool" / "mentions"
+    def __init__(self, data: DataDir) -> None:
+        self.dir = data.spool("mentions")
+        self._lock = threading.Lock()
 
-    def write(self, mentions: Iterable[Mention], source: str) -> Path:
+    def write(self, mentions: Iterable[Mention], origin: str) -> Path:
         self.dir.mkdir(parents=True, exist_ok=True)
-        path = self.dir / f"{time.strftime('%Y%m%dT%H%M%S')}-{source}-{os.getpid()}.jsonl"
-        with path.open("a", encoding="utf-8") as f:
+        path = self.dir / f"{time.strftime('%Y%m%dT%H%M%S')}-{safe_name(origin)}-{os.getpid()}.jsonl"
+        with self._lock, path.open("a", encoding="utf-8") as f:
             for m in mentions:
                 f.write(json.dumps(m.to_dict(), ensure_ascii=False) + "\n")
             f.flush()

@@ -9,6 +9,7 @@ import sys
 from datetime import datetime, timedelta
 from typing import Any
 
+from app.services import Services
 from yuqing.config import Config, ConfigError, parse_duration
 
 
@@ -115,12 +116,11 @@ def _show(args: argparse.Namespace, config: Config, store: Any) -> int:
     return 0
 
 
-def _test(args: argparse.Namespace, config: Config) -> int:
-    import alerts
+def _test(args: argparse.Namespace, services: Services) -> int:
     from alerts.channels import DeliveryError
     from alerts.delivery import send_test
 
-    setup = alerts.load(config)
+    config, setup = services.config, services.alerts
     channel = setup.channels.get(args.channel)
     if channel is None:
         raise ConfigError("command line", "CHANNEL",
@@ -134,42 +134,41 @@ def _test(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def run(args: argparse.Namespace, config: Config) -> int:
+def run(args: argparse.Namespace, services: Services) -> int:
     import alerts
     from alerts import lifecycle
-    from yuqing import alertstore
 
     if args.alerts_action == "test":
-        return _test(args, config)
+        return _test(args, services)
+    config, store = services.config, services.alert_store
     now = datetime.now(config.tz)
-    with alertstore.opened(config) as store:
-        try:
-            if args.alerts_action == "list":
-                return _list(args, config, store)
-            if args.alerts_action == "show":
-                return _show(args, config, store)
-            if args.alerts_action == "ack":
-                record = lifecycle.acknowledge(store, args.id, args.by, args.note, now)
-                print(f"alert {record.id} acknowledged by {record.acknowledged_by}")
-            elif args.alerts_action == "resolve":
-                step = alerts.resolve(config, store, args.id, args.by, args.note, now)
-                print(f"alert {args.id} resolved; {len(step.notices)} notice(s)")
-            elif args.alerts_action == "silence":
-                until = (_when(args.until, config, "--until") if args.until else
-                         now + timedelta(seconds=parse_duration(args.duration, "command line", "--for")))
-                s = lifecycle.silence(store, args.by, args.why, until, now, institution=args.institution,
-                                      rule=args.rule, severity=args.severity)
-                print(f"silence {s.id} until {s.until:%Y-%m-%d %H:%M}; matching alerts go quiet at the next check")
-            else:
-                lifecycle.unsilence(store, args.id)
-                print(f"silence {args.id} ended")
-        except lifecycle.LifecycleError as e:
-            print(f"yuqing: {e}", file=sys.stderr)
-            return 2
+    try:
+        if args.alerts_action == "list":
+            return _list(args, config, store)
+        if args.alerts_action == "show":
+            return _show(args, config, store)
+        if args.alerts_action == "ack":
+            record = lifecycle.acknowledge(store, args.id, args.by, args.note, now)
+            print(f"alert {record.id} acknowledged by {record.acknowledged_by}")
+        elif args.alerts_action == "resolve":
+            step = alerts.resolve(config, store, args.id, args.by, args.note, now, setup=services.alerts)
+            print(f"alert {args.id} resolved; {len(step.notices)} notice(s)")
+        elif args.alerts_action == "silence":
+            until = (_when(args.until, config, "--until") if args.until else
+                     now + timedelta(seconds=parse_duration(args.duration, "command line", "--for")))
+            s = lifecycle.silence(store, args.by, args.why, until, now, institution=args.institution,
+                                  rule=args.rule, severity=args.severity)
+            print(f"silence {s.id} until {s.until:%Y-%m-%d %H:%M}; matching alerts go quiet at the next check")
+        else:
+            lifecycle.unsilence(store, args.id)
+            print(f"silence {args.id} ended")
+    except lifecycle.LifecycleError as e:
+        print(f"yuqing: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
-def print_dry_run(config: Config, notices: list[Any]) -> None:
+def print_dry_run(notices: list[Any]) -> None:
     """What a check would send, rendered, and to which channels; nothing was saved or sent."""
     from alerts import render
 

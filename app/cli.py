@@ -1,4 +1,5 @@
-"""The `yuqing` command: the one place where the stages are put together.
+"""The `yuqing` command. `main` loads and validates the config once, builds the process's one
+`Services` and hands it to the command; the command closes nothing itself.
 
 Heavy modules (Scrapy, matplotlib, Elasticsearch, the NLP model) are imported inside the commands
 that need them, so `yuqing analyze` and `yuqing search` start fast.
@@ -15,11 +16,13 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
+from app import settings
+from app.services import Services
 from yuqing.config import Config, ConfigError, load
+from yuqing.storage.base import StoreError
 
-Handler = Callable[[argparse.Namespace, Config], int]
+Handler = Callable[[argparse.Namespace, Services], int]
 COMMANDS: dict[str, Handler] = {}
 
 
@@ -32,24 +35,6 @@ def command(name: str) -> Callable[[Handler], Handler]:
 
 def _err(message: str) -> None:
     print(f"yuqing: {message}", file=sys.stderr)
-
-
-def _store(config: Config) -> Any:
-    from yuqing.storage import opened
-
-    return opened(config)
-
-
-def _alert_store(config: Config) -> Any:
-    from yuqing import alertstore
-
-    return alertstore.opened(config)
-
-
-def _analyzer(config: Config) -> Any:
-    from nlp import Analyzer
-
-    return Analyzer(config.institutions, config.nlp)
 
 
 def _parse_when(text: str, config: Config, end: bool) -> datetime:
@@ -69,10 +54,10 @@ def _parse_when(text: str, config: Config, end: bool) -> datetime:
 # -- commands ------------------------------------------------------------------------------------
 
 @command("init")
-def cmd_init(args: argparse.Namespace, config: Config) -> int:
-    from yuqing.example import EXAMPLE_CONFIG
+def cmd_init(args: argparse.Namespace, services: Services) -> int:
+    from app.example import EXAMPLE_CONFIG
 
-    path = Path(args.path or config.data_dir / "yuqing.yaml")
+    path = Path(args.path or services.data.config_file)
     if path.exists() and not args.force:
         _err(f"{path} exists; use --force to overwrite it")
         return 2
@@ -83,31 +68,33 @@ def cmd_init(args: argparse.Namespace, config: Config) -> int:
 
 
 @command("import")
-def cmd_import(args: argparse.Namespace, config: Config) -> int:
+def cmd_import(args: argparse.Namespace, services: Services) -> int:
     from yuqing.importer import import_jsonl
 
-    with _store(config) as store:
-        report = import_jsonl(Path(args.input), config, store, _analyzer(config))
+    report = import_jsonl(Path(args.input), services.ingest, services.config.tz)
     for line_no, problem in report.bad_lines:
         _err(f"{args.input}: line {line_no}: {problem} (skipped)")
     for mention_id, reason in report.failed:
         _err(f"{args.input}: mention {mention_id} not stored: {reason}")
+    for problem in report.ingest.problems:
+        _err(f"{args.input}: {problem}")
     print(report.summary(args.input))
-    return 1 if report.failed or (report.bad_lines and not report.stored) else 0
+    failed = report.failed or report.ingest.spooled or (report.bad_lines and not report.stored)
+    return 1 if failed else 0
 
 
 @command("search")
-def cmd_search(args: argparse.Namespace, config: Config) -> int:
+def cmd_search(args: argparse.Namespace, services: Services) -> int:
     from yuqing.query import parse
     from yuqing.storage import SearchRequest
 
+    config = services.config
     request = SearchRequest(
         query=parse(" ".join(args.query)),
         since=_parse_when(args.since, config, end=False) if args.since else None,
         until=_parse_when(args.until, config, end=True) if args.until else None,
         polarity=args.polarity, source=args.source, institution=args.institution, limit=args.limit)
-    with _store(config) as store:
-        result = store.search(request)
+    result = services.store.search(request)
     if args.json:
         hits = [{"id": h.mention.id, "url": h.mention.url, "title": h.mention.title, "source": h.mention.source,
                  "published_at": h.mention.published_at.isoformat() if h.mention.published_at else None,
@@ -128,16 +115,16 @@ def cmd_search(args: argparse.Namespace, config: Config) -> int:
 
 
 @command("analyze")
-def cmd_analyze(args: argparse.Namespace, config: Config) -> int:
+def cmd_analyze(args: argparse.Namespace, services: Services) -> int:
     from nlp import analyze_jsonl
 
-    rows = analyze_jsonl(args.input, args.output, _analyzer(config))
+    rows = analyze_jsonl(args.input, args.output, services.analyzer)
     print(f"analysed {rows} line(s) into {args.output}", file=sys.stderr)
     return 0
 
 
 @command("detect")
-def cmd_detect(args: argparse.Namespace, config: Config) -> int:
+def cmd_detect(args: argparse.Namespace, services: Services) -> int:
     from alerts.detect import detect_csv
 
     rows = detect_csv(args.input, args.output, direction=args.direction)
@@ -146,30 +133,29 @@ def cmd_detect(args: argparse.Namespace, config: Config) -> int:
 
 
 @command("digest")
-def cmd_digest(args: argparse.Namespace, config: Config) -> int:
+def cmd_digest(args: argparse.Namespace, services: Services) -> int:
     from alerts.digest import send_digest
 
     if args.dry_run and not args.out:
         raise ConfigError("command line", "--out", "--dry-run needs --out DIR")
-    with _store(config) as store, _alert_store(config) as alert_store:
-        paths = send_digest(config, store, alert_store, week=args.week,
-                            dry_run_dir=Path(args.out) if args.dry_run else None)
+    paths = send_digest(services.config, services.store, services.alert_store, week=args.week,
+                        dry_run_dir=Path(args.out) if args.dry_run else None)
     for p in paths:
         print(f"wrote {p}")
     if not args.dry_run:
-        print(f"digest sent to {', '.join(config.digest.recipients)}")
+        print(f"digest sent to {', '.join(services.config.digest.recipients)}")
     return 0
 
 
 @command("check")
-def cmd_check(args: argparse.Namespace, config: Config) -> int:
-    from yuqing.scheduler import run_check
+def cmd_check(args: argparse.Namespace, services: Services) -> int:
+    from app.scheduler import run_check
 
-    notices = run_check(config, dry_run=args.dry_run)
+    notices = run_check(services, dry_run=args.dry_run)
     if args.dry_run:
-        from yuqing.cli_alerts import print_dry_run
+        from app.alerts_cli import print_dry_run
 
-        print_dry_run(config, notices)
+        print_dry_run(notices)
         return 0
     for a in notices:
         print(a.summary())
@@ -178,29 +164,28 @@ def cmd_check(args: argparse.Namespace, config: Config) -> int:
 
 
 @command("alerts")
-def cmd_alerts(args: argparse.Namespace, config: Config) -> int:
-    from yuqing.cli_alerts import run
+def cmd_alerts(args: argparse.Namespace, services: Services) -> int:
+    from app.alerts_cli import run
 
-    return run(args, config)
+    return run(args, services)
 
 
 @command("status")
-def cmd_status(args: argparse.Namespace, config: Config) -> int:
-    from yuqing.status import collect, render
+def cmd_status(args: argparse.Namespace, services: Services) -> int:
+    from app.status import collect, not_working, render
 
-    status = collect(config)
+    status = collect(services)
     print(json.dumps(status, ensure_ascii=False, indent=2) if args.json else render(status))
-    failing = [name for name, h in status["sources"].items() if h["state"] == "failing"]
-    return 1 if failing else 0
+    return 1 if not_working(status) else 0
 
 
 @command("jobs")
-def cmd_jobs(args: argparse.Namespace, config: Config) -> int:
+def cmd_jobs(args: argparse.Namespace, services: Services) -> int:
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
-    from yuqing.joblog import JobLog
+    from app.joblog import JobLog
 
-    path = config.data_dir / "scheduler.db"
+    path = services.data.scheduler_db
     jobs: list[tuple[str, str | None]] = []
     if path.exists():
         jobstore = SQLAlchemyJobStore(url=f"sqlite:///{path}")
@@ -229,55 +214,49 @@ def cmd_jobs(args: argparse.Namespace, config: Config) -> int:
 
 
 @command("crawl")
-def cmd_crawl(args: argparse.Namespace, config: Config) -> int:
-    from crawlers.runner import crawl
+def cmd_crawl(args: argparse.Namespace, services: Services) -> int:
+    from app.crawl import crawl
 
+    config = services.config
     if not config.sources:
         _err(f"{config.path}: no sources configured (see `yuqing init`)")
         return 2
     for name in args.source or []:
         config.source(name)
-    reports = crawl(args.config_path, str(config.data_dir), args.source or None)
+    reports = crawl(services, args.source or None)
     for r in reports:
         print(r.summary())
     return 0 if all(r.reachable and not r.errors for r in reports) else 1
 
 
 @command("run")
-def cmd_run(args: argparse.Namespace, config: Config) -> int:
-    from yuqing.scheduler import Service
+def cmd_run(args: argparse.Namespace, services: Services) -> int:
+    from app.scheduler import Service
 
-    Service(config, args.config_path).run_forever()
+    Service(services).run_forever()
     return 0
 
 
 @command("demo")
-def cmd_demo(args: argparse.Namespace, config: Config) -> int:
-    from yuqing.demo import run_demo
+def cmd_demo(args: argparse.Namespace, services: Services) -> int:
+    from app.demo import run_demo
 
-    return run_demo(config.data_dir, once=args.once)
+    return run_demo(services.data.root, once=args.once)
 
 
 @command("index")
-def cmd_index(args: argparse.Namespace, config: Config) -> int:
-    if config.store.backend != "elasticsearch":
-        print(f"store.backend is {config.store.backend}: the SQLite store sets itself up; nothing to do")
+def cmd_index(args: argparse.Namespace, services: Services) -> int:
+    backend = services.config.store.backend
+    if backend != "elasticsearch":
+        print(f"store.backend is {backend}: the SQLite store sets itself up; nothing to do")
         return 0
-    from yuqing.alertstore.elasticsearch import ElasticsearchAlertStore
-    from yuqing.storage.elasticsearch import ElasticsearchStore
-
-    for store in (ElasticsearchStore(config.store.elasticsearch, tz=config.tz),
-                  ElasticsearchAlertStore(config.store.elasticsearch)):
-        try:
-            for line in store.setup():
-                print(line)
-        finally:
-            store.close()
+    for line in [*services.store.setup(), *services.alert_store.setup()]:
+        print(line)
     return 0
 
 
 @command("train")
-def cmd_train(args: argparse.Namespace, config: Config) -> int:
+def cmd_train(args: argparse.Namespace, services: Services) -> int:
     from nlp.train import main as train_main
 
     return int(train_main(args.train_args) or 0)
@@ -333,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("check", help="run the alert rules once now")
     s.add_argument("--dry-run", action="store_true", help="show the notices a check would send; save and send nothing")
 
-    from yuqing.cli_alerts import add_parser as add_alerts_parser
+    from app.alerts_cli import add_parser as add_alerts_parser
 
     add_alerts_parser(sub)
 
@@ -355,20 +334,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _validate_stages(config: Config) -> None:
-    """Start-up validation of the sections owned by later stages, so a bad key fails before work starts."""
-    if config.sources:
-        from crawlers.sources import validate_sources
-
-        validate_sources(config)
-    if config.alerts or config.institutions:
-        import alerts
-
-        alerts.load(config)
+# Commands that do not read the user's config: `init` writes one, `demo` writes its own, `train`
+# reads only its data folder. Every other command validates every section at start-up.
+_OWN_CONFIG_COMMANDS = {"init", "demo", "train"}
 
 
-# Commands that read only their own input files: they skip the start-up check of sources and alerts.
-_FILE_COMMANDS = {"analyze", "detect", "train", "init", "demo"}
+def _config(args: argparse.Namespace) -> Config:
+    if args.command in _OWN_CONFIG_COMMANDS:
+        return load(args.config_path, args.data_dir)
+    return settings.load(args.config_path, args.data_dir)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -376,10 +350,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # jieba announces building its dictionary on stderr at INFO; a user needs none of it
     logging.getLogger("jieba").setLevel(logging.WARNING)
     try:
-        config = load(args.config_path, args.data_dir)
-        if args.command not in _FILE_COMMANDS:
-            _validate_stages(config)
-        return COMMANDS[args.command](args, config)
+        with Services(_config(args), args.config_path) as services:
+            return COMMANDS[args.command](args, services)
     except ConfigError as e:
         _err(str(e))
         return 2
@@ -387,8 +359,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         _err("interrupted")
         return 130
     except Exception as e:  # a user gets one line, not a traceback; YUQING_DEBUG=1 shows it
-        from yuqing.storage.base import StoreError
-
         if os.environ.get("YUQING_DEBUG"):
             raise
         kind = "" if isinstance(e, (StoreError, OSError)) else f"{type(e).__name__}: "

@@ -42,7 +42,7 @@ class SamplePost:
 
 def load_posts(now: datetime) -> list[SamplePost]:
     """The bundled posts, newest first, dated relative to `now`."""
-    raw = json.loads(resources.files("yuqing.demo").joinpath("sample_posts.json").read_text(encoding="utf-8"))
+    raw = json.loads(resources.files("app.demo").joinpath("sample_posts.json").read_text(encoding="utf-8"))
     posts = [SamplePost(n, p["channel"], (now - timedelta(hours=p["hours_ago"])).replace(second=0, microsecond=0),
                         p["author"], p["title"], p["content"])
              for n, p in enumerate(raw["posts"], 1)]

@@ -2,10 +2,10 @@
 
 Jobs live in a persistent job store (`DATA_DIR/scheduler.db`), so a restart keeps their next run
 times and a run missed while the service was down is made up once, late (coalesced), instead of
-being lost. Every run is recorded there too (`yuqing.joblog`, shown by `yuqing jobs`), and a lock
-keeps a second `yuqing run` off the same data dir. Job functions take only
-the config path and data dir — plain, picklable arguments — and load what they need themselves,
-so a test can call them directly.
+being lost. Every run is recorded there too (`app.joblog`, shown by `yuqing jobs`), and a lock
+keeps a second `yuqing run` off the same data dir. A stored job can only
+name a module-level function and plain, picklable arguments (a source name), so the job functions
+below reach the running `Service` of this process, and through it the process's one `Services`.
 """
 from __future__ import annotations
 
@@ -23,58 +23,45 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from yuqing.config import Config, Schedule, load
-from yuqing.joblog import JobLog, JobRun, SchedulerLock
+from app.joblog import JobLog, JobRun, SchedulerLock
+from app.services import Services
+from yuqing.config import Config, Schedule
 
 log = logging.getLogger("yuqing.scheduler")
 ALERT_CHECK_SECONDS = 300
 
-
-def crawl_job(config_path: str | None, data_dir: str, source: str,
-              settings: dict[str, Any] | None = None) -> list[str]:
-    """Crawl one source (in a child process) and log what happened; returns the summary lines.
-    `settings` overrides Scrapy settings (the demo turns politeness delays off for its local site)."""
-    from crawlers.runner import crawl
-
-    lines = [r.summary() for r in crawl(config_path, data_dir, [source], settings=settings)]
-    for line in lines:
-        log.info("%s", line)
-    return lines
+_running: Service | None = None
 
 
-def run_check(config: Config, dry_run: bool = False) -> list[Any]:
-    """Run the alert rules once on the configured store; returns the notices of the check. Also
+def _service() -> Service:
+    if _running is None:
+        raise RuntimeError("no yuqing service is running in this process")
+    return _running
+
+
+def run_check(services: Services, dry_run: bool = False) -> list[Any]:
+    """Run the alert rules once on the process's stores; returns the notices of the check. Also
     sends any digest that a dead mail server kept back. `dry_run`: decide, but save and send nothing."""
     import alerts
     from alerts.digest import resend_spooled
-    from yuqing import alertstore
-    from yuqing.storage import opened
 
     if not dry_run:
-        for path in resend_spooled(config):
+        for path in resend_spooled(services.config):
             log.info("spooled digest %s sent", path.name)
-    with opened(config) as store, alertstore.opened(config) as alert_store:
-        return list(alerts.check(config, store, alert_store, dry_run=dry_run))
+    return list(alerts.check(services.config, services.store, services.alert_store, setup=services.alerts,
+                             dry_run=dry_run))
 
 
-def check_job(config_path: str | None, data_dir: str) -> int:
-    """Run the alert rules once; returns the number of alerts raised."""
-    raised = run_check(load(config_path, data_dir))
-    for a in raised:
-        log.warning("notice: %s", a.summary())
-    return len(raised)
+def crawl_job(source: str, settings: dict[str, Any] | None = None) -> list[str]:
+    return _service().crawl(source, settings)
 
 
-def digest_job(config_path: str | None, data_dir: str) -> None:
-    """Send the weekly digest for the last complete week."""
-    from alerts.digest import send_digest
-    from yuqing import alertstore
-    from yuqing.storage import opened
+def check_job() -> int:
+    return _service().check()
 
-    config = load(config_path, data_dir)
-    with opened(config) as store, alertstore.opened(config) as alert_store:
-        send_digest(config, store, alert_store)
-    log.info("weekly digest sent to %s", ", ".join(config.digest.recipients))
+
+def digest_job() -> None:
+    _service().digest()
 
 
 def _trigger(schedule: Schedule, config: Config) -> Any:
@@ -84,21 +71,20 @@ def _trigger(schedule: Schedule, config: Config) -> Any:
 
 
 class Service:
-    """The long-running service: one scheduler, jobs derived from the config."""
+    """The long-running service: one scheduler, jobs derived from the config, run on `services`."""
 
-    def __init__(self, config: Config, config_path: str | None,
-                 crawl_settings: dict[str, Any] | None = None) -> None:
-        self.config = config
-        self.config_path = config_path
+    def __init__(self, services: Services, crawl_settings: dict[str, Any] | None = None) -> None:
+        self.services = services
+        self.config = services.config
         self.crawl_settings = crawl_settings
-        config.data_dir.mkdir(parents=True, exist_ok=True)
-        # misfire_grace_time None: a run missed during downtime happens once at start, however late
+        services.data.root.mkdir(parents=True, exist_ok=True)
         self.scheduler = BackgroundScheduler(
-            jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{config.data_dir / 'scheduler.db'}")},
+            jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{services.data.scheduler_db}")},
+            # misfire_grace_time None: a run missed during downtime happens once at start, however late
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-            timezone=config.tz)
-        self.log = JobLog(config.data_dir / "scheduler.db")
-        self.lock = SchedulerLock(config.data_dir / "scheduler.lock")
+            timezone=self.config.tz)
+        self.log = JobLog(services.data.scheduler_db)
+        self.lock = SchedulerLock(services.data.root / "scheduler.lock")
         self.scheduler.add_listener(self._record, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED)
         self._stop = threading.Event()
 
@@ -111,20 +97,49 @@ class Service:
         except sqlite3.Error as e:  # the job itself ran; losing its log line must not stop the service
             log.error("could not record the run of %s in %s: %s", event.job_id, self.log.path, e)
 
+    # -- the jobs -------------------------------------------------------------------------------
+
+    def crawl(self, source: str, settings: dict[str, Any] | None = None) -> list[str]:
+        """Crawl one source (in a child process) and log what happened; returns the summary lines.
+        `settings` overrides Scrapy settings (the demo turns politeness delays off for its local site)."""
+        from app.crawl import crawl
+
+        lines = [r.summary() for r in crawl(self.services, [source], settings=settings)]
+        for line in lines:
+            log.info("%s", line)
+        return lines
+
+    def check(self) -> int:
+        """Run the alert rules once; returns the number of notices."""
+        notices = run_check(self.services)
+        for a in notices:
+            log.warning("notice: %s", a.summary())
+        return len(notices)
+
+    def digest(self) -> None:
+        """Send the weekly digest for the last complete week."""
+        from alerts.digest import send_digest
+
+        send_digest(self.config, self.services.store, self.services.alert_store)
+        log.info("weekly digest sent to %s", ", ".join(self.config.digest.recipients))
+
     def job_specs(self) -> list[tuple[str, Any, Any, tuple[Any, ...]]]:
         """(job id, function, trigger, args) for every job the config asks for."""
-        base = (self.config_path, str(self.config.data_dir))
         specs: list[tuple[str, Any, Any, tuple[Any, ...]]] = [
-            (f"crawl:{s.name}", crawl_job, _trigger(s.schedule, self.config), (*base, s.name, self.crawl_settings))
+            (f"crawl:{s.name}", crawl_job, _trigger(s.schedule, self.config), (s.name, self.crawl_settings))
             for s in self.config.sources]
         specs.append(("alerts:check", check_job,
-                      IntervalTrigger(seconds=ALERT_CHECK_SECONDS, timezone=self.config.tz), base))
+                      IntervalTrigger(seconds=ALERT_CHECK_SECONDS, timezone=self.config.tz), ()))
         if self.config.digest.recipients:
-            specs.append(("digest:weekly", digest_job, _trigger(self.config.digest.schedule, self.config), base))
+            specs.append(("digest:weekly", digest_job, _trigger(self.config.digest.schedule, self.config), ()))
         return specs
 
     def start(self) -> None:
+        global _running
+        if _running is not None and _running is not self:
+            raise RuntimeError("a yuqing service is already running in this process")
         self.lock.acquire()
+        _running = self
         self.scheduler.start(paused=True)
         wanted = set()
         for job_id, fn, trigger, args in self.job_specs():
@@ -144,9 +159,12 @@ class Service:
             log.warning("no sources configured in %s: nothing will be crawled (see `yuqing init`)", self.config.path)
 
     def stop(self) -> None:
+        global _running
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         self.lock.release()
+        if _running is self:
+            _running = None
         self._stop.set()
 
     def run_forever(self) -> None:
