@@ -21,8 +21,8 @@ from email.policy import SMTP
 from pathlib import Path
 
 from alerts import chart, evidence, mail, render
-from alerts.model import Alert
-from alerts.monitor import read_log
+from yuqing.alertstore.base import AlertStore
+from yuqing.alertstore.model import AlertQuery, AlertRecord
 from yuqing.config import Config, ConfigError
 from yuqing.datadir import DataDir, atomic_write
 from yuqing.model import Mention
@@ -109,7 +109,7 @@ class DigestData:
     categories: list[tuple[str, int]]
     keywords: list[str]
     risky: list[Mention]
-    alerts: list[Alert] = field(default_factory=list)
+    alerts: list[AlertRecord] = field(default_factory=list)
 
 
 def _count(store: Store, week: Week, institution: str | None, polarity: str | None = None) -> list[int]:
@@ -118,7 +118,7 @@ def _count(store: Store, week: Week, institution: str | None, polarity: str | No
                                                   polarity=polarity)]
 
 
-def collect(config: Config, store: Store, week: Week) -> DigestData:
+def collect(config: Config, store: Store, alert_store: AlertStore, week: Week) -> DigestData:
     names: list[str | None] = [i.name for i in config.institutions] or [None]
     prev = week.previous()
     rows, daily = [], {}
@@ -136,7 +136,8 @@ def collect(config: Config, store: Store, week: Week) -> DigestData:
         categories=evidence.category_counts(negatives, labels, n=8),
         keywords=evidence.keywords(negatives, config.institutions, k=15),
         risky=evidence.riskiest(negatives, TOP_MENTIONS),
-        alerts=read_log(config, week.start, week.end))
+        alerts=sorted(alert_store.list_alerts(AlertQuery(since=week.start, until=week.end, limit=1000)),
+                      key=lambda r: r.started_at))
 
 
 def _pct(value: float | None) -> str:
@@ -212,8 +213,9 @@ def render_html(d: DigestData, config: Config, chart_src: str) -> str:
         f"<h2>五、高风险内容</h2><ol>{risky}</ol><h2>六、本周告警</h2><ul>{alerts}</ul></body></html>")
 
 
-def _render(config: Config, store: Store, week: str | None, now: datetime | None) -> tuple[DigestData, bytes]:
-    data = collect(config, store, parse_week(week, config, now))
+def _render(config: Config, store: Store, alert_store: AlertStore, week: str | None,
+            now: datetime | None) -> tuple[DigestData, bytes]:
+    data = collect(config, store, alert_store, parse_week(week, config, now))
     return data, chart.daily_chart(data.week.days, data.daily_negative, "每日负面提及")
 
 
@@ -224,12 +226,14 @@ def _message(config: Config, data: DigestData, png: bytes) -> EmailMessage:
                         images={CHART_CID: png})
 
 
-def build_digest(config: Config, store: Store, week: str | None = None, now: datetime | None = None) -> EmailMessage:
+def build_digest(config: Config, store: Store, alert_store: AlertStore, week: str | None = None,
+                 now: datetime | None = None) -> EmailMessage:
     """The digest email for `week` ("YYYY-Www"; default the last complete week before `now`)."""
-    return _message(config, *_render(config, store, week, now))
+    return _message(config, *_render(config, store, alert_store, week, now))
 
 
-def send_digest(config: Config, store: Store, week: str | None = None, dry_run_dir: Path | None = None,
+def send_digest(config: Config, store: Store, alert_store: AlertStore, week: str | None = None,
+                dry_run_dir: Path | None = None,
                 now: datetime | None = None) -> list[Path]:
     """Send the digest to `digest.recipients`, keeping a copy in DATA_DIR/digests/; returns that copy.
     With `dry_run_dir`, write `digest-WEEK.eml` and a standalone `digest-WEEK.html` (chart embedded)
@@ -238,7 +242,7 @@ def send_digest(config: Config, store: Store, week: str | None = None, dry_run_d
         raise ConfigError(config.path, "digest.recipients",
                           "no recipients configured: list addresses under digest.recipients, "
                           "or preview with `yuqing digest --dry-run --out DIR`")
-    data, png = _render(config, store, week, now)
+    data, png = _render(config, store, alert_store, week, now)
     message = _message(config, data, png)
     name = f"digest-{data.week.label}"
     out_dir = dry_run_dir if dry_run_dir is not None else DataDir(config.data_dir).digests

@@ -148,7 +148,7 @@ def cmd_digest(args: argparse.Namespace, services: Services) -> int:
 
     if args.dry_run and not args.out:
         raise ConfigError("command line", "--out", "--dry-run needs --out DIR")
-    paths = send_digest(services.config, services.store, week=args.week,
+    paths = send_digest(services.config, services.store, services.alert_store, week=args.week,
                         dry_run_dir=Path(args.out) if args.dry_run else None)
     for p in paths:
         print(f"wrote {p}")
@@ -161,11 +161,23 @@ def cmd_digest(args: argparse.Namespace, services: Services) -> int:
 def cmd_check(args: argparse.Namespace, services: Services) -> int:
     from app.scheduler import run_check
 
-    raised = run_check(services)
-    for a in raised:
+    notices = run_check(services, dry_run=args.dry_run)
+    if args.dry_run:
+        from app.alerts_cli import print_dry_run
+
+        print_dry_run(notices)
+        return 0
+    for a in notices:
         print(a.summary())
-    print(f"{len(raised)} alert(s) raised")
+    print(f"{len(notices)} notice(s)")
     return 0
+
+
+@command("alerts")
+def cmd_alerts(args: argparse.Namespace, services: Services) -> int:
+    from app.alerts_cli import run
+
+    return run(args, services)
 
 
 @command("status")
@@ -175,6 +187,40 @@ def cmd_status(args: argparse.Namespace, services: Services) -> int:
     status = collect(services)
     print(json.dumps(status, ensure_ascii=False, indent=2) if args.json else render(status))
     return 1 if not_working(status) else 0
+
+
+@command("jobs")
+def cmd_jobs(args: argparse.Namespace, services: Services) -> int:
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    from app.joblog import JobLog
+
+    path = services.data.scheduler_db
+    jobs: list[tuple[str, str | None]] = []
+    if path.exists():
+        jobstore = SQLAlchemyJobStore(url=f"sqlite:///{path}")
+        jobstore.start(None, "default")  # type: ignore[arg-type]  # read only: no scheduler runs here
+        jobs = [(j.id, j.next_run_time.isoformat() if j.next_run_time else None) for j in jobstore.get_all_jobs()]
+        jobstore.shutdown()
+    runs = JobLog(path).runs(args.limit)
+    latest: dict[str, str] = {}
+    for run in runs:  # newest first: the first seen per job is its latest
+        latest.setdefault(run.job_id, run.outcome)
+    if args.json:
+        print(json.dumps({"jobs": [{"id": i, "next_run_time": n} for i, n in jobs], "runs": [
+            {"job_id": r.job_id, "scheduled_at": r.scheduled_at.isoformat(), "finished_at": r.finished_at.isoformat(),
+             "outcome": r.outcome, "error": r.error or None} for r in runs]}, ensure_ascii=False))
+    else:
+        print(f"jobs ({path}):" if jobs else f"no jobs scheduled yet ({path}; `yuqing run` creates them)")
+        for job_id, next_run in jobs:
+            print(f"  {job_id:24} next {next_run or 'paused'}")
+        print(f"latest {len(runs)} run(s), {sum(r.outcome != 'ok' for r in runs)} failed or missed:")
+        for r in runs:
+            late = r.finished_at - r.scheduled_at
+            print(f"  {r.finished_at:%Y-%m-%d %H:%M:%S} {r.job_id:24} {r.outcome}"
+                  f" (due {r.scheduled_at:%Y-%m-%d %H:%M}, {late.total_seconds():.0f} s later)"
+                  + (f": {r.error}" if r.error else ""))
+    return 1 if "failed" in latest.values() else 0
 
 
 @command("crawl")
@@ -214,7 +260,7 @@ def cmd_index(args: argparse.Namespace, services: Services) -> int:
     if backend != "elasticsearch":
         print(f"store.backend is {backend}: the SQLite store sets itself up; nothing to do")
         return 0
-    for line in services.store.setup():
+    for line in [*services.store.setup(), *services.alert_store.setup()]:
         print(line)
     return 0
 
@@ -285,7 +331,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dry-run", action="store_true", help="write .eml and .html files instead of sending")
     s.add_argument("--out", metavar="DIR", help="where --dry-run writes")
 
-    sub.add_parser("check", help="run the alert rules once now")
+    s = sub.add_parser("check", help="run the alert rules once now")
+    s.add_argument("--dry-run", action="store_true", help="show the notices a check would send; save and send nothing")
+
+    from app.alerts_cli import add_parser as add_alerts_parser
+
+    add_alerts_parser(sub)
+
+    s = sub.add_parser("jobs", help="the scheduler's jobs, their next runs, and the latest runs and failures")
+    s.add_argument("--limit", type=int, default=20, metavar="N", help="how many recent runs (default 20)")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
 
     s = sub.add_parser("status", help="source health, stored mentions, spooled work and recent alerts")
     s.add_argument("--json", action="store_true", help="machine-readable output")

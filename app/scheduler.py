@@ -1,7 +1,9 @@
 """`yuqing run`: APScheduler runs the crawls, the alert checks and the weekly digest.
 
 Jobs live in a persistent job store (`DATA_DIR/scheduler.db`), so a restart keeps their next run
-times and a missed run is made up once (coalesced) instead of being lost. A stored job can only
+times and a run missed while the service was down is made up once, late (coalesced), instead of
+being lost. Every run is recorded there too (`app.joblog`, shown by `yuqing jobs`), and a lock
+keeps a second `yuqing run` off the same data dir. A stored job can only
 name a module-level function and plain, picklable arguments (a source name), so the job functions
 below reach the running `Service` of this process, and through it the process's one `Services`.
 """
@@ -9,22 +11,24 @@ from __future__ import annotations
 
 import logging
 import signal
+import sqlite3
 import threading
+from datetime import datetime
 from types import FrameType
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from app.joblog import JobLog, JobRun, SchedulerLock
 from app.services import Services
 from yuqing.config import Config, Schedule
 
 log = logging.getLogger("yuqing.scheduler")
 ALERT_CHECK_SECONDS = 300
-# A run missed by less than this (machine asleep, service restarting) still happens once.
-MISFIRE_GRACE_SECONDS = 3600
 
 _running: Service | None = None
 
@@ -35,15 +39,17 @@ def _service() -> Service:
     return _running
 
 
-def run_check(services: Services) -> list[Any]:
-    """Run the alert rules once on the process's store; returns the alerts raised. Also sends any
-    digest that a dead mail server kept back."""
+def run_check(services: Services, dry_run: bool = False) -> list[Any]:
+    """Run the alert rules once on the process's stores; returns the notices of the check. Also
+    sends any digest that a dead mail server kept back. `dry_run`: decide, but save and send nothing."""
     import alerts
     from alerts.digest import resend_spooled
 
-    for path in resend_spooled(services.config):
-        log.info("spooled digest %s sent", path.name)
-    return list(alerts.check(services.config, services.store, setup=services.alerts))
+    if not dry_run:
+        for path in resend_spooled(services.config):
+            log.info("spooled digest %s sent", path.name)
+    return list(alerts.check(services.config, services.store, services.alert_store, setup=services.alerts,
+                             dry_run=dry_run))
 
 
 def crawl_job(source: str, settings: dict[str, Any] | None = None) -> list[str]:
@@ -74,9 +80,22 @@ class Service:
         services.data.root.mkdir(parents=True, exist_ok=True)
         self.scheduler = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{services.data.scheduler_db}")},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
+            # misfire_grace_time None: a run missed during downtime happens once at start, however late
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=self.config.tz)
+        self.log = JobLog(services.data.scheduler_db)
+        self.lock = SchedulerLock(services.data.root / "scheduler.lock")
+        self.scheduler.add_listener(self._record, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED)
         self._stop = threading.Event()
+
+    def _record(self, event: JobExecutionEvent) -> None:
+        outcome = "missed" if event.code == EVENT_JOB_MISSED else "failed" if event.exception else "ok"
+        error = f"{type(event.exception).__name__}: {event.exception}" if event.exception else ""
+        try:
+            self.log.record(JobRun(event.job_id, event.scheduled_run_time, datetime.now(self.config.tz), outcome,
+                                   error))
+        except sqlite3.Error as e:  # the job itself ran; losing its log line must not stop the service
+            log.error("could not record the run of %s in %s: %s", event.job_id, self.log.path, e)
 
     # -- the jobs -------------------------------------------------------------------------------
 
@@ -91,17 +110,17 @@ class Service:
         return lines
 
     def check(self) -> int:
-        """Run the alert rules once; returns the number of alerts raised."""
-        raised = run_check(self.services)
-        for a in raised:
-            log.warning("alert: %s", a.summary())
-        return len(raised)
+        """Run the alert rules once; returns the number of notices."""
+        notices = run_check(self.services)
+        for a in notices:
+            log.warning("notice: %s", a.summary())
+        return len(notices)
 
     def digest(self) -> None:
         """Send the weekly digest for the last complete week."""
         from alerts.digest import send_digest
 
-        send_digest(self.config, self.services.store)
+        send_digest(self.config, self.services.store, self.services.alert_store)
         log.info("weekly digest sent to %s", ", ".join(self.config.digest.recipients))
 
     def job_specs(self) -> list[tuple[str, Any, Any, tuple[Any, ...]]]:
@@ -119,11 +138,15 @@ class Service:
         global _running
         if _running is not None and _running is not self:
             raise RuntimeError("a yuqing service is already running in this process")
+        self.lock.acquire()
         _running = self
         self.scheduler.start(paused=True)
         wanted = set()
         for job_id, fn, trigger, args in self.job_specs():
             wanted.add(job_id)
+            kept = self.scheduler.get_job(job_id)
+            if kept is not None and (str(kept.trigger), kept.args) == (str(trigger), args):
+                continue  # unchanged: keep its next run time, so a run missed while down still happens
             self.scheduler.add_job(fn, trigger, args=args, id=job_id, name=job_id, replace_existing=True)
         for job in self.scheduler.get_jobs():
             if job.id not in wanted:  # a source removed from the config
@@ -139,6 +162,7 @@ class Service:
         global _running
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        self.lock.release()
         if _running is self:
             _running = None
         self._stop.set()

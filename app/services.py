@@ -13,6 +13,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Self
 
 from app import settings
+from yuqing.alertstore import AlertStore, open_alert_store
 from yuqing.config import Config
 from yuqing.datadir import DataDir
 from yuqing.ingest import Ingest
@@ -24,8 +25,8 @@ if TYPE_CHECKING:
 
 
 class Services:
-    """Config, data dir, store, analyser, alert setup and the ingest path of one process. The store
-    and the analyser are built on first use (a `yuqing detect` needs neither), once, and shared
+    """Config, data dir, store, alert store, analyser, alert setup and the ingest path of one
+    process. The stores and the analyser are built on first use (a `yuqing detect` needs neither), once, and shared
     by every thread; `close()` closes what was opened."""
 
     def __init__(self, config: Config, config_path: str | None = None, *, store: Store | None = None) -> None:
@@ -36,13 +37,12 @@ class Services:
         self.config_path = config_path if config_path is not None else (
             None if config.path.startswith("<") else config.path)
         self.data = DataDir(config.data_dir)
-        # Alert state (alerts, deliveries, per-rule state): the AlertStore seam fills this in.
-        self.alert_store: Any = None
         self._lock = threading.RLock()
         self._store: Store | None = store
         self._analyzer: Analyzer | None = None
         self._ingest: Ingest | None = None
         self._alerts: AlertSetup | None = None
+        self._alert_store: AlertStore | None = None
 
     @classmethod
     def load(cls, config_path: str | os.PathLike[str] | None = None,
@@ -56,6 +56,14 @@ class Services:
             if self._store is None:
                 self._store = open_store(self.config)
             return self._store
+
+    @property
+    def alert_store(self) -> AlertStore:
+        """Alert state (alerts, deliveries, per-rule state, silences) on the configured backend."""
+        with self._lock:
+            if self._alert_store is None:
+                self._alert_store = open_alert_store(self.config)
+            return self._alert_store
 
     @property
     def analyzer(self) -> Analyzer:
@@ -86,8 +94,13 @@ class Services:
     def close(self) -> None:
         with self._lock:
             store, self._store = self._store, None
-        if store is not None:
-            store.close()
+            alert_store, self._alert_store = self._alert_store, None
+        try:
+            if store is not None:
+                store.close()
+        finally:
+            if alert_store is not None:
+                alert_store.close()
 
     def __enter__(self) -> Self:
         return self

@@ -33,9 +33,9 @@ def _health(services: Services, name: str) -> dict[str, Any]:
 
 
 def collect(services: Services, now: datetime | None = None) -> dict[str, Any]:
-    from alerts import read_log
     from nlp.analyzer import AnalyzerSettings
     from nlp.provenance import describe
+    from yuqing.alertstore.model import AlertQuery
 
     config, store = services.config, services.store
     now = now or datetime.now(config.tz)
@@ -43,15 +43,18 @@ def collect(services: Services, now: datetime | None = None) -> dict[str, Any]:
     negative_24h = store.search(SearchRequest(query=parse(""), polarity="negative", limit=0,
                                               since=now - timedelta(days=1))).total
     newest = everything.hits[0].mention.published_at if everything.hits else None
-    alerts = read_log(config, now - timedelta(days=ALERT_DAYS), now + timedelta(days=1))
+    alerts = services.alert_store.list_alerts(AlertQuery(since=now - timedelta(days=ALERT_DAYS), limit=1000))
+    # alert notices wait in the alert store, the rest in spool folders
+    spool = {kind: services.alert_store.count_pending() if kind == "alerts" else _pending(services.data.spool(kind))
+             for kind in SPOOL_KINDS}
     return {
         "config": config.path,
         "data_dir": str(config.data_dir),
         "store": {"backend": config.store.backend, "mentions": everything.total,
                   "newest": newest.isoformat() if newest else None, "negative_last_24h": negative_24h},
         "sources": {s.name: {"type": s.type, **_health(services, s.name)} for s in config.sources},
-        "spool": {kind: _pending(services.data.spool(kind)) for kind in SPOOL_KINDS},
-        "alerts_last_7_days": [a.summary() for a in alerts],
+        "spool": spool,
+        "alerts_last_7_days": [a.summary() for a in sorted(alerts, key=lambda a: a.started_at)],
         "model": describe(AnalyzerSettings.parse(config.nlp).model),
     }
 

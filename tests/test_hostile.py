@@ -25,8 +25,8 @@ from markdown_it import MarkdownIt
 from alerts import render
 from alerts.channels import FeishuChannel
 from alerts.digest import DigestData, Row, render_html, week_of
-from alerts.model import Alert, AlertMention
 from nlp import Analyzer, analyze_jsonl
+from yuqing.alertstore.model import Alert, AlertMention
 from yuqing.config import load
 from yuqing.model import Mention, is_web_url
 from yuqing.query import MAX_DEPTH, MAX_TERMS, And, Node, Not, Or, QuerySyntaxError, Term, parse

@@ -88,3 +88,79 @@ def test_crawl_job_reports_an_unreachable_source_clearly(tmp_path):
         s.stop()
     assert "feed-a" in line
     assert "127.0.0.1:9" in line or "cannot reach" in line, line
+
+
+def test_a_second_scheduler_on_the_same_data_dir_refuses_to_start(tmp_path):
+    first = service(tmp_path)
+    first.start()
+    env = dict(os.environ, YUQING_DATA_DIR=str(tmp_path / "data"))
+    try:
+        second = subprocess.run([sys.executable, "-m", "app.cli", "--config", str(tmp_path / "yuqing.yaml"), "run"],
+                                env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        first.stop()
+    assert second.returncode == 1
+    assert f"another `yuqing run` (pid {os.getpid()}) is using {tmp_path / 'data'}" in second.stderr
+    again = service(tmp_path)  # the first one is gone: now it may
+    again.start()
+    again.stop()
+
+
+def test_a_check_missed_while_down_runs_once_late_and_is_logged(tmp_path):
+    import json
+    from datetime import datetime, timedelta
+
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    from app.joblog import JobLog
+
+    text = "sources: []\n"
+    s = service(tmp_path, text)
+    s.start()
+    s.stop()
+    # the service was down for three hours: its check, due every 5 minutes, missed 36 runs
+    store = SQLAlchemyJobStore(url=f"sqlite:///{tmp_path / 'data' / 'scheduler.db'}")
+    store.start(s.scheduler, "default")
+    job = store.lookup_job("alerts:check")
+    due = datetime.now(s.config.tz).replace(microsecond=0) - timedelta(hours=3)
+    job._modify(next_run_time=due)
+    store.update_job(job)
+    store.shutdown()
+
+    s = service(tmp_path, text)
+    s.start()
+    log = JobLog(tmp_path / "data" / "scheduler.db")
+    try:
+        deadline = time.monotonic() + 120  # a hang guard, not a speed requirement
+        while not log.runs() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        next_run = s.scheduler.get_job("alerts:check").next_run_time
+    finally:
+        s.stop()
+    [run] = log.runs()  # once, not 36 times (coalesced: logged as due at the latest missed time)
+    assert (run.job_id, run.outcome) == ("alerts:check", "ok") and due <= run.scheduled_at <= run.finished_at
+    assert next_run > due + timedelta(hours=3)
+
+    env = dict(os.environ, YUQING_DATA_DIR=str(tmp_path / "data"))
+    proc = subprocess.run([sys.executable, "-m", "app.cli", "--config", str(tmp_path / "yuqing.yaml"), "jobs",
+                           "--json"], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    shown = json.loads(proc.stdout)
+    assert [j["id"] for j in shown["jobs"]] == ["alerts:check"]
+    assert shown["runs"][0]["outcome"] == "ok" and shown["runs"][0]["scheduled_at"] == run.scheduled_at.isoformat()
+
+
+def test_failed_job_runs_are_logged_and_make_jobs_exit_1(tmp_path):
+    from datetime import datetime, timedelta
+
+    from app.joblog import JobLog, JobRun
+
+    data = tmp_path / "data"
+    now = datetime.now().astimezone()
+    log = JobLog(data / "scheduler.db")
+    log.record(JobRun("crawl:feed-a", now - timedelta(minutes=1), now, "failed", "StoreError: disk full"))
+    env = dict(os.environ, YUQING_DATA_DIR=str(data))
+    env.pop("YUQING_CONFIG", None)
+    proc = subprocess.run([sys.executable, "-m", "app.cli", "jobs"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 1 and "crawl:feed-a" in proc.stdout and "StoreError: disk full" in proc.stdout

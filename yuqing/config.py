@@ -144,6 +144,7 @@ class Config:
         raise ConfigError(self.path, "sources", f"no source named {name!r} (known: {known})")
 
 
+ALERTS_KEYS = {"rules", "channels", "quiet_hours", "search_url"}  # what each holds: alerts/setup.py
 # A section is accepted only once something reads it: there is no `web:` while there is no web app.
 TOP_KEYS = {"timezone", "institutions", "sources", "store", "alerts", "digest", "smtp", "nlp"}
 
@@ -279,7 +280,7 @@ def from_mapping(data: Any, where: str, data_dir: Path, env: dict[str, str] | No
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(where, "timezone", f"{tz!r} is not an IANA time zone (e.g. Asia/Shanghai)") from None
     alerts = r.sub("alerts")
-    alerts.only({"rules", "channels"})
+    alerts.only(ALERTS_KEYS)
     return Config(
         path=where,
         data_dir=data_dir,

@@ -72,11 +72,11 @@ def run_cycle(services: Services) -> CycleSummary:
     reports = crawl(services, settings=LOCAL_SITE_SETTINGS)
     stored = store.search(SearchRequest(query=parse(""), limit=0)).total
     negative = store.search(SearchRequest(query=parse(""), polarity="negative", limit=0)).total
-    raised = alerts.check(config, store, setup=services.alerts)
+    raised = alerts.check(config, store, services.alert_store, setup=services.alerts)
     # the week so far, so the digest shows the planted burst and its alert (the scheduled
     # Monday digest covers the last complete week)
     year, week, _ = datetime.now(config.tz).isocalendar()
-    digest = send_digest(config, store, week=f"{year}-W{week:02d}")
+    digest = send_digest(config, store, services.alert_store, week=f"{year}-W{week:02d}")
     return CycleSummary([r.summary() for r in reports], stored, negative, len(raised), digest,
                         outbox_kinds(services.data.outbox))
 

@@ -44,6 +44,31 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+def migrate(db: sqlite3.Connection, path: Path, migrations: tuple[str, ...], key: str) -> list[str]:
+    """Bring one schema in `db` up to date; one line per version applied, or one saying it is
+    current. Each schema sharing the file (the mentions, the alert state) keeps its own version
+    under `key` in the `meta` table."""
+    db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("BEGIN IMMEDIATE")  # two processes opening a new file at once: one migrates, one waits
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        version = int(row[0]) if row else 0
+        if version > len(migrations):
+            raise StoreError(f"{path} has {key} {version}, newer than this yuqing ({len(migrations)}); upgrade yuqing")
+        lines = []
+        for number, script in enumerate(migrations[version:], start=version + 1):
+            for statement in filter(str.strip, script.split(";")):
+                db.execute(statement)
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(number)))
+            lines.append(f"migrated {path} to {key} {number}")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return lines or [f"unchanged: {path} at {key} {version}"]
+
+
 def _ts(mention: Mention) -> float:
     return (mention.published_at or mention.fetched_at).timestamp()
 
@@ -93,22 +118,7 @@ class SqliteStore:
 
     def _migrate(self) -> list[str]:
         with self._errors("migrate the schema") as db:
-            db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            db.execute("BEGIN IMMEDIATE")  # two processes opening a new file: one migrates, the other waits
-            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            version = int(row[0]) if row else 0
-            if version > len(MIGRATIONS):
-                db.execute("ROLLBACK")
-                raise StoreError(f"{self.path} has schema version {version}, newer than this yuqing "
-                                 f"({len(MIGRATIONS)}); upgrade yuqing")
-            lines = []
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                for statement in filter(str.strip, script.split(";")):
-                    db.execute(statement)
-                db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(number),))
-                lines.append(f"migrated {self.path} to schema version {number}")
-            db.execute("COMMIT")
-            return lines or [f"unchanged: {self.path} at schema version {version}"]
+            return migrate(db, self.path, MIGRATIONS, "schema_version")
 
     def setup(self) -> list[str]:
         """Create or migrate the schema (opening the store already does; idempotent). Returns one line
@@ -253,4 +263,4 @@ class SqliteStore:
                 self._db.close()
 
 
-__all__ = ["MIGRATIONS", "SqliteStore"]
+__all__ = ["MIGRATIONS", "SqliteStore", "migrate"]
