@@ -26,6 +26,9 @@ SPIDERS: dict[str, str] = {
     "tieba": "crawlers.spiders.tieba.TiebaSpider",
     "guba": "crawlers.spiders.guba.GubaSpider",
     "heimao": "crawlers.spiders.heimao.HeimaoSpider",
+    "json": "crawlers.spiders.jsonapi.JsonApiSpider",
+    "sitemap": "crawlers.spiders.article.SitemapSpider",
+    "article": "crawlers.spiders.article.ArticleSpider",
 }
 
 # The real sites; each platform spider accepts `base_url` so tests (and mirrors) can stand in.
@@ -199,6 +202,57 @@ def _html(c: _Check) -> None:
         c.date_format("date_format")
 
 
+_JSON_FIELDS = ("url", "title", "content", "author", "published_at", "id", "engagement")
+
+
+def _jmespath(c: _Check, key: str, value: Any) -> None:
+    import jmespath
+    from jmespath.exceptions import JMESPathError
+
+    if not isinstance(value, str) or not value.strip():
+        raise c.fail(key, "must be a JMESPath expression, e.g. data.items")
+    try:
+        jmespath.compile(value)
+    except JMESPathError as e:
+        raise c.fail(key, f"{value!r} is not a valid JMESPath expression: {e}") from None
+
+
+def _json(c: _Check) -> None:
+    _rss(c)
+    for key in ("items", "fields"):
+        if key not in c.params:
+            raise c.fail(key, "is required for a json source")
+    _jmespath(c, "items", c.params["items"])
+    fields = c.params["fields"]
+    if not isinstance(fields, dict) or "url" not in fields or "published_at" not in fields:
+        raise c.fail("fields", f"must map Mention fields ({', '.join(_JSON_FIELDS)}) to JMESPath expressions, "
+                               "with at least url and published_at")
+    for name, expression in fields.items():
+        if name not in _JSON_FIELDS:
+            raise c.fail(f"fields.{name}", f"unknown field (allowed: {', '.join(_JSON_FIELDS)})")
+        _jmespath(c, f"fields.{name}", expression)
+    if "next" in c.params:
+        _jmespath(c, "next", c.params["next"])
+
+
+def _article(c: _Check) -> None:
+    if "urls" not in c.params:
+        raise c.fail("urls", "is required: the article pages to read")
+    c.urls("urls")
+
+
+def _sitemap(c: _Check) -> None:
+    if "url" not in c.params:
+        raise c.fail("url", "is required: the sitemap (or sitemap index) URL")
+    allow = c.params.get("allow", "")
+    try:
+        re.compile(allow) if isinstance(allow, str) else None
+    except re.error as e:
+        raise c.fail("allow", f"{allow!r} is not a regular expression: {e}") from None
+    if not isinstance(allow, str):
+        raise c.fail("allow", "must be a regular expression the page URLs must match")
+
+
 _BOARD_CODE = re.compile(r"^[0-9A-Za-z]{2,12}$")
 
 
@@ -223,10 +277,14 @@ _PLATFORM_PARAMS: dict[str, dict[str, str]] = {
     "guba": {"boards": "", "fetch_posts": "boolean", "caifuhao_base_url": "url", **_COMMON},
     "heimao": {"keywords": "words", "page_size": "positive_int", **_COMMON},
     "rss": {"url": "", "urls": "", **_REQUEST},
+    "json": {"url": "", "urls": "", "items": "", "fields": "", "next": "", "max_pages": "positive_int", **_REQUEST},
+    "article": {"urls": "", **_REQUEST},
+    "sitemap": {"url": "url", "allow": "", "max_pages": "positive_int", **_REQUEST},
     "html": {"start_urls": "", "list_item": "", "link": "", "next_page": "", "detail": "",
              "encoding": "", "date_format": "", "max_pages": "positive_int", **_REQUEST},
 }
-_TYPE_CHECKS: dict[str, Callable[[_Check], None]] = {"rss": _rss, "html": _html, "guba": _guba}
+_TYPE_CHECKS: dict[str, Callable[[_Check], None]] = {"rss": _rss, "html": _html, "guba": _guba, "json": _json,
+                                                     "article": _article, "sitemap": _sitemap}
 
 
 def validate_source(config: Config, index: int, source: SourceConfig) -> None:

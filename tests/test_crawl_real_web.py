@@ -198,3 +198,44 @@ def test_tieba_list_only_dates_are_marked_estimated(site, tmp_path):
     listed = by_source(mentions, "tieba")
     assert listed and all(m.published_estimated for m in listed.values())
     assert reports["tieba"].state == "ok"
+
+
+@pytest.fixture(scope="module")
+def any_site(site, tmp_path_factory):
+    return crawl_sources(tmp_path_factory.mktemp("any"), [
+        {"name": "api", "type": "json", "params": {
+            "url": f"{site.url}/articles/api", "items": "data.items",
+            "fields": {"url": "uri", "id": "to_string(id)", "title": "title", "content": "content_short",
+                       "author": "author.display_name", "published_at": "to_string(display_time)",
+                       "engagement": "comment_count"},
+            "next": "join('', ['?cursor=', data.next_cursor])"}},
+        {"name": "sitemap", "type": "sitemap", "params": {"url": f"{site.url}/articles/sitemap_index.xml",
+                                                          "allow": "/doc/"}},
+        {"name": "article", "type": "article", "params": {"urls": [f"{site.url}/articles/doc/collection.shtml"]}},
+    ])
+
+
+def test_a_json_api_read_with_jmespath_follows_its_cursor(any_site, site):
+    reports, mentions = any_site
+    api = by_source(mentions, "api")
+    item = api["https://wallstreetcn.com/articles/3054212"]
+    assert item.title == "锦程银行净息差再创新低" and item.author == "张丹丹" and item.engagement == 12
+    assert item.published_at == datetime.fromtimestamp(1764147600, timezone.utc)
+    assert reports["api"].stored == 2 and reports["api"].state == "ok"
+    assert any(p.endswith("/articles/api?cursor=1764061200") for p in site.requests)
+
+
+def test_sitemap_and_article_pages_without_selectors(any_site, site):
+    reports, mentions = any_site
+    pages = {m.url: m for m in mentions.values() if m.source in ("sitemap", "article")}
+    assert set(pages) == {f"{site.url}/articles/doc/collection.shtml", f"{site.url}/articles/doc/surrender.shtml"}
+    story = pages[f"{site.url}/articles/doc/collection.shtml"]
+    assert story.title == "锦程银行信用卡外包催收再遭投诉 银行回应：已启动核查"
+    assert "已对相关外包机构启动核查" in story.content
+    assert "版权所有" not in story.content and "相关阅读" not in story.content  # boilerplate left out
+    assert story.published_at.date().isoformat() == "2026-11-26" and not story.published_estimated
+    # No date on the page: the sitemap's lastmod, marked as estimated.
+    undated = pages[f"{site.url}/articles/doc/surrender.shtml"]
+    assert undated.published_estimated and undated.published_at == datetime.fromisoformat("2026-11-25T10:00:00+08:00")
+    # The same page as an `article` source: one mention (same canonical URL), stored by both.
+    assert (reports["article"].stored, reports["article"].state) == (1, "ok")
