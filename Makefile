@@ -37,6 +37,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_analyze.py --yuqing $(BIN)/yuqing
 	$(BIN)/python benchmarks/eval_sentiment.py
 	$(BIN)/python benchmarks/bench_detect.py --first-seed 101
+	$(BIN)/python benchmarks/bench_crawl.py
 	YUQING_TEST_ES_URL=$${YUQING_TEST_ES_URL:-$$(tests/elasticsearch/node url)} $(BIN)/python benchmarks/bench_store.py
 
 # ruff, mypy and the layer contracts (import-linter, [importlinter] in setup.cfg); `make test` runs it too.
