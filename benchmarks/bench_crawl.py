@@ -63,8 +63,9 @@ def _ours(threads: int) -> dict[str, float]:
             config = Path(tmp) / "yuqing.yaml"
             config.write_text(yaml.safe_dump({"institutions": INSTITUTIONS, "sources": [{
                 "name": "forum", "type": "html", "params": {
-                    "start_urls": [f"{base}/forum-1.html"], "link": "a.t::attr(href)", "next_page": "a.next::attr(href)",
-                    "max_pages": pages, "detail": {"title": "h1::text", "content": "div.c", "published_at": "span.d::text"}},
+                    "start_urls": [f"{base}/forum-1.html"], "link": "a.t::attr(href)",
+                    "next_page": "a.next::attr(href)", "max_pages": pages,
+                    "detail": {"title": "h1::text", "content": "div.c", "published_at": "span.d::text"}},
             }]}, allow_unicode=True), encoding="utf-8")
             started = time.monotonic()
             (report,) = crawl(str(config), tmp, timeout=600, settings={**LOCAL_SITE_SETTINGS, "ROBOTSTXT_OBEY": False,
