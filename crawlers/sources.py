@@ -275,7 +275,7 @@ _PLATFORM_PARAMS: dict[str, dict[str, str]] = {
     "weibo": {"keywords": "words", **_COMMON},
     "tieba": {"forums": "words", "keywords": "words", "fetch_threads": "boolean", **_COMMON},
     "guba": {"boards": "", "fetch_posts": "boolean", "caifuhao_base_url": "url", **_COMMON},
-    "heimao": {"keywords": "words", "page_size": "positive_int", **_COMMON},
+    "heimao": {"keywords": "words", "page_size": "positive_int", "fetch_details": "boolean", **_COMMON},
     "rss": {"url": "", "urls": "", **_REQUEST},
     "json": {"url": "", "urls": "", "items": "", "fields": "", "next": "", "max_pages": "positive_int", **_REQUEST},
     "article": {"urls": "", **_REQUEST},
