@@ -23,6 +23,7 @@ SPIDERS: dict[str, str] = {
     "rss": "crawlers.spiders.feed.FeedSpider",
     "html": "crawlers.spiders.html.HtmlSpider",
     "weibo": "crawlers.spiders.weibo.WeiboSpider",
+    "weibo-web": "crawlers.spiders.weibo_web.WeiboWebSpider",
     "tieba": "crawlers.spiders.tieba.TiebaSpider",
     "guba": "crawlers.spiders.guba.GubaSpider",
     "heimao": "crawlers.spiders.heimao.HeimaoSpider",
@@ -34,6 +35,7 @@ SPIDERS: dict[str, str] = {
 # The real sites; each platform spider accepts `base_url` so tests (and mirrors) can stand in.
 DEFAULT_BASE_URLS: dict[str, str] = {
     "weibo": "https://m.weibo.cn",
+    "weibo-web": "https://s.weibo.com",
     "tieba": "https://tieba.baidu.com",
     "guba": "https://guba.eastmoney.com",
     "heimao": "https://tousu.sina.com.cn",
@@ -130,6 +132,12 @@ class _Check:
                                  "(letters, digits and _, e.g. YUQING_WEIBO_COOKIE), not the value itself")
         return value
 
+    def hour(self, key: str) -> str:
+        value = self.params[key]
+        if not isinstance(value, str) or not _HOUR.match(value):
+            raise self.fail(key, f"{value!r} is not an hour in s.weibo.com's form YYYY-MM-DD-H (e.g. 2026-11-26-8)")
+        return value
+
     def date_format(self, key: str) -> str:
         value = self.params[key]
         if not isinstance(value, str) or "%" not in value:
@@ -139,6 +147,7 @@ class _Check:
 
 # A header or cookie name (an RFC 9110 token).
 HTTP_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_HOUR = re.compile(r"^\d{4}-\d{2}-\d{2}-(1?\d|2[0-3])$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -273,6 +282,7 @@ _REQUEST = {"headers": "headers", "cookie_env": "env_name"}
 _COMMON = {"base_url": "url", "max_pages": "positive_int", **_REQUEST}
 _PLATFORM_PARAMS: dict[str, dict[str, str]] = {
     "weibo": {"keywords": "words", **_COMMON},
+    "weibo-web": {"keywords": "words", "window_hours": "positive_int", "until": "hour", **_COMMON},
     "tieba": {"forums": "words", "keywords": "words", "fetch_threads": "boolean", **_COMMON},
     "guba": {"boards": "", "fetch_posts": "boolean", "caifuhao_base_url": "url", **_COMMON},
     "heimao": {"keywords": "words", "page_size": "positive_int", "fetch_details": "boolean", **_COMMON},
@@ -304,8 +314,8 @@ def validate_source(config: Config, index: int, source: SourceConfig) -> None:
             getattr(c, kind)(key)
     if source.type in _TYPE_CHECKS:
         _TYPE_CHECKS[source.type](c)
-    if source.type in ("weibo", "heimao", "tieba") and not config.institutions:
-        key = "forums" if source.type == "tieba" else "keywords"
+    if source.type in ("weibo", "weibo-web", "heimao", "tieba") and not config.institutions:
+        key = "forums" if source.type == "tieba" and "keywords" not in source.params else "keywords"
         if key not in source.params:
             raise c.fail(key, f"is required when no institutions are configured (a {source.type} "
                               "source searches for institution names by default)")

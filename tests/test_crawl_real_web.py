@@ -12,7 +12,7 @@ import pytest
 from test_crawl import INSTITUTIONS, by_source, run, site, stored, write_config  # noqa: F401  (site: a fixture)
 
 from yuqing.datadir import HealthRecord
-from yuqing.model import Mention
+from yuqing.model import Mention, mention_id
 
 __all__ = ["site"]
 
@@ -239,3 +239,27 @@ def test_sitemap_and_article_pages_without_selectors(any_site, site):
     assert undated.published_estimated and undated.published_at == datetime.fromisoformat("2026-11-25T10:00:00+08:00")
     # The same page as an `article` source: one mention (same canonical URL), stored by both.
     assert (reports["article"].stored, reports["article"].state) == (1, "ok")
+
+
+def test_weibo_web_search_slices_a_busy_window_past_the_50_page_cap(site, tmp_path):
+    reports, mentions = crawl_sources(tmp_path, [{"name": "sweibo", "type": "weibo-web", "params": {
+        "base_url": f"{site.url}/sweibo", "keywords": ["锦程银行"], "until": "2026-11-26-12", "window_hours": 4}}])
+    asked = [p for p in site.requests if p.startswith("/sweibo/weibo")]
+    # The 4-hour window shows all 50 pages: it is cut into two 2-hour windows, each read in full.
+    assert any("custom%3A2026-11-26-8%3A2026-11-26-12" in p or "custom:2026-11-26-8:2026-11-26-12" in p for p in asked)
+    assert sum("2026-11-26-8:2026-11-26-10" in p.replace("%3A", ":") for p in asked) == 2  # pages 1 and 2
+    assert sum("2026-11-26-10:2026-11-26-12" in p.replace("%3A", ":") for p in asked) == 1  # no results
+    posts = by_source(mentions, "sweibo")
+    assert not any("第" in m.content for m in posts.values())  # the capped window's own page is not read
+    own = posts["https://weibo.com/1023333001/R333101"]
+    assert own.author == "投诉的小王" and own.engagement == 3 + 8 + 21
+    assert own.published_at.strftime("%m-%d %H:%M") == "11-26 09:12"
+    repost = posts["https://weibo.com/1023333002/R333102"]
+    original = posts["https://weibo.com/1023333000/R333100"]
+    assert repost.content == "转发微博\n//@锦程受害者联盟: 锦程银行理财经理私自替客户做风险测评，亏损后不认账！"
+    assert repost.repost_of == original.id and original.author == "锦程受害者联盟"
+    long = posts["https://weibo.com/1023333003/R333103"]
+    assert long.content == "锦程银行的这笔分期手续费我算了一下，年化利率接近18%，远高于宣传的“月费率0.6%”。"
+    # The same post through the mobile API gets the same id.
+    assert own.id == mention_id(platform="weibo", post_id="5021333333333101")
+    assert (reports["sweibo"].stored, reports["sweibo"].state) == (4, "ok")

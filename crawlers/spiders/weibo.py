@@ -19,7 +19,7 @@ from scrapy.http import Response
 from crawlers.items import Rejected
 from crawlers.spiders.base import SourceError, SourceSpider
 from crawlers.text import clean_html, count
-from yuqing.model import Mention, mention_id
+from yuqing.model import Mention
 
 
 def _posts(cards: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -111,7 +111,7 @@ class WeiboSpider(SourceSpider):
             platform_id=mid,
             title="",
             content=content,
-            repost_of=mention_id(platform=self.source_type, post_id=_mid(original)) if original else "",
+            repost_of=self.post_key(_mid(original)) if original else "",
             author=str(user.get("screen_name") or ""),
             published=str(post.get("created_at") or ""),
             engagement=sum(count(post.get(k)) for k in ("reposts_count", "comments_count", "attitudes_count")),
