@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 import scrapy
-from parsel import Selector
+from parsel import Selector, SelectorList
 from scrapy.http import Response
 
 from crawlers.items import Rejected
@@ -89,8 +89,8 @@ class WeiboWebSpider(SourceSpider):
         repost = content.css("div.card-comment")
         original_id, original_text = "", ""
         if repost:
-            like = repost.css("a[action-type=feed_list_like]::attr(action-data)").get("")
-            original_id = _MID.search(like).group(1) if _MID.search(like) else ""
+            liked = _MID.search(repost.css("a[action-type=feed_list_like]::attr(action-data)").get(""))
+            original_id = liked.group(1) if liked else ""
             author = repost.css("div[node-type=feed_list_forwardContent] a[nick-name]::attr(nick-name)").get("")
             original_text = self._text(repost)
             if original_id:
@@ -103,11 +103,12 @@ class WeiboWebSpider(SourceSpider):
         yield self._mention(mid, content.css("div.info a.name::attr(nick-name)").get(""), text,
                             content.xpath("./p[@class='from']"), card.css("div.card-act"), original_id)
 
-    def _text(self, node: Selector) -> str:
+    def _text(self, node: SelectorList[Selector]) -> str:
         full = node.css("p[node-type=feed_list_content_full]")
         return _FULL_TEXT_TAIL.sub("", text_of((full or node.css("p.txt"))[:1], separator=""))
 
-    def _mention(self, mid: str, author: str, text: str, source_line: Selector, counts: Selector,
+    def _mention(self, mid: str, author: str, text: str, source_line: SelectorList[Selector],
+                 counts: SelectorList[Selector],
                  original_id: str) -> Mention | Rejected:
         link = source_line.css("a::attr(href)").get("")
         shown = [text_of(counts.css(f"a[action-type={a}]")) for a in ("feed_list_forward", "feed_list_comment")]
