@@ -296,6 +296,8 @@ def test_health_files_are_written_per_source(first_crawl):
     _, data_dir = first_crawl
     health = json.loads((data_dir / "health" / "bbs.json").read_text(encoding="utf-8"))
     assert health["stored"] == 2 and health["http_errors"] == 2 and health["last_success"]
+    # Two thread pages lost, their list's posts stored: degraded, naming the first lost page.
+    assert (health["state"], health["state_url"]) == ("degraded", health["errors"][0].split(" from ")[1])
     assert {p.stem for p in (data_dir / "health").glob("*.json")} == \
         {"news", "broken-feed", "bbs", "bbs-mislabeled", "weibo", "tieba", "guba", "heimao"}
 
