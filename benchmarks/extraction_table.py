@@ -38,7 +38,8 @@ def extra_sources(base: str) -> list[dict[str, object]]:
             "fields": {"url": "uri", "id": "to_string(id)", "title": "title", "content": "content_short",
                        "author": "author.display_name", "published_at": "to_string(display_time)",
                        "engagement": "comment_count"}}},
-        {"name": "sitemap", "type": "sitemap", "params": {"url": f"{base}/articles/sitemap_index.xml", "allow": "/doc/"}},
+        {"name": "sitemap", "type": "sitemap", "params": {"url": f"{base}/articles/sitemap_index.xml",
+                                                          "allow": "/doc/"}},
     ]
 
 
