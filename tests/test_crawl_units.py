@@ -97,6 +97,24 @@ _LIST = {"start_urls": ["http://a/"], "link": "a", "detail": {"title": "h1", "pu
      "sources[0].params.headers.Referer", "one line"),
     ({"type": "tieba", "params": {"cookie_env": "YUQING-COOKIE"}}, "sources[0].params.cookie_env",
      "name of an environment variable"),
+    ({"type": "json", "params": {"url": "http://a/api", "items": "data.[", "fields": {"url": "u", "published_at": "t"}}},
+     "sources[0].params.items", "not a valid JMESPath expression"),
+    ({"type": "json", "params": {"url": "http://a/api", "items": "data", "fields": {"url": "u"}}},
+     "sources[0].params.fields", "at least url and published_at"),
+    ({"type": "json", "params": {"url": "http://a/api", "items": "data",
+                                 "fields": {"url": "u", "published_at": "t", "body": "b"}}},
+     "sources[0].params.fields.body", "unknown field"),
+    ({"type": "json", "params": {"url": "http://a/api", "fields": {"url": "u", "published_at": "t"}}},
+     "sources[0].params.items", "is required"),
+    ({"type": "sitemap", "params": {"url": "http://a/sitemap.xml", "allow": "(["}}, "sources[0].params.allow",
+     "not a regular expression"),
+    ({"type": "sitemap", "params": {"allow": "/news/"}}, "sources[0].params.url", "is required"),
+    ({"type": "article", "params": {"urls": ["ftp://a/x"]}}, "sources[0].params.urls[0]", "not an http(s) URL"),
+    ({"type": "weibo-web", "params": {"until": "2026-11-26 08:00"}}, "sources[0].params.until", "YYYY-MM-DD-H"),
+    ({"type": "weibo-web", "params": {"window_hours": 0}}, "sources[0].params.window_hours", "at least 1"),
+    ({"type": "heimao", "params": {"fetch_details": 1}}, "sources[0].params.fetch_details", "true or false"),
+    ({"type": "guba", "params": {"boards": ["600036"], "caifuhao_base_url": "caifuhao"}},
+     "sources[0].params.caifuhao_base_url", "not an http(s) URL"),
 ])
 def test_source_params_are_validated_with_file_and_key(source, key, problem):
     with pytest.raises(ConfigError) as e:
@@ -199,3 +217,21 @@ def test_the_ingest_pipeline_and_source_health_work_in_one_process(tmp_path: Pat
         assert (stats["yuqing/stored"], stats["yuqing/filtered"], stats["yuqing/rejected"]) == (2, 1, 1)
         health = services.data.read_health("news")
         assert health is not None and (health.stored, health.filtered, health.rejected) == (2, 1, 1)
+
+
+@pytest.mark.parametrize(("body", "declared", "text"), [
+    ("镕䶮".encode("gb18030"), "application/rss+xml; charset=gb2312", "镕䶮"),  # GB18030 under a gb2312 label
+    ('<?xml version="1.0" encoding="gbk"?>镕'.encode("gbk"), "text/xml; charset=utf-8", "镕"),  # the header lies
+    ("錦程銀行".encode("big5"), "application/xml; charset=x-x-big5", "錦程銀行"),
+])
+def test_feed_decoding_falls_back_along_the_charset_chain(body, declared, text):
+    from crawlers.spiders.feed import decode_feed
+
+    assert text in decode_feed(body, declared)[0]
+
+
+def test_an_undecodable_feed_names_what_was_tried():
+    from crawlers.spiders.feed import decode_feed
+
+    with pytest.raises(ValueError, match="not readable as gb2312, gbk, gb18030, utf-8"):
+        decode_feed(b"\x81\x30", "text/xml; charset=gb2312")
