@@ -28,8 +28,7 @@ class ArticleSpider(SourceSpider):
     source_type = "article"
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        urls = self.params["urls"]
-        for url in [urls] if isinstance(urls, str) else urls:
+        for url in self.configured_urls():
             yield scrapy.Request(url, callback=self.parse_article)
 
     def parse_article(self, response: Response, lastmod: str = "", **kwargs: Any) -> Iterator[Mention | Rejected]:

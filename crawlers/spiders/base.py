@@ -66,6 +66,11 @@ class SourceSpider(scrapy.Spider):
     def base_url(self) -> str:
         return str(self.params.get("base_url", DEFAULT_BASE_URLS.get(self.source_type, ""))).rstrip("/")
 
+    def configured_urls(self) -> list[str]:
+        """The `urls` param (one URL or a list), else `url`."""
+        urls = self.params.get("urls") or self.params["url"]
+        return [urls] if isinstance(urls, str) else list(urls)
+
     def search_words(self, key: str) -> list[str]:
         return search_words(self.config, self.source, key)
 

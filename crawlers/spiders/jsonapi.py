@@ -28,8 +28,7 @@ class JsonApiSpider(SourceSpider):
     source_type = "json"
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        urls = self.params.get("urls") or [self.params["url"]]
-        for url in [urls] if isinstance(urls, str) else urls:
+        for url in self.configured_urls():
             yield scrapy.Request(url, callback=self.parse, cb_kwargs={"page": 1})
 
     def parse(self, response: Response, page: int = 1, **kwargs: Any) -> Iterator[Mention | Rejected | scrapy.Request]:
