@@ -263,3 +263,15 @@ def test_weibo_web_search_slices_a_busy_window_past_the_50_page_cap(site, tmp_pa
     # The same post through the mobile API gets the same id.
     assert own.id == mention_id(platform="weibo", post_id="5021333333333101")
     assert (reports["sweibo"].stored, reports["sweibo"].state) == (4, "ok")
+
+
+def test_yuqing_status_shows_the_state_its_reason_and_url(site, tmp_path):
+    from yuqing.config import load
+    from yuqing.status import collect
+
+    config = write_config(tmp_path, [{"name": "tieba", "type": "tieba", "params": {
+        "base_url": f"{site.url}/tieba-wall", "forums": ["锦程银行"]}}])
+    run(config, tmp_path)
+    shown = collect(load(config, str(tmp_path)))["sources"]["tieba"]
+    assert shown["state"] == "blocked" and "百度安全验证" in shown["state_reason"]
+    assert shown["state_url"].startswith(f"{site.url}/tieba-wall/f?kw=")

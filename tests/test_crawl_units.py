@@ -236,3 +236,46 @@ def test_an_undecodable_feed_names_what_was_tried():
 
     with pytest.raises(ValueError, match="not readable as gb2312, gbk, gb18030, utf-8"):
         decode_feed(b"\x81\x30", "text/xml; charset=gb2312")
+
+
+def _page(url: str, body: str, status: int = 200, content_type: str = "text/html; charset=utf-8"):
+    from scrapy.http import HtmlResponse, TextResponse
+
+    kind = TextResponse if "json" in content_type else HtmlResponse
+    return kind(url, status=status, body=body.encode("utf-8"), headers={"Content-Type": content_type},
+                encoding="utf-8")
+
+
+@pytest.mark.parametrize(("response", "state"), [
+    (_page("https://tieba.baidu.com/f?kw=x", "<html><head><title>百度安全验证</title></head></html>"), "blocked"),
+    (_page("https://m.weibo.cn/api/container/getIndex", '{"ok":-100,"url":"https://passport.weibo.cn/signin/welcome"}',
+           content_type="application/json"), "login-required"),
+    (_page("https://passport.weibo.cn/signin/welcome?entry=mweibo", "<html></html>"), "login-required"),
+    (_page("https://guba.eastmoney.com/list,600036.html", "forbidden", status=403), "blocked"),
+    (_page("https://m.weibo.cn/api/container/getIndex", "", status=432), "login-required"),
+    # Post text may well talk about 验证码 (an SMS code) or logging in: only the title can make a wall.
+    (_page("https://tieba.baidu.com/p/1", "<html><head><title>锦程银行_百度贴吧</title></head><body>"
+           "银行发来的验证码我没给任何人，登录后钱就没了</body></html>"), None),
+    (_page("https://m.weibo.cn/api/container/getIndex", '{"ok":0,"msg":"这里还没有内容"}',
+           content_type="application/json"), None),
+    (_page("https://x.example/news/1", "gone", status=404), None),
+])
+def test_walls_are_told_from_answers(response, state):
+    from crawlers.walls import recognise
+
+    wall = recognise(response)
+    assert (wall.state if wall else None) == state
+
+
+def test_the_state_of_a_crawl():
+    from crawlers.walls import Verdict, decide_state
+
+    lost = Verdict("", "HTTP 404 from http://a/p/2", "http://a/p/2")
+    wall = Verdict("blocked", "Baidu security verification page (百度安全验证)", "http://a/f")
+    empty = Verdict("degraded", "guba board 1 lists no posts", "http://a/list,1.html")
+    assert decide_state([], [], scraped=3, rejected=0) == Verdict("ok")
+    assert decide_state([], [lost], scraped=3, rejected=0) == Verdict("degraded", lost.reason, lost.url)
+    assert decide_state([], [lost], scraped=0, rejected=0).state == "failing"
+    assert decide_state([empty, wall], [lost], scraped=3, rejected=0) == wall  # a wall wins
+    assert decide_state([empty], [], scraped=0, rejected=0) == Verdict("failing", empty.reason, empty.url)
+    assert decide_state([], [], scraped=2, rejected=2).state == "failing"
