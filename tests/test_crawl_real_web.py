@@ -275,3 +275,17 @@ def test_yuqing_status_shows_the_state_its_reason_and_url(site, tmp_path):
     shown = collect(load(config, str(tmp_path)))["sources"]["tieba"]
     assert shown["state"] == "blocked" and "百度安全验证" in shown["state_reason"]
     assert shown["state_url"].startswith(f"{site.url}/tieba-wall/f?kw=")
+
+
+def test_a_search_that_finds_nothing_is_an_answer_but_a_list_without_posts_is_not(site, tmp_path):
+    reports, _ = crawl_sources(tmp_path, [
+        {"name": "none", "type": "weibo", "params": {"base_url": f"{site.url}/weibo-none", "keywords": ["华岳保险"]}},
+        {"name": "odd", "type": "weibo", "params": {"base_url": f"{site.url}/weibo-odd", "keywords": ["华岳保险"]}},
+        {"name": "forum", "type": "html", "params": {
+            "start_urls": [f"{site.url}/feeds/empty.xml"], "link": "a.xst::attr(href)",
+            "detail": {"title": "h1::text", "published_at": "em::text"}}},
+    ])
+    assert (reports["none"].state, reports["none"].errors) == ("ok", [])
+    assert reports["odd"].state == "failing" and "lists no posts" in reports["odd"].state_reason
+    forum = reports["forum"]
+    assert forum.state == "failing" and "no link matches 'a.xst::attr(href)'" in forum.state_reason

@@ -21,6 +21,8 @@ from crawlers.spiders.base import SourceError, SourceSpider
 from crawlers.text import clean_html, count
 from yuqing.model import Mention
 
+NO_RESULTS = "这里还没有内容"
+
 
 def _posts(cards: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     for card in cards:
@@ -67,7 +69,9 @@ class WeiboSpider(SourceSpider):
             raise SourceError(f"weibo search for {keyword!r} at {response.url} did not return JSON "
                               "(the API may want a login or a visitor cookie)") from None
         if reply.get("ok") != 1:
-            if page == 1:  # ok=0 on a later page only means there are no more results
+            # ok=0 on a later page only means there are no more results, and on the first page with
+            # this message that the search found nothing: an answer, not a problem.
+            if page == 1 and reply.get("msg") != NO_RESULTS:
                 raise SourceError(f"weibo search for {keyword!r} failed at {response.url}: "
                                   f"{reply.get('msg') or 'ok != 1'}")
             return
