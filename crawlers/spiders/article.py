@@ -10,9 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-import htmldate
 import scrapy
-import trafilatura
 from scrapy.http import Response, TextResponse
 from scrapy.utils.sitemap import Sitemap
 
@@ -32,6 +30,11 @@ class ArticleSpider(SourceSpider):
             yield scrapy.Request(url, callback=self.parse_article)
 
     def parse_article(self, response: Response, lastmod: str = "", **kwargs: Any) -> Iterator[Mention | Rejected]:
+        # Imported here: Scrapy's spider loader imports every spider module in every crawl, and these
+        # two take seconds to import; only article and sitemap sources need them.
+        import htmldate
+        import trafilatura
+
         if not isinstance(response, TextResponse):
             raise SourceError(f"{response.url} is not a text page")
         doc = trafilatura.bare_extraction(response.text, url=response.url, with_metadata=True, as_dict=True,
