@@ -47,17 +47,21 @@ _STATUS_WALLS = {
     432: Wall(LOGIN_REQUIRED, "HTTP 432: Weibo wants a visitor or login cookie"),
 }
 # Hosts and paths that are login or visitor pages, whatever page we asked for.
-_LOGIN_URLS = re.compile(r"(passport\.weibo\.c(n|om)/(signin|visitor|sso)|login\.sina\.com\.cn|"
-                         r"passport\.baidu\.com|/login(\.php)?\b|/signin\b)", re.IGNORECASE)
+_LOGIN_URLS = re.compile(r"(passport\.weibo\.c(n|om)/(signin|visitor|sso)|login\.sina\.com\.cn|passport\.baidu\.com"
+                         r"|/(login|signin)(\.php|\.html?)?(/|\?|$))", re.IGNORECASE)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-# Only the page title is read: post text may well talk about 验证码 (SMS codes) without being a wall.
+# Only the page title is read, and only a title that is nothing but the wall's name (perhaps with
+# the site's name after a separator): post text, and post titles such as "收不到验证码怎么办" or
+# "登录App闪退", talk about codes and logins without being walls.
+_ALONE = r"\s*($|[-_|—｜:：])"
 _TITLE_WALLS: tuple[tuple[re.Pattern[str], Wall], ...] = (
-    (re.compile("百度安全验证"), Wall(BLOCKED, "Baidu security verification page (百度安全验证)")),
-    (re.compile("Sina Visitor System", re.IGNORECASE),
+    (re.compile("^百度安全验证"), Wall(BLOCKED, "Baidu security verification page (百度安全验证)")),
+    (re.compile("^Sina Visitor System", re.IGNORECASE),
      Wall(LOGIN_REQUIRED, "Sina Visitor System page: the site wants a visitor or login cookie")),
-    (re.compile(r"验证码|安全验证|人机验证|滑块验证|captcha|are you a robot|访问过于频繁|access denied", re.IGNORECASE),
+    (re.compile(r"^\s*(安全验证|人机验证|滑块验证|验证码|访问验证|访问过于频繁|captcha|are you a robot\??|access denied"
+                r"|attention required!?|just a moment\.*)" + _ALONE, re.IGNORECASE),
      Wall(BLOCKED, "verification or captcha page")),
-    (re.compile(r"^\s*(用户)?登录|登录\s*[-_|]|请先登录|sign in", re.IGNORECASE),
+    (re.compile(r"^\s*((用户|账号)?登录|请先登录|sign in|log in)" + _ALONE, re.IGNORECASE),
      Wall(LOGIN_REQUIRED, "login page")),
 )
 _BODY_WALLS = (

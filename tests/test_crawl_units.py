@@ -256,6 +256,11 @@ def _page(url: str, body: str, status: int = 200, content_type: str = "text/html
     # Post text may well talk about 验证码 (an SMS code) or logging in: only the title can make a wall.
     (_page("https://tieba.baidu.com/p/1", "<html><head><title>锦程银行_百度贴吧</title></head><body>"
            "银行发来的验证码我没给任何人，登录后钱就没了</body></html>"), None),
+    (_page("https://tieba.baidu.com/p/2", "<title>收不到验证码怎么办【锦程银行吧】_百度贴吧</title>"), None),
+    (_page("https://tieba.baidu.com/p/3", "<title>登录锦程银行App闪退【锦程银行吧】_百度贴吧</title>"), None),
+    (_page("https://news.example.com/login-security-tips.html", "<title>网银登录安全提示</title>"), None),
+    (_page("https://passport.example.com/login?r=x", "<title>登录 - 某网</title>"), "login-required"),
+    (_page("https://x.example/", "<title>Just a moment...</title>"), "blocked"),
     (_page("https://m.weibo.cn/api/container/getIndex", '{"ok":0,"msg":"这里还没有内容"}',
            content_type="application/json"), None),
     (_page("https://x.example/news/1", "gone", status=404), None),
