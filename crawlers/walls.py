@@ -3,9 +3,10 @@ a captcha, a login or visitor page, an HTTP 403). Each is recognised once, here,
 so a wall is reported as `blocked` or `login-required` with its reason and URL instead of as a
 healthy source that found nothing.
 
-The source states, worst last: `ok`; `degraded` (some fetches failed, or a list page listed
-nothing, but posts came in); `blocked`; `login-required`; `failing` (nothing came in, and we know
-why). `SourceHealth` decides a crawl's state from what it saw (see `decide_state`).
+The source states: `ok`; `degraded` (some fetches failed or met a wall, or a list page listed
+nothing, but posts came in); `blocked` and `login-required` (nothing came in: a wall stood in the
+way); `failing` (nothing came in, and the reason says why). `SourceHealth` decides a crawl's
+state from what it saw (see `decide_state`).
 """
 from __future__ import annotations
 
@@ -135,17 +136,18 @@ class Verdict:
 
 
 def decide_state(marks: list[Verdict], problems: list[Verdict], *, scraped: int, rejected: int) -> Verdict:
-    """A crawl's state: a wall wins; otherwise any problem or empty list page makes it `degraded`
-    when posts came in and `failing` when none did (so one lost post page never fails a source
-    whose posts were stored). `marks` are what `source_state` signals said, `problems` the errors."""
+    """A crawl's state. When no post came in: the first wall (`blocked`, `login-required`), else
+    `failing` with the first problem. When posts came in but something went wrong — a wall on some
+    pages, a lost post page, a list page that listed nothing — `degraded`, naming a wall first if
+    there was one (so one lost post page never fails a source whose posts were stored).
+    `marks` are what `source_state` signals said, `problems` the errors."""
     walls = [m for m in marks if m.state in WALLS]
-    if walls:
-        return walls[0]
-    trouble = [*problems, *marks]
+    trouble = [*walls, *problems, *(m for m in marks if m.state not in WALLS)]
     if scraped and rejected == scraped:
         trouble.append(Verdict(FAILING, f"every one of the {scraped} posts found was rejected (see DATA_DIR/rejects)"))
     if not trouble:
         return Verdict(OK)
     first = trouble[0]
-    lost_all = not scraped or rejected == scraped
-    return Verdict(FAILING if lost_all else DEGRADED, first.reason, first.url)
+    if not scraped or rejected == scraped:
+        return first if first.state in WALLS else Verdict(FAILING, first.reason, first.url)
+    return Verdict(DEGRADED, first.reason, first.url)

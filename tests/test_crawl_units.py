@@ -281,6 +281,8 @@ def test_the_state_of_a_crawl():
     assert decide_state([], [], scraped=3, rejected=0) == Verdict("ok")
     assert decide_state([], [lost], scraped=3, rejected=0) == Verdict("degraded", lost.reason, lost.url)
     assert decide_state([], [lost], scraped=0, rejected=0).state == "failing"
-    assert decide_state([empty, wall], [lost], scraped=3, rejected=0) == wall  # a wall wins
+    assert decide_state([empty, wall], [lost], scraped=0, rejected=0) == wall  # a wall says why nothing came
+    # Posts came in, though some pages were behind the wall: degraded, naming the wall.
+    assert decide_state([empty, wall], [lost], scraped=3, rejected=0) == Verdict("degraded", wall.reason, wall.url)
     assert decide_state([empty], [], scraped=0, rejected=0) == Verdict("failing", empty.reason, empty.url)
     assert decide_state([], [], scraped=2, rejected=2).state == "failing"
