@@ -26,8 +26,9 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from crawlers.runner import LOCAL_SITE_SETTINGS, crawl  # noqa: E402
-from yuqing.demo.site import INSTITUTIONS, serve_local  # noqa: E402
+from app.crawl import LOCAL_SITE_SETTINGS, crawl  # noqa: E402
+from app.demo.site import INSTITUTIONS, serve_local  # noqa: E402
+from app.services import Services  # noqa: E402
 
 PER_PAGE = 20
 COMPLAINTS = ["信用卡分期手续费太高", "客服电话一直打不通", "理财产品到期亏损", "外包催收打到单位", "网点排队两小时"]
@@ -68,8 +69,9 @@ def _ours(threads: int) -> dict[str, float]:
                     "detail": {"title": "h1::text", "content": "div.c", "published_at": "span.d::text"}},
             }]}, allow_unicode=True), encoding="utf-8")
             started = time.monotonic()
-            (report,) = crawl(str(config), tmp, timeout=600, settings={**LOCAL_SITE_SETTINGS, "ROBOTSTXT_OBEY": False,
-                                                                       "CONCURRENT_REQUESTS": 16})
+            with Services.load(str(config), tmp) as services:
+                (report,) = crawl(services, timeout=600, settings={**LOCAL_SITE_SETTINGS, "ROBOTSTXT_OBEY": False,
+                                                                   "CONCURRENT_REQUESTS": 16})
             total = time.monotonic() - started
             stats = _stats(Path(tmp) / "logs" / "crawl.log")
     finally:

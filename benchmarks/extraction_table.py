@@ -18,7 +18,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from test_crawl import _respond, all_sources, run, stored, write_config  # noqa: E402
 
-from yuqing.demo.site import serve_local  # noqa: E402
+from app.demo.site import serve_local  # noqa: E402
 
 FIELDS = ("title", "content", "author", "date", "estimated", "engagement", "institutions", "repost_of")
 

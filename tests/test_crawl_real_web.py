@@ -266,13 +266,14 @@ def test_weibo_web_search_slices_a_busy_window_past_the_50_page_cap(site, tmp_pa
 
 
 def test_yuqing_status_shows_the_state_its_reason_and_url(site, tmp_path):
-    from yuqing.config import load
-    from yuqing.status import collect
+    from app.services import Services
+    from app.status import collect
 
     config = write_config(tmp_path, [{"name": "tieba", "type": "tieba", "params": {
         "base_url": f"{site.url}/tieba-wall", "forums": ["锦程银行"]}}])
     run(config, tmp_path)
-    shown = collect(load(config, str(tmp_path)))["sources"]["tieba"]
+    with Services.load(config, str(tmp_path)) as services:
+        shown = collect(services)["sources"]["tieba"]
     assert shown["state"] == "blocked" and "百度安全验证" in shown["state_reason"]
     assert shown["state_url"].startswith(f"{site.url}/tieba-wall/f?kw=")
 

@@ -17,7 +17,7 @@ from crawlers.signals import source_state
 from crawlers.sources import DEFAULT_BASE_URLS, search_words, validate_source
 from crawlers.walls import DEGRADED
 from yuqing.config import Config, ConfigError, SourceConfig
-from yuqing.model import Mention
+from yuqing.model import Mention, mention_id
 
 
 class SourceError(Exception):
