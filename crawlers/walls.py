@@ -3,9 +3,10 @@ a captcha, a login or visitor page, an HTTP 403). Each is recognised once, here,
 so a wall is reported as `blocked` or `login-required` with its reason and URL instead of as a
 healthy source that found nothing.
 
-The source states, worst last: `ok`; `degraded` (some fetches failed, or a list page listed
-nothing, but posts came in); `blocked`; `login-required`; `failing` (nothing came in, and we know
-why). `SourceHealth` decides a crawl's state from what it saw (see `decide_state`).
+The source states: `ok`; `degraded` (some fetches failed or met a wall, or a list page listed
+nothing, but posts came in); `blocked` and `login-required` (nothing came in: a wall stood in the
+way); `failing` (nothing came in, and the reason says why). `SourceHealth` decides a crawl's
+state from what it saw (see `decide_state`).
 """
 from __future__ import annotations
 
@@ -47,17 +48,21 @@ _STATUS_WALLS = {
     432: Wall(LOGIN_REQUIRED, "HTTP 432: Weibo wants a visitor or login cookie"),
 }
 # Hosts and paths that are login or visitor pages, whatever page we asked for.
-_LOGIN_URLS = re.compile(r"(passport\.weibo\.c(n|om)/(signin|visitor|sso)|login\.sina\.com\.cn|"
-                         r"passport\.baidu\.com|/login(\.php)?\b|/signin\b)", re.IGNORECASE)
+_LOGIN_URLS = re.compile(r"(passport\.weibo\.c(n|om)/(signin|visitor|sso)|login\.sina\.com\.cn|passport\.baidu\.com"
+                         r"|/(login|signin)(\.php|\.html?)?(/|\?|$))", re.IGNORECASE)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-# Only the page title is read: post text may well talk about 验证码 (SMS codes) without being a wall.
+# Only the page title is read, and only a title that is nothing but the wall's name (perhaps with
+# the site's name after a separator): post text, and post titles such as "收不到验证码怎么办" or
+# "登录App闪退", talk about codes and logins without being walls.
+_ALONE = r"\s*($|[-_|—｜:：])"
 _TITLE_WALLS: tuple[tuple[re.Pattern[str], Wall], ...] = (
-    (re.compile("百度安全验证"), Wall(BLOCKED, "Baidu security verification page (百度安全验证)")),
-    (re.compile("Sina Visitor System", re.IGNORECASE),
+    (re.compile("^百度安全验证"), Wall(BLOCKED, "Baidu security verification page (百度安全验证)")),
+    (re.compile("^Sina Visitor System", re.IGNORECASE),
      Wall(LOGIN_REQUIRED, "Sina Visitor System page: the site wants a visitor or login cookie")),
-    (re.compile(r"验证码|安全验证|人机验证|滑块验证|captcha|are you a robot|访问过于频繁|access denied", re.IGNORECASE),
+    (re.compile(r"^\s*(安全验证|人机验证|滑块验证|验证码|访问验证|访问过于频繁|captcha|are you a robot\??|access denied"
+                r"|attention required!?|just a moment\.*)" + _ALONE, re.IGNORECASE),
      Wall(BLOCKED, "verification or captcha page")),
-    (re.compile(r"^\s*(用户)?登录|登录\s*[-_|]|请先登录|sign in", re.IGNORECASE),
+    (re.compile(r"^\s*((用户|账号)?登录|请先登录|sign in|log in)" + _ALONE, re.IGNORECASE),
      Wall(LOGIN_REQUIRED, "login page")),
 )
 _BODY_WALLS = (
@@ -131,17 +136,18 @@ class Verdict:
 
 
 def decide_state(marks: list[Verdict], problems: list[Verdict], *, scraped: int, rejected: int) -> Verdict:
-    """A crawl's state: a wall wins; otherwise any problem or empty list page makes it `degraded`
-    when posts came in and `failing` when none did (so one lost post page never fails a source
-    whose posts were stored). `marks` are what `source_state` signals said, `problems` the errors."""
+    """A crawl's state. When no post came in: the first wall (`blocked`, `login-required`), else
+    `failing` with the first problem. When posts came in but something went wrong — a wall on some
+    pages, a lost post page, a list page that listed nothing — `degraded`, naming a wall first if
+    there was one (so one lost post page never fails a source whose posts were stored).
+    `marks` are what `source_state` signals said, `problems` the errors."""
     walls = [m for m in marks if m.state in WALLS]
-    if walls:
-        return walls[0]
-    trouble = [*problems, *marks]
+    trouble = [*walls, *problems, *(m for m in marks if m.state not in WALLS)]
     if scraped and rejected == scraped:
         trouble.append(Verdict(FAILING, f"every one of the {scraped} posts found was rejected (see DATA_DIR/rejects)"))
     if not trouble:
         return Verdict(OK)
     first = trouble[0]
-    lost_all = not scraped or rejected == scraped
-    return Verdict(FAILING if lost_all else DEGRADED, first.reason, first.url)
+    if not scraped or rejected == scraped:
+        return first if first.state in WALLS else Verdict(FAILING, first.reason, first.url)
+    return Verdict(DEGRADED, first.reason, first.url)

@@ -280,7 +280,13 @@ def test_heimao_complaints_with_a_signed_query(first_crawl, site):
         assert part in c.content
     assert c.published_at == datetime.fromisoformat("2026-11-25T10:20:00+08:00")
     assert c.author == "黑猫用户8841" and c.id == mention_id(platform="heimao", post_id="17390000001")
-    assert reports["heimao"].stored == 2
+    # From the complaint's page: the whole account and the company's reply in the progress steps.
+    assert "发到单位群里" in c.content and "投诉编号" not in c.content
+    assert "2026-11-26 16:30 锦程银行信用卡中心 商家回复：您好，已收到您的反馈" in c.content
+    # The other complaint's page is missing (404): its search entry is kept, the source degraded.
+    kept = heimao["https://tousu.sina.com.cn/complaint/view/17390000002/"]
+    assert kept.title == "锦程消费金融乱收服务费" and "投诉要求：退还服务费" in kept.content
+    assert reports["heimao"].stored == 2 and reports["heimao"].state == "degraded"
     query = next(parse_qs(urlsplit(p).query) for p in site.requests if p.startswith("/heimao/api/index/s"))
     parts = sorted([query["ts"][0], query["rs"][0], SIGNATURE_SALT, "锦程银行", "10", "1"])
     assert query["signature"][0] == hashlib.sha256("".join(parts).encode()).hexdigest()
@@ -290,6 +296,8 @@ def test_health_files_are_written_per_source(first_crawl):
     _, data_dir = first_crawl
     health = json.loads((data_dir / "health" / "bbs.json").read_text(encoding="utf-8"))
     assert health["stored"] == 2 and health["http_errors"] == 2 and health["last_success"]
+    # Two thread pages lost, their list's posts stored: degraded, naming the first lost page.
+    assert (health["state"], health["state_url"]) == ("degraded", health["errors"][0].split(" from ")[1])
     assert {p.stem for p in (data_dir / "health").glob("*.json")} == \
         {"news", "broken-feed", "bbs", "bbs-mislabeled", "weibo", "tieba", "guba", "heimao"}
 

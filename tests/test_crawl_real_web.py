@@ -12,7 +12,7 @@ import pytest
 from test_crawl import INSTITUTIONS, by_source, run, site, stored, write_config  # noqa: F401  (site: a fixture)
 
 from yuqing.datadir import HealthRecord
-from yuqing.model import Mention
+from yuqing.model import Mention, mention_id
 
 __all__ = ["site"]
 
@@ -198,3 +198,95 @@ def test_tieba_list_only_dates_are_marked_estimated(site, tmp_path):
     listed = by_source(mentions, "tieba")
     assert listed and all(m.published_estimated for m in listed.values())
     assert reports["tieba"].state == "ok"
+
+
+@pytest.fixture(scope="module")
+def any_site(site, tmp_path_factory):
+    return crawl_sources(tmp_path_factory.mktemp("any"), [
+        {"name": "api", "type": "json", "params": {
+            "url": f"{site.url}/articles/api", "items": "data.items",
+            "fields": {"url": "uri", "id": "to_string(id)", "title": "title", "content": "content_short",
+                       "author": "author.display_name", "published_at": "to_string(display_time)",
+                       "engagement": "comment_count"},
+            "next": "join('', ['?cursor=', data.next_cursor])"}},
+        {"name": "sitemap", "type": "sitemap", "params": {"url": f"{site.url}/articles/sitemap_index.xml",
+                                                          "allow": "/doc/"}},
+        {"name": "article", "type": "article", "params": {"urls": [f"{site.url}/articles/doc/collection.shtml"]}},
+    ])
+
+
+def test_a_json_api_read_with_jmespath_follows_its_cursor(any_site, site):
+    reports, mentions = any_site
+    api = by_source(mentions, "api")
+    item = api["https://wallstreetcn.com/articles/3054212"]
+    assert item.title == "锦程银行净息差再创新低" and item.author == "张丹丹" and item.engagement == 12
+    assert item.published_at == datetime.fromtimestamp(1764147600, timezone.utc)
+    assert reports["api"].stored == 2 and reports["api"].state == "ok"
+    assert any(p.endswith("/articles/api?cursor=1764061200") for p in site.requests)
+
+
+def test_sitemap_and_article_pages_without_selectors(any_site, site):
+    reports, mentions = any_site
+    pages = {m.url: m for m in mentions.values() if m.source in ("sitemap", "article")}
+    assert set(pages) == {f"{site.url}/articles/doc/collection.shtml", f"{site.url}/articles/doc/surrender.shtml"}
+    story = pages[f"{site.url}/articles/doc/collection.shtml"]
+    assert story.title == "锦程银行信用卡外包催收再遭投诉 银行回应：已启动核查"
+    assert "已对相关外包机构启动核查" in story.content
+    assert "版权所有" not in story.content and "相关阅读" not in story.content  # boilerplate left out
+    assert story.published_at.date().isoformat() == "2026-11-26" and not story.published_estimated
+    # No date on the page: the sitemap's lastmod, marked as estimated.
+    undated = pages[f"{site.url}/articles/doc/surrender.shtml"]
+    assert undated.published_estimated and undated.published_at == datetime.fromisoformat("2026-11-25T10:00:00+08:00")
+    # The same page as an `article` source: one mention (same canonical URL), stored by both.
+    assert (reports["article"].stored, reports["article"].state) == (1, "ok")
+
+
+def test_weibo_web_search_slices_a_busy_window_past_the_50_page_cap(site, tmp_path):
+    reports, mentions = crawl_sources(tmp_path, [{"name": "sweibo", "type": "weibo-web", "params": {
+        "base_url": f"{site.url}/sweibo", "keywords": ["锦程银行"], "until": "2026-11-26-12", "window_hours": 4}}])
+    asked = [p for p in site.requests if p.startswith("/sweibo/weibo")]
+    # The 4-hour window shows all 50 pages: it is cut into two 2-hour windows, each read in full.
+    assert any("custom%3A2026-11-26-8%3A2026-11-26-12" in p or "custom:2026-11-26-8:2026-11-26-12" in p for p in asked)
+    assert sum("2026-11-26-8:2026-11-26-10" in p.replace("%3A", ":") for p in asked) == 2  # pages 1 and 2
+    assert sum("2026-11-26-10:2026-11-26-12" in p.replace("%3A", ":") for p in asked) == 1  # no results
+    posts = by_source(mentions, "sweibo")
+    assert not any("第" in m.content for m in posts.values())  # the capped window's own page is not read
+    own = posts["https://weibo.com/1023333001/R333101"]
+    assert own.author == "投诉的小王" and own.engagement == 3 + 8 + 21
+    assert own.published_at.strftime("%m-%d %H:%M") == "11-26 09:12"
+    repost = posts["https://weibo.com/1023333002/R333102"]
+    original = posts["https://weibo.com/1023333000/R333100"]
+    assert repost.content == "转发微博\n//@锦程受害者联盟: 锦程银行理财经理私自替客户做风险测评，亏损后不认账！"
+    assert repost.repost_of == original.id and original.author == "锦程受害者联盟"
+    long = posts["https://weibo.com/1023333003/R333103"]
+    assert long.content == "锦程银行的这笔分期手续费我算了一下，年化利率接近18%，远高于宣传的“月费率0.6%”。"
+    # The same post through the mobile API gets the same id.
+    assert own.id == mention_id(platform="weibo", post_id="5021333333333101")
+    assert (reports["sweibo"].stored, reports["sweibo"].state) == (4, "ok")
+
+
+def test_yuqing_status_shows_the_state_its_reason_and_url(site, tmp_path):
+    from app.services import Services
+    from app.status import collect
+
+    config = write_config(tmp_path, [{"name": "tieba", "type": "tieba", "params": {
+        "base_url": f"{site.url}/tieba-wall", "forums": ["锦程银行"]}}])
+    run(config, tmp_path)
+    with Services.load(config, str(tmp_path)) as services:
+        shown = collect(services)["sources"]["tieba"]
+    assert shown["state"] == "blocked" and "百度安全验证" in shown["state_reason"]
+    assert shown["state_url"].startswith(f"{site.url}/tieba-wall/f?kw=")
+
+
+def test_a_search_that_finds_nothing_is_an_answer_but_a_list_without_posts_is_not(site, tmp_path):
+    reports, _ = crawl_sources(tmp_path, [
+        {"name": "none", "type": "weibo", "params": {"base_url": f"{site.url}/weibo-none", "keywords": ["华岳保险"]}},
+        {"name": "odd", "type": "weibo", "params": {"base_url": f"{site.url}/weibo-odd", "keywords": ["华岳保险"]}},
+        {"name": "forum", "type": "html", "params": {
+            "start_urls": [f"{site.url}/feeds/empty.xml"], "link": "a.xst::attr(href)",
+            "detail": {"title": "h1::text", "published_at": "em::text"}}},
+    ])
+    assert (reports["none"].state, reports["none"].errors) == ("ok", [])
+    assert reports["odd"].state == "failing" and "lists no posts" in reports["odd"].state_reason
+    forum = reports["forum"]
+    assert forum.state == "failing" and "no link matches 'a.xst::attr(href)'" in forum.state_reason

@@ -97,6 +97,25 @@ _LIST = {"start_urls": ["http://a/"], "link": "a", "detail": {"title": "h1", "pu
      "sources[0].params.headers.Referer", "one line"),
     ({"type": "tieba", "params": {"cookie_env": "YUQING-COOKIE"}}, "sources[0].params.cookie_env",
      "name of an environment variable"),
+    ({"type": "json", "params": {"url": "http://a/api", "items": "data.[",
+                                 "fields": {"url": "u", "published_at": "t"}}},
+     "sources[0].params.items", "not a valid JMESPath expression"),
+    ({"type": "json", "params": {"url": "http://a/api", "items": "data", "fields": {"url": "u"}}},
+     "sources[0].params.fields", "at least url and published_at"),
+    ({"type": "json", "params": {"url": "http://a/api", "items": "data",
+                                 "fields": {"url": "u", "published_at": "t", "body": "b"}}},
+     "sources[0].params.fields.body", "unknown field"),
+    ({"type": "json", "params": {"url": "http://a/api", "fields": {"url": "u", "published_at": "t"}}},
+     "sources[0].params.items", "is required"),
+    ({"type": "sitemap", "params": {"url": "http://a/sitemap.xml", "allow": "(["}}, "sources[0].params.allow",
+     "not a regular expression"),
+    ({"type": "sitemap", "params": {"allow": "/news/"}}, "sources[0].params.url", "is required"),
+    ({"type": "article", "params": {"urls": ["ftp://a/x"]}}, "sources[0].params.urls[0]", "not an http(s) URL"),
+    ({"type": "weibo-web", "params": {"until": "2026-11-26 08:00"}}, "sources[0].params.until", "YYYY-MM-DD-H"),
+    ({"type": "weibo-web", "params": {"window_hours": 0}}, "sources[0].params.window_hours", "at least 1"),
+    ({"type": "heimao", "params": {"fetch_details": 1}}, "sources[0].params.fetch_details", "true or false"),
+    ({"type": "guba", "params": {"boards": ["600036"], "caifuhao_base_url": "caifuhao"}},
+     "sources[0].params.caifuhao_base_url", "not an http(s) URL"),
 ])
 def test_source_params_are_validated_with_file_and_key(source, key, problem):
     with pytest.raises(ConfigError) as e:
@@ -199,3 +218,71 @@ def test_the_ingest_pipeline_and_source_health_work_in_one_process(tmp_path: Pat
         assert (stats["yuqing/stored"], stats["yuqing/filtered"], stats["yuqing/rejected"]) == (2, 1, 1)
         health = services.data.read_health("news")
         assert health is not None and (health.stored, health.filtered, health.rejected) == (2, 1, 1)
+
+
+@pytest.mark.parametrize(("body", "declared", "text"), [
+    ("镕䶮".encode("gb18030"), "application/rss+xml; charset=gb2312", "镕䶮"),  # GB18030 under a gb2312 label
+    ('<?xml version="1.0" encoding="gbk"?>镕'.encode("gbk"), "text/xml; charset=utf-8", "镕"),  # the header lies
+    ("錦程銀行".encode("big5"), "application/xml; charset=x-x-big5", "錦程銀行"),
+])
+def test_feed_decoding_falls_back_along_the_charset_chain(body, declared, text):
+    from crawlers.spiders.feed import decode_feed
+
+    assert text in decode_feed(body, declared)[0]
+
+
+def test_an_undecodable_feed_names_what_was_tried():
+    from crawlers.spiders.feed import decode_feed
+
+    with pytest.raises(ValueError, match="not readable as gb2312, gbk, gb18030, utf-8"):
+        decode_feed(b"\x81\x30", "text/xml; charset=gb2312")
+
+
+def _page(url: str, body: str, status: int = 200, content_type: str = "text/html; charset=utf-8"):
+    from scrapy.http import HtmlResponse, TextResponse
+
+    kind = TextResponse if "json" in content_type else HtmlResponse
+    return kind(url, status=status, body=body.encode("utf-8"), headers={"Content-Type": content_type},
+                encoding="utf-8")
+
+
+@pytest.mark.parametrize(("response", "state"), [
+    (_page("https://tieba.baidu.com/f?kw=x", "<html><head><title>百度安全验证</title></head></html>"), "blocked"),
+    (_page("https://m.weibo.cn/api/container/getIndex", '{"ok":-100,"url":"https://passport.weibo.cn/signin/welcome"}',
+           content_type="application/json"), "login-required"),
+    (_page("https://passport.weibo.cn/signin/welcome?entry=mweibo", "<html></html>"), "login-required"),
+    (_page("https://guba.eastmoney.com/list,600036.html", "forbidden", status=403), "blocked"),
+    (_page("https://m.weibo.cn/api/container/getIndex", "", status=432), "login-required"),
+    # Post text may well talk about 验证码 (an SMS code) or logging in: only the title can make a wall.
+    (_page("https://tieba.baidu.com/p/1", "<html><head><title>锦程银行_百度贴吧</title></head><body>"
+           "银行发来的验证码我没给任何人，登录后钱就没了</body></html>"), None),
+    (_page("https://tieba.baidu.com/p/2", "<title>收不到验证码怎么办【锦程银行吧】_百度贴吧</title>"), None),
+    (_page("https://tieba.baidu.com/p/3", "<title>登录锦程银行App闪退【锦程银行吧】_百度贴吧</title>"), None),
+    (_page("https://news.example.com/login-security-tips.html", "<title>网银登录安全提示</title>"), None),
+    (_page("https://passport.example.com/login?r=x", "<title>登录 - 某网</title>"), "login-required"),
+    (_page("https://x.example/", "<title>Just a moment...</title>"), "blocked"),
+    (_page("https://m.weibo.cn/api/container/getIndex", '{"ok":0,"msg":"这里还没有内容"}',
+           content_type="application/json"), None),
+    (_page("https://x.example/news/1", "gone", status=404), None),
+])
+def test_walls_are_told_from_answers(response, state):
+    from crawlers.walls import recognise
+
+    wall = recognise(response)
+    assert (wall.state if wall else None) == state
+
+
+def test_the_state_of_a_crawl():
+    from crawlers.walls import Verdict, decide_state
+
+    lost = Verdict("", "HTTP 404 from http://a/p/2", "http://a/p/2")
+    wall = Verdict("blocked", "Baidu security verification page (百度安全验证)", "http://a/f")
+    empty = Verdict("degraded", "guba board 1 lists no posts", "http://a/list,1.html")
+    assert decide_state([], [], scraped=3, rejected=0) == Verdict("ok")
+    assert decide_state([], [lost], scraped=3, rejected=0) == Verdict("degraded", lost.reason, lost.url)
+    assert decide_state([], [lost], scraped=0, rejected=0).state == "failing"
+    assert decide_state([empty, wall], [lost], scraped=0, rejected=0) == wall  # a wall says why nothing came
+    # Posts came in, though some pages were behind the wall: degraded, naming the wall.
+    assert decide_state([empty, wall], [lost], scraped=3, rejected=0) == Verdict("degraded", wall.reason, wall.url)
+    assert decide_state([empty], [], scraped=0, rejected=0) == Verdict("failing", empty.reason, empty.url)
+    assert decide_state([], [], scraped=2, rejected=2).state == "failing"

@@ -17,7 +17,7 @@ from crawlers.signals import source_state
 from crawlers.sources import DEFAULT_BASE_URLS, search_words, validate_source
 from crawlers.walls import DEGRADED
 from yuqing.config import Config, ConfigError, SourceConfig
-from yuqing.model import Mention
+from yuqing.model import Mention, mention_id
 
 
 class SourceError(Exception):
@@ -30,6 +30,8 @@ class SourceSpider(scrapy.Spider):
     `scrapy crawl rss -a source=NAME` works; each instance is named after its source."""
 
     source_type: ClassVar[str]
+    # Whose post ids these are, for mention ids: two ways into one platform give one id per post.
+    platform: ClassVar[str] = ""
 
     def __init__(self, source: SourceConfig, config: Config, **kwargs: Any) -> None:
         super().__init__(name=source.name, **kwargs)
@@ -64,6 +66,11 @@ class SourceSpider(scrapy.Spider):
     def base_url(self) -> str:
         return str(self.params.get("base_url", DEFAULT_BASE_URLS.get(self.source_type, ""))).rstrip("/")
 
+    def configured_urls(self) -> list[str]:
+        """The `urls` param (one URL or a list), else `url`."""
+        urls = self.params.get("urls") or self.params["url"]
+        return [urls] if isinstance(urls, str) else list(urls)
+
     def search_words(self, key: str) -> list[str]:
         return search_words(self.config, self.source, key)
 
@@ -77,7 +84,8 @@ class SourceSpider(scrapy.Spider):
             return Rejected(url, self.source.name, f"unreadable date {published!r}: {e}", raw)
         try:
             return Mention(url=url, source=self.source.name, published_at=published_at,
-                           platform=self.source_type, platform_id=platform_id, **fields)
+                           platform=self.platform or self.source_type, platform_id=platform_id,
+                           **fields)
         except ValueError as e:
             return Rejected(url, self.source.name, str(e), raw)
 
@@ -91,6 +99,10 @@ class SourceSpider(scrapy.Spider):
         """A page that should list posts lists none: never a healthy source that found nothing
         (a changed layout, or a wall we do not know yet)."""
         self.report_problem(response, f"{what} lists no posts (layout changed, or a wall?)")
+
+    def post_key(self, platform_id: str) -> str:
+        """The mention id of this platform's post `platform_id`."""
+        return mention_id(platform=self.platform or self.source_type, post_id=platform_id)
 
     def parse_date(self, text: str) -> datetime | None:
         if not text.strip():

@@ -67,8 +67,7 @@ class FeedSpider(SourceSpider):
     source_type = "rss"
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        urls = self.params.get("urls") or [self.params["url"]]
-        for url in [urls] if isinstance(urls, str) else urls:
+        for url in self.configured_urls():
             yield scrapy.Request(url, callback=self.parse)
 
     def parse(self, response: Response, **kwargs: Any) -> Iterator[Mention | Rejected]:

@@ -19,7 +19,9 @@ from scrapy.http import Response
 from crawlers.items import Rejected
 from crawlers.spiders.base import SourceError, SourceSpider
 from crawlers.text import clean_html, count
-from yuqing.model import Mention, mention_id
+from yuqing.model import Mention
+
+NO_RESULTS = "这里还没有内容"
 
 
 def _posts(cards: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -67,7 +69,9 @@ class WeiboSpider(SourceSpider):
             raise SourceError(f"weibo search for {keyword!r} at {response.url} did not return JSON "
                               "(the API may want a login or a visitor cookie)") from None
         if reply.get("ok") != 1:
-            if page == 1:  # ok=0 on a later page only means there are no more results
+            # ok=0 on a later page only means there are no more results, and on the first page with
+            # this message that the search found nothing: an answer, not a problem.
+            if page == 1 and reply.get("msg") != NO_RESULTS:
                 raise SourceError(f"weibo search for {keyword!r} failed at {response.url}: "
                                   f"{reply.get('msg') or 'ok != 1'}")
             return
@@ -111,7 +115,7 @@ class WeiboSpider(SourceSpider):
             platform_id=mid,
             title="",
             content=content,
-            repost_of=mention_id(platform=self.source_type, post_id=_mid(original)) if original else "",
+            repost_of=self.post_key(_mid(original)) if original else "",
             author=str(user.get("screen_name") or ""),
             published=str(post.get("created_at") or ""),
             engagement=sum(count(post.get(k)) for k in ("reposts_count", "comments_count", "attitudes_count")),
