@@ -55,6 +55,37 @@ def _fts_phrase(tokens: list[str]) -> str:
     return f"NEAR({' '.join(quoted)}, {near_distance(tokens)})"
 
 
+def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    """A connection to the SQLite file at `path` in WAL mode with foreign keys on, shared between
+    threads under the caller's lock (the store and the web app's state both open theirs here)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, check_same_thread=False, timeout=busy_timeout, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA foreign_keys = ON")
+    return db
+
+
+def migrate(db: sqlite3.Connection, migrations: tuple[str, ...], path: Path) -> list[str]:
+    """Bring the schema to the last of `migrations` (idempotent; a file from a newer yuqing is
+    refused with a StoreError). Returns one line per change."""
+    db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("BEGIN IMMEDIATE")  # two processes opening a new file: one migrates, the other waits
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    version = int(row[0]) if row else 0
+    if version > len(migrations):
+        db.execute("ROLLBACK")
+        raise StoreError(f"{path} has schema version {version}, newer than this yuqing ({len(migrations)}); "
+                         "upgrade yuqing")
+    lines = []
+    for number, script in enumerate(migrations[version:], start=version + 1):
+        for statement in filter(str.strip, script.split(";")):
+            db.execute(statement)
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(number),))
+        lines.append(f"migrated {path} to schema version {number}")
+    db.execute("COMMIT")
+    return lines or [f"unchanged: {path} at schema version {version}"]
+
+
 class SqliteStore:
     """`Store` on a single SQLite file. Safe to share between threads, and between processes (WAL;
     a writer waits up to `BUSY_TIMEOUT` seconds for another process's transaction)."""
@@ -67,11 +98,7 @@ class SqliteStore:
         self._lock = threading.RLock()
         self._closed = False
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=self.BUSY_TIMEOUT,
-                                       isolation_level=None)
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA foreign_keys = ON")
+            self._db = connect(self.path, self.BUSY_TIMEOUT)
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
         except (sqlite3.Error, OSError) as e:
@@ -93,22 +120,7 @@ class SqliteStore:
 
     def _migrate(self) -> list[str]:
         with self._errors("migrate the schema") as db:
-            db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            db.execute("BEGIN IMMEDIATE")  # two processes opening a new file: one migrates, the other waits
-            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            version = int(row[0]) if row else 0
-            if version > len(MIGRATIONS):
-                db.execute("ROLLBACK")
-                raise StoreError(f"{self.path} has schema version {version}, newer than this yuqing "
-                                 f"({len(MIGRATIONS)}); upgrade yuqing")
-            lines = []
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                for statement in filter(str.strip, script.split(";")):
-                    db.execute(statement)
-                db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(number),))
-                lines.append(f"migrated {self.path} to schema version {number}")
-            db.execute("COMMIT")
-            return lines or [f"unchanged: {self.path} at schema version {version}"]
+            return migrate(db, MIGRATIONS, self.path)
 
     def setup(self) -> list[str]:
         """Create or migrate the schema (opening the store already does; idempotent). Returns one line
@@ -199,6 +211,11 @@ class SqliteStore:
         if request.institution:
             clauses.append("m.rowid IN (SELECT mention_rowid FROM mention_institutions WHERE institution = ?)")
             params.append(request.institution)
+        if request.allowed_institutions is not None:
+            marks = ", ".join("?" * len(request.allowed_institutions))
+            clauses.append(f"m.rowid IN (SELECT mention_rowid FROM mention_institutions WHERE institution IN ({marks}))"
+                           if marks else "0 = 1")
+            params.extend(request.allowed_institutions)
         return " AND ".join(clauses), params
 
     def search(self, request: SearchRequest) -> SearchResult:
