@@ -30,7 +30,7 @@ test-fast: setup
 	$(BIN)/python -m pytest -q -m "not elasticsearch"
 
 contracts: setup
-	$(BIN)/python ../shared/contracts/check --yuqing $(BIN)/yuqing --only analyze,detect,search,demo
+	$(BIN)/python ../shared/contracts/check --yuqing $(BIN)/yuqing --only analyze,detect,search,demo,web
 
 # bench_store needs an Elasticsearch node: `tests/elasticsearch/node start` first (or YUQING_TEST_ES_URL);
 # bench_nab needs a local copy of NAB (github numenta/NAB, AGPL-3.0, kept outside this repository) in YUQING_NAB
@@ -45,6 +45,7 @@ bench: setup
 	$(BIN)/python benchmarks/learning_curve.py
 	$(BIN)/python benchmarks/bench_crawl.py
 	YUQING_TEST_ES_URL=$${YUQING_TEST_ES_URL:-$$(tests/elasticsearch/node url)} $(BIN)/python benchmarks/bench_store.py
+	$(BIN)/python benchmarks/bench_web.py --mentions 100000
 
 # ruff, mypy and the layer contracts (import-linter, [importlinter] in setup.cfg); `make test` runs it too.
 lint: setup

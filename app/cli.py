@@ -14,7 +14,6 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from app import settings
@@ -37,18 +36,6 @@ def _err(message: str) -> None:
     print(f"yuqing: {message}", file=sys.stderr)
 
 
-def _parse_when(text: str, config: Config, end: bool) -> datetime:
-    """A --from/--to value in the configured timezone. A bare date as --to includes that whole day."""
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            start = datetime(day.year, day.month, day.day, tzinfo=config.tz)
-            return start + timedelta(days=1) if end else start
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError("command line", "--to" if end else "--from",
-                          f"{text!r} is not a date (YYYY-MM-DD) or ISO 8601 time") from None
-    return when if when.tzinfo else when.replace(tzinfo=config.tz)
 
 
 # -- commands ------------------------------------------------------------------------------------
@@ -85,27 +72,16 @@ def cmd_import(args: argparse.Namespace, services: Services) -> int:
 
 @command("search")
 def cmd_search(args: argparse.Namespace, services: Services) -> int:
-    from yuqing.query import QuerySyntaxError, parse
-    from yuqing.storage import SearchRequest
+    from yuqing.search import SearchInput, build_request, result_json
 
-    config = services.config
-    try:
-        query = parse(" ".join(args.query))
-    except QuerySyntaxError as e:
-        raise ConfigError("command line", "QUERY", str(e)) from None
-    request = SearchRequest(
-        query=query,
-        since=_parse_when(args.since, config, end=False) if args.since else None,
-        until=_parse_when(args.until, config, end=True) if args.until else None,
-        polarity=args.polarity, source=args.source, institution=args.institution, limit=args.limit)
+    request = build_request(
+        SearchInput(" ".join(args.query), args.since, args.until, args.polarity, args.source, args.institution,
+                    args.limit),
+        services.config.tz, "command line",
+        keys={"since": "--from", "until": "--to", "limit": "--limit", "query": "QUERY"})
     result = services.store.search(request)
     if args.json:
-        hits = [{"id": h.mention.id, "url": h.mention.url, "title": h.mention.title, "source": h.mention.source,
-                 "published_at": h.mention.published_at.isoformat() if h.mention.published_at else None,
-                 "polarity": h.mention.polarity, "sentiment": h.mention.sentiment,
-                 "institutions": h.mention.institutions, "risk": h.mention.risk,
-                 "categories": h.mention.categories, "highlight": h.highlight} for h in result.hits]
-        print(json.dumps({"total": result.total, "hits": hits}, ensure_ascii=False))
+        print(json.dumps(result_json(result), ensure_ascii=False))
         return 0
     shown = f", newest {len(result.hits)} shown" if result.total > len(result.hits) else ""
     print(f"{result.total} mention(s){shown}")
@@ -243,7 +219,75 @@ def cmd_crawl(args: argparse.Namespace, services: Services) -> int:
 def cmd_run(args: argparse.Namespace, services: Services) -> int:
     from app.scheduler import Service
 
-    Service(services).run_forever()
+    service = Service(services)
+    if not services.config.web.enabled:
+        service.run_forever()
+        return 0
+    from app.web import beside
+
+    with beside(services) as url:
+        print(f"web app at {url}", flush=True)
+        service.run_forever()
+    return 0
+
+
+@command("serve")
+def cmd_serve(args: argparse.Namespace, services: Services) -> int:
+    from app.web import WebServer, WebState, state_path
+
+    state = WebState(state_path(services))
+    try:
+        server = WebServer(services, state, host=args.host, port=args.port)
+        print(f"yuqing web app at http://{server.host}:{server.server.config.port} (Ctrl-C stops it)", flush=True)
+        server.run()
+    finally:
+        state.close()
+    return 0
+
+
+def _read_password() -> str:
+    """The new password: the first line of standard input when it is not a terminal, else typed twice."""
+    import getpass
+
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise ConfigError("command line", "password", "the two passwords differ; nothing changed")
+    return first
+
+
+@command("user")
+def cmd_user(args: argparse.Namespace, services: Services) -> int:
+    from app.web import UserError, WebState, state_path
+
+    state = WebState(state_path(services))
+    try:
+        if args.action == "list":
+            for u in state.users():
+                scope = ", ".join(u.institutions) if u.institutions is not None else "all institutions"
+                print(f"{u.name}\t{u.role}\t{scope}{chr(9) + 'disabled' if u.disabled else ''}")
+            return 0
+        if not args.name:
+            raise ConfigError("command line", "NAME", f"`yuqing user {args.action}` needs a user name")
+        known = {i.name for i in services.config.institutions}
+        for name in args.institution or []:
+            if known and name not in known:
+                raise ConfigError("command line", "--institution",
+                                  f"{name!r} is not a configured institution (known: {', '.join(sorted(known))})")
+        try:
+            if args.action == "add":
+                if not args.role:
+                    raise ConfigError("command line", "--role", "`yuqing user add` needs --role viewer|analyst|admin")
+                user = state.add_user("cli", args.name, args.role, _read_password(),
+                                      tuple(args.institution) if args.institution else None)
+            else:
+                user = state.update_user("cli", args.name, password=_read_password())
+        except UserError as e:
+            raise ConfigError("command line", args.name, str(e)) from None
+    finally:
+        state.close()
+    print(f"user {user.name} ({user.role}) {'added' if args.action == 'add' else 'has a new password'}")
     return 0
 
 
@@ -275,15 +319,11 @@ def cmd_train(args: argparse.Namespace, services: Services) -> int:
 # -- argument parsing ----------------------------------------------------------------------------
 
 def _search_limit(text: str) -> int:
-    from yuqing.query import MAX_LIMIT
-
+    """A whole number; its range is checked with the rest of the search (`yuqing.search`)."""
     try:
-        limit = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= limit <= MAX_LIMIT:
-        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_LIMIT}, got {limit}")
-    return limit
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -299,7 +339,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("path", nargs="?", help="where to write it (default: DATA_DIR/yuqing.yaml)")
     s.add_argument("--force", action="store_true", help="overwrite an existing file")
 
-    sub.add_parser("run", help="run the service: scheduled crawls, alert checks and the weekly digest")
+    sub.add_parser("run", help="run the service: scheduled crawls, alert checks, the weekly digest and the web app")
+
+    s = sub.add_parser("serve", help="run the web app only")
+    s.add_argument("--host", metavar="HOST", help="address to listen on (default: web.host, 127.0.0.1)")
+    s.add_argument("--port", type=int, metavar="PORT", help="port (default: web.port, 8080)")
+
+    s = sub.add_parser("user", help="web app users: add one, list them, set a password")
+    s.add_argument("action", choices=["add", "list", "passwd"])
+    s.add_argument("name", nargs="?", metavar="NAME")
+    s.add_argument("--role", choices=["viewer", "analyst", "admin"], help="for add")
+    s.add_argument("--institution", action="append", metavar="I",
+                   help="for add: limit the user to this institution (repeatable; default: all)")
 
     s = sub.add_parser("crawl", help="crawl the configured sources once")
     s.add_argument("--source", action="append", metavar="NAME", help="only this source (repeatable)")

@@ -25,7 +25,8 @@ def _pending(folder: Path) -> int:
     return count
 
 
-def _health(services: Services, name: str) -> dict[str, Any]:
+def source_health(services: Services, name: str) -> dict[str, Any]:
+    """A source's last crawl as its health record tells it; `state` is `never crawled` before the first."""
     record = services.data.read_health(name)
     if record is None:
         return {"state": NEVER}
@@ -52,7 +53,7 @@ def collect(services: Services, now: datetime | None = None) -> dict[str, Any]:
         "data_dir": str(config.data_dir),
         "store": {"backend": config.store.backend, "mentions": everything.total,
                   "newest": newest.isoformat() if newest else None, "negative_last_24h": negative_24h},
-        "sources": {s.name: {"type": s.type, **_health(services, s.name)} for s in config.sources},
+        "sources": {s.name: {"type": s.type, **source_health(services, s.name)} for s in config.sources},
         "spool": spool,
         "alerts_last_7_days": [a.summary() for a in sorted(alerts, key=lambda a: a.started_at)],
         "model": describe(AnalyzerSettings.parse(config.nlp).model),

@@ -63,3 +63,11 @@ def crawl(config_path: str, data_dir: str, sources: list[str] | None = None, tim
 
     with Services.load(config_path, data_dir) as services:
         return launch(services, sources, timeout, settings=settings)
+@pytest.fixture
+def sqlite_site(tmp_path):
+    """The web app running over a SQLite store with sample mentions and users (tests/web_support.py)."""
+    from tests.web_support import start_site
+
+    site = start_site(tmp_path, "sqlite")
+    yield site
+    site.close()

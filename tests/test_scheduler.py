@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import httpx
+
 from app.scheduler import Service, crawl_job
 from app.services import Services
 
@@ -16,6 +18,7 @@ sources:
   - {name: feed-a, type: rss, schedule: 15m, params: {url: "http://127.0.0.1:9/a.xml"}}
   - {name: feed-b, type: rss, schedule: "0 8 * * mon", params: {url: "http://127.0.0.1:9/b.xml"}}
 digest: {recipients: [team@example.com]}
+web: {port: 0}
 """
 
 
@@ -68,6 +71,8 @@ def test_run_starts_and_stops_cleanly_on_ctrl_c(tmp_path):
             if "Ctrl-C stops it" in line:
                 break
         assert any("yuqing is running (4 jobs" in line for line in lines), "".join(lines)
+        web = next(line.split(" at ", 1)[1].strip() for line in lines if line.startswith("web app at "))
+        assert httpx.get(f"{web}/api/health", timeout=30).json() == {"status": "ok"}  # the web app runs beside
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:

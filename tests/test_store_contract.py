@@ -106,6 +106,10 @@ def test_hits_are_highlighted_and_escaped(filled):
     ({"polarity": "negative"}, [1, 3, 4, 6]),
     ({"source": "news"}, [2, 5]),
     ({"institution": "平安银行"}, [4]),
+    ({"allowed_institutions": ("平安银行",)}, [4]),  # a user limited to some institutions
+    ({"allowed_institutions": ("平安银行", "招商银行")}, [1, 2, 3, 4, 5]),
+    ({"allowed_institutions": ()}, []),
+    ({"allowed_institutions": ("平安银行",), "institution": "招商银行"}, []),
     ({"since": T0 + timedelta(hours=2)}, [3, 4, 5, 6]),
     ({"until": T0 + timedelta(hours=2)}, [1, 2]),  # until is exclusive
     ({"since": T0 + timedelta(hours=1), "until": T0 + timedelta(hours=4), "polarity": "negative"}, [3, 4]),

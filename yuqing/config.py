@@ -113,6 +113,20 @@ class DigestConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """The web app (`yuqing serve`, and beside the scheduler in `yuqing run`)."""
+
+    enabled: bool = True  # whether `yuqing run` starts it
+    host: str = "127.0.0.1"
+    port: int = 8080
+    session_seconds: int = 12 * 3600
+    secure_cookies: str = "auto"  # auto: Secure when the request came over https | always
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)  # whose X-Forwarded-Proto/For is believed
+    login_max_failures: int = 5
+    login_window_seconds: int = 900
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole validated configuration. `alerts` is the raw `alerts:` mapping (rules and
     channels), validated by `alerts.load(config)`."""
@@ -127,6 +141,7 @@ class Config:
     digest: DigestConfig = field(default_factory=DigestConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     nlp: dict[str, Any] = field(default_factory=dict)
+    web: WebConfig = field(default_factory=WebConfig)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -145,8 +160,8 @@ class Config:
 
 
 ALERTS_KEYS = {"rules", "channels", "quiet_hours", "search_url"}  # what each holds: alerts/setup.py
-# A section is accepted only once something reads it: there is no `web:` while there is no web app.
-TOP_KEYS = {"timezone", "institutions", "sources", "store", "alerts", "digest", "smtp", "nlp"}
+# A section is accepted only once something reads it.
+TOP_KEYS = {"timezone", "institutions", "sources", "store", "alerts", "digest", "smtp", "nlp", "web"}
 
 
 class Reader:
@@ -269,6 +284,32 @@ def _digest(r: Reader) -> DigestConfig:
     return DigestConfig(d.strs("recipients"), schedule, d.str("title", "舆情周报"))
 
 
+def _web(r: Reader) -> WebConfig:
+    w = r.sub("web")
+    w.only({"enabled", "host", "port", "session", "secure_cookies", "trusted_proxies", "login_max_failures",
+            "login_window"})
+    enabled = w.data.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(r.where, "web.enabled", f"must be true or false, got {enabled!r}")
+    port = w.int("port", 8080)
+    if not 0 <= port < 65536:
+        raise ConfigError(r.where, "web.port", f"{port} is not a TCP port (1-65535, or 0 for any free one)")
+    secure = w.str("secure_cookies", "auto")
+    if secure not in ("auto", "always"):
+        raise ConfigError(r.where, "web.secure_cookies", f"{secure!r} is not one of: auto, always")
+    failures = w.int("login_max_failures", 5)
+    if failures < 1:
+        raise ConfigError(r.where, "web.login_max_failures", "must be at least 1")
+    return WebConfig(
+        enabled=enabled, host=w.str("host", "127.0.0.1"), port=port,
+        session_seconds=parse_duration(w.data.get("session", "12h"), r.where, "web.session"),
+        secure_cookies=secure,
+        trusted_proxies=w.strs("trusted_proxies") if "trusted_proxies" in w.data else ("127.0.0.1",),
+        login_max_failures=failures,
+        login_window_seconds=parse_duration(w.data.get("login_window", "15m"), r.where, "web.login_window"),
+    )
+
+
 def from_mapping(data: Any, where: str, data_dir: Path, env: dict[str, str] | None = None) -> Config:
     """Validate a parsed YAML document into a Config. `where` names its origin in errors."""
     env = dict(os.environ) if env is None else env
@@ -292,6 +333,7 @@ def from_mapping(data: Any, where: str, data_dir: Path, env: dict[str, str] | No
         digest=_digest(r),
         smtp=_smtp(r, env),
         nlp=dict(r.sub("nlp").data),
+        web=_web(r),
     )
 
 

@@ -9,6 +9,8 @@ data dir, so `yuqing search` sees the mentions afterwards) → detect → alert 
 from __future__ import annotations
 
 import email
+import secrets
+import socket
 import sys
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +22,7 @@ import yaml
 from app import settings
 from app.services import Services
 
+DEMO_USER = "demo"
 DEMO_RECIPIENTS = {"digest": ["team@jincheng-bank.example"], "alert": ["crisis@jincheng-bank.example"]}
 
 
@@ -81,6 +84,29 @@ def run_cycle(services: Services) -> CycleSummary:
                         outbox_kinds(services.data.outbox))
 
 
+def demo_account(services: Services) -> str:
+    """(Re)create the demo's admin account with a fresh random password; returns the password."""
+    from app.web import WebState, state_path
+
+    password = secrets.token_urlsafe(9)
+    state = WebState(state_path(services))
+    try:
+        state.add_user("demo", DEMO_USER, "admin", password, replace=True)
+    finally:
+        state.close()
+    return password
+
+
+def _free_port(host: str, wanted: int) -> int:
+    """`wanted` when nothing listens there, else any free port (the demo must start anyway)."""
+    with socket.socket() as s:
+        try:
+            s.bind((host, wanted))
+        except OSError:
+            return 0
+    return wanted
+
+
 def outbox_kinds(outbox: Path) -> dict[str, int]:
     kinds: dict[str, int] = {}
     for path in outbox.glob("**/*.eml"):
@@ -115,12 +141,19 @@ def run_demo(data_dir: Path, once: bool) -> int:
                 print("demo: expected mentions, an alert email for the planted burst and a digest email; "
                       "see the lines above", file=sys.stderr)
                 return 1
+            account = f"log in as {DEMO_USER} with password {demo_account(services)}"
             if once:
+                print(f"demo: web app: `yuqing --config {config_path} serve`, then {account}", flush=True)
                 return 0
             from app.crawl import LOCAL_SITE_SETTINGS
             from app.scheduler import Service
+            from app.web import beside
 
-            Service(services, crawl_settings=LOCAL_SITE_SETTINGS).run_forever()
+            service = Service(services, crawl_settings=LOCAL_SITE_SETTINGS)
+            web = services.config.web
+            with beside(services, port=_free_port(web.host, web.port)) as url:
+                print(f"demo: web app at {url}/ — {account}", flush=True)
+                service.run_forever()
             return 0
     finally:
         sink.stop()

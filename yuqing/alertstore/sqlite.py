@@ -16,7 +16,7 @@ from typing import Any
 from yuqing.alertstore.base import Conflict
 from yuqing.alertstore.model import AlertQuery, AlertRecord, Delivery, Silence
 from yuqing.storage.base import StoreError
-from yuqing.storage.sqlite import migrate
+from yuqing.storage.sqlite import connect, migrate
 
 log = logging.getLogger("yuqing.alerts")
 SCHEMA_KEY = "alerts_schema_version"
@@ -74,9 +74,7 @@ class SqliteAlertStore:
         self._lock = threading.RLock()
         self._db: sqlite3.Connection | None = None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode = WAL")
+            db = connect(self.path, busy_timeout=30)
             db.execute("PRAGMA synchronous = NORMAL")
             migrate(db, self.path, MIGRATIONS, SCHEMA_KEY)
             self._db = db

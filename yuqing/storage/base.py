@@ -24,7 +24,9 @@ class StoreError(RuntimeError):
 @dataclass
 class SearchRequest:
     """What to look for. `query` is parsed user syntax (terms AND-ed, "phrases", OR, NOT, parens);
-    an empty query matches everything. Date bounds are tz-aware; `until` is exclusive."""
+    an empty query matches everything. Date bounds are tz-aware; `until` is exclusive.
+    `allowed_institutions` keeps only mentions naming one of them (a user limited to some
+    institutions); None means no such limit, an empty tuple matches nothing."""
 
     query: Query
     since: datetime | None = None
@@ -34,6 +36,7 @@ class SearchRequest:
     institution: str | None = None
     limit: int = 20
     offset: int = 0
+    allowed_institutions: tuple[str, ...] | None = None
 
 
 @dataclass

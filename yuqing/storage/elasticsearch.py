@@ -387,6 +387,8 @@ class ElasticsearchStore:
                              ("institutions", request.institution)):
             if value:
                 filters.append({"term": {field: value}})
+        if request.allowed_institutions is not None:
+            filters.append({"terms": {"institutions": list(request.allowed_institutions)}})
         return filters
 
     def _bool(self, request: SearchRequest) -> dict[str, Any]:

@@ -80,6 +80,16 @@ def _fts_phrase(tokens: list[str]) -> str:
     return f"NEAR({' '.join(quoted)}, {near_distance(tokens)})"
 
 
+def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    """A connection to the SQLite file at `path` in WAL mode with foreign keys on, shared between
+    threads under the caller's lock (the store and the web app's state both open theirs here)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, check_same_thread=False, timeout=busy_timeout, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA foreign_keys = ON")
+    return db
+
+
 class SqliteStore:
     """`Store` on a single SQLite file. Safe to share between threads, and between processes (WAL;
     a writer waits up to `BUSY_TIMEOUT` seconds for another process's transaction)."""
@@ -92,11 +102,7 @@ class SqliteStore:
         self._lock = threading.RLock()
         self._closed = False
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=self.BUSY_TIMEOUT,
-                                       isolation_level=None)
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA foreign_keys = ON")
+            self._db = connect(self.path, self.BUSY_TIMEOUT)
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
         except (sqlite3.Error, OSError) as e:
@@ -209,6 +215,11 @@ class SqliteStore:
         if request.institution:
             clauses.append("m.rowid IN (SELECT mention_rowid FROM mention_institutions WHERE institution = ?)")
             params.append(request.institution)
+        if request.allowed_institutions is not None:
+            marks = ", ".join("?" * len(request.allowed_institutions))
+            clauses.append(f"m.rowid IN (SELECT mention_rowid FROM mention_institutions WHERE institution IN ({marks}))"
+                           if marks else "0 = 1")
+            params.extend(request.allowed_institutions)
         return " AND ".join(clauses), params
 
     def search(self, request: SearchRequest) -> SearchResult:
