@@ -19,6 +19,7 @@ from app.cli import main
 from app.web.app import PUBLIC, http_url, marked
 from tests.web_support import BANK, HOSTILE_URL, INSURER, PASSWORD, Site, sample_mentions, start_site
 from yuqing.config import ConfigError, from_mapping
+from yuqing.datadir import DataDir, HealthRecord
 
 
 @pytest.fixture(params=["sqlite", pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)])
@@ -261,11 +262,9 @@ def test_bad_search_input_is_a_400_naming_the_parameter(sqlite_site):
 
 
 def test_sources_page_shows_the_health_record(sqlite_site):
-    health = sqlite_site.config.data_dir / "health"
-    health.mkdir(parents=True, exist_ok=True)
-    (health / "forum.json").write_text(json.dumps({
-        "reachable": False, "errors": ["<b>403</b> from http://127.0.0.1:9/forum.xml"],
-        "finished_at": "2026-11-30T10:00:00+08:00"}), encoding="utf-8")
+    DataDir(sqlite_site.config.data_dir).write_health(HealthRecord(
+        "forum", type="rss", state="failing", reachable=False, errors=["<b>403</b> from http://127.0.0.1:9/forum.xml"],
+        finished_at="2026-11-30T10:00:00+08:00"))
     with sqlite_site.client() as c:
         sqlite_site.login(c, "viewer")
         api = {s["name"]: s for s in c.get("/api/sources").json()}
