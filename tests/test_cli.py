@@ -159,7 +159,7 @@ def test_init_writes_a_valid_commented_config(tmp_path):
     assert yq(tmp_path, "init", str(target), check=False).returncode == 2  # no silent overwrite
 
 
-@pytest.mark.parametrize("section, key", [("nlp: {colour: 1}", "nlp.colour"), ("web: {colour: 1}", "web.colour")])
+@pytest.mark.parametrize("section, key", [("nlp: {colour: 1}", "nlp.colour"), ("web: {colour: red}", "web.colour")])
 @pytest.mark.parametrize("command", [["search", "催收"], ["check"], ["status"]])
 def test_every_command_validates_every_section_at_start_up(tmp_path, section, key, command):
     (tmp_path / "yuqing.yaml").write_text(section + "\n", encoding="utf-8")

@@ -75,6 +75,7 @@ sources:
     ("smtp: {security: tls}\n", "smtp.security", "starttls"),
     ("smtp: {port: twenty-five}\n", "smtp.port", "whole number"),
     ("colour: blue\n", "colour", "unknown key"),
+    ("web: {colour: red}\n", "web.colour", "unknown key"),
     # the stages' sections, checked by the one loader at start-up with the file's name
     ("nlp: {colour: 1}\n", "nlp.colour", "unknown key"),
     ("nlp: {risk: {weights: {negativity: 2}}}\n", "nlp.risk.weights.negativity", "0 to 1"),

@@ -263,14 +263,18 @@ def test_bad_search_input_is_a_400_naming_the_parameter(sqlite_site):
 
 def test_sources_page_shows_the_health_record(sqlite_site):
     DataDir(sqlite_site.config.data_dir).write_health(HealthRecord(
-        "forum", type="rss", state="failing", reachable=False, errors=["<b>403</b> from http://127.0.0.1:9/forum.xml"],
+        "forum", "rss", state="blocked", state_reason="<b>403</b> 百度安全验证", state_url="javascript:alert(1)",
+        errors=["<b>403</b> from http://127.0.0.1:9/forum.xml"], reachable=False,
         finished_at="2026-11-30T10:00:00+08:00"))
     with sqlite_site.client() as c:
         sqlite_site.login(c, "viewer")
         api = {s["name"]: s for s in c.get("/api/sources").json()}
         page = c.get("/sources").text
-    assert api["forum"]["state"] == "failing" and api["news"]["state"] == "never crawled"
-    assert "&lt;b&gt;403&lt;/b&gt;" in page and 'class="state-failing"' in page and "<td>失败</td>" in page
+    assert api["forum"]["state"] == "blocked" and api["news"]["state"] == "never crawled"
+    assert api["forum"]["state_reason"] == "<b>403</b> 百度安全验证"
+    assert "&lt;b&gt;403&lt;/b&gt; 百度安全验证" in page
+    assert 'class="state-blocked"' in page and "<td>被拦截</td>" in page
+    assert 'href="javascript:' not in page and "javascript:alert(1)" in page
 
 
 def test_openapi_documents_the_api_behind_a_session(sqlite_site):
