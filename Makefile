@@ -30,7 +30,7 @@ test-fast: setup
 	$(BIN)/python -m pytest -q -m "not elasticsearch"
 
 contracts: setup
-	$(BIN)/python ../shared/contracts/check --yuqing $(BIN)/yuqing --only analyze,detect,search,demo
+	$(BIN)/python ../shared/contracts/check --yuqing $(BIN)/yuqing --only analyze,detect,search,demo,alerts
 
 # bench_store needs an Elasticsearch node: `tests/elasticsearch/node start` first (or YUQING_TEST_ES_URL)
 bench: setup
