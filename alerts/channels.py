@@ -22,6 +22,7 @@ from urllib.parse import quote_plus, urlsplit
 from alerts import mail, render
 from yuqing.alertstore.model import Alert
 from yuqing.config import Config, ConfigError, Reader, parse_duration
+from yuqing.model import is_web_url
 
 USER_AGENT = "yuqing-alerts/0.1"
 KEY_HEADER = "Idempotency-Key"
@@ -237,8 +238,10 @@ class FeishuChannel(_Robot):
     def payload(self, alert: Alert) -> dict[str, Any]:
         lines: list[list[dict[str, str]]] = [[{"tag": "text", "text": line}] for line in render.facts(alert)]
         for i, m in enumerate(alert.mentions, 1):
-            lines.append([{"tag": "text", "text": f"{i}. "}, {"tag": "a", "text": m.title or m.url, "href": m.url},
-                          {"tag": "text", "text": f" · {m.source}"}])
+            # Feishu opens any href it is given: only an http(s) URL becomes one, any other is shown as text.
+            link = ({"tag": "a", "text": m.title or m.url, "href": m.url} if is_web_url(m.url)
+                    else {"tag": "text", "text": f"{m.title} {m.url}" if m.title else m.url})
+            lines.append([{"tag": "text", "text": f"{i}. "}, link, {"tag": "text", "text": f" · {m.source}"}])
         body: dict[str, Any] = {"msg_type": "post",
                                 "content": {"post": {"zh_cn": {"title": alert.title, "content": lines}}}}
         if self.secret:

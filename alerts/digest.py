@@ -20,7 +20,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
 
-from alerts import chart, evidence, mail
+from alerts import chart, evidence, mail, render
 from yuqing.alertstore.base import AlertStore
 from yuqing.alertstore.model import AlertQuery, AlertRecord
 from yuqing.config import Config, ConfigError
@@ -196,7 +196,7 @@ def render_html(d: DigestData, config: Config, chart_src: str) -> str:
                      zip(chart.series_labels(list(d.daily_negative)), d.daily_negative, strict=True) if label != name)
     cats = "".join(f"<li>{e(label)}：{n}</li>" for label, n in d.categories) or "<li>无</li>"
     risky = "".join(
-        f"<li><a href=\"{e(m.url, quote=True)}\">{e(m.title or m.text[:40])}</a> <small>{e('、'.join(m.institutions))}"
+        f"<li>{render.html_link(m.title or m.text[:40], m.url)} <small>{e('、'.join(m.institutions))}"
         f" · {e(m.source)} · {_when(m, config)} · 风险 {m.risk if m.risk is None else f'{m.risk:.2f}'}</small></li>"
         for m in d.risky) or "<li>本周无负面内容</li>"
     alerts = "".join(f"<li>{e(a.summary())}</li>" for a in d.alerts) or "<li>本周无告警</li>"

@@ -85,12 +85,16 @@ def cmd_import(args: argparse.Namespace, services: Services) -> int:
 
 @command("search")
 def cmd_search(args: argparse.Namespace, services: Services) -> int:
-    from yuqing.query import parse
+    from yuqing.query import QuerySyntaxError, parse
     from yuqing.storage import SearchRequest
 
     config = services.config
+    try:
+        query = parse(" ".join(args.query))
+    except QuerySyntaxError as e:
+        raise ConfigError("command line", "QUERY", str(e)) from None
     request = SearchRequest(
-        query=parse(" ".join(args.query)),
+        query=query,
         since=_parse_when(args.since, config, end=False) if args.since else None,
         until=_parse_when(args.until, config, end=True) if args.until else None,
         polarity=args.polarity, source=args.source, institution=args.institution, limit=args.limit)
@@ -118,6 +122,10 @@ def cmd_search(args: argparse.Namespace, services: Services) -> int:
 def cmd_analyze(args: argparse.Namespace, services: Services) -> int:
     from nlp import analyze_jsonl
 
+    src, dst = Path(args.input), Path(args.output)
+    if "-" not in (args.input, args.output) and src.exists() and dst.exists() and src.samefile(dst):
+        # opening the output would empty the input before a line of it is read
+        raise ConfigError("command line", "--output", f"{dst} is the input file; write to another file")
     rows = analyze_jsonl(args.input, args.output, services.analyzer)
     print(f"analysed {rows} line(s) into {args.output}", file=sys.stderr)
     return 0
@@ -127,8 +135,10 @@ def cmd_analyze(args: argparse.Namespace, services: Services) -> int:
 def cmd_detect(args: argparse.Namespace, services: Services) -> int:
     from alerts.detect import detect_csv
 
-    rows = detect_csv(args.input, args.output, direction=args.direction)
-    print(f"scored {rows} row(s) into {args.output}", file=sys.stderr)
+    report = detect_csv(args.input, args.output, direction=args.direction)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"scored {report.rows} row(s) into {args.output}", file=sys.stderr)
     return 0
 
 
@@ -264,6 +274,18 @@ def cmd_train(args: argparse.Namespace, services: Services) -> int:
 
 # -- argument parsing ----------------------------------------------------------------------------
 
+def _search_limit(text: str) -> int:
+    from yuqing.query import MAX_LIMIT
+
+    try:
+        limit = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_LIMIT}, got {limit}")
+    return limit
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="yuqing", description="舆情 monitoring for financial institutions: "
                                 "crawl public posts, score sentiment, search, alert on negative spikes.")
@@ -292,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--polarity", choices=["negative", "neutral", "positive"])
     s.add_argument("--source", metavar="S")
     s.add_argument("--institution", metavar="I")
-    s.add_argument("--limit", type=int, default=20, metavar="N")
+    s.add_argument("--limit", type=_search_limit, default=20, metavar="N", help="hits shown, 1 to 1000 (default 20)")
     s.add_argument("--json", action="store_true", help="machine-readable output")
 
     s = sub.add_parser("analyze", help="score sentiment, targets, categories and risk of JSON Lines texts")

@@ -33,6 +33,8 @@ def _health(services: Services, name: str) -> dict[str, Any]:
 
 
 def collect(services: Services, now: datetime | None = None) -> dict[str, Any]:
+    from nlp.analyzer import AnalyzerSettings
+    from nlp.provenance import describe
     from yuqing.alertstore.model import AlertQuery
 
     config, store = services.config, services.store
@@ -53,6 +55,7 @@ def collect(services: Services, now: datetime | None = None) -> dict[str, Any]:
         "sources": {s.name: {"type": s.type, **_health(services, s.name)} for s in config.sources},
         "spool": spool,
         "alerts_last_7_days": [a.summary() for a in sorted(alerts, key=lambda a: a.started_at)],
+        "model": describe(AnalyzerSettings.parse(config.nlp).model),
     }
 
 
@@ -62,6 +65,8 @@ def not_working(status: dict[str, Any]) -> list[str]:
 
 
 def render(status: dict[str, Any]) -> str:
+    from nlp.provenance import summary
+
     store = status["store"]
     lines = [f"config: {status['config']}", f"data dir: {status['data_dir']}",
              f"store ({store['backend']}): {store['mentions']} mention(s), newest {store['newest'] or '-'}, "
@@ -79,4 +84,5 @@ def render(status: dict[str, Any]) -> str:
                  "waiting to be delivered")
     lines.append(f"alerts in the last {ALERT_DAYS} days: {len(status['alerts_last_7_days'])}")
     lines.extend(f"  {a}" for a in status["alerts_last_7_days"][-5:])
+    lines.extend(summary(status["model"]))
     return "\n".join(lines)

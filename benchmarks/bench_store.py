@@ -71,7 +71,7 @@ def corpus(n: int, seed: int) -> list[Mention]:
 
 
 def demo_corpus() -> list[Mention]:
-    posts = json.loads((Path(__file__).resolve().parents[1] / "yuqing/demo/sample_posts.json").read_text("utf-8"))
+    posts = json.loads((Path(__file__).resolve().parents[1] / "app/demo/sample_posts.json").read_text("utf-8"))
     return [Mention(url=f"https://demo.example/{i}", source="demo", title=p["title"], content=p["content"],
                     author=p.get("author", ""), published_at=T0 + timedelta(hours=i))
             for i, p in enumerate(posts["posts"])]

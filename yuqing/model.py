@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -48,6 +49,16 @@ def canonical_url(url: str) -> str:
                              if k not in TRACKING_PARAMS))
     path = parts.path.rstrip("/") or "/"
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, query, ""))
+
+
+# Scheme, host, then anything but whitespace and control characters: browsers drop a tab or a
+# newline inside `java\tscript:`, so a URL holding one is never made a link.
+_WEB_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f/?#]+[^\s\x00-\x1f\x7f]*", re.IGNORECASE)
+
+
+def is_web_url(url: str) -> bool:
+    """True for an absolute http(s) URL: the only kind of URL that may ever become a link."""
+    return bool(_WEB_URL.fullmatch(url))
 
 
 def join_title(title: str, text: str) -> str:
