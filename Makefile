@@ -30,7 +30,7 @@ test-fast: setup
 	$(BIN)/python -m pytest -q -m "not elasticsearch"
 
 contracts: setup
-	$(BIN)/python ../shared/contracts/check --yuqing $(BIN)/yuqing --only analyze,detect,search,demo,web
+	$(BIN)/python ../shared/contracts/check --yuqing $(BIN)/yuqing --only analyze,detect,search,demo,web,alerts
 
 # bench_store needs an Elasticsearch node: `tests/elasticsearch/node start` first (or YUQING_TEST_ES_URL);
 # bench_nab needs a local copy of NAB (github numenta/NAB, AGPL-3.0, kept outside this repository) in YUQING_NAB
