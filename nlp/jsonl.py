@@ -16,7 +16,7 @@ from typing import IO, Any
 from nlp.analyzer import Analysis, AnalysisInput, Analyzer
 
 BATCH = 256
-_UNANALYSED = Analysis("neutral", 0.5, [], [], 0.0, [], [])
+_UNANALYSED = Analysis("neutral", 0.5, [], [], 0.0, [], [], {})
 
 
 def _parse(raw: bytes, number: int) -> tuple[dict[str, Any], AnalysisInput | None, str]:
