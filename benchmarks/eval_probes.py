@@ -1,5 +1,5 @@
 """The complaint probe set through the shipped analyzer: per-category precision and recall, how
-often each kind of probe gets its polarity right, and whether the bank where a fraud victim kept
+often each kind of probe is rightly negative or not, and whether the bank where a fraud victim kept
 the money is blamed (the table in the model card, README.md).
 
     .venv/bin/python benchmarks/eval_probes.py [--model DIR] [--probes FILE]
@@ -30,8 +30,8 @@ def main() -> int:
     print("| category | label | precision | recall | support |\n| --- | --- | --- | --- | --- |")
     for code, row in got["categories"].items():
         print(f"| {code} | {CATEGORY_LABELS[code]} | {row['precision']} | {row['recall']} | {row['support']} |")
-    print("\n| kind | polarity right |\n| --- | --- |")
-    for kind, share in got["polarity_accuracy"].items():
+    print("\n| kind | negative or not, right |\n| --- | --- |")
+    for kind, share in got["negative_right"].items():
         print(f"| {kind} | {share} |")
     print(f"\nbank where the money was kept blamed: {got['kept_bank_blamed']} of {got['kept']} `kept` probes")
     return 0

@@ -39,7 +39,7 @@ _BUILTIN: dict[str, tuple[float, tuple[str, ...]]] = {
     "fraud": (1.0, ("诈骗", "骗子", "骗局", "骗钱", "被骗", "骗走", "骗了", "骗我", "骗取", "行骗", "非法集资",
                     "非法吸收公众存款", "集资诈骗", "传销", "庞氏", "跑路", "卷款", "卷钱", "潜逃", "圈钱", "套路贷",
                     "资金盘", "杀猪盘", "拉人头", "黑平台", "安全账户", "冒充", "涉嫌犯罪", "立案侦查", "经侦",
-                    "刑拘", "刑事拘留", "报案", "受害人")),
+                    "刑拘", "刑事拘留", "受害人")),
     "debt_collection": (0.9, ("暴力催收", "催收", "催款", "催债", "爆通讯录", "通讯录", "联系人", "轰炸", "威胁",
                               "恐吓", "骚扰", "辱骂", "骂人", "张口就骂", "上门催", "上门找", "遗照", "P图", "老赖",
                               "打到我单位", "打到我公司", "给我单位打电话")),
@@ -55,18 +55,19 @@ _BUILTIN: dict[str, tuple[float, tuple[str, ...]]] = {
                    "赎回费", "退保费", "佣金", "评估费", "加速费", "通道费", "保障金", "高额利息", "乱扣费", "扣费",
                    "收费", "收钱", "收我", "扣我", "扣了我", "多扣", "实际年化", "实际利率", "年利率高")),
     "account_funds": (0.8, ("冻结", "盗刷", "被盗", "盗用", "被刷", "刷了", "资金被转", "被转走", "转走", "扣走",
-                            "账户异常", "无法取款", "取不出", "取个钱", "扣款", "被扣", "扣回", "转账失败", "限额",
+                            "账户异常", "无法取款", "取不出", "没取出", "取个钱", "划扣", "少了",
+                            "扣款", "被扣", "扣回", "转账失败", "限额",
                             "限制了", "销户", "没到账", "没有到", "不退回", "重复扣")),
     "data_leak": (0.8, ("信息泄露", "泄露", "泄漏", "个人信息", "客户信息", "客户资料", "客户名单", "隐私", "征信被查",
-                        "查询我的征信", "查询记录", "倒卖信息", "被卖", "卖给", "转卖", "拖库", "数据包", "数据泄露",
-                        "推销电话", "身份信息", "冒用", "卡号", "病历", "漏洞", "滥用")),
+                        "查询我的征信", "查询记录", "倒卖信息", "被卖", "转卖", "拖库", "数据包", "数据泄露",
+                        "推销电话", "借款信息", "身份信息", "冒用", "卡号", "病历", "漏洞", "滥用")),
     "contract": (0.5, ("合同纠纷", "协议纠纷", "违反合同", "合同约定", "合同里", "协议", "条款", "起诉", "诉讼", "仲裁",
                        "法院", "判决", "打官司", "官司", "强制执行", "拒赔", "不给赔", "只肯赔", "理赔纠纷",
-                       "霸王条款", "单方面", "续保", "解押", "不给调整")),
+                       "霸王条款", "单方面", "续保", "解押", "不给调整", "不给退", "不能退")),
     "service": (0.3, ("服务差", "态度差", "态度极差", "态度恶劣", "态度非常恶劣", "服务态度差", "服务意识", "不耐烦",
                       "翻白眼", "排了", "一问三不知", "阴阳怪气", "不专业", "排队", "推诿", "推来推去", "不理睬",
                       "不理人", "没人回", "没人管", "石沉大海", "无人接听", "忙音", "打不通", "踢皮球", "刁难",
-                      "体验太差", "闪退", "摆设")),
+                      "体验太差", "闪退", "摆设", "机器人", "找不到人工", "排长队", "没人修", "等了")),
     "penalty": (0.8, ("罚款", "罚单", "罚没", "处罚", "行政处罚", "监管处罚", "警示函", "通报批评", "点名通报",
                       "责令", "监管措施", "吊销", "被罚", "没收违法所得", "禁止从事", "暂停执业")),
 }
@@ -90,7 +91,13 @@ _EXPLAINS: dict[str, frozenset[str]] = {
     "fraud": frozenset({"default", "mis_selling", "fees", "account_funds"}),
     "debt_collection": frozenset({"default", "fraud", "contract"}),
     "mis_selling": frozenset({"default"}),
+    "data_leak": frozenset({"fraud"}),
 }
+# Words that are mostly context in complaints of another kind (a fee in a contract dispute, a
+# queue in a default, a loss in a margin call): their category counts only when no other keyword
+# of another category is found.
+_CONTEXT_WORDS = frozenset({"协议", "条款", "合同里", "法院", "手续费", "违约金", "会员费", "排队", "等了", "冒充",
+                            "亏了", "误导", "没到账", "少了", "清算", "不能退"})
 DEFAULT_SEVERITY = 0.5
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
@@ -137,7 +144,8 @@ class CategoryRules:
     def codes(self, keywords: list[str]) -> list[str]:
         """The categories of `matches` keywords, in the built-in order, less those another one
         found explains (`_EXPLAINS`)."""
-        found = {code for kw in keywords for code in self._owner[kw]}
+        found = {code for kw in keywords if kw not in _CONTEXT_WORDS for code in self._owner[kw]}
+        found = found or {code for kw in keywords for code in self._owner[kw]}
         explained = {c for code in found for c in _EXPLAINS.get(code, ())}
         return [code for code in self.categories if code in found and code not in explained]
 
@@ -151,13 +159,13 @@ class CategoryRules:
     def assess(self, text: str, negated: bytearray, weight: float) -> tuple[list[str], float]:
         """The complaint keywords of a text and their evidence towards "negative": each counts
         `weight`, or `NEWS_SHARE` of that in a text that reads as a report and not in a customer's
-        own words, and nothing in a denial or a question. Fraud words do not count in a text about
+        own words. A denial or a question has none; fraud words do not count in a text about
         preventing or warning of a fraud."""
+        if _DENIAL_OR_QUESTION.search(text):
+            return [], 0.0
         words = self.matches(text, negated)
         if _PREVENTION.search(text):
             words = [w for w in words if "fraud" not in self._owner[w]]
-        if _DENIAL_OR_QUESTION.search(text):
-            return words, 0.0
         report = _REPORT.search(text) and not _COMPLAINT_REGISTER.search(text)
         return words, self.evidence(words, weight * NEWS_SHARE if report else weight)
 

@@ -62,8 +62,9 @@ def analyse(probes: Sequence[Probe], analyzer: Analyzer | None = None) -> list[A
 
 
 def figures(probes: Sequence[Probe], results: Sequence[Analysis], codes: Sequence[str]) -> dict[str, Any]:
-    """Per-category precision and recall over all probes, polarity accuracy per kind, and how
-    often a `kept` probe blames an institution that is not its target."""
+    """Per-category precision and recall over all probes, per kind the share whose "negative or
+    not" is right (neutral against positive is left to the forum figures), and how often a
+    `kept` probe blames an institution that is not its target."""
     per_category = {}
     for code in codes:
         tp = sum(code in p.categories and code in r.categories for p, r in zip(probes, results, strict=True))
@@ -73,9 +74,9 @@ def figures(probes: Sequence[Probe], results: Sequence[Analysis], codes: Sequenc
                               "recall": round(tp / gold, 3) if gold else None, "support": gold}
     kinds: dict[str, list[bool]] = {}
     for p, r in zip(probes, results, strict=True):
-        kinds.setdefault(p.kind, []).append(r.polarity == p.polarity)
+        kinds.setdefault(p.kind, []).append((r.polarity == "negative") == (p.polarity == "negative"))
     kept = [(p, r) for p, r in zip(probes, results, strict=True) if p.kind == "kept"]
     return {"categories": per_category,
-            "polarity_accuracy": {k: round(sum(v) / len(v), 3) for k, v in kinds.items()},
+            "negative_right": {k: round(sum(v) / len(v), 3) for k, v in kinds.items()},
             "kept_bank_blamed": sum(bool(set(r.negative_entities) - set(p.targets)) for p, r in kept),
             "kept": len(kept)}
