@@ -36,6 +36,7 @@ contracts: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_analyze.py --yuqing $(BIN)/yuqing
 	$(BIN)/python benchmarks/eval_sentiment.py
+	$(BIN)/python benchmarks/eval_probes.py
 	$(BIN)/python benchmarks/bench_detect.py --first-seed 101
 	YUQING_TEST_ES_URL=$${YUQING_TEST_ES_URL:-$$(tests/elasticsearch/node url)} $(BIN)/python benchmarks/bench_store.py
 

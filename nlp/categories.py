@@ -37,16 +37,16 @@ CATEGORY_LABELS: dict[str, str] = {
 
 _BUILTIN: dict[str, tuple[float, tuple[str, ...]]] = {
     "fraud": (1.0, ("诈骗", "骗子", "骗局", "骗钱", "被骗", "骗走", "骗了", "骗我", "骗取", "行骗", "非法集资",
-                    "非法吸收公众存款", "集资诈骗", "传销", "庞氏", "跑路", "卷款", "卷钱", "潜逃", "圈钱", "套路贷",
-                    "资金盘", "杀猪盘", "拉人头", "黑平台", "安全账户", "冒充", "涉嫌犯罪", "立案侦查", "经侦",
-                    "刑拘", "刑事拘留", "受害人")),
+                    "非法吸收公众存款", "集资诈骗", "传销", "庞氏", "跑路", "卷款", "卷钱", "潜逃", "挪用", "圈钱",
+                    "套路贷", "资金盘", "杀猪盘", "拉人头", "黑平台", "安全账户", "冒充", "涉嫌犯罪", "立案侦查",
+                    "经侦", "刑拘", "刑事拘留", "受害人")),
     "debt_collection": (0.9, ("暴力催收", "催收", "催款", "催债", "爆通讯录", "通讯录", "联系人", "轰炸", "威胁",
                               "恐吓", "骚扰", "辱骂", "骂人", "张口就骂", "上门催", "上门找", "遗照", "P图", "老赖",
                               "打到我单位", "打到我公司", "给我单位打电话")),
     "mis_selling": (0.7, ("误导销售", "销售误导", "误导", "诱导", "哄着", "忽悠", "虚假宣传", "夸大收益", "承诺保本",
                           "保本保息", "说好的保本", "稳赚", "只涨不跌", "闭眼买", "飞单", "理财亏损", "亏损", "巨亏",
                           "亏了", "亏掉", "亏惨", "亏得", "腰斩", "本金亏", "隐瞒风险", "隐瞒", "风险测评", "风险评估",
-                          "违规销售", "冲业绩", "强制搭售", "搭售", "捆绑销售", "说成")),
+                          "违规销售", "冲业绩", "达不到", "才知道", "强制搭售", "搭售", "捆绑销售", "说成")),
     "default": (0.9, ("逾期", "兑付困难", "无法兑付", "延期兑付", "不兑付", "没兑付", "未兑付", "没有回款", "不还",
                       "暴雷", "爆雷", "踩雷", "违约", "提现困难", "无法提现", "不能提现", "出不来", "退不出来",
                       "拿不回", "要不回", "资金链断", "清盘", "清退", "清算", "良性退出", "停业", "停止运营", "倒闭",
@@ -85,19 +85,21 @@ _COMPLAINT_REGISTER = re.compile(r"我|俺|本人|投诉|维权|求助|曝光|�
 NEWS_SHARE = 0.3
 # A category that explains another when both are found: a fine is reported with its cause (因销售误导
 # 被罚), a fraud with what it did to the victims (跑路, 拿不回), a collector's threats with the
-# borrower's own arrears (逾期) or a fake court (法院). The post is about the first.
+# borrower's own arrears (逾期) or a fake court (法院), a leak with the fraud or the calls it fed.
+# The post is about the first.
 _EXPLAINS: dict[str, frozenset[str]] = {
     "penalty": frozenset(_BUILTIN) - {"penalty"},
     "fraud": frozenset({"default", "mis_selling", "fees", "account_funds"}),
     "debt_collection": frozenset({"default", "fraud", "contract"}),
     "mis_selling": frozenset({"default"}),
-    "data_leak": frozenset({"fraud"}),
+    "data_leak": frozenset({"fraud", "debt_collection"}),
 }
 # Words that are mostly context in complaints of another kind (a fee in a contract dispute, a
 # queue in a default, a loss in a margin call): their category counts only when no other keyword
 # of another category is found.
 _CONTEXT_WORDS = frozenset({"协议", "条款", "合同里", "法院", "手续费", "违约金", "会员费", "排队", "等了", "冒充",
-                            "亏了", "误导", "没到账", "少了", "清算", "不能退"})
+                            "亏了", "误导", "没到账", "少了", "清算", "不能退",
+                            "才知道"})
 DEFAULT_SEVERITY = 0.5
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 

@@ -8,8 +8,9 @@ holds a fifth of the clusters back. On the rest (the development part) it cross-
 folds grouped by cluster, so no text is scored by a model that trained on its twin, prints those
 figures and fits the calibration on the out-of-fold predictions; then it trains on the development
 part once and scores the held-back part, which nothing was tuned on, and prints those figures;
-finally it trains on everything and writes `document.bin` and `target.bin`. Everything is seeded: the same data gives the same files. Needs
-scikit-learn and datasketch (training only; the shipped models load without them).
+finally it trains on everything and writes `document.bin` and `target.bin`. Everything is
+seeded: the same data gives the same files. Needs scikit-learn and datasketch (training only;
+the shipped models load without them).
 
 Rows carry a weight (1 for the training files), so corrections made by people can later join the
 training data as extra rows that count more.
