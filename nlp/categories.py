@@ -96,7 +96,7 @@ _EXPLAINS: dict[str, frozenset[str]] = {
 }
 # Words that are mostly context in complaints of another kind (a fee in a contract dispute, a
 # queue in a default, a loss in a margin call): their category counts only when no other keyword
-# of another category is found.
+# of another category is found, and they are no evidence of a complaint (news names them too).
 _CONTEXT_WORDS = frozenset({"协议", "条款", "合同里", "法院", "手续费", "违约金", "会员费", "排队", "等了", "冒充",
                             "亏了", "误导", "没到账", "少了", "清算", "不能退",
                             "才知道"})
@@ -161,15 +161,16 @@ class CategoryRules:
     def assess(self, text: str, negated: bytearray, weight: float) -> tuple[list[str], float]:
         """The complaint keywords of a text and their evidence towards "negative": each counts
         `weight`, or `NEWS_SHARE` of that in a text that reads as a report and not in a customer's
-        own words. A denial or a question has none; fraud words do not count in a text about
-        preventing or warning of a fraud."""
+        own words. Context words (`_CONTEXT_WORDS`) add none, a denial or a question has none, and
+        fraud words do not count in a text about preventing or warning of a fraud."""
         if _DENIAL_OR_QUESTION.search(text):
             return [], 0.0
         words = self.matches(text, negated)
         if _PREVENTION.search(text):
             words = [w for w in words if "fraud" not in self._owner[w]]
         report = _REPORT.search(text) and not _COMPLAINT_REGISTER.search(text)
-        return words, self.evidence(words, weight * NEWS_SHARE if report else weight)
+        telling = [w for w in words if w not in _CONTEXT_WORDS]
+        return words, self.evidence(telling, weight * NEWS_SHARE if report else weight)
 
     def evidence(self, keywords: list[str], weight: float) -> float:
         """How much the complaint keywords found count towards "negative", 0..1: a noisy-OR over
