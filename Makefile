@@ -23,26 +23,36 @@ system-deps:
 run: setup
 	$(BIN)/yuqing demo
 
-test: setup system-deps
+test: setup system-deps lint
 	bash scripts/test
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not elasticsearch"
 
 contracts: setup
-	$(BIN)/python ../shared/contracts/check --yuqing $(BIN)/yuqing --only analyze,detect,search,demo
+	$(BIN)/python ../shared/contracts/check --yuqing $(BIN)/yuqing --only analyze,detect,search,demo,web
 
-# bench_store needs an Elasticsearch node: `tests/elasticsearch/node start` first (or YUQING_TEST_ES_URL)
+# bench_store needs an Elasticsearch node: `tests/elasticsearch/node start` first (or YUQING_TEST_ES_URL);
+# bench_nab needs a local copy of NAB (github numenta/NAB, AGPL-3.0, kept outside this repository) in YUQING_NAB
 bench: setup
 	$(BIN)/python benchmarks/bench_analyze.py --yuqing $(BIN)/yuqing
 	$(BIN)/python benchmarks/eval_sentiment.py
 	$(BIN)/python benchmarks/eval_probes.py
 	$(BIN)/python benchmarks/bench_detect.py --first-seed 101
+	$(BIN)/python benchmarks/bench_mentions.py --first-seed 101
+	@if [ -n "$$YUQING_NAB" ]; then $(BIN)/python benchmarks/bench_nab.py "$$YUQING_NAB"; \
+	else echo "bench_nab.py skipped: set YUQING_NAB to a local copy of NAB (data/, labels/)"; fi
+	$(BIN)/python benchmarks/bench_query_bounds.py
+	$(BIN)/python benchmarks/learning_curve.py
+	$(BIN)/python benchmarks/bench_crawl.py
 	YUQING_TEST_ES_URL=$${YUQING_TEST_ES_URL:-$$(tests/elasticsearch/node url)} $(BIN)/python benchmarks/bench_store.py
+	$(BIN)/python benchmarks/bench_web.py --mentions 100000
 
+# ruff, mypy and the layer contracts (import-linter, [importlinter] in setup.cfg); `make test` runs it too.
 lint: setup
-	$(BIN)/ruff check yuqing crawlers nlp alerts index_config tests benchmarks
-	$(BIN)/mypy yuqing crawlers nlp alerts index_config
+	$(BIN)/ruff check app yuqing crawlers nlp alerts index_config tests benchmarks scripts/licences.py
+	$(BIN)/mypy app yuqing crawlers nlp alerts index_config scripts/licences.py
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) build *.egg-info tests/elasticsearch/target tests/elasticsearch/run

@@ -1,8 +1,10 @@
 """Where alerts go. One small class per channel type, registered in `CHANNEL_TYPES`.
 
 A channel validates its own options at start-up (`from_config`, raising ConfigError with the key)
-and `send(alert)` either delivers or raises DeliveryError saying what failed where. Retrying and
-spooling are not the channel's business (see `alerts.delivery`).
+and `send(alert, key)` either delivers or raises DeliveryError saying what failed where. `key` is
+the notice's idempotency key (the same for every attempt at one notice), sent with it so that a
+receiver can drop a repeat. Retrying and spooling are not the channel's business (see
+`alerts.delivery`).
 """
 from __future__ import annotations
 
@@ -18,10 +20,12 @@ from typing import Any, ClassVar
 from urllib.parse import quote_plus, urlsplit
 
 from alerts import mail, render
-from alerts.model import Alert
+from yuqing.alertstore.model import Alert
 from yuqing.config import Config, ConfigError, Reader, parse_duration
+from yuqing.model import is_web_url
 
 USER_AGENT = "yuqing-alerts/0.1"
+KEY_HEADER = "Idempotency-Key"
 
 
 class DeliveryError(RuntimeError):
@@ -41,7 +45,7 @@ class Channel:
     def from_config(cls, name: str, r: Reader, config: Config, env: Mapping[str, str]) -> Channel:
         raise NotImplementedError
 
-    def send(self, alert: Alert) -> None:
+    def send(self, alert: Alert, key: str) -> None:
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -68,9 +72,10 @@ class EmailChannel(Channel):
             raise ConfigError(r.where, r.key("to"), f"{bad[0]!r} is not an email address")
         return cls(name, to, config)
 
-    def send(self, alert: Alert) -> None:
+    def send(self, alert: Alert, key: str) -> None:
         message = mail.compose("alert", alert.title, self.smtp.sender, self.to, render.text(alert),
-                               render.html_body(alert), headers={"X-Yuqing-Alert-Id": alert.id})
+                               render.html_body(alert), message_id=f"<{key}@yuqing.alerts>",
+                               headers={"X-Yuqing-Alert-Id": alert.id, "X-Yuqing-Notice": alert.notice})
         try:
             mail.send(self.smtp, message)
         except mail.MailError as e:
@@ -117,11 +122,16 @@ class _JsonPost(Channel):
         """Non-empty when the service accepted the request but reports a failure in the body."""
         return ""
 
-    def send(self, alert: Alert) -> None:
+    def signature(self, data: bytes) -> dict[str, str]:
+        """Headers that sign the body, for channels that sign their requests."""
+        return {}
+
+    def send(self, alert: Alert, key: str) -> None:
         where = f"channel {self.name!r} ({self.TYPE}) → {_endpoint(self.url)}"
         data = json.dumps(self.payload(alert), ensure_ascii=False).encode("utf-8")
         request = urllib.request.Request(self.target(), data=data, method="POST", headers={
-            "Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT, **self.headers})
+            "Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT, KEY_HEADER: key,
+            **self.signature(data), **self.headers})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 raw = response.read()
@@ -228,8 +238,10 @@ class FeishuChannel(_Robot):
     def payload(self, alert: Alert) -> dict[str, Any]:
         lines: list[list[dict[str, str]]] = [[{"tag": "text", "text": line}] for line in render.facts(alert)]
         for i, m in enumerate(alert.mentions, 1):
-            lines.append([{"tag": "text", "text": f"{i}. "}, {"tag": "a", "text": m.title or m.url, "href": m.url},
-                          {"tag": "text", "text": f" · {m.source}"}])
+            # Feishu opens any href it is given: only an http(s) URL becomes one, any other is shown as text.
+            link = ({"tag": "a", "text": m.title or m.url, "href": m.url} if is_web_url(m.url)
+                    else {"tag": "text", "text": f"{m.title} {m.url}" if m.title else m.url})
+            lines.append([{"tag": "text", "text": f"{i}. "}, link, {"tag": "text", "text": f" · {m.source}"}])
         body: dict[str, Any] = {"msg_type": "post",
                                 "content": {"post": {"zh_cn": {"title": alert.title, "content": lines}}}}
         if self.secret:
@@ -241,23 +253,60 @@ class FeishuChannel(_Robot):
         return _code_error(body, "code", "StatusCode")
 
 
+def webhook_signature(secret: str, timestamp_s: int, body: bytes) -> str:
+    """The generic webhook's signature: hex HMAC-SHA256(key=secret, msg=f"{timestamp}." + body)."""
+    return hmac.new(secret.encode("utf-8"), f"{timestamp_s}.".encode() + body, hashlib.sha256).hexdigest()
+
+
 class WebhookChannel(_JsonPost):
-    """Any HTTP endpoint: POSTs the alert as JSON (`Alert.to_dict()` plus `title` and `text`);
-    success is any 2xx. `headers` are sent as given (e.g. an Authorization token)."""
+    """Any HTTP endpoint: POSTs the alert as JSON (`Alert.to_dict()` plus `title` and `text`),
+    with the notice's key in the `Idempotency-Key` header; success is any 2xx. `headers` are
+    sent as given (e.g. an Authorization token). With `secret_env`, every request is signed:
+    `X-Yuqing-Timestamp` (Unix seconds) and `X-Yuqing-Signature: sha256=<webhook_signature>`, so
+    the receiver can check who sent it and refuse replays older than a few minutes."""
 
     TYPE = "webhook"
-    OPTIONS = frozenset({"url", "headers", "timeout"})
+    OPTIONS = frozenset({"url", "headers", "timeout", "secret_env"})
+
+    def __init__(self, name: str, url: str, timeout: float, headers: Mapping[str, str] | None = None,
+                 secret: str = "") -> None:
+        super().__init__(name, url, timeout, headers)
+        self.secret = secret
 
     @classmethod
     def from_config(cls, name: str, r: Reader, config: Config, env: Mapping[str, str]) -> Channel:
         headers = r.sub("headers").data
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
             raise ConfigError(r.where, r.key("headers"), "must map header names to text values")
-        return cls(name, _url(r, "url"), cls._timeout(r), headers)
+        return cls(name, _url(r, "url"), cls._timeout(r), headers, _secret(r, env))
 
     def payload(self, alert: Alert) -> dict[str, Any]:
         return {**alert.to_dict(), "title": alert.title, "text": render.text(alert)}
 
+    def signature(self, data: bytes) -> dict[str, str]:
+        if not self.secret:
+            return {}
+        ts = int(time.time())
+        return {"X-Yuqing-Timestamp": str(ts),
+                "X-Yuqing-Signature": f"sha256={webhook_signature(self.secret, ts, data)}"}
+
+
+class SlackChannel(_Robot):
+    """Slack incoming webhook: `webhook` (https://hooks.slack.com/services/…); a `text` fallback
+    and Block Kit sections in Slack's mrkdwn. Slack answers `ok`, or an error word such as
+    `invalid_payload` or `channel_is_archived` with a 4xx status."""
+
+    TYPE = "slack"
+    OPTIONS = frozenset({"webhook", "timeout"})
+
+    def payload(self, alert: Alert) -> dict[str, Any]:
+        return {"text": alert.title, "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": alert.title[:150]}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": render.slack(alert)}}]}
+
+    def response_error(self, body: Any) -> str:
+        return "" if body in (None, "ok") else f"unexpected response {str(body)[:200]!r}"
+
 
 CHANNEL_TYPES: dict[str, type[Channel]] = {
-    c.TYPE: c for c in (EmailChannel, WecomChannel, DingtalkChannel, FeishuChannel, WebhookChannel)}
+    c.TYPE: c for c in (EmailChannel, WecomChannel, DingtalkChannel, FeishuChannel, WebhookChannel, SlackChannel)}

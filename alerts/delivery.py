@@ -1,122 +1,103 @@
-"""Getting alerts out without losing any.
+"""Getting notices out without losing any, and without sending one twice where it can be helped.
 
-Write-ahead: before a channel is tried, the (alert, channel) pair is written to the spool
-(DATA_DIR/spool/alerts/). A delivery removes its spool file; a failure (after a few quick retries)
-leaves it there, logged with what and where, and the next check tries again. A crash between
-raising and sending therefore loses nothing either.
+Write-ahead: a notice is recorded in the alert store as a pending delivery for each channel
+(keyed by alert × channel × notice kind) before anything is sent. A delivery is marked delivered
+once the channel took it; a failure (after a few quick retries) leaves it pending with the error
+and a back-off (1 min, 2, 4, … up to 1 h) before the next try. A crash between sending and
+marking means one repeat at most, carrying the same idempotency key, so the receiver can drop it.
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
-import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from datetime import datetime, timedelta
 
 from alerts.channels import Channel, DeliveryError
-from alerts.model import Alert
+from alerts.setup import QuietHours
+from yuqing.alertstore.base import AlertStore
+from yuqing.alertstore.model import SEVERITIES, Alert, Delivery
 
 log = logging.getLogger("yuqing.alerts")
+BACKOFF_SECONDS = 60
+MAX_BACKOFF_SECONDS = 3600
 
 
-def write_json(path: Path, data: object) -> None:
-    """Write via a temporary file and rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
-    partial.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(partial, path)
-
-
-@dataclass
-class SpoolEntry:
-    path: Path
-    channel: str
-    alert: Alert
-    attempts: int = 0
-    last_error: str = ""
-
-
-class Spool:
-    """One JSON file per undelivered (alert, channel)."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def put(self, alert: Alert, channel: str) -> SpoolEntry:
-        safe = re.sub(r"[^\w.-]", "_", channel)
-        path = self.directory / f"{alert.created_at:%Y%m%dT%H%M%S}-{alert.id}-{safe}.json"
-        entry = SpoolEntry(path, channel, alert)
-        self.save(entry)
-        return entry
-
-    def save(self, entry: SpoolEntry) -> None:
-        write_json(entry.path, {"channel": entry.channel, "attempts": entry.attempts,
-                                "last_error": entry.last_error, "alert": entry.alert.to_dict()})
-
-    def pending(self) -> list[SpoolEntry]:
-        out = []
-        for path in sorted(self.directory.glob("*.json")):
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-                out.append(SpoolEntry(path, data["channel"], Alert.from_dict(data["alert"]),
-                                      int(data.get("attempts", 0)), data.get("last_error", "")))
-            except (OSError, ValueError, KeyError, TypeError) as e:
-                # keep the file for a human: deleting it would lose an alert
-                log.error("unreadable spooled alert %s (%s: %s); left in place", path, type(e).__name__, e)
-        return out
+def queue(store: AlertStore, notice: Alert, kind: str, channels: Sequence[str], now: datetime,
+          quiet_hours: QuietHours | None) -> list[Delivery]:
+    """Record one notice for each channel; below 紧急 it waits for the end of quiet hours."""
+    due = now
+    if quiet_hours is not None and notice.severity != SEVERITIES[-1]:
+        due = quiet_hours.ends(now) or now
+    out = []
+    for channel in channels:
+        delivery = Delivery(alert_id=notice.id, channel=channel, kind=kind, notice=notice, created_at=now, due_at=due)
+        if store.add_delivery(delivery):
+            out.append(delivery)
+    return out
 
 
 class Deliverer:
-    """Sends spooled entries through their channels with quick retries."""
+    """Sends pending deliveries through their channels with quick retries."""
 
-    def __init__(self, channels: Mapping[str, Channel], spool: Spool, retry_delays: Sequence[float]) -> None:
-        self.channels, self.spool, self.retry_delays = channels, spool, tuple(retry_delays)
+    def __init__(self, channels: Mapping[str, Channel], store: AlertStore, retry_delays: Sequence[float]) -> None:
+        self.channels, self.store, self.retry_delays = channels, store, tuple(retry_delays)
 
-    def _try(self, channel: Channel, alert: Alert) -> str:
+    def _try(self, channel: Channel, delivery: Delivery) -> str:
         """'' when delivered, else the last error."""
         error = ""
         for pause in (None, *self.retry_delays):
             if pause:
                 time.sleep(pause)
             try:
-                channel.send(alert)
+                channel.send(delivery.notice, delivery.key)
                 return ""
             except DeliveryError as e:
                 error = str(e)
-                log.warning("alert %s: %s", alert.id, error)
+                log.warning("alert %s: %s", delivery.alert_id, error)
         return error
 
-    def flush(self) -> tuple[int, int]:
-        """Try every spooled entry once (with retries). Returns (delivered, still pending).
+    def flush(self, now: datetime) -> tuple[int, int]:
+        """Try every delivery due by `now` once (with retries). Returns (delivered, still pending).
         A channel that failed in this flush is not tried again until the next one, so a dead
-        server costs one round of retries, not one per queued alert."""
+        server costs one round of retries, not one per queued notice."""
         delivered = pending = 0
         down: set[str] = set()
-        for entry in self.spool.pending():
-            channel = self.channels.get(entry.channel)
+        for d in self.store.deliveries(pending_due=now):
+            channel = self.channels.get(d.channel)
             if channel is None:
-                log.error("spooled alert %s is for channel %r, which is no longer configured; kept in %s",
-                          entry.alert.id, entry.channel, entry.path)
+                log.error("notice %s of alert %s is for channel %r, which is no longer configured; kept",
+                          d.key, d.alert_id, d.channel)
                 pending += 1
                 continue
-            if entry.channel in down:
+            if d.channel in down:
                 pending += 1
                 continue
-            error = self._try(channel, entry.alert)
+            error = self._try(channel, d)
+            d.attempts += 1
             if not error:
-                entry.path.unlink(missing_ok=True)
+                d.state, d.delivered_at, d.last_error = "delivered", now, ""
+                self.store.put_delivery(d)
                 delivered += 1
-                log.info("alert %s delivered to %s after %d earlier attempt(s)", entry.alert.id, entry.channel,
-                         entry.attempts)
+                log.info("alert %s: %s notice delivered to %s (attempt %d, key %s)", d.alert_id, d.kind, d.channel,
+                         d.attempts, d.key)
                 continue
-            down.add(entry.channel)
-            entry.attempts += 1
-            entry.last_error = error
-            self.spool.save(entry)
+            down.add(d.channel)
+            wait = min(BACKOFF_SECONDS * 2 ** (d.attempts - 1), MAX_BACKOFF_SECONDS)
+            d.last_error, d.due_at = error, now + timedelta(seconds=wait)
+            self.store.put_delivery(d)
             pending += 1
-            log.error("alert %s (%s) not delivered to channel %r: %s; spooled at %s, retried at the next check",
-                      entry.alert.id, entry.alert.summary(), entry.channel, error, entry.path)
+            log.error("alert %s (%s): %s notice not delivered to channel %r: %s; retried after %s",
+                      d.alert_id, d.notice.summary(), d.kind, d.channel, error, d.due_at.isoformat())
         return delivered, pending
+
+
+def send_test(channel: Channel, now: datetime) -> str:
+    """Send a test notice through one channel at once (no spool, no retries); returns its key.
+    Raises DeliveryError saying what failed where."""
+    notice = Alert(rule="test", institution="yuqing", polarity="negative", bucket_start=now, bucket_end=now, count=0,
+                   baseline=0.0, score=0.0, created_at=now, notice="test", id=f"test-{now:%Y%m%dT%H%M%S}")
+    key = Delivery(alert_id=notice.id, channel=channel.name, kind="test", notice=notice, created_at=now,
+                   due_at=now).key
+    channel.send(notice, key)
+    return key

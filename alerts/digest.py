@@ -14,17 +14,17 @@ import email
 import html
 import logging
 import re
-import shutil
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
 
-from alerts import chart, evidence, mail
-from alerts.model import Alert
-from alerts.monitor import read_log
+from alerts import chart, evidence, mail, render
+from yuqing.alertstore.base import AlertStore
+from yuqing.alertstore.model import AlertQuery, AlertRecord
 from yuqing.config import Config, ConfigError
+from yuqing.datadir import DataDir, atomic_write
 from yuqing.model import Mention
 from yuqing.storage.base import Store
 
@@ -109,7 +109,7 @@ class DigestData:
     categories: list[tuple[str, int]]
     keywords: list[str]
     risky: list[Mention]
-    alerts: list[Alert] = field(default_factory=list)
+    alerts: list[AlertRecord] = field(default_factory=list)
 
 
 def _count(store: Store, week: Week, institution: str | None, polarity: str | None = None) -> list[int]:
@@ -118,7 +118,7 @@ def _count(store: Store, week: Week, institution: str | None, polarity: str | No
                                                   polarity=polarity)]
 
 
-def collect(config: Config, store: Store, week: Week) -> DigestData:
+def collect(config: Config, store: Store, alert_store: AlertStore, week: Week) -> DigestData:
     names: list[str | None] = [i.name for i in config.institutions] or [None]
     prev = week.previous()
     rows, daily = [], {}
@@ -136,7 +136,8 @@ def collect(config: Config, store: Store, week: Week) -> DigestData:
         categories=evidence.category_counts(negatives, labels, n=8),
         keywords=evidence.keywords(negatives, config.institutions, k=15),
         risky=evidence.riskiest(negatives, TOP_MENTIONS),
-        alerts=read_log(config, week.start, week.end))
+        alerts=sorted(alert_store.list_alerts(AlertQuery(since=week.start, until=week.end, limit=1000)),
+                      key=lambda r: r.started_at))
 
 
 def _pct(value: float | None) -> str:
@@ -195,7 +196,7 @@ def render_html(d: DigestData, config: Config, chart_src: str) -> str:
                      zip(chart.series_labels(list(d.daily_negative)), d.daily_negative, strict=True) if label != name)
     cats = "".join(f"<li>{e(label)}：{n}</li>" for label, n in d.categories) or "<li>无</li>"
     risky = "".join(
-        f"<li><a href=\"{e(m.url, quote=True)}\">{e(m.title or m.text[:40])}</a> <small>{e('、'.join(m.institutions))}"
+        f"<li>{render.html_link(m.title or m.text[:40], m.url)} <small>{e('、'.join(m.institutions))}"
         f" · {e(m.source)} · {_when(m, config)} · 风险 {m.risk if m.risk is None else f'{m.risk:.2f}'}</small></li>"
         for m in d.risky) or "<li>本周无负面内容</li>"
     alerts = "".join(f"<li>{e(a.summary())}</li>" for a in d.alerts) or "<li>本周无告警</li>"
@@ -212,8 +213,9 @@ def render_html(d: DigestData, config: Config, chart_src: str) -> str:
         f"<h2>五、高风险内容</h2><ol>{risky}</ol><h2>六、本周告警</h2><ul>{alerts}</ul></body></html>")
 
 
-def _render(config: Config, store: Store, week: str | None, now: datetime | None) -> tuple[DigestData, bytes]:
-    data = collect(config, store, parse_week(week, config, now))
+def _render(config: Config, store: Store, alert_store: AlertStore, week: str | None,
+            now: datetime | None) -> tuple[DigestData, bytes]:
+    data = collect(config, store, alert_store, parse_week(week, config, now))
     return data, chart.daily_chart(data.week.days, data.daily_negative, "每日负面提及")
 
 
@@ -224,12 +226,14 @@ def _message(config: Config, data: DigestData, png: bytes) -> EmailMessage:
                         images={CHART_CID: png})
 
 
-def build_digest(config: Config, store: Store, week: str | None = None, now: datetime | None = None) -> EmailMessage:
+def build_digest(config: Config, store: Store, alert_store: AlertStore, week: str | None = None,
+                 now: datetime | None = None) -> EmailMessage:
     """The digest email for `week` ("YYYY-Www"; default the last complete week before `now`)."""
-    return _message(config, *_render(config, store, week, now))
+    return _message(config, *_render(config, store, alert_store, week, now))
 
 
-def send_digest(config: Config, store: Store, week: str | None = None, dry_run_dir: Path | None = None,
+def send_digest(config: Config, store: Store, alert_store: AlertStore, week: str | None = None,
+                dry_run_dir: Path | None = None,
                 now: datetime | None = None) -> list[Path]:
     """Send the digest to `digest.recipients`, keeping a copy in DATA_DIR/digests/; returns that copy.
     With `dry_run_dir`, write `digest-WEEK.eml` and a standalone `digest-WEEK.html` (chart embedded)
@@ -238,31 +242,27 @@ def send_digest(config: Config, store: Store, week: str | None = None, dry_run_d
         raise ConfigError(config.path, "digest.recipients",
                           "no recipients configured: list addresses under digest.recipients, "
                           "or preview with `yuqing digest --dry-run --out DIR`")
-    data, png = _render(config, store, week, now)
+    data, png = _render(config, store, alert_store, week, now)
     message = _message(config, data, png)
     name = f"digest-{data.week.label}"
-    out_dir = dry_run_dir if dry_run_dir is not None else config.data_dir / "digests"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    eml = out_dir / f"{name}.eml"
-    eml.write_bytes(message.as_bytes(policy=SMTP))
+    out_dir = dry_run_dir if dry_run_dir is not None else DataDir(config.data_dir).digests
+    eml = atomic_write(out_dir / f"{name}.eml", message.as_bytes(policy=SMTP))
     if dry_run_dir is not None:
         page = out_dir / f"{name}.html"
         inline = f"data:image/png;base64,{base64.b64encode(png).decode('ascii')}"
-        page.write_text(render_html(data, config, inline), encoding="utf-8")
+        atomic_write(page, render_html(data, config, inline))
         return [eml, page]
     try:
         mail.send(config.smtp, message)
     except mail.MailError as e:
-        spooled = _spool_dir(config) / eml.name
-        spooled.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(eml, spooled)
+        spooled = atomic_write(_spool_dir(config) / eml.name, eml.read_bytes())
         raise mail.MailError(f"digest {data.week.label} not sent ({e}); spooled as {spooled}, "
                              "to be sent again at the next alert check") from e
     return [eml]
 
 
 def _spool_dir(config: Config) -> Path:
-    return config.data_dir / "spool" / "digests"
+    return DataDir(config.data_dir).spool("digests")
 
 
 def resend_spooled(config: Config) -> list[Path]:

@@ -5,9 +5,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime, tzinfo
 
-from alerts.model import AlertMention
 from nlp.categories import CategoryRules
 from nlp.keywords import top_keywords
+from yuqing.alertstore.model import AlertMention
 from yuqing.config import Config
 from yuqing.model import Institution, Mention
 from yuqing.storage.base import SearchRequest, Store
@@ -40,6 +40,19 @@ def riskiest(mentions: Iterable[Mention], n: int) -> list[Mention]:
                   reverse=True)[:n]
 
 
+def merge_reposts(mentions: Iterable[Mention]) -> list[tuple[Mention, int]]:
+    """One entry per post and its reposts (`repost_of`): the original when it is among them, else
+    the first repost, with the number of the others."""
+    groups: dict[str, list[Mention]] = {}
+    for m in mentions:
+        groups.setdefault(m.repost_of or m.id, []).append(m)
+    out = []
+    for key, members in groups.items():
+        head = next((m for m in members if m.id == key), members[0])
+        out.append((head, len(members) - 1))
+    return out
+
+
 def category_counts(mentions: Iterable[Mention], labels: dict[str, str], n: int = 5) -> list[tuple[str, int]]:
     counts = Counter(code for m in mentions for code in dict.fromkeys(m.categories))
     return [(labels.get(code, code), k) for code, k in counts.most_common(n)]
@@ -52,8 +65,8 @@ def keywords(mentions: Sequence[Mention], institutions: Iterable[Institution], k
     return top_keywords(texts, k, exclude=names) if texts else []
 
 
-def quote(m: Mention, labels: dict[str, str], tz: tzinfo) -> AlertMention:
+def quote(m: Mention, labels: dict[str, str], tz: tzinfo, reposts: int = 0) -> AlertMention:
     when = m.published_at or m.fetched_at
     return AlertMention(title=m.title or m.text[:40], url=m.url, source=m.source,
                         published_at=when.astimezone(tz).isoformat(),
-                        risk=m.risk, categories=[labels.get(c, c) for c in m.categories])
+                        risk=m.risk, categories=[labels.get(c, c) for c in m.categories], reposts=reposts)

@@ -21,11 +21,13 @@ class MailError(RuntimeError):
 
 
 def compose(kind: str, subject: str, sender: str, to: Sequence[str], text: str, html: str,
-            images: Mapping[str, bytes] | None = None, headers: Mapping[str, str] | None = None) -> EmailMessage:
+            images: Mapping[str, bytes] | None = None, headers: Mapping[str, str] | None = None,
+            message_id: str = "") -> EmailMessage:
     """A multipart/alternative email (plain text + HTML). `images` maps a Content-ID (without
     angle brackets) to PNG bytes shown inline by the HTML via `<img src="cid:ID">`; they go into a
     multipart/related part with the HTML so clients do not list them as attachments. `headers`
-    are added as given (e.g. X-Yuqing-Alert-Id, for deduplication by mail rules)."""
+    are added as given (e.g. X-Yuqing-Alert-Id, for deduplication by mail rules). `message_id`
+    (`<...@...>`) makes every copy of one notice carry the same Message-ID; default: a new one."""
     if kind not in KINDS:
         raise ValueError(f"email kind {kind!r} is not one of: {', '.join(KINDS)}")
     msg = EmailMessage()
@@ -34,7 +36,7 @@ def compose(kind: str, subject: str, sender: str, to: Sequence[str], text: str, 
     if to:  # a dry-run digest may have nobody to go to yet
         msg["To"] = ", ".join(to)
     msg["Date"] = formatdate(localtime=True)
-    msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "yuqing.local")
+    msg["Message-ID"] = message_id or make_msgid(domain=sender.rpartition("@")[2] or "yuqing.local")
     msg["X-Yuqing-Kind"] = kind
     for name, value in (headers or {}).items():
         msg[name] = value

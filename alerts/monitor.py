@@ -1,33 +1,37 @@
-"""One alert check: evaluate every rule for every institution, raise, record and deliver.
-
-State under DATA_DIR/alerts/: `state.json` (when each rule+institution last alerted, for the
-cooldown), `log.jsonl` (every alert raised, one JSON object per line; the digest reads it) and a
-lock file so two checks (scheduler and command line) never raise the same alert twice.
+"""One alert check: evaluate every rule for every institution, advance each alert's lifecycle,
+record and deliver the notices. Everything is kept in the alert store (`yuqing.alertstore`); a
+lock file (DATA_DIR/alerts/check.lock) keeps two checks on one data dir (scheduler and command
+line) from raising the same alert twice, and an alert's version keeps a concurrent `ack` from
+being overwritten.
 """
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlencode
 
-from alerts import evidence
-from alerts.delivery import Deliverer, Spool, write_json
-from alerts.model import Alert
+from alerts import evidence, lifecycle
+from alerts.delivery import Deliverer, queue
 from alerts.rules import Rule, Spike
 from alerts.setup import AlertSetup, load
+from yuqing.alertstore.base import AlertStore, Conflict
+from yuqing.alertstore.model import Alert
 from yuqing.config import Config
 from yuqing.model import Institution
 from yuqing.storage.base import Store
 
 log = logging.getLogger("yuqing.alerts")
+CONFLICT_RETRIES = 5
 
 
 @contextmanager
-def _exclusive(directory: Path) -> Iterator[None]:
+def exclusive(directory: Path) -> Iterator[None]:
+    """One check (or notice-sending operation) at a time per data dir."""
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / "check.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -37,105 +41,91 @@ def _exclusive(directory: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-class AlertState:
-    """Last alert time per rule+institution (the cooldown), persisted as JSON."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            self.data: dict[str, dict[str, str]] = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            self.data = {}
-        except ValueError as e:
-            # a damaged state file costs at most one repeated alert, never a missed one
-            log.error("alert state %s is not valid JSON (%s); starting without cooldowns", path, e)
-            self.data = {}
-
-    @staticmethod
-    def _key(rule: Rule, institution: Institution) -> str:
-        return f"{rule.name}|{institution.name}"
-
-    def cooling(self, rule: Rule, institution: Institution, now: datetime) -> bool:
-        last = self.data.get(self._key(rule, institution), {}).get("last_alert")
-        return last is not None and now - datetime.fromisoformat(last) < timedelta(seconds=rule.cooldown_seconds)
-
-    def record(self, rule: Rule, institution: Institution, alert: Alert) -> None:
-        self.data[self._key(rule, institution)] = {"last_alert": alert.created_at.isoformat(), "alert_id": alert.id}
-        write_json(self.path, self.data)
+def _search_link(setup: AlertSetup, config: Config, institution: str, spike: Spike) -> str:
+    if not setup.search_url:
+        return ""
+    query = urlencode({"institution": institution, "from": spike.bucket_start.astimezone(config.tz).isoformat(),
+                       "to": spike.bucket_end.astimezone(config.tz).isoformat()})
+    return f"{setup.search_url}{'&' if '?' in setup.search_url else '?'}{query}"
 
 
-def log_path(config: Config) -> Path:
-    return config.data_dir / "alerts" / "log.jsonl"
-
-
-def read_log(config: Config, since: datetime, until: datetime) -> list[Alert]:
-    """Alerts raised with bucket_start in [since, until), oldest first; damaged lines are skipped
-    with a warning naming the line."""
-    path = log_path(config)
-    out: list[Alert] = []
-    if not path.exists():
-        return out
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                alert = Alert.from_dict(json.loads(line))
-            except (ValueError, KeyError, TypeError) as e:
-                log.warning("%s line %d: not an alert record (%s); skipped", path, number, e)
-                continue
-            if since <= alert.bucket_start < until:
-                out.append(alert)
-    return out
-
-
-def _append_log(path: Path, alert: Alert) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(alert.to_dict(), ensure_ascii=False) + "\n")
-
-
-def _build_alert(config: Config, store: Store, rule: Rule, institution: Institution, spike: Spike,
-                 now: datetime, labels: dict[str, str]) -> Alert:
+def _build_alert(config: Config, setup: AlertSetup, store: Store, rule: Rule, institution: Institution,
+                 spike: Spike, now: datetime, labels: dict[str, str]) -> Alert:
     polarity = None if rule.polarity == "any" else rule.polarity
     mentions = evidence.fetch(store, spike.bucket_start, spike.bucket_end, institution.name, polarity)
+    reposts = {m.id: n for m, n in evidence.merge_reposts(mentions)}
+    quoted = evidence.riskiest([m for m in mentions if m.id in reposts], rule.top)
     return Alert(rule=rule.name, institution=institution.name, polarity=rule.polarity,
                  bucket_start=spike.bucket_start, bucket_end=spike.bucket_end, count=spike.count,
                  baseline=round(spike.baseline, 2), score=round(spike.score, 4), created_at=now,
-                 mentions=[evidence.quote(m, labels, config.tz) for m in evidence.riskiest(mentions, rule.top)],
+                 mentions=[evidence.quote(m, labels, config.tz, reposts[m.id]) for m in quoted],
                  categories=evidence.category_counts(mentions, labels),
                  keywords=evidence.keywords(mentions, [institution]),
-                 channels=list(rule.channels))
+                 channels=list(rule.channels), severity=spike.severity,
+                 sources=Counter(m.source for m in mentions).most_common(5),
+                 search_url=_search_link(setup, config, institution.name, spike))
 
 
-def check(config: Config, store: Store, now: datetime | None = None, setup: AlertSetup | None = None) -> list[Alert]:
-    """Evaluate all rules at `now` (default: the current time), raise new alerts (respecting each
-    rule's cooldown), record them and deliver them, then retry anything spooled earlier.
-    Returns the alerts raised by this check."""
+def _advance(alert_store: AlertStore, rule: Rule, institution: str, spike_alert: Alert | None, now: datetime,
+             dry_run: bool) -> lifecycle.Step:
+    """Advance and save one group's alert; on a Conflict (an `ack` meanwhile) start from the new copy."""
+    for _ in range(CONFLICT_RETRIES):
+        current = lifecycle.open_alert(alert_store, rule.name, institution)
+        step = lifecycle.advance(rule, current, spike_alert, alert_store.silences(active_at=now), now,
+                                 lifecycle.quiet_until(alert_store, rule, institution))
+        if step.record is None or dry_run:
+            return step
+        try:
+            step.record = alert_store.put_alert(step.record)
+            return step
+        except Conflict:
+            continue
+    raise Conflict(f"alert of rule {rule.name} for {institution} kept changing during the check")
+
+
+def check(config: Config, store: Store, alert_store: AlertStore, now: datetime | None = None,
+          setup: AlertSetup | None = None, dry_run: bool = False) -> list[Alert]:
+    """Evaluate all rules at `now` (default: the current time), advance every alert (new,
+    reminder, escalation, resolved), record the notices and deliver them, then retry anything
+    still pending from earlier. Returns the notices of this check (one per alert and kind).
+    `dry_run`: decide and return the notices, but save and send nothing."""
     if now is not None and now.tzinfo is None:
         raise ValueError(f"alerts.check: now={now.isoformat()} must be timezone-aware")
     setup = setup or load(config)
     now = (now or datetime.now(config.tz)).astimezone(config.tz)
-    spool = Spool(setup.spool_dir)
-    raised: list[Alert] = []
-    with _exclusive(setup.data_dir):
+    notices: list[Alert] = []
+    with exclusive(setup.data_dir):
         try:
-            state = AlertState(setup.data_dir / "state.json")
             labels = evidence.category_labels(config)
             for rule in setup.rules:
                 for institution in rule.institutions:
-                    if state.cooling(rule, institution, now):
-                        continue
                     spike = rule.evaluate(store, institution, now)
-                    if spike is None:
-                        continue
-                    alert = _build_alert(config, store, rule, institution, spike, now, labels)
-                    for channel in rule.channels:  # spooled first: from here on it cannot be lost
-                        spool.put(alert, channel)
-                    _append_log(log_path(config), alert)
-                    state.record(rule, institution, alert)
-                    log.warning("alert raised: %s", alert.summary())
-                    raised.append(alert)
-        finally:  # alerts raised earlier still go out when the store is down now
-            Deliverer(setup.channels, spool, setup.retry_delays).flush()
-    return raised
+                    spike_alert = None if spike is None else _build_alert(config, setup, store, rule, institution,
+                                                                          spike, now, labels)
+                    step = _advance(alert_store, rule, institution.name, spike_alert, now, dry_run)
+                    for kind, notice in step.notices:
+                        if not dry_run:
+                            queue(alert_store, notice, kind, rule.channels, now, setup.quiet_hours)
+                        log.warning("alert %s: %s", notice.id, notice.summary())
+                        notices.append(notice)
+        finally:  # notices raised earlier still go out when the mention store is down now
+            if not dry_run:
+                Deliverer(setup.channels, alert_store, setup.retry_delays).flush(now)
+    return notices
+
+
+def resolve(config: Config, alert_store: AlertStore, alert_id: str, by: str, note: str,
+            now: datetime | None = None, setup: AlertSetup | None = None) -> lifecycle.Step:
+    """Resolve an alert by hand and send its resolved notice to the channels of its rule."""
+    setup = setup or load(config)
+    now = (now or datetime.now(config.tz)).astimezone(config.tz)
+    with exclusive(setup.data_dir):
+        record = alert_store.get_alert(alert_id)
+        rule = next((r for r in setup.rules if record is not None and r.name == record.rule), None)
+        quiet = rule.cooldown_seconds if rule is not None else 0
+        step = lifecycle.resolve(alert_store, alert_id, by, note, now, quiet)
+        channels = rule.channels if rule is not None else ()
+        for kind, notice in step.notices:
+            queue(alert_store, notice, kind, channels, now, setup.quiet_hours)
+        Deliverer(setup.channels, alert_store, setup.retry_delays).flush(now)
+    return step

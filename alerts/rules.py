@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import ClassVar
 
 from alerts.detect import analyse_series
+from yuqing.alertstore.model import SEVERITIES
 from yuqing.config import Config, ConfigError, Reader, parse_duration
 from yuqing.model import POLARITIES, Institution
 from yuqing.storage.base import Store
@@ -21,6 +22,7 @@ class Spike:
     count: int
     baseline: float
     score: float
+    severity: str  # 关注 | 预警 | 紧急 (yuqing.alertstore.model.SEVERITIES)
 
 
 def _institutions(r: Reader, config: Config) -> tuple[Institution, ...]:
@@ -52,12 +54,14 @@ def _number(r: Reader, name: str, default: float, low: float, high: float) -> fl
 class SpikeRule:
     """Mentions of one polarity per bucket; alert when the latest full bucket scores at least
     `threshold` with the causal detector (`alerts.detect`) against `history`, and has at least
-    `min_count` mentions. After an alert, the same rule and institution stay quiet for `cooldown`."""
+    `min_count` mentions. While it keeps firing it reminds after `cooldown`, then after twice that,
+    and so on up to `max_cooldown`; it resolves once the spike has been gone for `resolve_after`.
+    Severity: 关注 when it fires; 预警 at `warn_ratio` times the usual count; 紧急 at `urgent_ratio`."""
 
     TYPE: ClassVar[str] = "spike"
     OPTIONS: ClassVar[frozenset[str]] = frozenset({
         "name", "type", "polarity", "institution", "bucket", "history", "min_count", "threshold",
-        "cooldown", "channels", "top"})
+        "cooldown", "max_cooldown", "resolve_after", "warn_ratio", "urgent_ratio", "channels", "top"})
 
     name: str
     institutions: tuple[Institution, ...]
@@ -68,6 +72,10 @@ class SpikeRule:
     min_count: int = 5
     threshold: float = 0.95
     cooldown_seconds: int = 6 * 3600
+    max_cooldown_seconds: int = 48 * 3600
+    resolve_after_seconds: int = 3600
+    warn_ratio: float = 3.0
+    urgent_ratio: float = 6.0
     top: int = 5  # mentions quoted in the alert
 
     @classmethod
@@ -81,13 +89,28 @@ class SpikeRule:
             raise ConfigError(r.where, r.key("history"), "must cover at least 4 buckets to give a baseline")
         if history // bucket > 20_000:
             raise ConfigError(r.where, r.key("bucket"), "too small for the history (more than 20 000 buckets)")
+        cooldown = parse_duration(r.data.get("cooldown", "6h"), r.where, r.key("cooldown"))
+        max_cooldown = parse_duration(r.data.get("max_cooldown", "48h"), r.where, r.key("max_cooldown"))
+        if max_cooldown < cooldown:
+            raise ConfigError(r.where, r.key("max_cooldown"), "must not be shorter than cooldown")
+        warn = _number(r, "warn_ratio", 3.0, 1.0, 1e6)
+        urgent = _number(r, "urgent_ratio", max(6.0, warn), warn, 1e6)
         return cls(
             name=name, institutions=_institutions(r, config), channels=channels, polarity=polarity,
             bucket_seconds=bucket, history_seconds=history,
             min_count=int(_number(r, "min_count", 5, 0, 1e9)),
             threshold=_number(r, "threshold", 0.95, 0.0, 1.0),
-            cooldown_seconds=parse_duration(r.data.get("cooldown", "6h"), r.where, r.key("cooldown")),
-            top=int(_number(r, "top", 5, 1, 50)))
+            cooldown_seconds=cooldown, max_cooldown_seconds=max_cooldown,
+            resolve_after_seconds=parse_duration(r.data.get("resolve_after", r.data.get("bucket", "1h")), r.where,
+                                                 r.key("resolve_after")),
+            warn_ratio=warn, urgent_ratio=urgent, top=int(_number(r, "top", 5, 1, 50)))
+
+    def severity(self, count: int, baseline: float) -> str:
+        """How far above the usual count: 紧急 from `urgent_ratio` times it, 预警 from `warn_ratio`."""
+        ratio = count / max(baseline, 1.0)  # below one mention an hour, "usual" is one
+        if ratio >= self.urgent_ratio:
+            return SEVERITIES[2]
+        return SEVERITIES[1] if ratio >= self.warn_ratio else SEVERITIES[0]
 
     def evaluate(self, store: Store, institution: Institution, now: datetime) -> Spike | None:
         """The latest bucket ends at `now`, so it is always a full bucket."""
@@ -102,7 +125,8 @@ class SpikeRule:
         score, baseline = result.scores[-1], result.baselines[-1]
         if count < self.min_count or score < self.threshold:
             return None
-        return Spike(start, start + timedelta(seconds=self.bucket_seconds), count, baseline, score)
+        return Spike(start, start + timedelta(seconds=self.bucket_seconds), count, baseline, score,
+                     self.severity(count, baseline))
 
 
 Rule = SpikeRule  # the union of rule types; widen when a second type is registered

@@ -2,26 +2,51 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from alerts.channels import CHANNEL_TYPES, Channel, EmailChannel
 from alerts.rules import RULE_TYPES, Rule
-from yuqing.config import Config, ConfigError, Reader
+from yuqing.config import ALERTS_KEYS, Config, ConfigError, Reader
+from yuqing.datadir import DataDir
 
 DEFAULT_RULE: dict[str, Any] = {"name": "negative-spike", "type": "spike", "polarity": "negative", "institution": "*"}
 DEFAULT_CHANNEL = "email"
 
 
 @dataclass(frozen=True)
+class QuietHours:
+    """A daily period (in the configured timezone) when notices below 紧急 wait; it may run over
+    midnight (22:00-08:00)."""
+
+    start: time
+    end: time
+
+    def ends(self, at: datetime) -> datetime | None:
+        """When the quiet period around `at` ends, or None when `at` is not in one."""
+        day = at.replace(hour=0, minute=0, second=0, microsecond=0)
+        t = at.time().replace(tzinfo=None)
+        end_today = datetime.combine(day.date(), self.end, at.tzinfo)
+        if self.start <= self.end:
+            return end_today if self.start <= t < self.end else None
+        if t >= self.start:
+            return end_today + timedelta(days=1)
+        return end_today if t < self.end else None
+
+
+@dataclass(frozen=True)
 class AlertSetup:
     rules: tuple[Rule, ...]
     channels: Mapping[str, Channel]
-    data_dir: Path  # DATA_DIR/alerts: state, log; the spool is DATA_DIR/spool/alerts
-    spool_dir: Path
-    retry_delays: tuple[float, ...] = (1.0, 4.0)  # pauses between attempts before spooling
+    data_dir: Path  # DATA_DIR/alerts: the check's lock file
+    retry_delays: tuple[float, ...] = (1.0, 4.0)  # pauses between quick attempts, before waiting for the next check
+    quiet_hours: QuietHours | None = None
+    search_url: str = ""  # the web app's search page, linked from every alert
 
 
 def _choose(r: Reader, key: str, options: Mapping[str, Any], what: str) -> str:
@@ -67,6 +92,27 @@ def _rule_channels(r: Reader, channels: Mapping[str, Channel]) -> tuple[str, ...
     return names
 
 
+_QUIET = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
+
+
+def _quiet_hours(top: Reader) -> QuietHours | None:
+    value = top.data.get("quiet_hours")
+    if value is None:
+        return None
+    match = _QUIET.match(value) if isinstance(value, str) else None
+    if match is None or match.groups()[:2] == match.groups()[2:]:
+        raise ConfigError(top.where, top.key("quiet_hours"), f"{value!r} is not a period such as '22:00-08:00'")
+    h1, m1, h2, m2 = map(int, match.groups())
+    return QuietHours(time(h1, m1), time(h2, m2))
+
+
+def _search_url(top: Reader) -> str:
+    url = top.str("search_url").strip()
+    if url and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc):
+        raise ConfigError(top.where, top.key("search_url"), f"{url!r} is not an http(s) URL")
+    return url
+
+
 def load(config: Config, env: Mapping[str, str] | None = None) -> AlertSetup:
     """Validate `config.alerts` into rules and channels. Raises ConfigError naming the key.
 
@@ -74,7 +120,7 @@ def load(config: Config, env: Mapping[str, str] | None = None) -> AlertSetup:
     are emailed to `digest.recipients` (and only logged when there are none)."""
     env = os.environ if env is None else env
     top = Reader(config.path, config.alerts, "alerts")
-    top.only({"rules", "channels"})
+    top.only(ALERTS_KEYS)
     channels = _channels(config, top, env)
     rules: list[Rule] = []
     seen: set[str] = set()
@@ -85,4 +131,5 @@ def load(config: Config, env: Mapping[str, str] | None = None) -> AlertSetup:
         item.only(set(cls.OPTIONS))
         name = _name(item, seen, "rule")
         rules.append(cls.from_config(name, item, config, _rule_channels(item, channels)))
-    return AlertSetup(tuple(rules), channels, config.data_dir / "alerts", config.data_dir / "spool" / "alerts")
+    return AlertSetup(tuple(rules), channels, DataDir(config.data_dir).alerts, quiet_hours=_quiet_hours(top),
+                      search_url=_search_url(top))

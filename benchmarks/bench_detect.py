@@ -35,7 +35,6 @@ Tune on the default seeds (1..10); report final figures on held-out ones (`--fir
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import time
 from collections.abc import Callable
@@ -46,6 +45,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from compare import load_score_series, timed
 
 from alerts.detect import MIN_HISTORY, score_series
 
@@ -283,15 +284,6 @@ def _size_order(item: tuple[str, list[int]]) -> tuple[int, float]:
     return (0, float(label[:-1])) if label.endswith("σ") else (1, 0.0)
 
 
-def _load(path: str) -> Callable[..., list[float]]:
-    spec = importlib.util.spec_from_file_location("detect_compared", path)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"{path}: not a Python module")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.score_series
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=10)
@@ -302,23 +294,21 @@ def main() -> None:
     detectors: dict[str, Callable[[np.ndarray, np.ndarray, str], np.ndarray]] = {
         "yuqing": lambda ts, vs, d: np.array(score_series(ts.tolist(), vs.tolist(), d))}
     if args.compare:
-        before = _load(args.compare)
+        before = load_score_series(args.compare)
         detectors["compared"] = lambda ts, vs, d: np.array(before(ts.tolist(), vs.tolist(), d))
     detectors["naive"] = lambda ts, vs, d: naive_scores(vs, d)
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     total = {name: Tally() for name in detectors}
     rows = 0
     seconds = dict.fromkeys(detectors, 0.0)
+    by_series = {name: (lambda s, d=detect: d(s.timestamps, s.values, s.direction))
+                 for name, detect in detectors.items()}
     print(f"threshold {THRESHOLD}, seeds {seeds.start}..{seeds.stop - 1}")
     for kind in args.families.split(","):
         per_kind = {name: Tally() for name in detectors}
-        for seed in seeds:
-            s = make(kind, seed)
+        for s, answers in timed(by_series, (make(kind, seed) for seed in seeds), seconds):
             rows += len(s.values)
-            for name, detect in detectors.items():
-                started = time.perf_counter()
-                scores = detect(s.timestamps, s.values, s.direction)
-                seconds[name] += time.perf_counter() - started
+            for name, scores in answers.items():
                 per_kind[name].add(scores, s)
         for name in detectors:
             print(f"{kind:13s} {name:8s} {per_kind[name].line()}")

@@ -56,10 +56,11 @@ QUERIES = ["催收", "银行", "招商银行", "信用卡 年费", "催收 OR �
            "手续费 OR 利率 OR 年费", "平安 理赔", "逾期 贷款 -催收", "工作人员 态度", "不存在的词"]
 
 
-def corpus(n: int, seed: int) -> list[Mention]:
+def corpus(n: int, seed: int, start: int = 0) -> list[Mention]:
+    """`n` seeded synthetic posts; `start` numbers their URLs, so chunks of a large corpus differ."""
     rng = random.Random(seed)
     out = []
-    for i in range(n):
+    for i in range(start, start + n):
         words = [rng.choice(SUBJECTS)] + rng.sample(TOPICS, 3) + rng.sample(FILLERS, 6)
         rng.shuffle(words)
         out.append(Mention(
@@ -71,7 +72,7 @@ def corpus(n: int, seed: int) -> list[Mention]:
 
 
 def demo_corpus() -> list[Mention]:
-    posts = json.loads((Path(__file__).resolve().parents[1] / "yuqing/demo/sample_posts.json").read_text("utf-8"))
+    posts = json.loads((Path(__file__).resolve().parents[1] / "app/demo/sample_posts.json").read_text("utf-8"))
     return [Mention(url=f"https://demo.example/{i}", source="demo", title=p["title"], content=p["content"],
                     author=p.get("author", ""), published_at=T0 + timedelta(hours=i))
             for i, p in enumerate(posts["posts"])]

@@ -1,6 +1,7 @@
-"""The crawl stage: Scrapy spiders per source type, item pipelines (validate → relevance → analyse →
-store), source-health bookkeeping, and a runner that crawls in a child process.
+"""The crawl stage: Scrapy spiders per source type, one item pipeline into the ingest path
+(`yuqing.ingest`), source-health bookkeeping.
 
 Entry points: `crawlers.sources.validate_sources(config)` (fast, no Scrapy import) and
-`crawlers.runner.crawl(...)`.
+`crawlers.run.crawl_sources(sources, crawl_settings(services))` (the application layer's crawl
+child calls it once per process).
 """

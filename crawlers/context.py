@@ -1,38 +1,49 @@
-"""The yuqing config (and analyser) a crawl runs under, found from the Scrapy settings.
+"""What a crawl runs with: the services of the process it runs in, found from the Scrapy settings.
 
-`crawlers.run` puts YUQING_CONFIG_PATH and YUQING_DATA_DIR into the settings; a plain `scrapy crawl`
-takes them from the environment (see crawlers.settings). Every component asks here, so the file is
-read, and the analyser's models loaded, once per process however many sources it crawls.
+The application layer builds one `Services` object per process and passes it in the
+`YUQING_SERVICES` setting (`crawlers.run.crawl_sources` does; a test passes its own to Scrapy's
+`get_crawler`). A plain `scrapy crawl` has none: then `YUQING_SERVICES_FACTORY` (a dotted path,
+as Scrapy names components, so this stage never imports the layer above it) builds them once
+per process from YUQING_CONFIG_PATH and YUQING_DATA_DIR.
 """
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from scrapy.settings import BaseSettings
+from scrapy.utils.misc import load_object
 
-from yuqing.config import Config, load
+from yuqing.config import Config
+from yuqing.datadir import DataDir
+from yuqing.ingest import Ingest
 
-if TYPE_CHECKING:
-    from nlp import Analyzer
+
+class CrawlServices(Protocol):
+    """What the crawl stage needs of the process's services (the app layer's `Services` is one)."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def data(self) -> DataDir: ...
+
+    @property
+    def ingest(self) -> Ingest: ...
 
 
 @lru_cache(maxsize=4)
-def _load(path: str | None, data_dir: str | None) -> Config:
-    return load(path, data_dir)
+def _built(factory: str, path: str | None, data_dir: str | None) -> Any:
+    return load_object(factory)(path, data_dir)
+
+
+def services_from_settings(settings: BaseSettings) -> CrawlServices:
+    services = settings.get("YUQING_SERVICES")
+    if services is None:
+        services = _built(settings.get("YUQING_SERVICES_FACTORY"), settings.get("YUQING_CONFIG_PATH"),
+                          settings.get("YUQING_DATA_DIR"))
+    return services  # type: ignore[no-any-return]
 
 
 def config_from_settings(settings: BaseSettings) -> Config:
-    return _load(settings.get("YUQING_CONFIG_PATH"), settings.get("YUQING_DATA_DIR"))
-
-
-@lru_cache(maxsize=4)
-def _analyzer(path: str | None, data_dir: str | None) -> Analyzer:
-    from nlp import Analyzer  # the analyse stage; imported on first use so validation stays light
-
-    config = _load(path, data_dir)
-    return Analyzer(config.institutions, config.nlp)
-
-
-def analyzer_from_settings(settings: BaseSettings) -> Analyzer:
-    return _analyzer(settings.get("YUQING_CONFIG_PATH"), settings.get("YUQING_DATA_DIR"))
+    return services_from_settings(settings).config

@@ -6,7 +6,10 @@ BOT_NAME = "yuqing"
 SPIDER_MODULES = ["crawlers.spiders"]
 NEWSPIDER_MODULE = "crawlers.spiders"
 
-# Where the yuqing config comes from when run as `scrapy crawl` (crawlers.run sets these itself).
+# The process's services (config, data dir, ingest path): `crawlers.run` passes them in
+# YUQING_SERVICES. A plain `scrapy crawl` builds them with this factory from the config named here.
+YUQING_SERVICES = None
+YUQING_SERVICES_FACTORY = "app.services.load"
 YUQING_CONFIG_PATH = os.environ.get("YUQING_CONFIG")
 YUQING_DATA_DIR = os.environ.get("YUQING_DATA_DIR")
 
@@ -42,20 +45,18 @@ LOG_LEVEL = "INFO"
 DOWNLOADER_MIDDLEWARES = {
     # Below RetryMiddleware (550): sees a failure only once retries are exhausted.
     "crawlers.middlewares.DownloadFailureSignal": 100,
+    # Sees the final response (after redirects, retries, decompression): walls stop here.
+    "crawlers.walls.WallDetector": 110,
     # Before CookiesMiddleware (700), which turns the source's cookie into the Cookie header.
     "crawlers.middlewares.SourceHeaders": 650,
 }
+# One step: the ingest path (validate → analyse → relevance → store or spool), off the reactor thread.
 ITEM_PIPELINES = {
-    "crawlers.pipelines.ValidatePipeline": 100,
-    "crawlers.pipelines.RelevancePipeline": 200,
-    "crawlers.pipelines.AnalysePipeline": 300,
-    "crawlers.pipelines.StorePipeline": 400,
+    "crawlers.pipelines.IngestPipeline": 300,
 }
 EXTENSIONS = {
     "crawlers.extensions.SourceHealth": 500,
 }
 
-ANALYSE_BATCH_SIZE = 32
-ANALYSE_BATCH_WAIT = 0.5  # seconds a partial batch waits for company before it is analysed anyway
-STORE_BATCH_SIZE = 20
-STORE_BATCH_WAIT = 2.0  # seconds before a partial batch is written anyway
+INGEST_BATCH_SIZE = 20
+INGEST_BATCH_WAIT = 2.0  # seconds before a partial batch is ingested anyway

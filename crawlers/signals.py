@@ -10,3 +10,8 @@ stage_failed = object()
 # Something about how a source is set up that its report must show, though the crawl goes on
 # (a `cookie_env` variable that is not set): args reason.
 source_problem = object()
+
+# What a response told about the source as a whole (crawlers.walls, and spiders finding a list page
+# that lists nothing): args state (one of yuqing.datadir.HEALTH_STATES), reason, url. The health
+# record (`yuqing.datadir.HealthRecord`) carries it to `yuqing status`.
+source_state = object()

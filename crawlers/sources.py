@@ -23,14 +23,19 @@ SPIDERS: dict[str, str] = {
     "rss": "crawlers.spiders.feed.FeedSpider",
     "html": "crawlers.spiders.html.HtmlSpider",
     "weibo": "crawlers.spiders.weibo.WeiboSpider",
+    "weibo-web": "crawlers.spiders.weibo_web.WeiboWebSpider",
     "tieba": "crawlers.spiders.tieba.TiebaSpider",
     "guba": "crawlers.spiders.guba.GubaSpider",
     "heimao": "crawlers.spiders.heimao.HeimaoSpider",
+    "json": "crawlers.spiders.jsonapi.JsonApiSpider",
+    "sitemap": "crawlers.spiders.article.SitemapSpider",
+    "article": "crawlers.spiders.article.ArticleSpider",
 }
 
 # The real sites; each platform spider accepts `base_url` so tests (and mirrors) can stand in.
 DEFAULT_BASE_URLS: dict[str, str] = {
     "weibo": "https://m.weibo.cn",
+    "weibo-web": "https://s.weibo.com",
     "tieba": "https://tieba.baidu.com",
     "guba": "https://guba.eastmoney.com",
     "heimao": "https://tousu.sina.com.cn",
@@ -127,6 +132,12 @@ class _Check:
                                  "(letters, digits and _, e.g. YUQING_WEIBO_COOKIE), not the value itself")
         return value
 
+    def hour(self, key: str) -> str:
+        value = self.params[key]
+        if not isinstance(value, str) or not _HOUR.match(value):
+            raise self.fail(key, f"{value!r} is not an hour in s.weibo.com's form YYYY-MM-DD-H (e.g. 2026-11-26-8)")
+        return value
+
     def date_format(self, key: str) -> str:
         value = self.params[key]
         if not isinstance(value, str) or "%" not in value:
@@ -136,6 +147,7 @@ class _Check:
 
 # A header or cookie name (an RFC 9110 token).
 HTTP_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_HOUR = re.compile(r"^\d{4}-\d{2}-\d{2}-(1?\d|2[0-3])$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -199,6 +211,57 @@ def _html(c: _Check) -> None:
         c.date_format("date_format")
 
 
+_JSON_FIELDS = ("url", "title", "content", "author", "published_at", "id", "engagement")
+
+
+def _jmespath(c: _Check, key: str, value: Any) -> None:
+    import jmespath
+    from jmespath.exceptions import JMESPathError
+
+    if not isinstance(value, str) or not value.strip():
+        raise c.fail(key, "must be a JMESPath expression, e.g. data.items")
+    try:
+        jmespath.compile(value)
+    except JMESPathError as e:
+        raise c.fail(key, f"{value!r} is not a valid JMESPath expression: {e}") from None
+
+
+def _json(c: _Check) -> None:
+    _rss(c)
+    for key in ("items", "fields"):
+        if key not in c.params:
+            raise c.fail(key, "is required for a json source")
+    _jmespath(c, "items", c.params["items"])
+    fields = c.params["fields"]
+    if not isinstance(fields, dict) or "url" not in fields or "published_at" not in fields:
+        raise c.fail("fields", f"must map Mention fields ({', '.join(_JSON_FIELDS)}) to JMESPath expressions, "
+                               "with at least url and published_at")
+    for name, expression in fields.items():
+        if name not in _JSON_FIELDS:
+            raise c.fail(f"fields.{name}", f"unknown field (allowed: {', '.join(_JSON_FIELDS)})")
+        _jmespath(c, f"fields.{name}", expression)
+    if "next" in c.params:
+        _jmespath(c, "next", c.params["next"])
+
+
+def _article(c: _Check) -> None:
+    if "urls" not in c.params:
+        raise c.fail("urls", "is required: the article pages to read")
+    c.urls("urls")
+
+
+def _sitemap(c: _Check) -> None:
+    if "url" not in c.params:
+        raise c.fail("url", "is required: the sitemap (or sitemap index) URL")
+    allow = c.params.get("allow", "")
+    try:
+        re.compile(allow) if isinstance(allow, str) else None
+    except re.error as e:
+        raise c.fail("allow", f"{allow!r} is not a regular expression: {e}") from None
+    if not isinstance(allow, str):
+        raise c.fail("allow", "must be a regular expression the page URLs must match")
+
+
 _BOARD_CODE = re.compile(r"^[0-9A-Za-z]{2,12}$")
 
 
@@ -219,14 +282,19 @@ _REQUEST = {"headers": "headers", "cookie_env": "env_name"}
 _COMMON = {"base_url": "url", "max_pages": "positive_int", **_REQUEST}
 _PLATFORM_PARAMS: dict[str, dict[str, str]] = {
     "weibo": {"keywords": "words", **_COMMON},
-    "tieba": {"forums": "words", "fetch_threads": "boolean", **_COMMON},
-    "guba": {"boards": "", "fetch_posts": "boolean", **_COMMON},
-    "heimao": {"keywords": "words", "page_size": "positive_int", **_COMMON},
+    "weibo-web": {"keywords": "words", "window_hours": "positive_int", "until": "hour", **_COMMON},
+    "tieba": {"forums": "words", "keywords": "words", "fetch_threads": "boolean", **_COMMON},
+    "guba": {"boards": "", "fetch_posts": "boolean", "caifuhao_base_url": "url", **_COMMON},
+    "heimao": {"keywords": "words", "page_size": "positive_int", "fetch_details": "boolean", **_COMMON},
     "rss": {"url": "", "urls": "", **_REQUEST},
+    "json": {"url": "", "urls": "", "items": "", "fields": "", "next": "", "max_pages": "positive_int", **_REQUEST},
+    "article": {"urls": "", **_REQUEST},
+    "sitemap": {"url": "url", "allow": "", "max_pages": "positive_int", **_REQUEST},
     "html": {"start_urls": "", "list_item": "", "link": "", "next_page": "", "detail": "",
              "encoding": "", "date_format": "", "max_pages": "positive_int", **_REQUEST},
 }
-_TYPE_CHECKS: dict[str, Callable[[_Check], None]] = {"rss": _rss, "html": _html, "guba": _guba}
+_TYPE_CHECKS: dict[str, Callable[[_Check], None]] = {"rss": _rss, "html": _html, "guba": _guba, "json": _json,
+                                                     "article": _article, "sitemap": _sitemap}
 
 
 def validate_source(config: Config, index: int, source: SourceConfig) -> None:
@@ -246,8 +314,8 @@ def validate_source(config: Config, index: int, source: SourceConfig) -> None:
             getattr(c, kind)(key)
     if source.type in _TYPE_CHECKS:
         _TYPE_CHECKS[source.type](c)
-    if source.type in ("weibo", "heimao", "tieba") and not config.institutions:
-        key = "forums" if source.type == "tieba" else "keywords"
+    if source.type in ("weibo", "weibo-web", "heimao", "tieba") and not config.institutions:
+        key = "forums" if source.type == "tieba" and "keywords" not in source.params else "keywords"
         if key not in source.params:
             raise c.fail(key, f"is required when no institutions are configured (a {source.type} "
                               "source searches for institution names by default)")

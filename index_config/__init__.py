@@ -14,6 +14,7 @@ from importlib import resources
 from typing import Any
 
 TEMPLATE_VERSION = 1
+ALERTS_TEMPLATE_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -51,19 +52,66 @@ class IndexLayout:
             "template": {"settings": settings, "mappings": self.mappings,
                          "aliases": {self.names.read_alias: {}}},
         }
-        # The cluster normalises what it stores, so "unchanged" is decided by this digest.
-        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
-        body["meta"] = {"managed_by": "yuqing", "digest": digest}
-        return body
+        return _with_digest(body)
 
 
-def load(prefix: str, version: int = TEMPLATE_VERSION) -> IndexLayout:
-    """The layout of `mentions-v<version>.json` with `{prefix}` filled into every name."""
+def _check_prefix(prefix: str) -> None:
     if (not prefix or prefix != prefix.lower() or prefix[0] in "-_+"
             or any(c in prefix for c in ' "*\\/<>?|,#:')):
         raise ValueError(f"index prefix {prefix!r} is not a valid Elasticsearch index name start "
                          "(lower case, not starting with - _ +, no spaces or \\/*?\"<>|,#:)")
-    raw = json.loads(resources.files(__name__).joinpath(f"mentions-v{version}.json").read_text("utf-8"))
-    names = IndexNames(**{k: v.format(prefix=prefix) for k, v in raw["names"].items()})
-    return IndexLayout(version=raw["version"], names=names, priority=raw["priority"],
+
+
+def _read(kind: str, version: int, prefix: str) -> dict[str, Any]:
+    """`<kind>-v<version>.json` with `{prefix}` filled into every name."""
+    _check_prefix(prefix)
+    raw: dict[str, Any] = json.loads(resources.files(__name__).joinpath(f"{kind}-v{version}.json").read_text("utf-8"))
+    raw["names"] = {k: v.format(prefix=prefix) for k, v in raw["names"].items()}
+    return raw
+
+
+def _with_digest(body: dict[str, Any]) -> dict[str, Any]:
+    # The cluster normalises what it stores, so "unchanged" is decided by this digest.
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+    return {**body, "meta": {"managed_by": "yuqing", "digest": digest}}
+
+
+def load(prefix: str, version: int = TEMPLATE_VERSION) -> IndexLayout:
+    """The layout of `mentions-v<version>.json` with `{prefix}` filled into every name."""
+    raw = _read("mentions", version, prefix)
+    return IndexLayout(version=raw["version"], names=IndexNames(**raw["names"]), priority=raw["priority"],
                        settings=raw["settings"], mappings=raw["mappings"], ilm_policy=raw["ilm_policy"])
+
+
+@dataclass(frozen=True)
+class AlertIndexNames:
+    template: str
+    index_pattern: str
+    index: str
+    alias: str
+
+
+@dataclass(frozen=True)
+class AlertIndexLayout:
+    """The alert store's one index (alerts, deliveries, rule state and silences, told apart by
+    `kind`): small, written rarely, never rolled over."""
+
+    version: int
+    names: AlertIndexNames
+    priority: int
+    settings: dict[str, Any]
+    mappings: dict[str, Any]
+
+    def index_template(self) -> dict[str, Any]:
+        """Keyword arguments for `indices.put_index_template`."""
+        return _with_digest({"index_patterns": [self.names.index_pattern], "priority": self.priority,
+                             "version": self.version,
+                             "template": {"settings": self.settings, "mappings": self.mappings,
+                                          "aliases": {self.names.alias: {}}}})
+
+
+def load_alerts(prefix: str, version: int = ALERTS_TEMPLATE_VERSION) -> AlertIndexLayout:
+    """The layout of `alerts-v<version>.json` with `{prefix}` filled into every name."""
+    raw = _read("alerts", version, prefix)
+    return AlertIndexLayout(version=raw["version"], names=AlertIndexNames(**raw["names"]), priority=raw["priority"],
+                            settings=raw["settings"], mappings=raw["mappings"])

@@ -5,8 +5,8 @@ risk and keywords. Depends only on the core (`yuqing.model`, `yuqing.config`) an
     analyzer.analyze_mentions(mentions)          # fills the analysis fields in place
     analyze_jsonl("in.jsonl", "out.jsonl", analyzer)   # the `yuqing analyze` command
 """
-from nlp.analyzer import Analysis, AnalysisInput, Analyzer
+from nlp.analyzer import Analysis, AnalysisInput, Analyzer, AnalyzerSettings
 from nlp.categories import CATEGORY_LABELS
 from nlp.jsonl import analyze_jsonl
 
-__all__ = ["Analysis", "AnalysisInput", "Analyzer", "CATEGORY_LABELS", "analyze_jsonl"]
+__all__ = ["Analysis", "AnalysisInput", "Analyzer", "AnalyzerSettings", "CATEGORY_LABELS", "analyze_jsonl"]

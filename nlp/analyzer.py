@@ -50,6 +50,35 @@ class Analysis:
     why: dict[str, list[str]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class AnalyzerSettings:
+    """The `nlp:` section, validated without loading a model (start-up validation does this for
+    every command); a bad key raises `ConfigError("nlp", "nlp.<key>", problem)`."""
+
+    max_chars: int
+    keywords_per_text: int
+    categories: CategoryRules
+    category_evidence: float
+    risk: RiskModel
+    model: Path | None
+
+    @classmethod
+    def parse(cls, settings: Mapping[str, Any] | None) -> AnalyzerSettings:
+        if settings is not None and not isinstance(settings, Mapping):
+            raise ConfigError("nlp", "nlp", f"must be a mapping, got {type(settings).__name__}")
+        settings = dict(settings or {})
+        unknown = sorted(set(map(str, settings)) - set(SETTINGS_KEYS))
+        if unknown:
+            raise ConfigError("nlp", f"nlp.{unknown[0]}", f"unknown key (allowed: {', '.join(SETTINGS_KEYS)})")
+        categories = settings.get("categories") or {}
+        if not isinstance(categories, Mapping):
+            raise ConfigError("nlp", "nlp.categories", "must be a mapping of category code → rule")
+        return cls(_positive_int(settings, "max_chars", DEFAULT_MAX_CHARS),
+                   _positive_int(settings, "keywords_per_text", KEYWORDS_PER_TEXT), CategoryRules(categories),
+                   _unit(settings, "category_evidence", DEFAULT_EVIDENCE), RiskModel(settings.get("risk")),
+                   _model_folder(settings.get("model")))
+
+
 class Analyzer:
     """Sentiment, target entities, complaint categories, risk and keywords for financial posts.
 
@@ -58,23 +87,16 @@ class Analyzer:
     Models are loaded once; the object holds no per-call state, so threads may share it.
     """
 
-    def __init__(self, institutions: Sequence[Institution] = (), settings: Mapping[str, Any] | None = None) -> None:
-        if settings is not None and not isinstance(settings, Mapping):
-            raise ConfigError("nlp", "nlp", f"must be a mapping, got {type(settings).__name__}")
-        settings = dict(settings or {})
-        unknown = sorted(set(map(str, settings)) - set(SETTINGS_KEYS))
-        if unknown:
-            raise ConfigError("nlp", f"nlp.{unknown[0]}", f"unknown key (allowed: {', '.join(SETTINGS_KEYS)})")
-        self._max_chars = _positive_int(settings, "max_chars", DEFAULT_MAX_CHARS)
-        self._n_keywords = _positive_int(settings, "keywords_per_text", KEYWORDS_PER_TEXT)
-        categories = settings.get("categories") or {}
-        if not isinstance(categories, Mapping):
-            raise ConfigError("nlp", "nlp.categories", "must be a mapping of category code → rule")
-        self.categories = CategoryRules(categories)
-        self._evidence = _unit(settings, "category_evidence", DEFAULT_EVIDENCE)
-        self.risk = RiskModel(settings.get("risk"))
+    def __init__(self, institutions: Sequence[Institution] = (),
+                 settings: Mapping[str, Any] | AnalyzerSettings | None = None) -> None:
+        parsed = settings if isinstance(settings, AnalyzerSettings) else AnalyzerSettings.parse(settings)
+        self._max_chars = parsed.max_chars
+        self._n_keywords = parsed.keywords_per_text
+        self.categories = parsed.categories
+        self._evidence = parsed.category_evidence
+        self.risk = parsed.risk
         self.matcher = InstitutionMatcher(institutions)
-        self.model = _load_model(settings.get("model"))
+        self.model = _load_model(parsed.model)
         self._dictionary_lock = threading.Lock()
         self._dictionary_ready = False
 
@@ -156,16 +178,23 @@ def _unit(settings: Mapping[str, Any], key: str, default: float) -> float:
     return float(value)
 
 
-def _load_model(path: Any) -> SentimentModel:
-    """The shipped models, or those in the folder named by `nlp.model`."""
+def _model_folder(path: Any) -> Path | None:
+    """The folder named by `nlp.model`, checked; None for the shipped models."""
     if path is None:
-        return _shipped_model()
+        return None
     if not isinstance(path, str) or not path.strip():
         raise ConfigError("nlp", "nlp.model", "must be the path of a folder made by `yuqing train sentiment`")
     folder = Path(path).expanduser()
     if not folder.is_dir():
         raise ConfigError("nlp", "nlp.model",
                           f"{folder} is not a folder (make one with `yuqing train sentiment --out`)")
+    return folder
+
+
+def _load_model(folder: Path | None) -> SentimentModel:
+    """The shipped models, or those in the folder named by `nlp.model`."""
+    if folder is None:
+        return _shipped_model()
     try:
         return SentimentModel.load(folder)
     except ModelFileError as e:

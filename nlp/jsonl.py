@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from nlp.analyzer import Analysis, AnalysisInput, Analyzer
+from yuqing.lines import decode_line
 
 BATCH = 256
 _UNANALYSED = Analysis("neutral", 0.5, [], [], 0.0, [], [], {})
@@ -21,9 +22,9 @@ _UNANALYSED = Analysis("neutral", 0.5, [], [], 0.0, [], [], {})
 
 def _parse(raw: bytes, number: int) -> tuple[dict[str, Any], AnalysisInput | None, str]:
     try:
-        line = raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n")
-    except UnicodeDecodeError as e:
-        return {}, None, f"not UTF-8 text (byte {e.start + 1})"
+        line = decode_line(raw, number).rstrip("\r\n")
+    except ValueError as e:
+        return {}, None, str(e)
     try:
         row = json.loads(line)
     except json.JSONDecodeError as e:
@@ -78,7 +79,7 @@ def analyze_jsonl(input_path: str | os.PathLike[str], output_path: str | os.Path
     count = 0
     try:
         for row in _rows(src, analyzer, errors):
-            dst.write(json.dumps(row, ensure_ascii=False) + "\n")
+            dst.write(_dumps(row) + "\n")
             count += 1
     finally:
         if src is not sys.stdin.buffer:

@@ -38,6 +38,7 @@ from nlp.clusters import near_duplicate_clusters
 from nlp.features import Prepared, document_features, entity_features, only_holds_money, prepare
 from nlp.linear import LinearModel
 from nlp.normalize import normalize
+from nlp.provenance import file_record
 from nlp.sentiment import DEFAULT_EVIDENCE, DOCUMENT_FILE, MODEL_DIR, POLARITIES, TARGET_FILE, choose_targets, decide
 from yuqing.model import join_title
 
@@ -71,7 +72,15 @@ class ForumRow:
     weight: float = 1.0
 
 
-def read_jsonl(path: Path, limit: int | None = None) -> Iterator[dict[str, Any]]:
+# The fields each training file's rows must have (README, "Training on your own data"): a type,
+# or the allowed values.
+NEWS_FIELDS: dict[str, type | tuple[str, ...]] = {"text": str, "entities": list, "negative": bool,
+                                                  "negative_entities": list}
+FORUM_FIELDS: dict[str, type | tuple[str, ...]] = {"text": str, "label": POLARITIES}
+
+
+def read_jsonl(path: Path, limit: int | None = None,
+               fields: dict[str, type | tuple[str, ...]] | None = None) -> Iterator[dict[str, Any]]:
     if not path.is_file():
         raise SystemExit(f"{path}: training file not found (pass --data with the folder holding {FINNSP}, {FINFE})")
     with path.open(encoding="utf-8") as f:
@@ -79,14 +88,31 @@ def read_jsonl(path: Path, limit: int | None = None) -> Iterator[dict[str, Any]]
             if limit is not None and number > limit:
                 return
             try:
-                yield json.loads(line)
+                row = json.loads(line)
             except json.JSONDecodeError as e:
                 raise SystemExit(f"{path}:{number}: not valid JSON ({e.msg})") from None
+            problem = _row_problem(row, fields or {})
+            if problem:
+                raise SystemExit(f"{path}:{number}: {problem}")
+            yield row
+
+
+def _row_problem(row: Any, fields: dict[str, type | tuple[str, ...]]) -> str:
+    if not isinstance(row, dict):
+        return f"expected a JSON object, got {type(row).__name__}"
+    for key, kind in fields.items():
+        if key not in row:
+            return f"missing {key!r}"
+        if isinstance(kind, tuple) and row[key] not in kind:
+            return f"{key!r} is {row[key]!r}, not one of {', '.join(kind)}"
+        if isinstance(kind, type) and not isinstance(row[key], kind):
+            return f"{key!r} must be a JSON {'array' if kind is list else kind.__name__}, got {row[key]!r:.60}"
+    return ""
 
 
 def load_news(data: Path, limit: int | None = None) -> list[NewsRow]:
     rows = []
-    for r in read_jsonl(data / FINNSP, limit):
+    for r in read_jsonl(data / FINNSP, limit, NEWS_FIELDS):
         doc = prepare(join_title(r.get("title", ""), r["text"]), r["entities"])
         gold = {normalize(e) for e in r["negative_entities"]}
         rows.append(NewsRow(doc, normalize(r.get("title", "")), bool(r["negative"]), [e in gold for e in doc.entities]))
@@ -94,7 +120,8 @@ def load_news(data: Path, limit: int | None = None) -> list[NewsRow]:
 
 
 def load_forum(data: Path, limit: int | None = None) -> list[ForumRow]:
-    return [ForumRow(prepare(r["text"]), POLARITIES.index(r["label"])) for r in read_jsonl(data / FINFE, limit)]
+    return [ForumRow(prepare(r["text"]), POLARITIES.index(r["label"]))
+            for r in read_jsonl(data / FINFE, limit, FORUM_FIELDS)]
 
 
 class _Fitter:
@@ -413,6 +440,21 @@ def _save(weights: Any, bias: list[float], names: list[str], meta: dict[str, Any
                 [float(b) for b in bias], meta).save(path)
 
 
+def _missing_classes(data: Path, forum: Sequence[ForumRow], news: Sequence[NewsRow]) -> str:
+    """What the labels lack for every model to be fitted (each needs examples of each class)."""
+    labels = {POLARITIES[r.label] for r in forum}
+    if len(labels) < len(POLARITIES):
+        return (f"{data / FINFE}: needs rows of every label ({', '.join(POLARITIES)}); "
+                f"found only {', '.join(sorted(labels))}")
+    if len({r.negative for r in news}) < 2:
+        return f"{data / FINNSP}: needs rows with negative true and rows with negative false"
+    targets = {t for r in news if r.negative for t in r.targets}
+    if len(targets) < 2:
+        return (f"{data / FINNSP}: the negative rows need entities that are in negative_entities and entities that are "
+                "not (the target model learns to tell them apart)")
+    return ""
+
+
 def _pick(rows: Sequence[Any], indices: Sequence[int]) -> list[Any]:
     return [rows[i] for i in indices]
 
@@ -451,6 +493,9 @@ def splits(forum: Sequence[ForumRow], news: Sequence[NewsRow]) -> tuple[Split, S
 
 def train_sentiment(data: Path, out: Path, folds: int, limit: int | None) -> Evaluation:
     forum, news = load_forum(data, limit), load_news(data, limit)
+    problem = _missing_classes(data, forum, news)
+    if problem:
+        raise SystemExit(problem)
     forum_split, news_split = splits(forum, news)
     print(f"{len(forum)} forum rows ({len(set(forum_split.clusters))} near-duplicate clusters), "
           f"{len(news)} news rows ({len(set(news_split.clusters))} clusters); "
@@ -461,7 +506,8 @@ def train_sentiment(data: Path, out: Path, folds: int, limit: int | None) -> Eva
     trained = fit(forum, news)
     # The figures are printed and kept in the model card, not in the header: they depend on the
     # complaint rules, which can change (and be configured) without retraining.
-    provenance = {"data": [FINNSP, FINFE], "limit": limit, "folds": folds, "seed": SEED}
+    provenance = {"data": [file_record(data / FINNSP, len(news)), file_record(data / FINFE, len(forum))],
+                  "limit": limit, "folds": folds, "seed": SEED}
     _export(trained, result.calibration, out, provenance)
     print(f"wrote {out / DOCUMENT_FILE} and {out / TARGET_FILE}")
     return result

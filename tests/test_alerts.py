@@ -1,10 +1,9 @@
-"""Spike alerts end to end: real SQLite store, real SMTP server (MailSink), real files for state,
-log and spool."""
+"""Spike alerts end to end: real SQLite store (mentions and alert state in one file), real SMTP
+server (MailSink)."""
 from __future__ import annotations
 
 import dataclasses
 import email
-import json
 from datetime import timedelta
 from email import policy
 
@@ -12,6 +11,7 @@ import pytest
 from test_alerts_support import (  # noqa: F401 (fixtures, known to pytest by their short names)
     BANK,
     NOW,
+    alert_store_fixture,
     background,
     free_port,
     hourly,
@@ -24,8 +24,9 @@ from test_alerts_support import (  # noqa: F401 (fixtures, known to pytest by th
 
 import alerts
 from alerts.channels import EmailChannel
+from app.mailsink import MailSink
+from yuqing.alertstore.model import AlertQuery, idempotency_key
 from yuqing.config import ConfigError
-from yuqing.mailsink import MailSink
 
 SPIKE_RULE = {"name": "neg", "type": "spike", "institution": BANK, "bucket": "1h", "history": "7d",
               "min_count": 5, "threshold": 0.95, "cooldown": "6h"}
@@ -42,12 +43,12 @@ def spiky_week(store, spike: int = 30) -> None:
     store.index_many([mention(NOW - timedelta(minutes=5), kind=4, risk=0.97)])
 
 
-def test_spike_raises_exactly_one_alert_with_evidence(tmp_path, sqlite_store, sink):
+def test_spike_raises_exactly_one_alert_with_evidence(tmp_path, sqlite_store, sink, alert_store):
     config = make_config(tmp_path / "data", sink.port, {"rules": [SPIKE_RULE]})
     spiky_week(sqlite_store)
     setup = quick(alerts.load(config))
 
-    raised = alerts.check(config, sqlite_store, now=NOW, setup=setup)
+    raised = alerts.check(config, sqlite_store, alert_store, now=NOW, setup=setup)
     assert len(raised) == 1
     a = raised[0]
     assert (a.institution, a.rule, a.count) == (BANK, "neg", 31)
@@ -59,7 +60,7 @@ def test_spike_raises_exactly_one_alert_with_evidence(tmp_path, sqlite_store, si
 
     # the spike is still in the latest bucket 10 and 20 minutes later: the cooldown keeps it one alert
     for later in (10, 20):
-        assert alerts.check(config, sqlite_store, now=NOW + timedelta(minutes=later), setup=setup) == []
+        assert alerts.check(config, sqlite_store, alert_store, now=NOW + timedelta(minutes=later), setup=setup) == []
 
     [eml] = sink.messages()
     msg = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
@@ -67,55 +68,57 @@ def test_spike_raises_exactly_one_alert_with_evidence(tmp_path, sqlite_store, si
     assert BANK in msg["Subject"]
     assert {p.get_content_type() for p in msg.walk()} >= {"text/plain", "text/html"}
     assert a.mentions[0].url in msg.get_body(("plain",)).get_content()
-    logged = (config.data_dir / "alerts" / "log.jsonl").read_text(encoding="utf-8").splitlines()
-    assert [json.loads(line)["id"] for line in logged] == [a.id]
-    assert alerts.read_log(config, NOW - timedelta(days=1), NOW)[0].mentions == a.mentions
+    assert msg["Message-ID"] == f"<{idempotency_key(a.id, 'email', 'firing')}@yuqing.alerts>"
+    [record] = alert_store.list_alerts(AlertQuery())
+    assert (record.id, record.state, record.notices) == (a.id, "firing", 1)
+    assert a.sources == [("weibo", 31)] and a.severity == "紧急"  # 31 against a usual ~1.4
+    # the spike still held 20 minutes later: the alert carries that check's evidence
+    assert record.last_seen_at == NOW + timedelta(minutes=20)
+    assert record.latest.sources == [("weibo", record.latest.count)]
 
 
-def test_new_alert_after_cooldown(tmp_path, sqlite_store, sink):
+def test_new_alert_after_cooldown(tmp_path, sqlite_store, sink, alert_store):
     config = make_config(tmp_path / "data", sink.port, {"rules": [{**SPIKE_RULE, "cooldown": "2h"}]})
     spiky_week(sqlite_store)
     later = NOW + timedelta(hours=3)
     hourly(sqlite_store, later, [1, 0, 40])  # a second, separate spike
     setup = quick(alerts.load(config))
-    assert len(alerts.check(config, sqlite_store, now=NOW, setup=setup)) == 1
-    assert len(alerts.check(config, sqlite_store, now=later, setup=setup)) == 1
+    assert len(alerts.check(config, sqlite_store, alert_store, now=NOW, setup=setup)) == 1
+    assert len(alerts.check(config, sqlite_store, alert_store, now=later, setup=setup)) == 1
     assert len(sink.messages()) == 2
 
 
-def test_flat_series_raises_nothing(tmp_path, sqlite_store, sink):
+def test_flat_series_raises_nothing(tmp_path, sqlite_store, sink, alert_store):
     config = make_config(tmp_path / "data", sink.port, {"rules": [SPIKE_RULE]})
     hourly(sqlite_store, NOW, background(7 * 24 + 1, seed=2, low=2, high=8))
     setup = quick(alerts.load(config))
     for minutes in range(0, 24 * 60, 97):  # many moments over a day
-        assert alerts.check(config, sqlite_store, now=NOW - timedelta(minutes=minutes), setup=setup) == []
+        assert alerts.check(config, sqlite_store, alert_store, now=NOW - timedelta(minutes=minutes), setup=setup) == []
     assert sink.messages() == []
 
 
-def test_small_spike_below_min_count_is_ignored(tmp_path, sqlite_store, sink):
+def test_small_spike_below_min_count_is_ignored(tmp_path, sqlite_store, sink, alert_store):
     config = make_config(tmp_path / "data", sink.port, {"rules": [{**SPIKE_RULE, "min_count": 50}]})
     spiky_week(sqlite_store)
-    assert alerts.check(config, sqlite_store, now=NOW, setup=quick(alerts.load(config))) == []
+    assert alerts.check(config, sqlite_store, alert_store, now=NOW, setup=quick(alerts.load(config))) == []
 
 
-def test_smtp_down_spools_and_delivers_at_next_check(tmp_path, sqlite_store):
+def test_smtp_down_spools_and_delivers_at_next_check(tmp_path, sqlite_store, alert_store):
     port = free_port()
     config = make_config(tmp_path / "data", port, {"rules": [SPIKE_RULE]})
     spiky_week(sqlite_store)
     setup = quick(alerts.load(config))
-    spool = config.data_dir / "spool" / "alerts"
 
-    [a] = alerts.check(config, sqlite_store, now=NOW, setup=setup)
-    [entry] = spool.glob("*.json")
-    saved = json.loads(entry.read_text(encoding="utf-8"))
-    assert saved["alert"]["id"] == a.id and saved["attempts"] == 1
-    assert f"127.0.0.1:{port}" in saved["last_error"]
+    [a] = alerts.check(config, sqlite_store, alert_store, now=NOW, setup=setup)
+    [pending] = alert_store.deliveries(pending_due=NOW + timedelta(hours=1))
+    assert pending.alert_id == a.id and pending.attempts == 1
+    assert f"127.0.0.1:{port}" in pending.last_error
 
     with MailSink(tmp_path / "outbox", port=port) as server:
-        assert alerts.check(config, sqlite_store, now=NOW + timedelta(minutes=15), setup=setup) == []
+        assert alerts.check(config, sqlite_store, alert_store, now=NOW + timedelta(minutes=15), setup=setup) == []
         [eml] = server.messages()
     assert email.message_from_bytes(eml.read_bytes())["X-Yuqing-Alert-Id"] == a.id
-    assert list(spool.glob("*.json")) == []
+    assert alert_store.count_pending() == 0
 
 
 def test_default_setup_mails_the_digest_recipients(tmp_path):
@@ -156,7 +159,7 @@ def test_config_errors_name_the_key(tmp_path, alerts_config, key, words):
     assert words in info.value.problem
 
 
-def test_concurrent_checks_raise_one_alert(tmp_path, sqlite_store, sink):
+def test_concurrent_checks_raise_one_alert(tmp_path, sqlite_store, sink, alert_store):
     """The scheduler and `yuqing check` may run at the same moment: the lock makes it one alert."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -164,43 +167,45 @@ def test_concurrent_checks_raise_one_alert(tmp_path, sqlite_store, sink):
     spiky_week(sqlite_store)
     setup = quick(alerts.load(config))
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda _: alerts.check(config, sqlite_store, now=NOW, setup=setup), range(4)))
+        results = list(pool.map(lambda _: alerts.check(config, sqlite_store, alert_store, now=NOW, setup=setup),
+                                range(4)))
     assert sum(map(len, results)) == 1
     assert len(sink.messages()) == 1
 
 
-def test_damaged_spool_file_is_kept_and_others_still_go(tmp_path, sqlite_store, sink):
+def test_damaged_notice_is_kept_and_others_still_go(tmp_path, sqlite_store, sink, alert_store, caplog):
+    import sqlite3
+
     config = make_config(tmp_path / "data", sink.port, {"rules": [SPIKE_RULE]})
-    spool = config.data_dir / "spool" / "alerts"
-    spool.mkdir(parents=True)
-    (spool / "0-broken.json").write_text("{not json", encoding="utf-8")
+    with sqlite3.connect(tmp_path / "store.db") as db:
+        db.execute("INSERT INTO alert_deliveries VALUES ('broken', 'x', 'pending', 0, 0, '{not json')")
     spiky_week(sqlite_store)
-    assert len(alerts.check(config, sqlite_store, now=NOW, setup=quick(alerts.load(config)))) == 1
+    assert len(alerts.check(config, sqlite_store, alert_store, now=NOW, setup=quick(alerts.load(config)))) == 1
     assert len(sink.messages()) == 1
-    assert [p.name for p in spool.glob("*.json")] == ["0-broken.json"]
+    assert "notice broken is damaged" in caplog.text
+    assert alert_store.count_pending() == 1  # the damaged one, left for a human
 
 
-def test_without_channels_alerts_are_still_logged(tmp_path, sqlite_store):
+def test_without_channels_alerts_are_still_logged(tmp_path, sqlite_store, alert_store):
     config = make_config(tmp_path / "data", free_port(), recipients=())  # no alerts section, nobody to mail
     spiky_week(sqlite_store)
-    [a] = alerts.check(config, sqlite_store, now=NOW)
+    [a] = alerts.check(config, sqlite_store, alert_store, now=NOW)
     assert a.channels == [] and a.institution == BANK
-    assert alerts.read_log(config, NOW - timedelta(hours=2), NOW)[0].id == a.id
-    spool = config.data_dir / "spool" / "alerts"
-    assert not spool.exists() or not list(spool.iterdir())
+    assert alert_store.list_alerts(AlertQuery())[0].id == a.id
+    assert alert_store.count_pending() == 0
     with pytest.raises(ValueError, match="timezone-aware"):
-        alerts.check(config, sqlite_store, now=NOW.replace(tzinfo=None))
+        alerts.check(config, sqlite_store, alert_store, now=NOW.replace(tzinfo=None))
 
 
-def test_spooled_alerts_go_out_even_when_the_store_fails(tmp_path, sqlite_store):
+def test_spooled_alerts_go_out_even_when_the_store_fails(tmp_path, sqlite_store, alert_store):
     port = free_port()
     config = make_config(tmp_path / "data", port, {"rules": [SPIKE_RULE]})
     spiky_week(sqlite_store)
     setup = quick(alerts.load(config))
-    [a] = alerts.check(config, sqlite_store, now=NOW, setup=setup)  # SMTP down: spooled
+    [a] = alerts.check(config, sqlite_store, alert_store, now=NOW, setup=setup)  # SMTP down: spooled
     sqlite_store.close()  # the store is gone at the next check
     with MailSink(tmp_path / "outbox", port=port) as server:
         with pytest.raises(Exception):  # noqa: B017 (whatever the store raises, it must surface)
-            alerts.check(config, sqlite_store, now=NOW + timedelta(hours=7), setup=setup)
+            alerts.check(config, sqlite_store, alert_store, now=NOW + timedelta(hours=7), setup=setup)
         [eml] = server.messages()
     assert email.message_from_bytes(eml.read_bytes())["X-Yuqing-Alert-Id"] == a.id

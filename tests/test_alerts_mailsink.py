@@ -9,7 +9,7 @@ import pytest
 from test_alerts_support import free_port, make_config
 
 from alerts import mail
-from yuqing.mailsink import MailSink
+from app.mailsink import MailSink
 
 
 def test_sink_saves_each_email_in_order(tmp_path):
@@ -39,7 +39,7 @@ def test_sink_on_a_given_port_and_restart(tmp_path):
     port = free_port()
     with MailSink(tmp_path / "outbox", port=port) as sink:
         assert sink.port == port
-        with smtplib.SMTP("127.0.0.1", port, timeout=5) as client:
+        with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:  # a hang guard only
             client.sendmail("a@example.com", ["b@example.com"], b"Subject: x\r\n\r\nhello\r\n")
     with MailSink(tmp_path / "outbox", port=port) as again:  # messages of earlier runs stay listed
         assert len(again.messages()) == 1

@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from app.mailsink import MailSink
+from yuqing.alertstore.sqlite import SqliteAlertStore
 from yuqing.config import Config, from_mapping
-from yuqing.mailsink import MailSink
 from yuqing.model import Mention
 from yuqing.storage.sqlite import SqliteStore
 
@@ -84,6 +85,14 @@ def background(hours: int, seed: int, low: int = 0, high: int = 3) -> list[int]:
 @pytest.fixture(name="sqlite_store")
 def sqlite_store_fixture(tmp_path: Path) -> Iterator[SqliteStore]:
     s = SqliteStore(tmp_path / "store.db", tz=SHANGHAI)
+    yield s
+    s.close()
+
+
+@pytest.fixture(name="alert_store")
+def alert_store_fixture(tmp_path: Path) -> Iterator[SqliteAlertStore]:
+    """The alert tables, in the same SQLite file as `sqlite_store`'s mentions."""
+    s = SqliteAlertStore(tmp_path / "store.db")
     yield s
     s.close()
 

@@ -19,7 +19,7 @@ from yuqing.storage.elasticsearch import ElasticsearchStore
 def yq(data_dir, *args, check=True):
     env = dict(os.environ, YUQING_DATA_DIR=str(data_dir))
     env.pop("YUQING_CONFIG", None)
-    proc = subprocess.run([sys.executable, "-m", "yuqing.cli", *args], env=env, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, capture_output=True,
                           text=True, timeout=300)
     if check and proc.returncode != 0:
         raise AssertionError(f"yuqing {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
@@ -157,3 +157,33 @@ def test_init_writes_a_valid_commented_config(tmp_path):
     # every stage accepts it: sources, alert rules and channels are validated at start-up
     assert json.loads(yq(tmp_path, "--config", str(target), "search", "--json").stdout)["total"] == 0
     assert yq(tmp_path, "init", str(target), check=False).returncode == 2  # no silent overwrite
+
+
+@pytest.mark.parametrize("section, key", [("nlp: {colour: 1}", "nlp.colour"), ("web: {port: 8080}", "web")])
+@pytest.mark.parametrize("command", [["search", "催收"], ["check"], ["status"]])
+def test_every_command_validates_every_section_at_start_up(tmp_path, section, key, command):
+    (tmp_path / "yuqing.yaml").write_text(section + "\n", encoding="utf-8")
+    proc = yq(tmp_path, *command, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"yuqing: {tmp_path / 'yuqing.yaml'}: {key}: unknown key")
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "yuqing.db").exists()  # it failed before any work
+
+
+def test_status_reads_the_health_records_the_crawl_writes(tmp_path):
+    from yuqing.datadir import DataDir, HealthRecord
+
+    (tmp_path / "yuqing.yaml").write_text(yaml.safe_dump({"sources": [
+        {"name": n, "type": "rss", "params": {"url": f"https://e.org/{n}.xml"}} for n in ("a", "b", "c")]}),
+        encoding="utf-8")
+    data = DataDir(tmp_path)
+    data.write_health(HealthRecord("a", "rss", state="degraded", state_reason="HTTP 500 from x", state_url="https://e.org/x",
+                                   stored=3, errors=["HTTP 500 from x"]))
+    proc = yq(tmp_path, "status", "--json")
+    sources = json.loads(proc.stdout)["sources"]
+    assert (sources["a"]["state"], sources["a"]["stored"], sources["b"]["state"]) == ("degraded", 3, "never crawled")
+    data.write_health(HealthRecord("c", "rss", state="login-required", state_reason="login page",
+                                   state_url="https://e.org/login"))
+    proc = yq(tmp_path, "status", check=False)
+    assert proc.returncode == 1  # a source that delivers nothing
+    assert "c [rss]: login-required, last success never — login page at https://e.org/login" in proc.stdout

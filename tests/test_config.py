@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from app import settings
 from yuqing.config import ConfigError, load, parse_duration
 
 
@@ -74,11 +75,17 @@ sources:
     ("smtp: {security: tls}\n", "smtp.security", "starttls"),
     ("smtp: {port: twenty-five}\n", "smtp.port", "whole number"),
     ("colour: blue\n", "colour", "unknown key"),
+    ("web: {port: 8080}\n", "web", "unknown key"),  # no web app yet: its section is not accepted
+    # the stages' sections, checked by the one loader at start-up with the file's name
+    ("nlp: {colour: 1}\n", "nlp.colour", "unknown key"),
+    ("nlp: {risk: {weights: {negativity: 2}}}\n", "nlp.risk.weights.negativity", "0 to 1"),
+    ("alerts: {rules: [{name: r, type: spike, bucket: soon}]}\n", "alerts.rules[0].bucket", "duration"),
+    ("sources:\n  - {name: a, type: gopher}\n", "sources[0].type", "gopher"),
 ])
 def test_errors_name_file_and_key(tmp_path, text, key, words):
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as e:
-        load(path, tmp_path, env={})
+        settings.load(path, tmp_path, env={})
     assert e.value.key == key
     assert words in e.value.problem
     assert str(path) in str(e.value)

@@ -8,6 +8,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,9 +21,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 import yaml
 
-from crawlers.runner import LOCAL_SITE_SETTINGS, CrawlError, SourceReport, crawl
+from app.crawl import LOCAL_SITE_SETTINGS, CrawlError
+from app.demo.site import serve_local
+from app.services import Services
 from crawlers.spiders.heimao import SIGNATURE_SALT
-from yuqing.demo.site import serve_local
+from tests.conftest import crawl
+from yuqing.datadir import HealthRecord
 from yuqing.model import Mention, mention_id
 from yuqing.query import parse
 from yuqing.storage import SearchRequest
@@ -143,13 +147,13 @@ def by_source(mentions: dict[str, Mention], source: str) -> dict[str, Mention]:
     return {m.url: m for m in mentions.values() if m.source == source}
 
 
-def run(config: str, data_dir: Path, **kwargs: Any) -> dict[str, SourceReport]:
+def run(config: str, data_dir: Path, **kwargs: Any) -> dict[str, HealthRecord]:
     reports = crawl(config, str(data_dir), timeout=60, settings=LOCAL_SITE_SETTINGS, **kwargs)
     return {r.name: r for r in reports}
 
 
 @pytest.fixture(scope="module")
-def first_crawl(site: Site, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, SourceReport], Path]:
+def first_crawl(site: Site, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, HealthRecord], Path]:
     data_dir = tmp_path_factory.mktemp("data")
     config = write_config(data_dir, all_sources(site.url))
     return run(config, data_dir), data_dir
@@ -185,12 +189,13 @@ def test_invalid_items_are_rejected_to_a_file_with_the_reason(first_crawl):
     assert "unreadable date '昨天下午'" in reasons[("news", "锦程消费金融回应“砍头息”质疑")]
 
 
-def test_malformed_feed_is_reported_with_its_url(first_crawl, site):
-    reports, _ = first_crawl
+def test_malformed_feed_is_read_leniently_and_reported_with_its_url(first_crawl, site):
+    reports, data_dir = first_crawl
     r = reports["broken-feed"]
-    assert r.scraped == 0 and r.reachable
-    assert len(r.errors) == 1
-    assert f"feed {site.url}/news/broken.xml is not well-formed XML" in r.errors[0]
+    # One bad character no longer loses the feed: the readable item is stored, the problem reported.
+    assert r.stored == 1 and by_source(stored(data_dir), "broken-feed")["https://broken.example.com/1"]
+    assert (r.state, r.state_url) == ("degraded", f"{site.url}/news/broken.xml")
+    assert "not well-formed XML" in r.state_reason and len(r.errors) == 1
     assert "broken-feed" in r.summary() and "not well-formed" in r.summary()
 
 
@@ -275,7 +280,13 @@ def test_heimao_complaints_with_a_signed_query(first_crawl, site):
         assert part in c.content
     assert c.published_at == datetime.fromisoformat("2026-11-25T10:20:00+08:00")
     assert c.author == "黑猫用户8841" and c.id == mention_id(platform="heimao", post_id="17390000001")
-    assert reports["heimao"].stored == 2
+    # From the complaint's page: the whole account and the company's reply in the progress steps.
+    assert "发到单位群里" in c.content and "投诉编号" not in c.content
+    assert "2026-11-26 16:30 锦程银行信用卡中心 商家回复：您好，已收到您的反馈" in c.content
+    # The other complaint's page is missing (404): its search entry is kept, the source degraded.
+    kept = heimao["https://tousu.sina.com.cn/complaint/view/17390000002/"]
+    assert kept.title == "锦程消费金融乱收服务费" and "投诉要求：退还服务费" in kept.content
+    assert reports["heimao"].stored == 2 and reports["heimao"].state == "degraded"
     query = next(parse_qs(urlsplit(p).query) for p in site.requests if p.startswith("/heimao/api/index/s"))
     parts = sorted([query["ts"][0], query["rs"][0], SIGNATURE_SALT, "锦程银行", "10", "1"])
     assert query["signature"][0] == hashlib.sha256("".join(parts).encode()).hexdigest()
@@ -285,6 +296,8 @@ def test_health_files_are_written_per_source(first_crawl):
     _, data_dir = first_crawl
     health = json.loads((data_dir / "health" / "bbs.json").read_text(encoding="utf-8"))
     assert health["stored"] == 2 and health["http_errors"] == 2 and health["last_success"]
+    # Two thread pages lost, their list's posts stored: degraded, naming the first lost page.
+    assert (health["state"], health["state_url"]) == ("degraded", health["errors"][0].split(" from ")[1])
     assert {p.stem for p in (data_dir / "health").glob("*.json")} == \
         {"news", "broken-feed", "bbs", "bbs-mislabeled", "weibo", "tieba", "guba", "heimao"}
 
@@ -398,9 +411,13 @@ def test_unreachable_sources_are_reported_not_raised(tmp_path):
 
 
 def test_a_failing_child_is_reported_with_its_log_tail(tmp_path):
-    with pytest.raises(CrawlError, match="(?s)exited with status 2.*config file not found"):
-        crawl(str(tmp_path / "missing.yaml"), str(tmp_path))
+    from app.crawl import crawl as launch
+
     config = write_config(tmp_path, [])
+    with Services.load(config, tmp_path) as services:
+        services.config_path = str(tmp_path / "missing.yaml")  # the file went away after start-up
+        with pytest.raises(CrawlError, match="(?s)exited with status 2.*config file not found"):
+            launch(services)
     with pytest.raises(CrawlError, match="no source named 'nope'"):
         crawl(config, str(tmp_path), sources=["nope"])
 
@@ -413,10 +430,10 @@ def _news_and_a_slow_feed(site: Site, tmp_path: Path) -> str:
 
 
 def test_a_crawl_stopped_by_its_time_limit_keeps_what_it_already_found(site, tmp_path):
+    # No bound on how long it took: that measures the machine. The limit (8 s) leaves the local
+    # news feed ample time even on a loaded machine, and is far below the slow feed's 20 s.
     config = _news_and_a_slow_feed(site, tmp_path)
-    started = time.monotonic()
-    reports = {r.name: r for r in crawl(config, str(tmp_path), timeout=3, settings=LOCAL_SITE_SETTINGS)}
-    assert time.monotonic() - started < 15
+    reports = {r.name: r for r in crawl(config, str(tmp_path), timeout=8, settings=LOCAL_SITE_SETTINGS)}
     assert reports["slow"].finish_reason == "closespider_timeout" and "time limit" in reports["slow"].summary()
     assert reports["news"].stored == 3 == len(by_source(stored(tmp_path), "news"))
 
@@ -428,18 +445,29 @@ def test_a_crawl_terminated_midway_writes_what_it_holds(site, tmp_path):
     # shutdown flush can store the news mentions.
     config = write_config(tmp_path, [{"name": "news", "type": "rss",
                                       "params": {"urls": [f"{site.url}/news/feed.xml", f"{site.url}/slow/feed.xml"]}}])
-    held = {**LOCAL_SITE_SETTINGS, "STORE_BATCH_SIZE": 1000, "STORE_BATCH_WAIT": 600, "DOWNLOAD_TIMEOUT": 5}
-    command = [sys.executable, "-m", "crawlers.run", "--config", config, "--data-dir", str(tmp_path),
+    held = {**LOCAL_SITE_SETTINGS, "INGEST_BATCH_SIZE": 1000, "INGEST_BATCH_WAIT": 600, "DOWNLOAD_TIMEOUT": 5,
+            "LOG_LEVEL": "DEBUG"}
+    command = [sys.executable, "-m", "app.crawl", "--config", config, "--data-dir", str(tmp_path),
                *(f"--set={k}={json.dumps(v)}" for k, v in held.items())]
-    slow_requests = site.requests.count("/slow/feed.xml")
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while site.requests.count("/slow/feed.xml") == slow_requests and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(2)  # the news feed is parsed by now; its mentions wait in the store buffer
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Scrapy logs each item as it leaves the spider: once the three news posts are out, they sit in
+    # the ingest buffer. Waiting for that, not for some seconds, keeps the test right on a slow machine.
+    scraped = threading.Event()
+    log_lines: list[str] = []
+
+    def watch() -> None:
+        assert child.stderr is not None
+        for line in child.stderr:
+            log_lines.append(line)
+            if sum("Scraped from <200" in seen and "/news/feed.xml" in seen for seen in log_lines) == 3:
+                scraped.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    assert scraped.wait(timeout=300), "".join(log_lines[-30:])  # a hang guard only
     assert not stored(tmp_path)
     child.send_signal(signal.SIGTERM)
-    out, _ = child.communicate(timeout=30)
-    (report,) = json.loads(out.decode().splitlines()[-1])["sources"]
+    out = child.stdout.read() if child.stdout else ""
+    child.wait(timeout=300)
+    (report,) = json.loads(out.splitlines()[-1])["sources"]
     assert report["finish_reason"] == "shutdown"
     assert report["stored"] == 3 == len(by_source(stored(tmp_path), "news"))

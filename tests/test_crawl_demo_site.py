@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from crawlers.runner import LOCAL_SITE_SETTINGS, crawl
+from app.crawl import LOCAL_SITE_SETTINGS
+from app.demo.site import SITE_TZ, DemoSite, demo_config, forum_time
 from crawlers.sources import validate_sources
+from tests.conftest import crawl
 from yuqing.config import from_mapping
-from yuqing.demo.site import SITE_TZ, DemoSite, demo_config, forum_time
 from yuqing.query import parse
 from yuqing.storage import SearchRequest
 from yuqing.storage.sqlite import SqliteStore

@@ -1,8 +1,6 @@
 """The crawl stage's plain parts: dates, relevance, params validation, text, spool and rejects."""
 from __future__ import annotations
 
-import json
-import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -15,13 +13,9 @@ from scrapy.exceptions import CannotResolveHostError, DownloadConnectionRefusedE
 
 from crawlers.dates import parse_datetime
 from crawlers.middlewares import cookie_jar_entries, describe_failure
-from crawlers.relevance import RelevanceFilter
 from crawlers.sources import search_words, validate_sources
-from crawlers.spool import RejectLog, Spool
 from crawlers.text import clean_html, count
 from yuqing.config import ConfigError, from_mapping
-from yuqing.model import Institution, Mention
-from yuqing.storage.sqlite import SqliteStore
 
 SH = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 27, 15, 30, 0, tzinfo=SH)
@@ -59,15 +53,6 @@ def test_date_format_and_bad_dates():
     for bad in ("昨天下午", "", "13-45", "next week"):
         with pytest.raises(ValueError):
             parse_datetime(bad, SH, now=NOW)
-
-
-def test_relevance_names_aliases_and_exclusions_nearby():
-    f = RelevanceFilter([Institution("锦程银行", ("锦程",), ("锦程路",)), Institution("华岳保险", ("华岳人寿",))])
-    assert f.matches("锦程的信用卡又涨年费了") == ["锦程银行"]
-    assert f.matches("锦程路堵车了") == []
-    assert f.matches("锦程路上的锦程银行网点关门了，" + "很" * 20 + "锦程好坑") == ["锦程银行"]
-    assert f.matches("华岳人寿和锦程银行合作") == ["锦程银行", "华岳保险"]
-    assert not RelevanceFilter([]).active
 
 
 def _config(sources, institutions=({"name": "锦程银行"},)):
@@ -112,6 +97,25 @@ _LIST = {"start_urls": ["http://a/"], "link": "a", "detail": {"title": "h1", "pu
      "sources[0].params.headers.Referer", "one line"),
     ({"type": "tieba", "params": {"cookie_env": "YUQING-COOKIE"}}, "sources[0].params.cookie_env",
      "name of an environment variable"),
+    ({"type": "json", "params": {"url": "http://a/api", "items": "data.[",
+                                 "fields": {"url": "u", "published_at": "t"}}},
+     "sources[0].params.items", "not a valid JMESPath expression"),
+    ({"type": "json", "params": {"url": "http://a/api", "items": "data", "fields": {"url": "u"}}},
+     "sources[0].params.fields", "at least url and published_at"),
+    ({"type": "json", "params": {"url": "http://a/api", "items": "data",
+                                 "fields": {"url": "u", "published_at": "t", "body": "b"}}},
+     "sources[0].params.fields.body", "unknown field"),
+    ({"type": "json", "params": {"url": "http://a/api", "fields": {"url": "u", "published_at": "t"}}},
+     "sources[0].params.items", "is required"),
+    ({"type": "sitemap", "params": {"url": "http://a/sitemap.xml", "allow": "(["}}, "sources[0].params.allow",
+     "not a regular expression"),
+    ({"type": "sitemap", "params": {"allow": "/news/"}}, "sources[0].params.url", "is required"),
+    ({"type": "article", "params": {"urls": ["ftp://a/x"]}}, "sources[0].params.urls[0]", "not an http(s) URL"),
+    ({"type": "weibo-web", "params": {"until": "2026-11-26 08:00"}}, "sources[0].params.until", "YYYY-MM-DD-H"),
+    ({"type": "weibo-web", "params": {"window_hours": 0}}, "sources[0].params.window_hours", "at least 1"),
+    ({"type": "heimao", "params": {"fetch_details": 1}}, "sources[0].params.fetch_details", "true or false"),
+    ({"type": "guba", "params": {"boards": ["600036"], "caifuhao_base_url": "caifuhao"}},
+     "sources[0].params.caifuhao_base_url", "not an http(s) URL"),
 ])
 def test_source_params_are_validated_with_file_and_key(source, key, problem):
     with pytest.raises(ConfigError) as e:
@@ -152,7 +156,7 @@ def test_platform_searches_default_to_institution_names():
 
 
 def test_validation_imports_no_scrapy():
-    code = "import sys, crawlers.sources, crawlers.runner; print(any(m.startswith('scrapy') for m in sys.modules))"
+    code = "import sys, crawlers.sources, app.crawl; print(any(m.startswith('scrapy') for m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
 
@@ -161,41 +165,6 @@ def test_clean_html_and_counts():
     html = "<p>A&amp;B</p><p>第二段<img alt=[怒] src=x.png></p><script>var x=1;</script>"
     assert clean_html(html) == "A&B\n第二段[怒]"
     assert [count(v) for v in ("12", "1.2万", "100万+", 7, None, "转发")] == [12, 12000, 1000000, 7, 0, 0]
-
-
-def test_spool_round_trip_keeps_bad_lines_and_releases_stale_claims(tmp_path: Path):
-    spool = Spool(tmp_path)
-    m = Mention(url="https://e.com/1", source="s", title="锦程银行", published_at=NOW)
-    path = spool.write([m], "s")
-    with path.open("a", encoding="utf-8") as f:
-        f.write("{not json\n")
-    stale = path.with_name(path.name.replace(".jsonl", "-b.jsonl") + ".replaying-999999999")
-    stale.write_text(json.dumps(m.to_dict()) + "\n", encoding="utf-8")
-    store = SqliteStore(tmp_path / "db.sqlite")
-    try:
-        report = spool.replay(store)
-        assert report.replayed == 2 and report.files == 2 and report.index.failed == []
-        assert report.bad_lines[0][0].endswith(":2") and report.bad_lines[0][2] == "{not json"
-        assert store.get(m.id) is not None
-    finally:
-        store.close()
-    assert spool.pending() == [] and list(spool.dir.iterdir()) == []
-
-
-def test_spool_stays_when_the_store_fails(tmp_path: Path):
-    spool = Spool(tmp_path)
-    spool.write([Mention(url="https://e.com/1", source="s", title="t", published_at=NOW)], "s")
-    store = SqliteStore(tmp_path / "db.sqlite")
-    store.close()  # a closed store fails like a dead one
-    with pytest.raises(sqlite3.ProgrammingError):
-        spool.replay(store)
-    assert len(spool.pending()) == 1
-
-
-def test_reject_log_lines(tmp_path: Path):
-    path = RejectLog(tmp_path, SH).write("http://x/1", "src", "validate", "no text", {"title": ""})
-    line = json.loads(path.read_text(encoding="utf-8"))
-    assert path.parent.name == "rejects" and line["reason"] == "no text" and line["source"] == "src"
 
 
 @pytest.mark.parametrize("exception, reason, unreachable", [
@@ -207,3 +176,113 @@ def test_reject_log_lines(tmp_path: Path):
 ])
 def test_download_failures_are_described_for_people(exception, reason, unreachable):
     assert describe_failure(Request("http://tieba.example:8080/f?kw=x"), exception) == (reason, unreachable)
+
+
+def test_the_ingest_pipeline_and_source_health_work_in_one_process(tmp_path: Path):
+    """Components built by Scrapy's own get_crawler from a Services object (no file, no child
+    process, no reactor): the pipeline ingests in batches off the event loop's thread, and the
+    health extension writes the record `yuqing status` reads."""
+    import asyncio
+
+    from scrapy import signals
+    from scrapy.utils.test import get_crawler
+
+    from app.services import Services
+    from crawlers.pipelines import IngestPipeline
+    from crawlers.spiders.feed import FeedSpider
+    from yuqing.model import Mention, Rejected
+
+    config = from_mapping({"institutions": [{"name": "锦程银行", "exclude": ["锦程路"]}],
+                           "sources": [{"name": "news", "type": "rss", "params": {"url": "http://127.0.0.1:1/f.xml"}}]},
+                          "test.yaml", tmp_path, env={})
+    with Services(config) as services:
+        crawler = get_crawler(FeedSpider, {"YUQING_SERVICES": services, "INGEST_BATCH_SIZE": 2,
+                                           "EXTENSIONS": {"crawlers.extensions.SourceHealth": 500}})
+        spider = FeedSpider.from_crawler(crawler, source="news")
+        crawler.spider = spider
+        pipeline = IngestPipeline.from_crawler(crawler)
+        items = [Mention(url=f"https://e.org/{i}", source="news", title=title, published_at=NOW)
+                 for i, title in enumerate(["锦程银行网点关门", "锦程路堵车", "锦程银行又涨价"])]
+
+        async def crawl() -> None:
+            await pipeline.open_spider(spider)
+            for item in [*items, Rejected("https://e.org/bad", "news", "unreadable date 'x'")]:
+                pipeline.process_item(item)
+            await pipeline.close_spider(spider)
+
+        asyncio.run(crawl())
+        crawler.signals.send_catch_log(signals.spider_closed, spider=spider, reason="finished")
+        assert services.store.get(items[0].id) and services.store.get(items[2].id)
+        assert services.store.get(items[1].id) is None
+        stats = crawler.stats.get_stats()
+        assert (stats["yuqing/stored"], stats["yuqing/filtered"], stats["yuqing/rejected"]) == (2, 1, 1)
+        health = services.data.read_health("news")
+        assert health is not None and (health.stored, health.filtered, health.rejected) == (2, 1, 1)
+
+
+@pytest.mark.parametrize(("body", "declared", "text"), [
+    ("镕䶮".encode("gb18030"), "application/rss+xml; charset=gb2312", "镕䶮"),  # GB18030 under a gb2312 label
+    ('<?xml version="1.0" encoding="gbk"?>镕'.encode("gbk"), "text/xml; charset=utf-8", "镕"),  # the header lies
+    ("錦程銀行".encode("big5"), "application/xml; charset=x-x-big5", "錦程銀行"),
+])
+def test_feed_decoding_falls_back_along_the_charset_chain(body, declared, text):
+    from crawlers.spiders.feed import decode_feed
+
+    assert text in decode_feed(body, declared)[0]
+
+
+def test_an_undecodable_feed_names_what_was_tried():
+    from crawlers.spiders.feed import decode_feed
+
+    with pytest.raises(ValueError, match="not readable as gb2312, gbk, gb18030, utf-8"):
+        decode_feed(b"\x81\x30", "text/xml; charset=gb2312")
+
+
+def _page(url: str, body: str, status: int = 200, content_type: str = "text/html; charset=utf-8"):
+    from scrapy.http import HtmlResponse, TextResponse
+
+    kind = TextResponse if "json" in content_type else HtmlResponse
+    return kind(url, status=status, body=body.encode("utf-8"), headers={"Content-Type": content_type},
+                encoding="utf-8")
+
+
+@pytest.mark.parametrize(("response", "state"), [
+    (_page("https://tieba.baidu.com/f?kw=x", "<html><head><title>百度安全验证</title></head></html>"), "blocked"),
+    (_page("https://m.weibo.cn/api/container/getIndex", '{"ok":-100,"url":"https://passport.weibo.cn/signin/welcome"}',
+           content_type="application/json"), "login-required"),
+    (_page("https://passport.weibo.cn/signin/welcome?entry=mweibo", "<html></html>"), "login-required"),
+    (_page("https://guba.eastmoney.com/list,600036.html", "forbidden", status=403), "blocked"),
+    (_page("https://m.weibo.cn/api/container/getIndex", "", status=432), "login-required"),
+    # Post text may well talk about 验证码 (an SMS code) or logging in: only the title can make a wall.
+    (_page("https://tieba.baidu.com/p/1", "<html><head><title>锦程银行_百度贴吧</title></head><body>"
+           "银行发来的验证码我没给任何人，登录后钱就没了</body></html>"), None),
+    (_page("https://tieba.baidu.com/p/2", "<title>收不到验证码怎么办【锦程银行吧】_百度贴吧</title>"), None),
+    (_page("https://tieba.baidu.com/p/3", "<title>登录锦程银行App闪退【锦程银行吧】_百度贴吧</title>"), None),
+    (_page("https://news.example.com/login-security-tips.html", "<title>网银登录安全提示</title>"), None),
+    (_page("https://passport.example.com/login?r=x", "<title>登录 - 某网</title>"), "login-required"),
+    (_page("https://x.example/", "<title>Just a moment...</title>"), "blocked"),
+    (_page("https://m.weibo.cn/api/container/getIndex", '{"ok":0,"msg":"这里还没有内容"}',
+           content_type="application/json"), None),
+    (_page("https://x.example/news/1", "gone", status=404), None),
+])
+def test_walls_are_told_from_answers(response, state):
+    from crawlers.walls import recognise
+
+    wall = recognise(response)
+    assert (wall.state if wall else None) == state
+
+
+def test_the_state_of_a_crawl():
+    from crawlers.walls import Verdict, decide_state
+
+    lost = Verdict("", "HTTP 404 from http://a/p/2", "http://a/p/2")
+    wall = Verdict("blocked", "Baidu security verification page (百度安全验证)", "http://a/f")
+    empty = Verdict("degraded", "guba board 1 lists no posts", "http://a/list,1.html")
+    assert decide_state([], [], scraped=3, rejected=0) == Verdict("ok")
+    assert decide_state([], [lost], scraped=3, rejected=0) == Verdict("degraded", lost.reason, lost.url)
+    assert decide_state([], [lost], scraped=0, rejected=0).state == "failing"
+    assert decide_state([empty, wall], [lost], scraped=0, rejected=0) == wall  # a wall says why nothing came
+    # Posts came in, though some pages were behind the wall: degraded, naming the wall.
+    assert decide_state([empty, wall], [lost], scraped=3, rejected=0) == Verdict("degraded", wall.reason, wall.url)
+    assert decide_state([empty], [], scraped=0, rejected=0) == Verdict("failing", empty.reason, empty.url)
+    assert decide_state([], [], scraped=2, rejected=2).state == "failing"

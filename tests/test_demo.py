@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import json
 import os
+import re
 import subprocess
 import sys
 from email import policy
@@ -18,7 +19,7 @@ SHARED_CHECK = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "c
 def yq(data_dir, *args, timeout=600):
     env = dict(os.environ, YUQING_DATA_DIR=str(data_dir))
     env.pop("YUQING_CONFIG", None)
-    proc = subprocess.run([sys.executable, "-m", "yuqing.cli", *args], env=env, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True,
                           timeout=timeout)
     assert proc.returncode == 0, f"yuqing {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
     return proc
@@ -78,13 +79,28 @@ def test_status_after_demo(demo):
     assert any("锦程银行" in a for a in status["alerts_last_7_days"])
 
 
+def test_demo_prints_an_account_that_logs_in(demo):
+    data, proc = demo
+    found = re.search(r"`yuqing --config (\S+) serve`, then log in as (\S+) with password (\S+)", proc.stdout)
+    assert found, proc.stdout
+    from app.web import WebState
+
+    state = WebState(data / "web.db")
+    try:
+        user = state.verify(found.group(2), found.group(3))
+        assert user is not None and user.role == "admin"
+        assert state.verify(found.group(2), found.group(3) + "x") is None
+    finally:
+        state.close()
+
+
 @pytest.mark.skipif(not SHARED_CHECK.exists(), reason=f"{SHARED_CHECK} not present beside the repository")
 def test_shared_contract_checker_passes(tmp_path):
     """The checker other tools use, run on the real command (it judges form, not quality)."""
     yuqing = tmp_path / "yuqing"
-    yuqing.write_text(f"#!/bin/sh\nexec {sys.executable} -m yuqing.cli \"$@\"\n")
+    yuqing.write_text(f"#!/bin/sh\nexec {sys.executable} -m app.cli \"$@\"\n")
     yuqing.chmod(0o755)
-    proc = subprocess.run([sys.executable, str(SHARED_CHECK), "--yuqing", str(yuqing)], capture_output=True,
-                          text=True, timeout=1800)
+    proc = subprocess.run([sys.executable, str(SHARED_CHECK), "--yuqing", str(yuqing),
+                           "--only", "analyze,detect,search,demo,web"], capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "all contract checks passed" in proc.stdout

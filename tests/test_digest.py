@@ -11,6 +11,7 @@ from test_alerts_support import (  # noqa: F401 (fixtures, known to pytest by th
     BANK,
     NOW,
     SHANGHAI,
+    alert_store_fixture,
     hourly,
     make_config,
     mention,
@@ -52,9 +53,9 @@ def test_default_week_is_the_last_complete_one(tmp_path):
             parse_week(bad, config)
 
 
-def test_digest_content_and_mime(tmp_path, weeks_of_data):
+def test_digest_content_and_mime(tmp_path, weeks_of_data, alert_store):
     config = make_config(tmp_path / "data", 25)
-    msg = build_digest(config, weeks_of_data, now=NOW)
+    msg = build_digest(config, weeks_of_data, alert_store, now=NOW)
     assert msg["X-Yuqing-Kind"] == "digest" and "2026-W10" in msg["Subject"] and msg["To"] == "risk@example.com"
     parsed = email.message_from_bytes(msg.as_bytes(), policy=policy.default)
     types = [p.get_content_type() for p in parsed.walk()]
@@ -74,21 +75,21 @@ def test_digest_content_and_mime(tmp_path, weeks_of_data):
     assert "https://example.org/post/" in risky and "本周无告警" in text
 
 
-def test_digest_lists_the_weeks_alerts(tmp_path, weeks_of_data, sink):
+def test_digest_lists_the_weeks_alerts(tmp_path, weeks_of_data, sink, alert_store):
     config = make_config(tmp_path / "data", sink.port, {"rules": [{"name": "neg", "type": "spike", "min_count": 3}]})
     spike_end = LAST_WEEK + timedelta(days=2, hours=15)
     hourly(weeks_of_data, spike_end, [8])
     setup = dataclasses.replace(alerts.load(config), retry_delays=())
-    [a] = alerts.check(config, weeks_of_data, now=spike_end, setup=setup)
-    text = build_digest(config, weeks_of_data, week="2026-W10").get_body(("plain",)).get_content()
-    assert a.summary() in text.split("六、本周告警")[1]
-    later = build_digest(config, weeks_of_data, week="2026-W11").get_body(("plain",)).get_content()
+    [a] = alerts.check(config, weeks_of_data, alert_store, now=spike_end, setup=setup)
+    text = build_digest(config, weeks_of_data, alert_store, week="2026-W10").get_body(("plain",)).get_content()
+    assert alert_store.get_alert(a.id).summary() in text.split("六、本周告警")[1]
+    later = build_digest(config, weeks_of_data, alert_store, week="2026-W11").get_body(("plain",)).get_content()
     assert "本周无告警" in later
 
 
-def test_dry_run_writes_eml_and_standalone_html(tmp_path, weeks_of_data):
+def test_dry_run_writes_eml_and_standalone_html(tmp_path, weeks_of_data, alert_store):
     config = make_config(tmp_path / "data", 25, recipients=())
-    eml, page = send_digest(config, weeks_of_data, week="2026-W10", dry_run_dir=tmp_path / "out")
+    eml, page = send_digest(config, weeks_of_data, alert_store, week="2026-W10", dry_run_dir=tmp_path / "out")
     assert (eml.name, page.name) == ("digest-2026-W10.eml", "digest-2026-W10.html")
     parsed = email.message_from_binary_file(eml.open("rb"), policy=policy.default)
     assert parsed["X-Yuqing-Kind"] == "digest" and parsed["To"] is None
@@ -96,16 +97,16 @@ def test_dry_run_writes_eml_and_standalone_html(tmp_path, weeks_of_data):
     assert 'src="data:image/png;base64,' in page.read_text(encoding="utf-8")
 
 
-def test_send_without_recipients_explains(tmp_path, weeks_of_data):
+def test_send_without_recipients_explains(tmp_path, weeks_of_data, alert_store):
     config = make_config(tmp_path / "data", 25, recipients=())
     with pytest.raises(ConfigError) as info:
-        send_digest(config, weeks_of_data)
+        send_digest(config, weeks_of_data, alert_store)
     assert info.value.key == "digest.recipients" and "--dry-run" in info.value.problem
 
 
-def test_send_through_smtp_and_keep_a_copy(tmp_path, weeks_of_data, sink):
+def test_send_through_smtp_and_keep_a_copy(tmp_path, weeks_of_data, sink, alert_store):
     config = make_config(tmp_path / "data", sink.port)
-    [copy] = send_digest(config, weeks_of_data, now=NOW)
+    [copy] = send_digest(config, weeks_of_data, alert_store, now=NOW)
     [received] = sink.messages()
     msg = email.message_from_bytes(received.read_bytes(), policy=policy.default)
     assert msg["X-Yuqing-Kind"] == "digest" and msg["Subject"] == email.message_from_bytes(
@@ -113,27 +114,27 @@ def test_send_through_smtp_and_keep_a_copy(tmp_path, weeks_of_data, sink):
     assert copy.parent == config.data_dir / "digests"
 
 
-def test_empty_store_still_gives_a_digest(tmp_path, sqlite_store):
-    msg = build_digest(make_config(tmp_path / "data", 25), sqlite_store, now=NOW)
+def test_empty_store_still_gives_a_digest(tmp_path, sqlite_store, alert_store):
+    msg = build_digest(make_config(tmp_path / "data", 25), sqlite_store, alert_store, now=NOW)
     text = msg.get_body(("plain",)).get_content()
     assert "本周无负面内容" in text and f"{BANK}：提及 0（0）" in text
     assert any(p.get_content_type() == "image/png" for p in msg.walk())
 
 
-def test_chart_without_a_cjk_font_labels_series_by_number(tmp_path, weeks_of_data, monkeypatch):
+def test_chart_without_a_cjk_font_labels_series_by_number(tmp_path, weeks_of_data, monkeypatch, alert_store):
     """No way to uninstall the system font inside a test: the font lookup is replaced (the only
     stand-in in these tests) to exercise the fallback."""
     from alerts import chart
 
     monkeypatch.setattr(chart, "cjk_font", lambda: None)
-    msg = build_digest(make_config(tmp_path / "data", 25), weeks_of_data, now=NOW)
+    msg = build_digest(make_config(tmp_path / "data", 25), weeks_of_data, alert_store, now=NOW)
     html = msg.get_body(("html",)).get_content()
     assert f"<li>#1 = {BANK}</li>" in html
     png = next(p for p in msg.walk() if p.get_content_type() == "image/png").get_content()
     assert png.startswith(b"\x89PNG")
 
 
-def test_digest_survives_a_dead_mail_server(tmp_path, weeks_of_data, sink):
+def test_digest_survives_a_dead_mail_server(tmp_path, weeks_of_data, sink, alert_store):
     """SMTP down: the digest is spooled, and the next alert check delivers it once the server is back."""
     from test_alerts_support import free_port
 
@@ -142,7 +143,7 @@ def test_digest_survives_a_dead_mail_server(tmp_path, weeks_of_data, sink):
 
     down = make_config(tmp_path / "data", free_port())
     with pytest.raises(MailError, match="spooled as .*spool/digests/digest-2026-W10.eml"):
-        send_digest(down, weeks_of_data, now=NOW)
+        send_digest(down, weeks_of_data, alert_store, now=NOW)
     assert resend_spooled(down) == []  # still down: kept
     assert len(list((down.data_dir / "spool" / "digests").glob("*.eml"))) == 1
     up = dataclasses.replace(down, smtp=dataclasses.replace(down.smtp, port=sink.port))

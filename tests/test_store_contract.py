@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import SHANGHAI
 from yuqing.model import Mention
 from yuqing.query import parse
-from yuqing.storage.base import SearchRequest
+from yuqing.storage.base import SearchRequest, StoreError
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)
 
@@ -106,6 +106,10 @@ def test_hits_are_highlighted_and_escaped(filled):
     ({"polarity": "negative"}, [1, 3, 4, 6]),
     ({"source": "news"}, [2, 5]),
     ({"institution": "平安银行"}, [4]),
+    ({"allowed_institutions": ("平安银行",)}, [4]),  # a user limited to some institutions
+    ({"allowed_institutions": ("平安银行", "招商银行")}, [1, 2, 3, 4, 5]),
+    ({"allowed_institutions": ()}, []),
+    ({"allowed_institutions": ("平安银行",), "institution": "招商银行"}, []),
     ({"since": T0 + timedelta(hours=2)}, [3, 4, 5, 6]),
     ({"until": T0 + timedelta(hours=2)}, [1, 2]),  # until is exclusive
     ({"since": T0 + timedelta(hours=1), "until": T0 + timedelta(hours=4), "polarity": "negative"}, [3, 4]),
@@ -141,3 +145,97 @@ def test_count_by_interval_filters(filled):
     assert [n for _, n in negative] == [3, 1, 0]  # 49 hours: the last bucket is partial
     cmb = filled.count_by_interval(since, until, 86400, institution="招商银行", polarity="negative")
     assert [n for _, n in cmb] == [2, 0, 0]
+
+
+# -- errors: every failure is a StoreError ------------------------------------------------------
+
+def test_setup_is_idempotent(store):
+    assert store.setup()  # says what it did or found
+    again = store.setup()
+    assert again and all(line.startswith(("unchanged", "skipped")) for line in again)
+    assert store.index_many(CORPUS[:1]).created == 1
+
+
+def test_a_closed_store_raises_store_error_on_every_call(store):
+    store.index_many(CORPUS[:1])
+    store.close()
+    store.close()  # idempotent
+    since = T0 - timedelta(hours=1)
+    calls = [lambda: store.index_many(CORPUS[1:2]), lambda: store.get(CORPUS[0].id),
+             lambda: find(store), lambda: store.count_by_interval(since, since + timedelta(hours=2), 3600)]
+    for call in calls:
+        with pytest.raises(StoreError, match="closed"):
+            call()
+
+
+def test_a_document_the_backend_refuses_is_reported_and_the_rest_written(store):
+    bad = mention(90, "坏文档", "情感分数不是数字。")
+    bad.sentiment = float("nan")
+    report = store.index_many([CORPUS[0], bad, CORPUS[1]])
+    assert report.created == 2
+    assert [i for i, _ in report.failed] == [bad.id] and report.failed[0][1]
+    assert store.get(bad.id) is None and store.get(CORPUS[1].id) is not None
+
+
+def test_an_unreachable_sqlite_store_is_a_store_error(tmp_path):
+    from yuqing.storage.sqlite import SqliteStore
+
+    (tmp_path / "a-folder.db").mkdir()  # a folder where the file should be
+    with pytest.raises(StoreError, match="a-folder.db"):
+        SqliteStore(tmp_path / "a-folder.db", tz=SHANGHAI)
+
+
+@pytest.mark.elasticsearch
+def test_an_unreachable_elasticsearch_is_a_store_error():
+    import socket
+
+    from yuqing.config import ElasticsearchConfig
+    from yuqing.storage.elasticsearch import ElasticsearchStore
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    store = ElasticsearchStore(ElasticsearchConfig(url=f"http://127.0.0.1:{port}", timeout_seconds=5), tz=SHANGHAI)
+    for call in (store.setup, lambda: store.index_many(CORPUS[:1]), lambda: find(store)):
+        with pytest.raises(StoreError, match=f"cannot reach Elasticsearch at http://127.0.0.1:{port}"):
+            call()
+    store.close()
+
+
+# -- several processes writing one store --------------------------------------------------------
+
+WRITER = """
+import sys
+from datetime import datetime, timedelta
+from tests.conftest import SHANGHAI, open_test_store
+from yuqing.model import Mention
+
+backend, where, worker, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+store = open_test_store(backend, where)
+t0 = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)
+total = 0
+for start in range(0, n, 10):  # many small transactions, interleaved with the other writer's
+    batch = [Mention(url=f"https://example.org/w{worker}/{i}", source="weibo", title=f"写入 {worker} {i}",
+                     content="两个进程同时写同一个库。", published_at=t0 + timedelta(minutes=i))
+             for i in range(start, min(n, start + 10))]
+    report = store.index_many(batch)
+    assert not report.failed, report.failed
+    total += report.created
+store.close()
+print(total)
+"""
+
+
+def test_two_processes_writing_one_store_lose_nothing(store, store_location):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    n = 100
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, *store_location, str(w), str(n)], cwd=root,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for w in (1, 2)]
+    results = [w.communicate(timeout=300) for w in writers]
+    assert [w.returncode for w in writers] == [0, 0], [err[-2000:] for _, err in results]
+    assert [int(out) for out, _ in results] == [n, n]
+    assert find(store, "写入").total == 2 * n

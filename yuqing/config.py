@@ -4,9 +4,9 @@ Precedence, stated once: built-in defaults < the YAML file < environment variabl
 flags. Secrets come only from the environment (`YUQING_SMTP_PASSWORD`, `YUQING_ES_API_KEY`,
 `YUQING_ES_PASSWORD`), never from the file. Every error names the file, the key and what is wrong.
 
-Sections whose details belong to a later stage (a source's `params`, an alert channel's options)
-are checked here for shape only; the stage that owns them validates the rest through
-`yuqing.config.ConfigError` too, at start-up (see `crawlers.sources` and `alerts.channels`).
+Sections whose details belong to a later stage (a source's `params`, `alerts:`, `nlp:`) are
+checked here for shape only; the stage that owns them validates the rest through `ConfigError`
+too, and the application layer's one loader (`app.settings.load`) runs every check at start-up.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from yuqing.datadir import DataDir
 from yuqing.model import Institution
 
 DEFAULT_DATA_DIR = "~/.local/share/yuqing"
@@ -112,6 +113,20 @@ class DigestConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """The web app (`yuqing serve`, and beside the scheduler in `yuqing run`)."""
+
+    enabled: bool = True  # whether `yuqing run` starts it
+    host: str = "127.0.0.1"
+    port: int = 8080
+    session_seconds: int = 12 * 3600
+    secure_cookies: str = "auto"  # auto: Secure when the request came over https | always
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)  # whose X-Forwarded-Proto/For is believed
+    login_max_failures: int = 5
+    login_window_seconds: int = 900
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole validated configuration. `alerts` is the raw `alerts:` mapping (rules and
     channels), validated by `alerts.load(config)`."""
@@ -126,7 +141,7 @@ class Config:
     digest: DigestConfig = field(default_factory=DigestConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     nlp: dict[str, Any] = field(default_factory=dict)
-    web: dict[str, Any] = field(default_factory=dict)
+    web: WebConfig = field(default_factory=WebConfig)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -134,7 +149,7 @@ class Config:
 
     @property
     def sqlite_path(self) -> Path:
-        return Path(self.store.sqlite_path) if self.store.sqlite_path else self.data_dir / "yuqing.db"
+        return Path(self.store.sqlite_path) if self.store.sqlite_path else DataDir(self.data_dir).store_db
 
     def source(self, name: str) -> SourceConfig:
         for s in self.sources:
@@ -144,6 +159,8 @@ class Config:
         raise ConfigError(self.path, "sources", f"no source named {name!r} (known: {known})")
 
 
+ALERTS_KEYS = {"rules", "channels", "quiet_hours", "search_url"}  # what each holds: alerts/setup.py
+# A section is accepted only once something reads it.
 TOP_KEYS = {"timezone", "institutions", "sources", "store", "alerts", "digest", "smtp", "nlp", "web"}
 
 
@@ -267,6 +284,32 @@ def _digest(r: Reader) -> DigestConfig:
     return DigestConfig(d.strs("recipients"), schedule, d.str("title", "舆情周报"))
 
 
+def _web(r: Reader) -> WebConfig:
+    w = r.sub("web")
+    w.only({"enabled", "host", "port", "session", "secure_cookies", "trusted_proxies", "login_max_failures",
+            "login_window"})
+    enabled = w.data.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(r.where, "web.enabled", f"must be true or false, got {enabled!r}")
+    port = w.int("port", 8080)
+    if not 0 <= port < 65536:
+        raise ConfigError(r.where, "web.port", f"{port} is not a TCP port (1-65535, or 0 for any free one)")
+    secure = w.str("secure_cookies", "auto")
+    if secure not in ("auto", "always"):
+        raise ConfigError(r.where, "web.secure_cookies", f"{secure!r} is not one of: auto, always")
+    failures = w.int("login_max_failures", 5)
+    if failures < 1:
+        raise ConfigError(r.where, "web.login_max_failures", "must be at least 1")
+    return WebConfig(
+        enabled=enabled, host=w.str("host", "127.0.0.1"), port=port,
+        session_seconds=parse_duration(w.data.get("session", "12h"), r.where, "web.session"),
+        secure_cookies=secure,
+        trusted_proxies=w.strs("trusted_proxies") if "trusted_proxies" in w.data else ("127.0.0.1",),
+        login_max_failures=failures,
+        login_window_seconds=parse_duration(w.data.get("login_window", "15m"), r.where, "web.login_window"),
+    )
+
+
 def from_mapping(data: Any, where: str, data_dir: Path, env: dict[str, str] | None = None) -> Config:
     """Validate a parsed YAML document into a Config. `where` names its origin in errors."""
     env = dict(os.environ) if env is None else env
@@ -278,7 +321,7 @@ def from_mapping(data: Any, where: str, data_dir: Path, env: dict[str, str] | No
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(where, "timezone", f"{tz!r} is not an IANA time zone (e.g. Asia/Shanghai)") from None
     alerts = r.sub("alerts")
-    alerts.only({"rules", "channels"})
+    alerts.only(ALERTS_KEYS)
     return Config(
         path=where,
         data_dir=data_dir,
@@ -290,7 +333,7 @@ def from_mapping(data: Any, where: str, data_dir: Path, env: dict[str, str] | No
         digest=_digest(r),
         smtp=_smtp(r, env),
         nlp=dict(r.sub("nlp").data),
-        web=dict(r.sub("web").data),
+        web=_web(r),
     )
 
 
@@ -302,8 +345,8 @@ def load(path: str | os.PathLike[str] | None = None, data_dir: str | os.PathLike
     env = dict(os.environ) if env is None else env
     dd = Path(os.path.expanduser(str(data_dir or env.get(ENV_DATA_DIR) or DEFAULT_DATA_DIR))).resolve()
     named = path or env.get(ENV_CONFIG)
-    if named is None and (dd / "yuqing.yaml").exists():
-        named = dd / "yuqing.yaml"
+    if named is None and DataDir(dd).config_file.exists():
+        named = DataDir(dd).config_file
     if named is None:
         return from_mapping({}, "<defaults>", dd, env)
     file = Path(os.path.expanduser(str(named)))

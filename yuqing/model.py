@@ -15,9 +15,16 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 POLARITIES = ("negative", "neutral", "positive")
 
-# Query parameters that identify a visit, not a document: dropped from canonical URLs so the same
-# post reached from two links gets one id.
-_TRACKING_PARAMS = re.compile(r"^(utm_\w+|spm|from|source|share_\w+|fbclid|gclid|_t|timestamp|refer\w*)$")
+# Query parameters that say how a visitor arrived, never which page it is: dropped from canonical
+# URLs so one post reached from two links gets one id. Conservative on purpose: `from`, `source`,
+# `t`, `timestamp`, `ref`, `page` and the like select the document on some sites, so they stay.
+TRACKING_PARAMS = frozenset({
+    "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "utm_id",  # Google Analytics
+    "spm",  # Alibaba / Taobao / Weibo share position
+    "spm_id_from", "vd_source", "share_source", "share_medium", "share_plat", "share_from",  # Bilibili shares
+    "fbclid", "gclid", "dclid", "msclkid", "yclid",  # ad click ids
+    "wfr",  # Weibo "opened from" marker
+})
 
 
 @dataclass(frozen=True)
@@ -39,9 +46,19 @@ def canonical_url(url: str) -> str:
     """Lower-case scheme and host, drop fragments, tracking parameters and a trailing slash."""
     parts = urlsplit(url.strip())
     query = urlencode(sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                             if not _TRACKING_PARAMS.match(k)))
+                             if k not in TRACKING_PARAMS))
     path = parts.path.rstrip("/") or "/"
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, query, ""))
+
+
+# Scheme, host, then anything but whitespace and control characters: browsers drop a tab or a
+# newline inside `java\tscript:`, so a URL holding one is never made a link.
+_WEB_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f/?#]+[^\s\x00-\x1f\x7f]*", re.IGNORECASE)
+
+
+def is_web_url(url: str) -> bool:
+    """True for an absolute http(s) URL: the only kind of URL that may ever become a link."""
+    return bool(_WEB_URL.fullmatch(url))
 
 
 def join_title(title: str, text: str) -> str:
@@ -50,8 +67,11 @@ def join_title(title: str, text: str) -> str:
 
 
 def mention_id(url: str = "", platform: str = "", post_id: str = "") -> str:
-    """A stable id: from the platform's own post id when there is one, else from the canonical URL.
-    Re-crawling or re-importing the same post always yields the same id, so writes are upserts."""
+    """The one id rule: platform + the platform's own post id when both are known (a Weibo post
+    crawled by its mid and imported with `platform: weibo, platform_id: MID` is one mention),
+    else the canonical URL. Re-crawling or re-importing the same post always yields the same id,
+    so writes are upserts. `platform` is the kind of site (a source `type`: weibo, tieba, guba,
+    heimao), never a configured source's name, which differs between installations."""
     key = f"{platform}:{post_id}" if platform and post_id else canonical_url(url)
     if not key.strip(":/"):
         raise ValueError("a mention needs a url or a platform post id to get an id")
@@ -68,9 +88,13 @@ class Mention:
     content: str = ""
     author: str = ""
     published_at: datetime | None = None
+    # True when the source gave no date: published_at is then the page's date or the fetch time
+    published_estimated: bool = False
     fetched_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    platform: str = ""  # the kind of site (weibo, tieba, guba, heimao) whose post id `platform_id` is
     platform_id: str = ""  # the platform's own post id (Weibo mid, Tieba tid, ...), when known
     engagement: int = 0  # reposts + comments + likes, when the platform shows them
+    repost_of: str = ""  # the id of the Mention this one reposts (a Weibo repost's original)
     # filled by the analyse stage
     institutions: list[str] = field(default_factory=list)
     polarity: str = ""
@@ -84,7 +108,7 @@ class Mention:
 
     def __post_init__(self) -> None:
         if not self.id:
-            self.id = mention_id(self.url, self.source, self.platform_id)
+            self.id = mention_id(self.url, self.platform, self.platform_id)
         for name in ("published_at", "fetched_at"):
             value = getattr(self, name)
             if value is not None and value.tzinfo is None:
@@ -113,3 +137,16 @@ class Mention:
             if isinstance(value, str):
                 kwargs[name] = datetime.fromisoformat(value)
         return cls(**kwargs)
+
+
+@dataclass
+class Rejected:
+    """Something that could not become a valid Mention (an unreadable date, a bad import line),
+    carried to the ingest path so it lands in the reject log instead of disappearing. `where`
+    names it when there is no URL: `FILE:LINE` for an import."""
+
+    url: str
+    source: str
+    reason: str
+    data: dict[str, Any] = field(default_factory=dict)
+    where: str = ""

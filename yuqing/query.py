@@ -9,15 +9,24 @@
 Chinese has no spaces, so every term is segmented with the same jieba tokenizer the index uses
 (`yuqing.segment`); a term of several words matches those words close together. Both backends
 receive the same tree, so the same query means the same thing on SQLite and Elasticsearch.
+
+A query is bounded (`MAX_CHARS`, `MAX_TERMS`, `MAX_DEPTH`) before anything reaches a backend: each
+term is one full-text lookup, so 200 terms of common words keep SQLite busy for minutes, and the
+parser recurses once per parenthesis or NOT. `MAX_LIMIT` bounds the hits one search returns.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
+MAX_CHARS = 500
+MAX_TERMS = 32
+MAX_DEPTH = 16  # parentheses and NOTs inside each other
+MAX_LIMIT = 1000  # hits one search returns
+
 
 class QuerySyntaxError(ValueError):
-    """The query cannot be parsed; the message says where."""
+    """The query cannot be parsed, or is too big; the message says where and what was expected."""
 
 
 @dataclass(frozen=True)
@@ -67,9 +76,13 @@ def _tokens(text: str) -> list[tuple[str, str, int]]:
 
 class _Parser:
     def __init__(self, text: str) -> None:
+        if len(text) > MAX_CHARS:
+            raise QuerySyntaxError(f"query of {len(text)} characters is too long (at most {MAX_CHARS})")
         self.text = text
         self.toks = _tokens(text)
         self.i = 0
+        self.depth = 0
+        self.terms = 0
 
     def peek(self) -> tuple[str, str, int] | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -80,7 +93,8 @@ class _Parser:
         node = self.parse_or()
         tok = self.peek()
         if tok is not None:
-            raise QuerySyntaxError(f"unexpected {tok[1]!r} at character {tok[2] + 1} of {self.text!r}")
+            raise QuerySyntaxError(f"unexpected {tok[1]!r} at character {tok[2] + 1} of {self.text!r}: "
+                                   "expected a term, OR or the end")
         return node
 
     def parse_or(self) -> Node:
@@ -103,27 +117,42 @@ class _Parser:
         if tok is None:
             raise QuerySyntaxError(f"query {self.text!r} ends where a term was expected")
         kind, value, at = tok
-        if kind == "word" and value == "NOT":
-            self.i += 1
+        if kind == "open" or (kind == "word" and value == "NOT"):
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise QuerySyntaxError(f"{value!r} at character {at + 1} nests too deep: at most {MAX_DEPTH} "
+                                       "parentheses and NOTs inside each other")
+            try:
+                return self.parse_group(kind, at)
+            finally:
+                self.depth -= 1
+        return self.parse_term(kind, value, at)
+
+    def parse_group(self, kind: str, at: int) -> Node:
+        """After NOT, or after '(' up to its ')'."""
+        self.i += 1
+        if kind == "word":
             return Not(self.parse_unary())
-        if kind == "word" and value.startswith("-") and len(value) > 1:
-            self.i += 1
-            return Not(Term(value[1:]))
-        if kind == "open":
-            self.i += 1
-            node = self.parse_or()
-            close = self.peek()
-            if close is None or close[0] != "close":
-                raise QuerySyntaxError(f"unclosed '(' at character {at + 1} of {self.text!r}")
-            self.i += 1
-            return node
+        node = self.parse_or()
+        close = self.peek()
+        if close is None or close[0] != "close":
+            raise QuerySyntaxError(f"unclosed '(' at character {at + 1} of {self.text!r}: expected ')'")
+        self.i += 1
+        return node
+
+    def parse_term(self, kind: str, value: str, at: int) -> Node:
         if kind == "close":
-            raise QuerySyntaxError(f"unexpected ')' at character {at + 1} of {self.text!r}")
+            raise QuerySyntaxError(f"unexpected ')' at character {at + 1} of {self.text!r}: expected a term")
         if kind == "word" and value in ("OR", "AND"):
             raise QuerySyntaxError(f"{value} at character {at + 1} of {self.text!r} needs a term on each side")
-        self.i += 1
         if kind == "phrase" and not value.strip():
             raise QuerySyntaxError(f"empty phrase at character {at + 1} of {self.text!r}")
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise QuerySyntaxError(f"term {value!r} at character {at + 1} is one too many: at most {MAX_TERMS} terms")
+        self.i += 1
+        if kind == "word" and value.startswith("-") and len(value) > 1:
+            return Not(Term(value[1:]))
         return Term(value, phrase=kind == "phrase")
 
 

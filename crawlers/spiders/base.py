@@ -7,12 +7,15 @@ from typing import Any, ClassVar
 
 import scrapy
 from scrapy.crawler import Crawler
+from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawlers.context import config_from_settings
 from crawlers.dates import parse_datetime
 from crawlers.items import Rejected
+from crawlers.signals import source_state
 from crawlers.sources import DEFAULT_BASE_URLS, search_words, validate_source
+from crawlers.walls import DEGRADED
 from yuqing.config import Config, ConfigError, SourceConfig
 from yuqing.model import Mention, mention_id
 
@@ -27,6 +30,8 @@ class SourceSpider(scrapy.Spider):
     `scrapy crawl rss -a source=NAME` works; each instance is named after its source."""
 
     source_type: ClassVar[str]
+    # Whose post ids these are, for mention ids: two ways into one platform give one id per post.
+    platform: ClassVar[str] = ""
 
     def __init__(self, source: SourceConfig, config: Config, **kwargs: Any) -> None:
         super().__init__(name=source.name, **kwargs)
@@ -61,6 +66,11 @@ class SourceSpider(scrapy.Spider):
     def base_url(self) -> str:
         return str(self.params.get("base_url", DEFAULT_BASE_URLS.get(self.source_type, ""))).rstrip("/")
 
+    def configured_urls(self) -> list[str]:
+        """The `urls` param (one URL or a list), else `url`."""
+        urls = self.params.get("urls") or self.params["url"]
+        return [urls] if isinstance(urls, str) else list(urls)
+
     def search_words(self, key: str) -> list[str]:
         return search_words(self.config, self.source, key)
 
@@ -72,12 +82,27 @@ class SourceSpider(scrapy.Spider):
             published_at = self.parse_date(published) if isinstance(published, str) else published
         except ValueError as e:
             return Rejected(url, self.source.name, f"unreadable date {published!r}: {e}", raw)
-        key = mention_id(platform=self.source_type, post_id=platform_id) if platform_id else ""
         try:
             return Mention(url=url, source=self.source.name, published_at=published_at,
-                           platform_id=platform_id, id=key, **fields)
+                           platform=self.platform or self.source_type, platform_id=platform_id,
+                           **fields)
         except ValueError as e:
             return Rejected(url, self.source.name, str(e), raw)
+
+    def report_problem(self, response: Response, reason: str) -> None:
+        """Something about this page that the source's state must show, though the crawl goes on."""
+        self.logger.warning("%s: %s", response.url, reason)
+        assert self.crawler is not None
+        self.crawler.signals.send_catch_log(source_state, state=DEGRADED, reason=reason, url=response.url)
+
+    def listed_nothing(self, response: Response, what: str) -> None:
+        """A page that should list posts lists none: never a healthy source that found nothing
+        (a changed layout, or a wall we do not know yet)."""
+        self.report_problem(response, f"{what} lists no posts (layout changed, or a wall?)")
+
+    def post_key(self, platform_id: str) -> str:
+        """The mention id of this platform's post `platform_id`."""
+        return mention_id(platform=self.platform or self.source_type, post_id=platform_id)
 
     def parse_date(self, text: str) -> datetime | None:
         if not text.strip():

@@ -1,7 +1,13 @@
 """黑猫投诉 (tousu.sina.com.cn) complaint search API: `/api/index/s?ts&rs&signature&keywords&page_size&page`.
 The site's own script signs each query with SHA-256 over the sorted [ts, rs, salt, keywords,
 page_size, page]; we do the same. A reply is `{"result": {"status": {"code": 0}, "data":
-{"lists": [{"main": {...}, "author": {...}}], "pager": {...}}}}`."""
+{"lists": [{"main": {...}, "author": {...}}], "pager": {...}}}}`.
+
+Each complaint's page (`/complaint/view/SN/`, `fetch_details`, default true) then gives the whole
+complaint and its progress: `div.ts-d-question` (title `h1.article`, `ul.ts-q-list` of labelled
+fields), `div.ts-d-steplist` of `div.ts-d-item` steps (who, what, when, and the text — the
+complainant's full account, the company's replies). When a page cannot be fetched, the search
+entry is kept."""
 from __future__ import annotations
 
 import hashlib
@@ -18,6 +24,7 @@ from scrapy.http import Response
 
 from crawlers.items import Rejected
 from crawlers.spiders.base import SourceError, SourceSpider
+from crawlers.spiders.html import text_of
 from crawlers.text import clean_html, count
 from yuqing.model import Mention
 
@@ -63,13 +70,23 @@ class HeimaoSpider(SourceSpider):
             raise SourceError(f"heimao search for {keyword!r} failed at {response.url}: "
                               f"{status.get('msg') or status}")
         data = result.get("data") or {}
-        for entry in data.get("lists") or []:
-            yield self._mention(entry.get("main") or {}, entry.get("author") or {})
+        entries = data.get("lists") or []
+        if not entries and page == 1:
+            self.listed_nothing(response, f"heimao search for {keyword!r}")
+        for entry in entries:
+            listed = {"main": entry.get("main") or {}, "author": entry.get("author") or {}}
+            sn = str(listed["main"].get("sn") or "")
+            if sn and self.params.get("fetch_details", True):
+                yield scrapy.Request(f"{self.base_url}/complaint/view/{sn}/", callback=self.parse_detail,
+                                     errback=self.keep_listing, cb_kwargs={"listed": listed})
+            else:
+                yield self.from_listing(listed)
         pager = data.get("pager") or {}
         if page < min(count(pager.get("page_amount")), self.max_pages):
             yield self._page(keyword, page + 1)
 
-    def _mention(self, main: dict[str, Any], author: dict[str, Any]) -> Mention | Rejected:
+    def from_listing(self, listed: dict[str, Any]) -> Mention | Rejected:
+        main, author = listed["main"], listed["author"]
         url = str(main.get("url") or "")
         lines = [("投诉对象", main.get("cotitle")), ("投诉问题", main.get("issue")),
                  ("投诉要求", main.get("appeal")), ("涉诉金额", main.get("cost")),
@@ -78,9 +95,29 @@ class HeimaoSpider(SourceSpider):
         return self.mention(
             url=f"https:{url}" if url.startswith("//") else url,
             platform_id=str(main.get("sn") or ""),
-            title=clean_html(main.get("title")),
-            content="\n".join(p for p in (clean_html(main.get("summary")), details) if p),
+            title=listed.get("title") or clean_html(main.get("title")),
+            content=listed.get("content") or "\n".join(p for p in (clean_html(main.get("summary")), details) if p),
             author=clean_html(author.get("title")),
             published=str(main.get("timestamp") or ""),
             engagement=count(main.get("upvote_amount")) + count(main.get("comment_amount")),
         )
+
+    def parse_detail(self, response: Response, listed: dict[str, Any], **kwargs: Any) -> Iterator[Mention | Rejected]:
+        question = response.css("div.ts-d-question")
+        fields = []
+        for item in question.css("ul.ts-q-list > li"):
+            label = text_of(item.css("label")).rstrip("：:")
+            value = " ".join(t.strip() for t in item.xpath("./text() | ./*[not(self::label)]//text()").getall()
+                             if t.strip())
+            if label and value and label != "投诉编号":
+                fields.append(f"{label}：{value}")
+        steps = []
+        for step in response.css("div.ts-d-steplist div.ts-d-item"):
+            who, what, when = (text_of(step.css(f"span.{c}")) for c in ("u-name", "u-status", "u-date"))
+            said = text_of(step.css("div.ts-reply p"), separator="\n")
+            steps.append((f"{when} {who} {what}".strip(), said))
+        account = steps[0][1] if steps else ""
+        progress = "\n".join(f"{head}：{said}" if said else head for head, said in steps[1:])
+        content = "\n".join(p for p in (account, "\n".join(fields), progress and f"处理进度：\n{progress}") if p)
+        title = text_of(question.css("h1.article"))
+        yield self.from_listing(dict(listed, title=title, content=content))

@@ -56,8 +56,8 @@ class HtmlSpider(SourceSpider):
         page_response = self._decoded(response)
         items = select(page_response, self.params["list_item"]) if "list_item" in self.params else [page_response]
         links = [link for item in items for link in text_of(select(item, self.params["link"])).splitlines()]
-        if not links:
-            self.logger.warning("no links matched %r on list page %s", self.params["link"], response.url)
+        if not links and page == 1:
+            self.listed_nothing(response, f"list page (no link matches {self.params['link']!r})")
         for link in links:
             yield page_response.follow(link.strip(), callback=self.parse_detail)
         next_page = text_of(select(page_response, self.params["next_page"])) if "next_page" in self.params else ""

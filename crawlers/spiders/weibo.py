@@ -1,6 +1,11 @@
 """Weibo search through the mobile site's JSON API (m.weibo.cn/api/container/getIndex with
 containerid `100103type=1&q=KEYWORD`), one query per keyword (default: institution names and
-aliases). Cards of type 9 carry a post (`mblog`); type 11 cards group more of them."""
+aliases). Cards of type 9 carry a post (`mblog`); type 11 cards group more of them.
+
+A repost's own text is often just "转发微博": what it is about sits in its `retweeted_status`. The
+original is kept as a Mention of its own, and the repost carries the original's author and text
+after its own (`//@author: text`, the way Weibo shows a repost chain) and its id in `repost_of`.
+A login wall (`{"ok": -100, ...}`) and the visitor page are recognised by crawlers.walls."""
 from __future__ import annotations
 
 import json
@@ -16,12 +21,26 @@ from crawlers.spiders.base import SourceError, SourceSpider
 from crawlers.text import clean_html, count
 from yuqing.model import Mention
 
+NO_RESULTS = "这里还没有内容"
+
 
 def _posts(cards: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     for card in cards:
         if card.get("card_type") == 9 and card.get("mblog"):
             yield card["mblog"]
         yield from _posts(card.get("card_group") or [])
+
+
+def _mid(post: dict[str, Any]) -> str:
+    return str(post.get("mid") or post.get("id") or "")
+
+
+def _original(post: dict[str, Any]) -> dict[str, Any] | None:
+    """The post a repost reposts, when it is still there (a deleted original has no user)."""
+    original = post.get("retweeted_status")
+    if isinstance(original, dict) and _mid(original) and original.get("user"):
+        return original
+    return None
 
 
 class WeiboSpider(SourceSpider):
@@ -50,12 +69,19 @@ class WeiboSpider(SourceSpider):
             raise SourceError(f"weibo search for {keyword!r} at {response.url} did not return JSON "
                               "(the API may want a login or a visitor cookie)") from None
         if reply.get("ok") != 1:
-            if page == 1:  # ok=0 on a later page only means there are no more results
+            # ok=0 on a later page only means there are no more results, and on the first page with
+            # this message that the search found nothing: an answer, not a problem.
+            if page == 1 and reply.get("msg") != NO_RESULTS:
                 raise SourceError(f"weibo search for {keyword!r} failed at {response.url}: "
                                   f"{reply.get('msg') or 'ok != 1'}")
             return
         posts = list(_posts(reply.get("data", {}).get("cards") or []))
+        if not posts and page == 1:
+            self.listed_nothing(response, f"weibo search for {keyword!r}")
         for post in posts:
+            original = _original(post)
+            if original:
+                yield self.from_listing(original)
             if post.get("isLongText") and post.get("mid"):
                 # Search results cut long posts at ~140 characters ("...全文"); the rest is one call away.
                 yield scrapy.Request(f"{self.base_url}/statuses/extend?id={post['mid']}", callback=self.parse_long_text,
@@ -77,13 +103,19 @@ class WeiboSpider(SourceSpider):
     def from_listing(self, listed: dict[str, Any]) -> Mention | Rejected:
         """A Mention from a search result's `mblog`."""
         post = listed
-        mid = str(post.get("mid") or post.get("id") or "")
+        mid = _mid(post)
         user = post.get("user") or {}
+        content = clean_html(post.get("text"))
+        original = _original(post)
+        if original:
+            author = (original.get("user") or {}).get("screen_name", "")
+            content = f"{content}\n//@{author}: {clean_html(original.get('text'))}"
         return self.mention(
             url=f"{self.base_url}/detail/{mid}" if mid else "",
             platform_id=mid,
             title="",
-            content=clean_html(post.get("text")),
+            content=content,
+            repost_of=self.post_key(_mid(original)) if original else "",
             author=str(user.get("screen_name") or ""),
             published=str(post.get("created_at") or ""),
             engagement=sum(count(post.get(k)) for k in ("reposts_count", "comments_count", "attitudes_count")),

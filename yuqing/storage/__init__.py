@@ -1,17 +1,15 @@
 """Storage backends behind one seam (`yuqing.storage.base.Store`)."""
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from yuqing.config import Config
 from yuqing.storage.base import Hit, IndexReport, SearchRequest, SearchResult, Store, StoreError
 
-__all__ = ["Hit", "IndexReport", "SearchRequest", "SearchResult", "Store", "StoreError", "open_store", "opened"]
+__all__ = ["Hit", "IndexReport", "SearchRequest", "SearchResult", "Store", "StoreError", "open_store"]
 
 
 def open_store(config: Config) -> Store:
-    """Build the configured backend once; pass it to the pipeline, jobs, CLI and web app."""
+    """Build the configured backend. The application layer's `Services` calls this once per
+    process and passes the store to the pipeline, jobs, CLI and web app."""
     if config.store.backend == "elasticsearch":
         from yuqing.storage.elasticsearch import ElasticsearchStore
 
@@ -19,13 +17,3 @@ def open_store(config: Config) -> Store:
     from yuqing.storage.sqlite import SqliteStore
 
     return SqliteStore(config.sqlite_path, tz=config.tz)
-
-
-@contextmanager
-def opened(config: Config) -> Iterator[Store]:
-    """The configured store for one piece of work (a command, a job), closed afterwards."""
-    store = open_store(config)
-    try:
-        yield store
-    finally:
-        store.close()

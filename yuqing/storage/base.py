@@ -16,14 +16,17 @@ from yuqing.query import Query
 
 
 class StoreError(RuntimeError):
-    """The store could not do what was asked (unreachable, rejected a document, ...).
-    The message says what and where; nothing was silently dropped."""
+    """The store could not do what was asked (unreachable, closed, refused the write, ...).
+    The message says what and where; nothing was silently dropped. Every backend raises only this:
+    a caller never sees sqlite3's or the Elasticsearch client's own exceptions."""
 
 
 @dataclass
 class SearchRequest:
     """What to look for. `query` is parsed user syntax (terms AND-ed, "phrases", OR, NOT, parens);
-    an empty query matches everything. Date bounds are tz-aware; `until` is exclusive."""
+    an empty query matches everything. Date bounds are tz-aware; `until` is exclusive.
+    `allowed_institutions` keeps only mentions naming one of them (a user limited to some
+    institutions); None means no such limit, an empty tuple matches nothing."""
 
     query: Query
     since: datetime | None = None
@@ -33,6 +36,7 @@ class SearchRequest:
     institution: str | None = None
     limit: int = 20
     offset: int = 0
+    allowed_institutions: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -64,7 +68,15 @@ class IndexReport:
 
 
 class Store(Protocol):
-    """What every backend provides. Writes are upserts keyed by `Mention.id`."""
+    """What every backend provides. Writes are upserts keyed by `Mention.id`. Every failure is a
+    `StoreError` (a single document the backend refuses is reported in `IndexReport.failed`
+    instead, with its reason, and the rest of the batch is written); after `close()` every call
+    raises `StoreError`."""
+
+    def setup(self) -> list[str]:
+        """Create or upgrade what the backend needs (schema, index template, aliases). Idempotent;
+        one human-readable line per thing created, changed or found unchanged."""
+        ...
 
     def index_many(self, mentions: Iterable[Mention]) -> IndexReport: ...
 
@@ -79,4 +91,6 @@ class Store(Protocol):
         included as 0, in order. Bucket datetimes carry `since`'s timezone."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the backend; calling it again does nothing."""
+        ...

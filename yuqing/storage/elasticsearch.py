@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -91,6 +91,51 @@ def _document(m: Mention) -> str:
     return json.dumps(doc, ensure_ascii=False, allow_nan=False)
 
 
+def connect(cfg: ElasticsearchConfig) -> Elasticsearch:
+    """A client for the configured cluster: its URL, credentials and CA. StoreError names a bad key."""
+    if not cfg.url.startswith(("http://", "https://")):
+        raise StoreError(f"store.elasticsearch.url {cfg.url!r} must start with http:// or https://")
+    options: dict[str, Any] = {}
+    if cfg.api_key:
+        options["api_key"] = cfg.api_key
+    elif cfg.username:
+        options["basic_auth"] = (cfg.username, cfg.password)
+    if cfg.ca_file:
+        if not Path(cfg.ca_file).is_file():
+            raise StoreError(f"store.elasticsearch.ca_file: no such file {cfg.ca_file!r}")
+        options["ca_certs"] = cfg.ca_file
+    # No immediate resend on 429 (the transport has no backoff): bulk writes back off and retry
+    # in `_write`; a rejected read is better reported than repeated at once.
+    return Elasticsearch(cfg.url, request_timeout=cfg.timeout_seconds, max_retries=3, retry_on_timeout=True,
+                         retry_on_status=(502, 503, 504), **options)
+
+
+@contextmanager
+def translated_errors(url: str, what: str, missing_index_hint: str) -> Iterator[None]:
+    """Client exceptions as `StoreError`s that say what failed, where, and what to do;
+    `missing_index_hint` is appended when the index does not exist."""
+    try:
+        yield
+    except (ConnectionError, ConnectionTimeout) as e:
+        raise StoreError(f"cannot reach Elasticsearch at {url}: {_root_cause(e)}; is it running? "
+                         "set store.elasticsearch.url") from e
+    except AuthenticationException as e:
+        raise StoreError(f"Elasticsearch at {url} rejected the credentials ({_error_reason(e)}); set "
+                         "YUQING_ES_API_KEY, or store.elasticsearch.username and YUQING_ES_PASSWORD") from e
+    except AuthorizationException as e:
+        raise StoreError(f"Elasticsearch at {url} does not allow this user to {what}: {_error_reason(e)}") from e
+    except ApiError as e:
+        if not isinstance(e.body, dict):  # a proxy or another server answered, not Elasticsearch
+            raise StoreError(f"cannot {what}: {url} answered HTTP {e.status_code} without an Elasticsearch "
+                             "response; is store.elasticsearch.url the cluster's HTTP endpoint?") from e
+        if isinstance(e, NotFoundError):
+            hint = f"; {missing_index_hint}" if "index_not_found" in str(e.body) else ""
+            raise StoreError(f"cannot {what} on Elasticsearch at {url}: {_error_reason(e)}{hint}") from e
+        raise StoreError(f"cannot {what} on Elasticsearch at {url}: {e.status_code} {_error_reason(e)}") from e
+    except TransportError as e:
+        raise StoreError(f"cannot {what} on Elasticsearch at {url}: {e}") from e
+
+
 def _term_query(term: Term) -> dict[str, Any]:
     tokens = query_tokens(term.text)
     clauses: list[dict[str, Any]]
@@ -123,61 +168,19 @@ class ElasticsearchStore:
         self.tz = tz
         self.refresh = refresh  # make every write visible to search at once (tests); slower
         self._unrefreshed = False
+        self._closed = False
         try:
             self.layout = index_config.load(cfg.index_prefix)
         except ValueError as e:
             raise StoreError(f"store.elasticsearch.index_prefix: {e}") from e
         self.names = self.layout.names
-        # No immediate resend on 429 (the transport has no backoff): bulk writes back off and retry
-        # in `_write`; a rejected read is better reported than repeated at once.
-        self._client = Elasticsearch(cfg.url, request_timeout=cfg.timeout_seconds, max_retries=3,
-                                     retry_on_timeout=True, retry_on_status=(502, 503, 504),
-                                     **self._auth_options())
+        self._client = connect(cfg)
 
-    def _auth_options(self) -> dict[str, Any]:
-        cfg = self.cfg
-        if not cfg.url.startswith(("http://", "https://")):
-            raise StoreError(f"store.elasticsearch.url {cfg.url!r} must start with http:// or https://")
-        options: dict[str, Any] = {}
-        if cfg.api_key:
-            options["api_key"] = cfg.api_key
-        elif cfg.username:
-            options["basic_auth"] = (cfg.username, cfg.password)
-        if cfg.ca_file:
-            if not Path(cfg.ca_file).is_file():
-                raise StoreError(f"store.elasticsearch.ca_file: no such file {cfg.ca_file!r}")
-            options["ca_certs"] = cfg.ca_file
-        return options
-
-    @contextmanager
-    def _errors(self, what: str) -> Iterator[None]:
+    def _errors(self, what: str) -> AbstractContextManager[None]:
         """Client exceptions as `StoreError`s that say what failed, where, and what to do."""
-        url = self.cfg.url
-        try:
-            yield
-        except (ConnectionError, ConnectionTimeout) as e:
-            raise StoreError(f"cannot reach Elasticsearch at {url}: {_root_cause(e)}; is it running? "
-                             "set store.elasticsearch.url") from e
-        except AuthenticationException as e:
-            raise StoreError(f"Elasticsearch at {url} rejected the credentials ({_error_reason(e)}); set "
-                             "YUQING_ES_API_KEY, or store.elasticsearch.username and YUQING_ES_PASSWORD") from e
-        except AuthorizationException as e:
-            raise StoreError(f"Elasticsearch at {url} does not allow this user to {what}: {_error_reason(e)}") from e
-        except ApiError as e:
-            if not isinstance(e.body, dict):  # a proxy or another server answered, not Elasticsearch
-                raise StoreError(f"cannot {what}: {url} answered HTTP {e.status_code} without an Elasticsearch "
-                                 "response; is store.elasticsearch.url the cluster's HTTP endpoint?") from e
-            raise self._api_error(what, e) from e
-        except TransportError as e:
-            raise StoreError(f"cannot {what} on Elasticsearch at {url}: {e}") from e
-
-    def _api_error(self, what: str, e: ApiError) -> StoreError:
-        url = self.cfg.url
-        if isinstance(e, NotFoundError):
-            hint = (f"; run `yuqing index setup` to create {self.names.write_alias}"
-                    if "index_not_found" in str(e.body) else "")
-            return StoreError(f"cannot {what} on Elasticsearch at {url}: {_error_reason(e)}{hint}")
-        return StoreError(f"cannot {what} on Elasticsearch at {url}: {e.status_code} {_error_reason(e)}")
+        if self._closed:
+            raise StoreError(f"cannot {what}: the store for Elasticsearch at {self.cfg.url} is closed")
+        return translated_errors(self.cfg.url, what, f"run `yuqing index setup` to create {self.names.write_alias}")
 
     # -- administration -------------------------------------------------------------------------
 
@@ -285,13 +288,19 @@ class ElasticsearchStore:
                     raise
 
     def close(self) -> None:
+        """Idempotent; every later call raises `StoreError`."""
+        if self._closed:
+            return
         # A command that wrote and exits (import, crawl) leaves its writes searchable at once,
         # instead of after the next periodic refresh.
-        if self._unrefreshed:
-            with self._errors(f"refresh {self.names.read_alias}"):
-                self._client.indices.refresh(index=self.names.read_alias)
-            self._unrefreshed = False
-        self._client.close()
+        try:
+            if self._unrefreshed:
+                with self._errors(f"refresh {self.names.read_alias}"):
+                    self._client.indices.refresh(index=self.names.read_alias)
+                self._unrefreshed = False
+        finally:
+            self._closed = True
+            self._client.close()
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -378,6 +387,8 @@ class ElasticsearchStore:
                              ("institutions", request.institution)):
             if value:
                 filters.append({"term": {field: value}})
+        if request.allowed_institutions is not None:
+            filters.append({"terms": {"institutions": list(request.allowed_institutions)}})
         return filters
 
     def _bool(self, request: SearchRequest) -> dict[str, Any]:
@@ -420,4 +431,4 @@ class ElasticsearchStore:
         return [(datetime.fromtimestamp((start + i * step) / 1000, tz), counts.get(i, 0)) for i in range(n)]
 
 
-__all__ = ["ElasticsearchStore"]
+__all__ = ["ElasticsearchStore", "connect", "translated_errors"]

@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -43,6 +44,31 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+def migrate(db: sqlite3.Connection, path: Path, migrations: tuple[str, ...], key: str) -> list[str]:
+    """Bring one schema in `db` up to date; one line per version applied, or one saying it is
+    current. Each schema sharing the file (the mentions, the alert state) keeps its own version
+    under `key` in the `meta` table."""
+    db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("BEGIN IMMEDIATE")  # two processes opening a new file at once: one migrates, one waits
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        version = int(row[0]) if row else 0
+        if version > len(migrations):
+            raise StoreError(f"{path} has {key} {version}, newer than this yuqing ({len(migrations)}); upgrade yuqing")
+        lines = []
+        for number, script in enumerate(migrations[version:], start=version + 1):
+            for statement in filter(str.strip, script.split(";")):
+                db.execute(statement)
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(number)))
+            lines.append(f"migrated {path} to {key} {number}")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return lines or [f"unchanged: {path} at {key} {version}"]
+
+
 def _ts(mention: Mention) -> float:
     return (mention.published_at or mention.fetched_at).timestamp()
 
@@ -54,38 +80,61 @@ def _fts_phrase(tokens: list[str]) -> str:
     return f"NEAR({' '.join(quoted)}, {near_distance(tokens)})"
 
 
+def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    """A connection to the SQLite file at `path` in WAL mode with foreign keys on, shared between
+    threads under the caller's lock (the store and the web app's state both open theirs here)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, check_same_thread=False, timeout=busy_timeout, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA foreign_keys = ON")
+    return db
+
+
 class SqliteStore:
-    """`Store` on a single SQLite file. Safe to share between threads."""
+    """`Store` on a single SQLite file. Safe to share between threads, and between processes (WAL;
+    a writer waits up to `BUSY_TIMEOUT` seconds for another process's transaction)."""
+
+    BUSY_TIMEOUT = 60.0
 
     def __init__(self, path: str | Path, tz: ZoneInfo = SHANGHAI) -> None:
         self.path = Path(path)
         self.tz = tz
         self._lock = threading.RLock()
+        self._closed = False
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA foreign_keys = ON")
+            self._db = connect(self.path, self.BUSY_TIMEOUT)
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
-        except sqlite3.Error as e:
+        except (sqlite3.Error, OSError) as e:
             raise StoreError(f"cannot open the SQLite store at {self.path}: {e}") from e
 
-    def _migrate(self) -> None:
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[sqlite3.Connection]:
+        """The connection, under the lock; any SQLite failure becomes a `StoreError` saying what failed
+        and where, and a closed store says so instead of raising sqlite3's ProgrammingError."""
         with self._lock:
-            self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            version = int(row[0]) if row else 0
-            if version > len(MIGRATIONS):
-                raise StoreError(f"{self.path} has schema version {version}, newer than this yuqing "
-                                 f"({len(MIGRATIONS)}); upgrade yuqing")
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                self._db.executescript(f"BEGIN; {script}; "
-                                       f"INSERT OR REPLACE INTO meta VALUES ('schema_version', '{number}'); COMMIT;")
+            if self._closed:
+                raise StoreError(f"cannot {what}: the SQLite store at {self.path} is closed")
+            try:
+                yield self._db
+            except sqlite3.Error as e:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise StoreError(f"cannot {what} in the SQLite store at {self.path}: {e}") from e
+
+    def _migrate(self) -> list[str]:
+        with self._errors("migrate the schema") as db:
+            return migrate(db, self.path, MIGRATIONS, "schema_version")
+
+    def setup(self) -> list[str]:
+        """Create or migrate the schema (opening the store already does; idempotent). Returns one line
+        per change, as the Elasticsearch store's `setup()` does."""
+        return self._migrate()
 
     @property
     def schema_version(self) -> int:
-        return int(self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
+        with self._errors("read the schema version") as db:
+            return int(db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -94,20 +143,15 @@ class SqliteStore:
         rows = []
         for m in mentions:  # segmenting is the slow part: do it outside the write lock
             try:
-                rows.append((m, json.dumps(m.to_dict(), ensure_ascii=False),
+                rows.append((m, json.dumps(m.to_dict(), ensure_ascii=False, allow_nan=False),
                              index_tokens(m.title), index_tokens(m.content)))
             except (TypeError, ValueError, AttributeError) as e:
                 report.failed.append((getattr(m, "id", "?"), f"cannot serialise: {e}"))
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                for m, doc, title_seg, body_seg in rows:
-                    self._upsert(m, doc, title_seg, body_seg, report)
-                self._db.execute("COMMIT")
-            except sqlite3.Error as e:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise StoreError(f"writing {len(rows)} mentions to {self.path} failed: {e}") from e
+        with self._errors(f"write {len(rows)} mentions") as db:
+            db.execute("BEGIN IMMEDIATE")
+            for m, doc, title_seg, body_seg in rows:
+                self._upsert(m, doc, title_seg, body_seg, report)
+            db.execute("COMMIT")
         return report
 
     def _upsert(self, m: Mention, doc: str, title_seg: str, body_seg: str, report: IndexReport) -> None:
@@ -138,8 +182,8 @@ class SqliteStore:
         return m
 
     def get(self, mention_id: str) -> Mention | None:
-        with self._lock:
-            row = self._db.execute("SELECT doc FROM mentions WHERE id = ?", (mention_id,)).fetchone()
+        with self._errors(f"read mention {mention_id}") as db:
+            row = db.execute("SELECT doc FROM mentions WHERE id = ?", (mention_id,)).fetchone()
         return self._mention(row[0]) if row else None
 
     def _match_sql(self, node: Node, params: list[object]) -> str:
@@ -171,27 +215,29 @@ class SqliteStore:
         if request.institution:
             clauses.append("m.rowid IN (SELECT mention_rowid FROM mention_institutions WHERE institution = ?)")
             params.append(request.institution)
+        if request.allowed_institutions is not None:
+            marks = ", ".join("?" * len(request.allowed_institutions))
+            clauses.append(f"m.rowid IN (SELECT mention_rowid FROM mention_institutions WHERE institution IN ({marks}))"
+                           if marks else "0 = 1")
+            params.extend(request.allowed_institutions)
         return " AND ".join(clauses), params
 
     def search(self, request: SearchRequest) -> SearchResult:
         where, params = self._where(request)
         rank_terms = positive_terms(request.query)
-        try:
-            with self._lock:
-                total = self._db.execute(f"SELECT COUNT(*) FROM mentions m WHERE {where}", params).fetchone()[0]
-                if rank_terms:
-                    rank_match = " OR ".join(_fts_phrase(query_tokens(t)) for t in rank_terms)
-                    sql = (f"SELECT m.doc, -COALESCE(r.rank, 0) FROM mentions m LEFT JOIN "
-                           f"(SELECT rowid, bm25(mentions_fts, 2.0, 1.0) AS rank FROM mentions_fts "
-                           f"WHERE mentions_fts MATCH ?) r ON r.rowid = m.rowid WHERE {where} "
-                           f"ORDER BY COALESCE(r.rank, 0), m.published_ts DESC, m.id LIMIT ? OFFSET ?")
-                    rows = self._db.execute(sql, [rank_match, *params, request.limit, request.offset]).fetchall()
-                else:
-                    sql = (f"SELECT m.doc, 0 FROM mentions m WHERE {where} "
-                           f"ORDER BY m.published_ts DESC, m.id LIMIT ? OFFSET ?")
-                    rows = self._db.execute(sql, [*params, request.limit, request.offset]).fetchall()
-        except sqlite3.Error as e:
-            raise StoreError(f"search in {self.path} failed: {e}") from e
+        with self._errors("search") as db:
+            total = db.execute(f"SELECT COUNT(*) FROM mentions m WHERE {where}", params).fetchone()[0]
+            if rank_terms:
+                rank_match = " OR ".join(_fts_phrase(query_tokens(t)) for t in rank_terms)
+                sql = (f"SELECT m.doc, -COALESCE(r.rank, 0) FROM mentions m LEFT JOIN "
+                       f"(SELECT rowid, bm25(mentions_fts, 2.0, 1.0) AS rank FROM mentions_fts "
+                       f"WHERE mentions_fts MATCH ?) r ON r.rowid = m.rowid WHERE {where} "
+                       f"ORDER BY COALESCE(r.rank, 0), m.published_ts DESC, m.id LIMIT ? OFFSET ?")
+                rows = db.execute(sql, [rank_match, *params, request.limit, request.offset]).fetchall()
+            else:
+                sql = (f"SELECT m.doc, 0 FROM mentions m WHERE {where} "
+                       f"ORDER BY m.published_ts DESC, m.id LIMIT ? OFFSET ?")
+                rows = db.execute(sql, [*params, request.limit, request.offset]).fetchall()
         hits = []
         for doc, score in rows:
             m = self._mention(doc)
@@ -207,8 +253,8 @@ class SqliteStore:
                                 institution=institution)
         where, params = self._where(request)
         start = since.timestamp()
-        with self._lock:
-            rows = self._db.execute(
+        with self._errors("count mentions") as db:
+            rows = db.execute(
                 f"SELECT CAST((m.published_ts - ?) / ? AS INTEGER) AS b, COUNT(*) FROM mentions m "
                 f"WHERE {where} GROUP BY b", [start, interval_seconds, *params]).fetchall()
         counts = dict(rows)
@@ -217,12 +263,15 @@ class SqliteStore:
         return [(datetime.fromtimestamp(start + i * interval_seconds, tz), counts.get(i, 0)) for i in range(n)]
 
     def count(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM mentions").fetchone()[0])
+        with self._errors("count mentions") as db:
+            return int(db.execute("SELECT COUNT(*) FROM mentions").fetchone()[0])
 
     def close(self) -> None:
+        """Idempotent; every later call raises `StoreError`."""
         with self._lock:
-            self._db.close()
+            if not self._closed:
+                self._closed = True
+                self._db.close()
 
 
-__all__ = ["MIGRATIONS", "SqliteStore"]
+__all__ = ["MIGRATIONS", "SqliteStore", "migrate"]

@@ -1,0 +1,93 @@
+"""What the scheduler did: one row per job run (when it was due, when it finished, its error), kept
+in a table of `DATA_DIR/scheduler.db` beside APScheduler's own job store, and the lock that lets
+one `yuqing run` at a time use a data dir. `yuqing jobs` reads both."""
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+SCHEMA = """CREATE TABLE IF NOT EXISTS yuqing_job_runs (
+    job_id TEXT NOT NULL,
+    scheduled_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    error TEXT NOT NULL DEFAULT ''
+)"""
+OUTCOMES = ("ok", "failed", "missed")
+
+
+class AlreadyRunning(RuntimeError):
+    """Another `yuqing run` holds the data dir's scheduler lock."""
+
+
+@dataclass(frozen=True)
+class JobRun:
+    job_id: str
+    scheduled_at: datetime  # when it was due (a missed run that runs late shows how late)
+    finished_at: datetime
+    outcome: str  # ok | failed | missed
+    error: str = ""
+
+
+class JobLog:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=30)
+        db.execute(SCHEMA)
+        return db
+
+    def record(self, run: JobRun) -> None:
+        with self._connect() as db:
+            db.execute("INSERT INTO yuqing_job_runs VALUES (?, ?, ?, ?, ?)",
+                       (run.job_id, run.scheduled_at.isoformat(), run.finished_at.isoformat(), run.outcome, run.error))
+
+    def runs(self, limit: int = 50) -> list[JobRun]:
+        """The latest runs, newest first."""
+        if not self.path.exists():
+            return []
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM yuqing_job_runs ORDER BY finished_at DESC, rowid DESC LIMIT ?",
+                              (limit,)).fetchall()
+        return [JobRun(job, datetime.fromisoformat(due), datetime.fromisoformat(done), outcome, error)
+                for job, due, done, outcome, error in rows]
+
+
+class SchedulerLock:
+    """One scheduler per data dir: a second `yuqing run` would run every job twice."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(self.path, "a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "?"
+            f.close()
+            raise AlreadyRunning(f"another `yuqing run` (pid {holder}) is using {self.path.parent}; stop it first, "
+                                 "or give this one its own --data-dir") from None
+        f.truncate(0)
+        f.write(str(os.getpid()))
+        f.flush()
+        self._file = f
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+__all__ = ["OUTCOMES", "AlreadyRunning", "JobLog", "JobRun", "SchedulerLock"]

@@ -1,0 +1,176 @@
+"""End to end in headless Chromium (Debian's `chromium`, driven by Playwright through
+`executable_path`: no browser download). The app runs on 127.0.0.1 over a real SQLite store.
+Screenshots go to `YUQING_SCREENSHOTS` (default: the test's tmp dir)."""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.web_support import BANK, HOSTILE_TITLE, PASSWORD, sample_mentions
+
+pytestmark = pytest.mark.browser
+
+
+def chromium() -> str:
+    path = os.environ.get("YUQING_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        message = "no chromium on PATH: `make system-deps` installs Debian's chromium"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI must run the browser tests, never skip them
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def site(sqlite_site):
+    return sqlite_site
+
+
+@dataclass
+class Watched:
+    """What a page did besides rendering: dialogs opened (an XSS payload's alert) and console errors."""
+
+    dialogs: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def watched():
+    return Watched()
+
+
+@pytest.fixture
+def page(browser, site, watched):
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1200, "height": 900})
+    p = context.new_page()
+    p.set_default_timeout(60_000)  # a hang guard on a busy machine, not a speed check
+    p.on("dialog", lambda d: (watched.dialogs.append(d.message), d.dismiss()))
+    p.on("console", lambda m: watched.console_errors.append(m.text) if m.type == "error" else None)
+    yield p
+    context.close()
+
+
+def log_in(page, site, name="analyst", target="/search"):
+    page.goto(site.url + target)
+    assert "/login" in page.url
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
+def screenshot_dir(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("YUQING_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_log_in_search_and_open_a_mention_where_scripts_do_not_run(page, site, watched):
+    log_in(page, site, target="/search?q=%E5%82%AC%E6%94%B6")  # 催收: the login page brings the user back
+    assert page.url.endswith("/search?q=%E5%82%AC%E6%94%B6")
+    assert page.input_value("input[name=q]") == "催收"
+    titles = page.locator("a.mention-link").all_inner_texts()
+    assert HOSTILE_TITLE in titles  # the crawled markup is shown as text
+    assert page.locator("mark").first.inner_text() == "催收"
+    # a filter: the URL holds the whole search
+    page.select_option("select[name=polarity]", "negative")
+    page.click("form.search button[type=submit]")
+    page.wait_for_url("**polarity=negative**")
+    assert int(page.inner_text("#total")) == sum(1 for m in sample_mentions() if m.polarity == "negative"
+                                                 and "催收" in m.text)
+    page.click(f"a.mention-link[href='/mentions/{sample_mentions()[0].id}']")
+    page.wait_for_url(f"**/mentions/{sample_mentions()[0].id}")
+    assert page.inner_text("#mention-title") == HOSTILE_TITLE
+    assert "<img src=x onerror=" in page.inner_text("#mention-content")
+    assert page.locator("#original-link").count() == 0  # a javascript: URL is never a link
+    assert page.inner_text("#original-text") == sample_mentions()[0].url
+    assert page.locator("#mention-content img, #mention-content script, #mention-content a").count() == 0
+    assert watched.dialogs == []  # no alert() from any payload ran
+
+
+def test_a_page_without_a_session_goes_to_the_login_page(page, site):
+    for path in ("/search?q=x", "/sources", "/admin/users", f"/mentions/{sample_mentions()[1].id}", "/docs"):
+        page.goto(site.url + path)
+        assert "/login?next=" in page.url, path
+    response = page.goto(site.url + "/api/search?q=x")
+    assert response.status == 401
+
+
+def test_wrong_password_shows_a_message_and_logout_ends_the_session(page, site):
+    page.goto(site.url + "/login")
+    page.fill("input[name=username]", "analyst")
+    page.fill("input[name=password]", "not-the-password")
+    page.click("button[type=submit]")
+    page.wait_for_selector("#login-error:not([hidden])")
+    assert "wrong user name or password" in page.inner_text("#login-error")
+    log_in(page, site)
+    page.click("#logout")
+    page.wait_for_url("**/login")
+    page.goto(site.url + "/sources")
+    assert "/login?next=" in page.url
+
+
+def test_an_admin_adds_a_user_limited_to_an_institution(page, site, watched):
+    log_in(page, site, name="admin", target="/admin/users")
+    page.fill("#user-add input[name=name]", "bank-pr")
+    page.fill("#user-add input[name=password]", "bank-pr-password")
+    page.select_option("#user-add select[name=role]", "viewer")
+    page.check(f"#user-add input[value='{BANK}']")
+    page.click("#user-add button[type=submit]")
+    page.wait_for_selector("td:text-is('bank-pr')")
+    user = site.state.user("bank-pr")
+    assert user is not None and user.role == "viewer" and user.institutions == (BANK,)
+    assert page.locator("table.audit td:text-is('user.add')").count() >= 1
+    assert watched.console_errors == []
+
+
+def cjk_renders(page) -> bool:
+    """Whether the page's font draws Chinese as real glyphs: the same text in private-use code
+    points (no font has them) draws the missing-glyph box; real glyphs must differ from it and
+    from each other."""
+    return page.evaluate("""() => {
+        const font = getComputedStyle(document.body).fontFamily;
+        const draw = (text) => {
+            const canvas = document.createElement("canvas");
+            canvas.width = 200; canvas.height = 60;
+            const ctx = canvas.getContext("2d");
+            ctx.font = "40px " + font;
+            ctx.fillText(text, 0, 45);
+            return Array.from(ctx.getImageData(0, 0, 200, 60).data).join(",");
+        };
+        const tofu = draw("\\ue000\\ue001");
+        const a = draw("舆情"), b = draw("银行");
+        return a !== tofu && b !== tofu && a !== b;
+    }""")
+
+
+def test_screenshots_of_the_main_pages_render_chinese(page, site, watched, tmp_path):
+    folder = screenshot_dir(tmp_path)
+    page.goto(site.url + "/login")
+    assert cjk_renders(page)
+    page.screenshot(path=str(folder / "login.png"), full_page=True)
+    log_in(page, site, name="admin")
+    for name, path in (("search", "/search?q=%E9%94%A6%E7%A8%8B%E9%93%B6%E8%A1%8C"),
+                       ("mention", f"/mentions/{sample_mentions()[1].id}"), ("sources", "/sources"),
+                       ("users", "/admin/users")):
+        page.goto(site.url + path)
+        assert cjk_renders(page), name
+        assert page.inner_text("a.brand") == "舆情监测"
+        shot = folder / f"{name}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+    assert watched.dialogs == []

@@ -1,0 +1,299 @@
+"""The records the alert store keeps. They live in the core, below the `alerts/` stage, so that the
+stores, the CLI and (later) the web app share them without importing the stage.
+
+- `Alert`: what a notice says — one spike of one institution with the evidence a reader acts on.
+- `AlertRecord`: the life of one alert (grouped per rule + institution): firing, acknowledged,
+  silenced, resolved; who acknowledged it and why; when it may notify again.
+- `Delivery`: one notice to one channel, keyed by an idempotency key per alert × channel × notice
+  kind; pending until the channel took it.
+- `Silence`: a matcher (institution, rule, highest severity) muted until a time, by whom and why.
+"""
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
+from typing import Any, ClassVar
+
+POLARITY_LABELS = {"negative": "负面", "neutral": "中性", "positive": "正面", "any": "全部"}
+# Lowest first. 关注: worth a look; 预警: act today; 紧急: act now (goes through quiet hours).
+SEVERITIES = ("关注", "预警", "紧急")
+STATES = ("firing", "acknowledged", "resolved", "silenced")
+OPEN_STATES = ("firing", "acknowledged", "silenced")
+# What a notice announces: a new alert, a reminder while it keeps firing, a rise in severity, its end.
+NOTICE_KINDS = ("firing", "repeat", "escalated", "resolved", "test")
+ANY = "*"
+
+
+def severity_rank(severity: str) -> int:
+    """0 for 关注 … 2 for 紧急; ValueError names the allowed levels."""
+    try:
+        return SEVERITIES.index(severity)
+    except ValueError:
+        raise ValueError(f"severity {severity!r} is not one of: {', '.join(SEVERITIES)}") from None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _when(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def _encode(record: Any, times: tuple[str, ...], nested: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A record as JSON-ready dict: datetimes as ISO 8601, nested records by their `to_dict`."""
+    out = {f.name: getattr(record, f.name) for f in fields(record)}
+    for name in times:
+        out[name] = _iso(out[name])
+    for name in nested:
+        out[name] = out[name].to_dict()
+    return out
+
+
+def _decode(cls: Any, data: dict[str, Any], times: tuple[str, ...], nested: tuple[str, ...] = ()) -> Any:
+    """Inverse of `_encode`; unknown keys (from a newer version) are ignored. Nested records are
+    `Alert`s, the only kind any record holds."""
+    names = {f.name for f in fields(cls)}
+    kwargs = {k: v for k, v in data.items() if k in names}
+    for name in times:
+        kwargs[name] = _when(kwargs.get(name))
+    for name in nested:
+        kwargs[name] = Alert.from_dict(kwargs[name])
+    return cls(**kwargs)
+
+
+@dataclass
+class AlertMention:
+    """A mention quoted in an alert: enough to judge it and follow the link."""
+
+    title: str
+    url: str
+    source: str
+    published_at: str  # ISO 8601 in the configured timezone
+    risk: float | None = None
+    categories: list[str] = field(default_factory=list)  # Chinese labels
+    reposts: int = 0  # reposts of it in the same bucket, merged into this one quote
+
+
+@dataclass
+class Alert:
+    rule: str
+    institution: str
+    polarity: str  # negative | neutral | positive | any
+    bucket_start: datetime
+    bucket_end: datetime
+    count: int
+    baseline: float  # the detector's expected count for this bucket
+    score: float  # anomaly score in [0, 1]
+    created_at: datetime
+    mentions: list[AlertMention] = field(default_factory=list)
+    categories: list[tuple[str, int]] = field(default_factory=list)  # (Chinese label, mentions)
+    keywords: list[str] = field(default_factory=list)
+    channels: list[str] = field(default_factory=list)
+    id: str = ""
+    severity: str = SEVERITIES[0]
+    notice: str = "firing"  # one of NOTICE_KINDS: what this copy of the alert announces
+    sources: list[tuple[str, int]] = field(default_factory=list)  # (source, mentions in the bucket)
+    search_url: str = ""  # where to read every mention of the bucket (the web app, when configured)
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            # one spike bucket of one rule and institution is one alert, wherever it is re-read
+            key = f"{self.rule}|{self.institution}|{self.bucket_start.isoformat()}"
+            self.id = hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
+
+    @property
+    def title(self) -> str:
+        what = POLARITY_LABELS.get(self.polarity, self.polarity)
+        if self.notice == "resolved":
+            return (f"【已恢复】{self.institution} {what}舆情已回落"
+                    f"（最近 {self.count} 条，通常约 {self.baseline:.1f} 条）")
+        if self.notice == "test":
+            return f"【测试】{self.institution} 告警通道测试，无需处理"
+        tag = {"repeat": f"{self.severity}·持续", "escalated": f"升级为{self.severity}"}.get(self.notice, self.severity)
+        return f"【{tag}】{self.institution} {what}舆情激增：{self.count} 条（通常约 {self.baseline:.1f} 条）"
+
+    def summary(self) -> str:
+        """One line for logs and the command line."""
+        return (f"{self.bucket_start:%Y-%m-%d %H:%M}–{self.bucket_end:%H:%M} {self.institution} "
+                f"[{self.rule}] {self.severity} {self.notice}: {self.count} {self.polarity} mention(s), "
+                f"usual ~{self.baseline:.1f}, score {self.score:.3f}")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for name in ("bucket_start", "bucket_end", "created_at"):
+            out[name] = getattr(self, name).isoformat()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Alert:
+        """Inverse of `to_dict`; unknown keys (from a newer version) are ignored, missing newer
+        ones (from an older version) take their defaults."""
+        names = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in names}
+        for name in ("bucket_start", "bucket_end", "created_at"):
+            kwargs[name] = datetime.fromisoformat(kwargs[name])
+        kwargs["mentions"] = [AlertMention(**m) for m in kwargs.get("mentions", [])]
+        for name in ("categories", "sources"):
+            kwargs[name] = [(label, int(n)) for label, n in kwargs.get(name, [])]
+        return cls(**kwargs)
+
+
+@dataclass
+class AlertRecord:
+    """One alert over its life. `latest` is the evidence of its most recent spike; `version`
+    counts its writes, so two processes updating it at once cannot overwrite each other
+    (`AlertStore.put_alert` raises `Conflict` for the one that read a stale copy)."""
+
+    id: str
+    rule: str
+    institution: str
+    severity: str
+    state: str
+    started_at: datetime
+    updated_at: datetime
+    last_seen_at: datetime  # the latest check at which the rule still held
+    latest: Alert
+    resolved_at: datetime | None = None
+    acknowledged_by: str = ""
+    acknowledged_at: datetime | None = None
+    note: str = ""
+    silence_id: str = ""  # the silence holding it, while state is "silenced"
+    notices: int = 0  # firing + repeat notices sent so far: the re-alert back-off doubles with each
+    next_notify_at: datetime | None = None
+    version: int = 0
+
+    _TIMES: ClassVar[tuple[str, ...]] = ("started_at", "updated_at", "last_seen_at", "resolved_at",
+                                         "acknowledged_at", "next_notify_at")
+
+    def __post_init__(self) -> None:
+        if self.state not in STATES:
+            raise ValueError(f"alert state {self.state!r} is not one of: {', '.join(STATES)}")
+        severity_rank(self.severity)
+
+    @property
+    def open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    def summary(self) -> str:
+        """One line for the command line, the digest and `yuqing status`."""
+        who = f", acknowledged by {self.acknowledged_by}" if self.acknowledged_by else ""
+        return (f"{self.started_at:%Y-%m-%d %H:%M} {self.institution} [{self.rule}] {self.severity} {self.state}{who}: "
+                f"latest {self.latest.count} mention(s), usual ~{self.latest.baseline:.1f} (alert {self.id})")
+
+    def public(self) -> dict[str, Any]:
+        """The shape of `yuqing alerts list --json` (a contract: tools outside rely on it)."""
+        return {"id": self.id, "institution": self.institution, "rule": self.rule, "severity": self.severity,
+                "state": self.state, "started_at": self.started_at.isoformat(),
+                "updated_at": self.updated_at.isoformat(), "acknowledged_by": self.acknowledged_by or None,
+                "note": self.note or None}
+
+    def to_dict(self) -> dict[str, Any]:
+        return _encode(self, self._TIMES, ("latest",))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AlertRecord:
+        record: AlertRecord = _decode(cls, data, cls._TIMES, ("latest",))
+        return record
+
+
+def idempotency_key(alert_id: str, channel: str, kind: str) -> str:
+    """The same for every attempt at one notice (alert × channel × notice kind), so a receiver can
+    drop a repeat: sent as the webhook's `Idempotency-Key` and in the email's `Message-ID`."""
+    return hashlib.sha256(f"{alert_id}\x1f{channel}\x1f{kind}".encode()).hexdigest()[:32]
+
+
+@dataclass
+class Delivery:
+    """One notice for one channel. `kind` is unique per alert and channel: `firing`, `repeat-2`,
+    `escalated-紧急`, `resolved`. Pending until delivered; `due_at` is the earliest next attempt
+    (quiet hours, back-off after a failure)."""
+
+    alert_id: str
+    channel: str
+    kind: str
+    notice: Alert
+    created_at: datetime
+    due_at: datetime
+    state: str = "pending"  # pending | delivered
+    attempts: int = 0
+    last_error: str = ""
+    delivered_at: datetime | None = None
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            self.key = idempotency_key(self.alert_id, self.channel, self.kind)
+        if self.state not in ("pending", "delivered"):
+            raise ValueError(f"delivery state {self.state!r} is not pending or delivered")
+
+    _TIMES: ClassVar[tuple[str, ...]] = ("created_at", "due_at", "delivered_at")
+
+    def to_dict(self) -> dict[str, Any]:
+        return _encode(self, self._TIMES, ("notice",))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Delivery:
+        delivery: Delivery = _decode(cls, data, cls._TIMES, ("notice",))
+        return delivery
+
+
+@dataclass
+class Silence:
+    """Mutes matching alerts until `until`. `institution` and `rule` are a name or "*";
+    `severity` is the highest severity muted ("*": all), so 紧急 can still go through."""
+
+    until: datetime
+    created_by: str
+    reason: str
+    created_at: datetime
+    institution: str = ANY
+    rule: str = ANY
+    severity: str = ANY
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    def __post_init__(self) -> None:
+        if self.severity != ANY:
+            severity_rank(self.severity)
+
+    def matches(self, record: AlertRecord, at: datetime) -> bool:
+        return (self.created_at <= at < self.until
+                and self.institution in (ANY, record.institution) and self.rule in (ANY, record.rule)
+                and (self.severity == ANY or severity_rank(record.severity) <= severity_rank(self.severity)))
+
+    _TIMES: ClassVar[tuple[str, ...]] = ("until", "created_at")
+
+    def to_dict(self) -> dict[str, Any]:
+        return _encode(self, self._TIMES)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Silence:
+        silence: Silence = _decode(cls, data, cls._TIMES)
+        return silence
+
+
+@dataclass
+class AlertQuery:
+    """Which alerts to list: each given field must match; `since`/`until` select the alerts open
+    at some moment in [since, until) (started before `until`, last updated at or after `since`).
+    Newest `updated_at` first."""
+
+    institution: str | None = None
+    rule: str | None = None
+    states: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 100
+
+    def matches(self, record: AlertRecord) -> bool:
+        return ((self.institution is None or record.institution == self.institution)
+                and (self.rule is None or record.rule == self.rule)
+                and (not self.states or record.state in self.states)
+                and (self.until is None or record.started_at < self.until)
+                and (self.since is None or record.updated_at >= self.since))
+
+
+__all__ = ["ANY", "NOTICE_KINDS", "OPEN_STATES", "POLARITY_LABELS", "SEVERITIES", "STATES", "Alert", "AlertMention",
+           "AlertQuery", "AlertRecord", "Delivery", "Silence", "idempotency_key", "severity_rank"]
