@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
@@ -18,6 +19,14 @@ from yuqing.lines import decode_line
 
 BATCH = 256
 _UNANALYSED = Analysis("neutral", 0.5, [], [], 0.0, [], [], {})
+# Written as JSON escapes, not as characters: a lone surrogate (`"\ud800"` in the input), which no
+# UTF-8 output can carry, and the line separators that line readers other than "\n" ones split on
+# (NEL, U+2028, U+2029; json.dumps already escapes the ASCII ones). The value read back is the same.
+_ESCAPED = re.compile("[\ud800-\udfff\x85\u2028\u2029]")
+
+
+def _dumps(row: dict[str, Any]) -> str:
+    return _ESCAPED.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(row, ensure_ascii=False))
 
 
 def _parse(raw: bytes, number: int) -> tuple[dict[str, Any], AnalysisInput | None, str]:
