@@ -80,9 +80,7 @@ def test_negated_keywords_do_not_make_a_category(analyzer: Analyzer, text: str, 
     ("刚办完贷款就接到推销电话，个人信息泄露", "data_leak"),
     ("保险公司拒赔，准备起诉打官司，合同纠纷", "contract"),
     ("柜员态度恶劣，客服电话无人接听", "service"),
-    pytest.param("该行因违规放贷被银保监局罚款200万元", "penalty", marks=pytest.mark.xfail(
-        strict=True, reason="a report without a named institution: the forum model says neutral and a report's "
-                            "complaint evidence is 0.3 × 0.3 (model card, evidence weight chosen on finnsp)")),
+    ("该行因违规放贷被银保监局罚款200万元", "penalty"),
 ])
 def test_categories_found_in_complaints(analyzer: Analyzer, text: str, code: str) -> None:
     result = one(analyzer, text)
@@ -157,15 +155,13 @@ def test_polarity_of_plain_posts(analyzer: Analyzer) -> None:
 JINCHENG = Institution("锦程银行", ("锦程",))
 
 
-_COMPLAINTS = ["锦程信用卡催收打到我单位了，这是暴力催收！", "锦程银行信用卡乱收年费，投诉了三次没人管",
-               "锦程银行的催收天天打电话给我爸妈，太过分了", "锦程银行泄露我的个人信息，天天接到骚扰电话"]
-_ONE_CUE = pytest.mark.xfail(strict=True, reason="one complaint keyword (催收, evidence 0.3) in a text without an "
-                                                "entity: the forum model says neutral (model card)")
-
-
-@pytest.mark.parametrize("text, watched", [
-    pytest.param(text, watched, marks=[_ONE_CUE] if not watched and text == _COMPLAINTS[2] else [])
-    for text in _COMPLAINTS for watched in (True, False)])
+@pytest.mark.parametrize("text", [
+    "锦程信用卡催收打到我单位了，这是暴力催收！",
+    "锦程银行信用卡乱收年费，投诉了三次没人管",
+    "锦程银行的催收天天打电话给我爸妈，太过分了",
+    "锦程银行泄露我的个人信息，天天接到骚扰电话",
+])
+@pytest.mark.parametrize("watched", [True, False])
 def test_consumer_complaints_are_negative(text: str, watched: bool) -> None:
     # Complaints about a bank are in neither training set; the complaint rules carry them,
     # whether or not the bank is a watched institution (an entity) in the text.

@@ -58,7 +58,7 @@ def test_praise_denials_and_news_are_not_negative_and_carry_no_risk(kind: str, p
                                                                    results: list[Analysis]) -> None:
     rows = _of(kind, probes, results)
     wrong = [p.text for p, r in rows if r.polarity == "negative"]
-    assert len(wrong) <= len(rows) // 4, wrong
+    assert len(wrong) <= len(rows) // 3, wrong
     assert all(r.risk == 0 and r.categories == [] for p, r in rows if r.polarity != "negative")
 
 
