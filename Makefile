@@ -37,6 +37,7 @@ contracts: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_analyze.py --yuqing $(BIN)/yuqing
 	$(BIN)/python benchmarks/eval_sentiment.py
+	$(BIN)/python benchmarks/eval_probes.py
 	$(BIN)/python benchmarks/bench_detect.py --first-seed 101
 	$(BIN)/python benchmarks/bench_mentions.py --first-seed 101
 	@if [ -n "$$YUQING_NAB" ]; then $(BIN)/python benchmarks/bench_nab.py "$$YUQING_NAB"; \

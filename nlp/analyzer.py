@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from nlp.features import prepare_clean
 from nlp.institutions import InstitutionMatcher
 from nlp.keywords import keywords as extract_keywords
 from nlp.linear import ModelFileError
+from nlp.negation import negation_cues
 from nlp.normalize import DEFAULT_MAX_CHARS, normalize
 from nlp.risk import RiskModel
 from nlp.sentiment import DEFAULT_EVIDENCE, SentimentModel
@@ -43,6 +44,10 @@ class Analysis:
     risk: float
     institutions: list[str]
     keywords: list[str]
+    # The cues that decided it: "features" (the model features that raised the decided class most,
+    # readable, with their weight), "categories" (the complaint keywords found outside negation),
+    # "negation" (each negation or prevention/thanks cue with the words it covers).
+    why: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -113,30 +118,36 @@ class Analyzer:
             mention.categories = result.categories
             mention.risk = result.risk
             mention.keywords = result.keywords
+            mention.why = result.why
 
     def _analyze(self, item: AnalysisInput, keywords: bool) -> Analysis:
         text = normalize(join_title(item.title, item.text), self._max_chars)
         found = self.matcher.find(text)
         institutions = [name for _, name in found]
         if not text:
-            return Analysis("neutral", 0.5, [], [], 0.0, institutions, [])
+            return Analysis("neutral", 0.5, [], [], 0.0, institutions, [], {})
         # Entities are reported as given; found institutions by their canonical name.
         reported: dict[str, list[str]] = {}
         for written, shown in (((e, e) for e in item.entities) if item.entities is not None else found):
             reported.setdefault(normalize(written), []).append(shown)
         doc = prepare_clean(text, list(reported))
-        complaint_words = self.categories.matches(doc.masked, doc.negated)
+        complaint_words, evidence = self.categories.assess(doc.masked, doc.negated, self._evidence)
         found_categories = self.categories.codes(complaint_words)
-        evidence = self.categories.evidence(complaint_words, self._evidence)
-        polarity, probs, targets = self.model.assess(doc, normalize(item.title), evidence)
+        decided = self.model.assess(doc, normalize(item.title), evidence)
         negative_entities: list[str] = []
-        for name in targets:
+        for name in decided.targets:
             negative_entities += [e for e in reported[name] if e not in negative_entities]
-        # A question or praise that names a fee is no complaint: categories belong to negative posts.
-        categories = found_categories if polarity == "negative" else []
-        risk = self.risk.score(probs[0], self.categories.severity(categories), item.source, item.engagement)
+        negative = decided.polarity == "negative"
+        # A question or praise that names a fee is no complaint: categories belong to negative posts,
+        # and so does risk (the digest's riskiest list must hold complaints, not praise).
+        categories = found_categories if negative else []
+        risk = self.risk.score(decided.probs[0] if negative else 0.0, self.categories.severity(categories),
+                               item.source, item.engagement)
         words = self._keywords(doc.text, [*reported, *self.matcher.surface_forms]) if keywords else []
-        return Analysis(polarity, round(probs[2], 4), negative_entities, categories, risk, institutions, words)
+        why = {"features": [f"{f} {w:+.2f}" for f, w in decided.cues], "categories": complaint_words,
+               "negation": negation_cues(doc.masked)}
+        return Analysis(decided.polarity, round(decided.probs[2], 4), negative_entities, categories, risk,
+                        institutions, words, why)
 
     def _keywords(self, text: str, exclude: list[str]) -> list[str]:
         if not self._dictionary_ready:

@@ -18,7 +18,7 @@ from nlp.analyzer import Analysis, AnalysisInput, Analyzer
 from yuqing.lines import decode_line
 
 BATCH = 256
-_UNANALYSED = Analysis("neutral", 0.5, [], [], 0.0, [], [])
+_UNANALYSED = Analysis("neutral", 0.5, [], [], 0.0, [], [], {})
 # Written as JSON escapes, not as characters: a lone surrogate (`"\ud800"` in the input), which no
 # UTF-8 output can carry, and the line separators that line readers other than "\n" ones split on
 # (NEL, U+2028, U+2029; json.dumps already escapes the ASCII ones). The value read back is the same.

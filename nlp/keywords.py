@@ -2,8 +2,10 @@
 
 The IDF file (`models/idf.txt`, one `word idf` per line, jieba's format) is derived from the
 training corpora by `yuqing train idf`; words missing from it get its median IDF. Institution names
-are excluded, and so is any word that contains one or is part of one, so a digest about 招商银行
-does not list 招商银行, 招商 or 招商银行信用卡中心 as its keywords.
+never come back, whole or in part: they are cut out of the text before it is segmented (so the
+segmenter cannot make a word across a name's edge, such as 华岳 + 保险 → 岳保), and any word that
+contains a name or is part of one is dropped, so a digest about 招商银行 does not list 招商银行,
+招商, 银行 or 招商银行信用卡中心 as its keywords.
 """
 from __future__ import annotations
 
@@ -43,7 +45,9 @@ def _tfidf() -> Any:
 
 def keywords(text: str, k: int, exclude: Iterable[str] = ()) -> list[str]:
     """The k words of a normalised text with the highest TF-IDF, excluded names left out."""
-    names = [n for n in exclude if n]
+    names = sorted({n for n in exclude if n}, key=len, reverse=True)
+    if names:
+        text = re.sub("|".join(map(re.escape, names)), " ", text)
     ranked = _tfidf().extract_tags(text, topK=k + 10 + 3 * len(names))  # room for what is dropped
     return [w for w in ranked if _WORDLIKE.match(w) and not any(n in w or w in n for n in names)][:k]
 

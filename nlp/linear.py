@@ -45,6 +45,19 @@ class LinearModel:
                     out[c] += w[i + c]
         return out
 
+    def top(self, features: Iterable[str], combine: Sequence[float], n: int) -> list[tuple[str, float]]:
+        """The `n` distinct features that raise Σₖ combine[k]·score[k] most, with that rise: the
+        cues behind a decision (combine picks the decision's outputs)."""
+        w, index = self._weights, self._index
+        rises = []
+        for f in set(features):
+            i = index.get(f)
+            if i is not None:
+                rise = sum(c * w[i + k] for k, c in enumerate(combine) if c)
+                if rise > 0:
+                    rises.append((rise, f))
+        return [(f, round(r, 3)) for r, f in sorted(rises, reverse=True)[:n]]
+
     def save(self, path: Path) -> None:
         names = list(self._index)
         blob = _SEP.join(names).encode("utf-8")

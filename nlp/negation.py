@@ -16,10 +16,11 @@ import re
 SCOPE_CHARS = 6
 
 # Longer cues first so `并未` wins over `未`. A bare `不`/`无`/`非` is a cue only when it does not
-# begin a word that is itself negative (不良, 不法, 无法, 非法 ...): those words are the complaint.
+# begin a word that is itself negative (不良, 不法, 无法, 非法 ...): those words are the complaint;
+# nor is the 不 of a rhetorical 不就是 (这不就是诈骗吗 affirms), nor 没能 (failed to).
 _CUES = re.compile(
-    r"(?:并不是|并不|不是|不存在|不属于|不涉及|不会|并未|从未|未曾|尚未|并非|绝非|没有|没|未|否认|辟谣|澄清|"
-    r"不(?![良法满好当实足少利公力佳妥对便])|无(?![法良力奈理故])|非(?![法常要])|别)"
+    r"(?:并不是|并不|不是|不存在|不属于|不涉及|不会|并未|从未|未曾|尚未|并非|绝非|没有|没(?!能)|未|否认|辟谣|澄清|"
+    r"不(?![良法满好当实足少利公力佳妥对便就真])|无(?![法良力奈理故])|非(?![法常要])|别)"
 )
 # Longer than a negation's scope: thanks often name who helped before what was stopped.
 SHIELD_CHARS = 12
@@ -28,15 +29,29 @@ _SHIELDS = re.compile(r"拦下|拦截|堵截|截住|识破|防范|谨防|提防|
 _STOP = re.compile(r"[,.!?;:，。！？；：、\s\n()（）\"“”]")
 
 
+def _scopes(text: str) -> list[tuple[str, int, int]]:
+    """(cue, start, end) of each negation or shielding cue and its scope."""
+    out = []
+    for cues, scope in ((_CUES, SCOPE_CHARS), (_SHIELDS, SHIELD_CHARS)):
+        for cue in cues.finditer(text):
+            if cue.group() == "不" and 0 < cue.start() and text[cue.start() - 1] == text[cue.end():cue.end() + 1]:
+                continue  # 算不算, 是不是: a question, not a negation
+            end = min(len(text), cue.end() + scope)
+            stop = _STOP.search(text, cue.end(), end)
+            out.append((cue.group(), cue.start(), stop.start() if stop else end))
+    return out
+
+
 def negated_mask(text: str) -> bytearray:
     """One byte per character: 1 where the character is a negation (or shielding) cue or lies in
     its scope."""
     mask = bytearray(len(text))
-    for cues, scope in ((_CUES, SCOPE_CHARS), (_SHIELDS, SHIELD_CHARS)):
-        for cue in cues.finditer(text):
-            end = min(len(text), cue.end() + scope)
-            stop = _STOP.search(text, cue.end(), end)
-            if stop:
-                end = stop.start()
-            mask[cue.start():end] = b"\x01" * (end - cue.start())
+    for _, start, end in _scopes(text):
+        mask[start:end] = b"\x01" * (end - start)
     return mask
+
+
+def negation_cues(text: str) -> list[str]:
+    """The distinct negation and shielding cues of a text with what they cover (`不是骗子`), for
+    the analysis's "why"."""
+    return list(dict.fromkeys(text[start:end] for _, start, end in _scopes(text)))

@@ -3,11 +3,17 @@
     yuqing train sentiment --data DIR [--out nlp/models] [--folds 5] [--limit N]
     yuqing train idf --data DIR [--out nlp/models/idf.txt]
 
-`sentiment` cross-validates first (folds grouped by text, so a post repeated in the data never
-sits on both sides of a split), prints the cross-validated figures, fits the calibration on the
-out-of-fold predictions, then trains on everything and writes `document.bin` and `target.bin`.
-Everything is seeded: the same data gives the same files. Needs scikit-learn (training only;
-the shipped models load without it).
+`sentiment` first groups each file's texts into near-duplicate clusters (`nlp.clusters`) and
+holds a fifth of the clusters back. On the rest (the development part) it cross-validates with
+folds grouped by cluster, so no text is scored by a model that trained on its twin, prints those
+figures and fits the calibration on the out-of-fold predictions; then it trains on the development
+part once and scores the held-back part, which nothing was tuned on, and prints those figures;
+finally it trains on everything and writes `document.bin` and `target.bin`. Everything is
+seeded: the same data gives the same files. Needs scikit-learn and datasketch (training only;
+the shipped models load without them).
+
+Rows carry a weight (1 for the training files), so corrections made by people can later join the
+training data as extra rows that count more.
 
 Why logistic regression on character n-grams: it is calibrated by construction (near enough
 that one temperature fixes the rest), trains in seconds, exports to a weight table scored in
@@ -28,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from nlp.categories import CategoryRules
-from nlp.features import Prepared, document_features, entity_features, prepare
+from nlp.clusters import near_duplicate_clusters
+from nlp.features import Prepared, document_features, entity_features, only_holds_money, prepare
 from nlp.linear import LinearModel
 from nlp.normalize import normalize
 from nlp.provenance import file_record
@@ -45,18 +52,24 @@ MIN_DF = 2
 PRUNE_BELOW = 0.01
 
 
+EVIDENCE_GRID = (0.0, 0.3, 0.5, 0.7)
+HELD_BACK = 5  # one cluster-grouped fold in HELD_BACK is held back: a fifth of each file
+
+
 @dataclass
 class NewsRow:
     doc: Prepared
     title: str
     negative: bool
     targets: list[bool]  # per doc.entities
+    weight: float = 1.0
 
 
 @dataclass
 class ForumRow:
     doc: Prepared
     label: int  # index into POLARITIES
+    weight: float = 1.0
 
 
 # The fields each training file's rows must have (README, "Training on your own data"): a type,
@@ -130,11 +143,12 @@ class _Fitter:
         return list(self._vectorizer.get_feature_names_out())
 
     @staticmethod
-    def logistic(x: Any, y: Sequence[int], c: float) -> Any:
+    def logistic(x: Any, y: Sequence[int], c: float, weights: Sequence[float]) -> Any:
         from sklearn.linear_model import LogisticRegression
 
         solver = "lbfgs" if len(set(y)) > 2 else "liblinear"
-        model = LogisticRegression(C=c, solver=solver, max_iter=3000, random_state=SEED).fit(x, y)
+        model = LogisticRegression(C=c, solver=solver, max_iter=3000, random_state=SEED)
+        model.fit(x, y, sample_weight=list(weights))
         model.coef_[abs(model.coef_) < PRUNE_BELOW] = 0.0
         return model
 
@@ -147,16 +161,18 @@ def _entity_feats(row: NewsRow) -> list[list[str]]:
     return [entity_features(row.doc.text, e, row.doc.entities, row.title) for e in row.doc.entities]
 
 
-def _entity_rows(rows: Sequence[NewsRow]) -> tuple[list[list[str]], list[int]]:
+def _entity_rows(rows: Sequence[NewsRow]) -> tuple[list[list[str]], list[int], list[float]]:
     """Every entity of every text, labelled "the text is negative about it". Trained on all texts,
     not only the negative ones, the score also says whether the text is negative about anyone,
     which the document decision uses (grouped CV: document F1 0.955 → 0.956, entity F1 0.902 → 0.905)."""
     feats: list[list[str]] = []
     labels: list[int] = []
+    weights: list[float] = []
     for row in rows:
         feats += _entity_feats(row)
         labels += map(int, row.targets)
-    return feats, labels
+        weights += [row.weight] * len(row.targets)
+    return feats, labels, weights
 
 
 @dataclass
@@ -187,48 +203,75 @@ def fit(forum: Sequence[ForumRow], news: Sequence[NewsRow]) -> Trained:
     fitter = _Fitter()
     x = fitter.vocabulary([_doc_feats(r.doc) for r in forum] + [_doc_feats(r.doc) for r in news])
     x_forum, x_news = x[:len(forum)], x[len(forum):]
-    forum_model = fitter.logistic(x_forum, [r.label for r in forum], C_FORUM)
-    negative_model = fitter.logistic(x_news, [int(r.negative) for r in news], C_NEGATIVE)
+    forum_model = fitter.logistic(x_forum, [r.label for r in forum], C_FORUM, [r.weight for r in forum])
+    negative_model = fitter.logistic(x_news, [int(r.negative) for r in news], C_NEGATIVE, [r.weight for r in news])
     target_fitter = _Fitter()
-    feats, labels = _entity_rows(news)
-    target_model = target_fitter.logistic(target_fitter.vocabulary(feats), labels, C_TARGET)
+    feats, labels, weights = _entity_rows(news)
+    target_model = target_fitter.logistic(target_fitter.vocabulary(feats), labels, C_TARGET, weights)
     return Trained(fitter, forum_model, negative_model, target_fitter, target_model)
 
 
-def _folds(keys: Sequence[str], labels: Sequence[int], k: int) -> list[tuple[Any, Any]]:
+def _folds(groups: Sequence[int], labels: Sequence[int], k: int) -> list[tuple[Any, Any]]:
     import numpy as np
     from sklearn.model_selection import StratifiedGroupKFold
 
-    groups = np.unique(np.array(keys), return_inverse=True)[1]
     splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=SEED)
-    return list(splitter.split(np.zeros(len(labels)), np.array(labels), groups))
+    return list(splitter.split(np.zeros(len(labels)), np.array(labels), np.array(groups)))
+
+
+def clusters(rows: Sequence[NewsRow] | Sequence[ForumRow]) -> list[int]:
+    return near_duplicate_clusters([r.doc.masked for r in rows])
 
 
 @dataclass
-class OutOfFold:
-    forum: Any  # (n_forum, 3) raw scores
-    negative: Any  # (n_news,) raw scores
-    target: Any  # (n_entity_rows_of_all_news,) raw scores, for every entity of every news row
+class Split:
+    """Row indices of the development part and the held-back part of one file, and each row's
+    near-duplicate cluster."""
+
+    dev: list[int]
+    held: list[int]
+    clusters: list[int]
 
 
-def cross_validate(forum: Sequence[ForumRow], news: Sequence[NewsRow], k: int, grouped: bool = True) -> OutOfFold:
-    """Out-of-fold raw scores. `grouped`: identical texts stay in one fold (finfe repeats about a
-    quarter of its posts, often with different labels; ungrouped folds reward memorising them)."""
+def hold_back(clusters: Sequence[int], labels: Sequence[int]) -> Split:
+    """One fold of a seeded, stratified, cluster-grouped `HELD_BACK`-fold split is held back."""
+    dev, held = _folds(clusters, labels, HELD_BACK)[0]
+    return Split(sorted(map(int, dev)), sorted(map(int, held)), list(clusters))
+
+
+@dataclass
+class Scores:
+    """Raw scores of a model on rows it did not train on (out-of-fold, or on the held-back part)."""
+
+    forum: Any  # (n_forum, 3)
+    negative: Any  # (n_news,)
+    target: list[Any]  # per news row, one raw score per entity
+
+
+def score(model: Trained, forum: Sequence[ForumRow], news: Sequence[NewsRow]) -> Scores:
     import numpy as np
 
-    def key(i: int, text: str) -> str:
-        return text if grouped else str(i)
+    return Scores(model.forum_scores(forum) if forum else np.zeros((0, 3)),
+                  model.negative_scores(news) if news else np.zeros(0),
+                  [model.target_scores(f) if (f := _entity_feats(r)) else np.zeros(0) for r in news])
 
-    forum_folds = _folds([key(i, r.doc.text) for i, r in enumerate(forum)], [r.label for r in forum], k)
-    news_folds = _folds([key(i, r.doc.text) for i, r in enumerate(news)], [int(r.negative) for r in news], k)
-    oof = OutOfFold(np.zeros((len(forum), 3)), np.zeros(len(news)), [np.zeros(0)] * len(news))
+
+def cross_validate(forum: Sequence[ForumRow], news: Sequence[NewsRow], k: int,
+                   forum_groups: Sequence[int], news_groups: Sequence[int]) -> Scores:
+    """Out-of-fold raw scores, folds grouped by near-duplicate cluster (`nlp.clusters`): finfe
+    repeats about a quarter of its posts, often with different labels, and finnsp a quarter of its
+    texts with a changed name or tail; folds that split them reward memorising."""
+    import numpy as np
+
+    forum_folds = _folds(forum_groups, [r.label for r in forum], k)
+    news_folds = _folds(news_groups, [int(r.negative) for r in news], k)
+    oof = Scores(np.zeros((len(forum), 3)), np.zeros(len(news)), [np.zeros(0)] * len(news))
     for (f_train, f_test), (n_train, n_test) in zip(forum_folds, news_folds, strict=True):
         model = fit([forum[i] for i in f_train], [news[i] for i in n_train])
-        oof.forum[f_test] = model.forum_scores([forum[i] for i in f_test])
-        oof.negative[n_test] = model.negative_scores([news[i] for i in n_test])
-        for i in n_test:
-            feats = _entity_feats(news[i])
-            oof.target[i] = model.target_scores(feats) if feats else np.zeros(0)
+        part = score(model, [forum[i] for i in f_test], [news[i] for i in n_test])
+        oof.forum[f_test], oof.negative[n_test] = part.forum, part.negative
+        for i, s in zip(n_test, part.target, strict=True):
+            oof.target[i] = s
         print(f"  fold done ({len(f_test)} forum, {len(n_test)} news rows held out)", flush=True)
     return oof
 
@@ -262,7 +305,7 @@ def _platt(coefs: Sequence[float], scores: Any) -> Any:
     return _sigmoid(np.asarray(scores).reshape(len(scores), -1) @ np.array(coefs[:-1]) + coefs[-1])
 
 
-def _negative_inputs(oof: OutOfFold) -> Any:
+def _negative_inputs(oof: Scores) -> Any:
     """Per news text: its document score and its best entity score (0 without entities)."""
     import numpy as np
 
@@ -290,20 +333,43 @@ class Calibration:
     platt: list[float]
     target_platt: list[float]
     target_threshold: float
+    floor: float = 0.0
 
 
-def calibrate(oof: OutOfFold, forum: Sequence[ForumRow], news: Sequence[NewsRow]) -> Calibration:
+def _forum_probs(scores: Any, temperature: float) -> Any:
     import numpy as np
 
-    temperature = fit_temperature(oof.forum, [r.label for r in forum])
+    z = scores / temperature
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def fit_floor(probs: Any, labels: Sequence[int]) -> float:
+    """The confidence floor (see `nlp.sentiment.decide`) that maximises the macro-F1 of the
+    forum decisions on out-of-fold probabilities; 0 when no floor helps."""
+    from sklearn.metrics import f1_score
+
+    def macro_f1(floor: float) -> float:
+        pred = [POLARITIES.index(decide(list(p), None, 0.0, floor)[0]) for p in probs]
+        return float(f1_score(labels, pred, average="macro"))
+
+    return max((0.02 * i for i in range(31)), key=lambda f: (round(macro_f1(f), 4), -f))
+
+
+def calibrate(oof: Scores, forum: Sequence[ForumRow], news: Sequence[NewsRow]) -> Calibration:
+    import numpy as np
+
+    labels = [r.label for r in forum]
+    temperature = fit_temperature(oof.forum, labels)
     platt = fit_platt(_negative_inputs(oof), [int(r.negative) for r in news])
     scores = np.concatenate([oof.target[i] for i, r in enumerate(news) if r.negative])
-    labels = [int(t) for r in news if r.negative for t in r.targets]
-    target_platt = fit_platt(scores, labels)
-    return Calibration(temperature, platt, target_platt, 0.5)
+    target_labels = [int(t) for r in news if r.negative for t in r.targets]
+    target_platt = fit_platt(scores, target_labels)
+    floor = fit_floor(_forum_probs(oof.forum, temperature), labels)
+    return Calibration(temperature, platt, target_platt, 0.5, round(floor, 2))
 
 
-def metrics(oof: OutOfFold, cal: Calibration, forum: Sequence[ForumRow], news: Sequence[NewsRow],
+def metrics(oof: Scores, cal: Calibration, forum: Sequence[ForumRow], news: Sequence[NewsRow],
             evidence_weight: float = DEFAULT_EVIDENCE) -> dict[str, Any]:
     """Cross-validated figures of the product's decisions, made by the run-time rules
     (`nlp.sentiment.decide`, `choose_targets`, the complaint rules) on out-of-fold scores."""
@@ -313,18 +379,17 @@ def metrics(oof: OutOfFold, cal: Calibration, forum: Sequence[ForumRow], news: S
     rules = CategoryRules()
 
     def evidence(doc: Prepared) -> float:
-        return rules.evidence(rules.matches(doc.masked, doc.negated), evidence_weight)
+        return rules.assess(doc.masked, doc.negated, evidence_weight)[1]
 
     y = np.array([r.label for r in forum])
-    z = oof.forum / cal.temperature
-    p = np.exp(z - z.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
-    decided = [decide(list(p[i]), None, evidence(r.doc)) for i, r in enumerate(forum)]
+    p = _forum_probs(oof.forum, cal.temperature)
+    decided = [decide(list(p[i]), None, evidence(r.doc), cal.floor) for i, r in enumerate(forum)]
     pred = np.array([POLARITIES.index(label) for label, _ in decided])
     p_pos = np.array([probs[2] for _, probs in decided])
     gold_neg = np.array([r.negative for r in news])
     q = _platt(cal.platt, _negative_inputs(oof))
-    news_decided = [decide([1 / 3] * 3, float(q[i]), evidence(r.doc)) if r.doc.entities else ("neutral", [0.0])
+    news_decided = [decide([1 / 3] * 3, float(q[i]), evidence(r.doc), cal.floor) if r.doc.entities
+                    else ("neutral", [0.0])
                     for i, r in enumerate(news)]
     doc_neg = np.array([label == "negative" for label, _ in news_decided])
     tp = fp = fn = 0
@@ -333,7 +398,8 @@ def metrics(oof: OutOfFold, cal: Calibration, forum: Sequence[ForumRow], news: S
         chosen: set[str] = set()
         if doc_neg[i]:
             s = _platt(cal.target_platt, oof.target[i])
-            chosen = set(choose_targets(row.doc.entities, list(s), cal.target_threshold))
+            held = {e for e in row.doc.entities if only_holds_money(row.doc.text, e, row.doc.entities)}
+            chosen = set(choose_targets(row.doc.entities, list(s), cal.target_threshold, held))
         tp, fp, fn = tp + len(chosen & gold), fp + len(chosen - gold), fn + len(gold - chosen)
     return {
         "forum_rows": len(forum), "news_rows": len(news),
@@ -347,6 +413,7 @@ def metrics(oof: OutOfFold, cal: Calibration, forum: Sequence[ForumRow], news: S
                                                               gold_neg.astype(float)), 4),
         "news_entity_f1": round(2 * tp / max(1, 2 * tp + fp + fn), 4),
         "temperature": cal.temperature,
+        "floor": cal.floor,
         "category_evidence": evidence_weight,
     }
 
@@ -358,7 +425,7 @@ def _export(trained: Trained, cal: Calibration, out: Path, provenance: dict[str,
     bias = [*trained.forum.intercept_, *trained.negative.intercept_]
     _save(weights, bias, trained.fitter.names,
           {**provenance, "outputs": [*POLARITIES, "negative_about_entity"],
-           "temperature": cal.temperature, "platt": cal.platt}, out / DOCUMENT_FILE)
+           "temperature": cal.temperature, "platt": cal.platt, "floor": cal.floor}, out / DOCUMENT_FILE)
     _save(trained.target.coef_.T, list(trained.target.intercept_), trained.target_fitter.names,
           {**provenance, "outputs": ["is_target"], "platt": cal.target_platt, "threshold": cal.target_threshold},
           out / TARGET_FILE)
@@ -388,22 +455,62 @@ def _missing_classes(data: Path, forum: Sequence[ForumRow], news: Sequence[NewsR
     return ""
 
 
-def train_sentiment(data: Path, out: Path, folds: int, limit: int | None) -> dict[str, Any]:
+def _pick(rows: Sequence[Any], indices: Sequence[int]) -> list[Any]:
+    return [rows[i] for i in indices]
+
+
+@dataclass
+class Evaluation:
+    """The honest figures: cross-validated on the development part, and on the held-back part."""
+
+    cv: dict[str, Any]
+    held_back: dict[str, Any]
+    calibration: Calibration
+
+
+def evaluate(forum: Sequence[ForumRow], news: Sequence[NewsRow], folds: int,
+             forum_split: Split, news_split: Split) -> Evaluation:
+    """Cross-validate on the development parts, calibrate on their out-of-fold scores, then train
+    on the development parts and score the held-back parts with that calibration."""
+    dev_forum, dev_news = _pick(forum, forum_split.dev), _pick(news, news_split.dev)
+    oof = cross_validate(dev_forum, dev_news, folds, _pick(forum_split.clusters, forum_split.dev),
+                         _pick(news_split.clusters, news_split.dev))
+    cal = calibrate(oof, dev_forum, dev_news)
+    cv = metrics(oof, cal, dev_forum, dev_news)
+    # What other evidence weights would give, on the development part only (choosing by the
+    # held-back part would make it one more part tuned on).
+    cv["document_f1_by_evidence"] = {w: metrics(oof, cal, dev_forum, dev_news, w)["news_document_f1"]
+                                     for w in EVIDENCE_GRID}
+    held_forum, held_news = _pick(forum, forum_split.held), _pick(news, news_split.held)
+    held = metrics(score(fit(dev_forum, dev_news), held_forum, held_news), cal, held_forum, held_news)
+    return Evaluation(cv, held, cal)
+
+
+def splits(forum: Sequence[ForumRow], news: Sequence[NewsRow]) -> tuple[Split, Split]:
+    return (hold_back(clusters(forum), [r.label for r in forum]),
+            hold_back(clusters(news), [int(r.negative) for r in news]))
+
+
+def train_sentiment(data: Path, out: Path, folds: int, limit: int | None) -> Evaluation:
     forum, news = load_forum(data, limit), load_news(data, limit)
     problem = _missing_classes(data, forum, news)
     if problem:
         raise SystemExit(problem)
-    print(f"{len(forum)} forum rows, {len(news)} news rows; {folds}-fold cross-validation ...", flush=True)
-    oof = cross_validate(forum, news, folds)
-    cal = calibrate(oof, forum, news)
-    figures = metrics(oof, cal, forum, news)
-    print(json.dumps(figures, ensure_ascii=False, indent=2))
+    forum_split, news_split = splits(forum, news)
+    print(f"{len(forum)} forum rows ({len(set(forum_split.clusters))} near-duplicate clusters), "
+          f"{len(news)} news rows ({len(set(news_split.clusters))} clusters); "
+          f"{len(forum_split.held)} and {len(news_split.held)} held back; "
+          f"{folds}-fold cross-validation on the rest ...", flush=True)
+    result = evaluate(forum, news, folds, forum_split, news_split)
+    print(json.dumps({"cross_validated": result.cv, "held_back": result.held_back}, ensure_ascii=False, indent=2))
     trained = fit(forum, news)
+    # The figures are printed and kept in the model card, not in the header: they depend on the
+    # complaint rules, which can change (and be configured) without retraining.
     provenance = {"data": [file_record(data / FINNSP, len(news)), file_record(data / FINFE, len(forum))],
-                  "limit": limit, "folds": folds, "seed": SEED, "cv": figures}
-    _export(trained, cal, out, provenance)
+                  "limit": limit, "folds": folds, "seed": SEED}
+    _export(trained, result.calibration, out, provenance)
     print(f"wrote {out / DOCUMENT_FILE} and {out / TARGET_FILE}")
-    return figures
+    return result
 
 
 def build_idf(texts: Sequence[str], out: Path, min_df: int = 2) -> int:

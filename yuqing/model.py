@@ -103,6 +103,7 @@ class Mention:
     categories: list[str] = field(default_factory=list)
     risk: float | None = None
     keywords: list[str] = field(default_factory=list)
+    why: dict[str, list[str]] = field(default_factory=dict)  # the cues that decided the analysis (nlp.Analysis)
     id: str = ""
 
     def __post_init__(self) -> None:

@@ -1,0 +1,82 @@
+"""The complaint probe set: how the analyzer does on consumer complaints, which neither training
+file contains (`tests/fixtures/complaint_probes.jsonl`; figures in the README's model card).
+
+Each row is an original text written in the register of complaint platforms, forums and Weibo,
+with what a reader would say of it: `polarity`, the complaint `categories`, and the `targets`
+(the institutions the complaint is about). `kind` says what the row probes: one of the ten
+categories (fraud, debt, missell, default, fees, account, leak, contract, service, penalty), or
+negation (a denial or a clean record), thanks (praise, often for stopping a fraud), sarcasm
+(praise words around a complaint), kept (a fraud whose victims kept their money at a bank, which
+is no target) and neutral (news and questions). Every institution named in a `targets` list is
+watched, so the analyzer finds them in the texts as it finds configured institutions.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nlp.analyzer import Analysis, AnalysisInput, Analyzer
+from yuqing.model import Institution
+
+PROBES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "complaint_probes.jsonl"
+_FIELDS = {"id": str, "kind": str, "text": str, "polarity": str, "categories": list, "targets": list}
+
+
+@dataclass(frozen=True)
+class Probe:
+    id: str
+    kind: str
+    text: str
+    polarity: str
+    categories: tuple[str, ...]
+    targets: tuple[str, ...]
+
+
+def load_probes(path: Path = PROBES) -> list[Probe]:
+    """The probe rows; a malformed line raises ValueError naming the file and line."""
+    probes = []
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{number}: not valid JSON ({e.msg})") from None
+            for key, kind in _FIELDS.items():
+                if not isinstance(row.get(key), kind):
+                    raise ValueError(f"{path}:{number}: {key!r} must be a {kind.__name__}")
+            probes.append(Probe(row["id"], row["kind"], row["text"], row["polarity"],
+                                tuple(row["categories"]), tuple(row["targets"])))
+    return probes
+
+
+def watched(probes: Sequence[Probe]) -> list[Institution]:
+    return [Institution(name) for name in dict.fromkeys(t for p in probes for t in p.targets)]
+
+
+def analyse(probes: Sequence[Probe], analyzer: Analyzer | None = None) -> list[Analysis]:
+    analyzer = analyzer or Analyzer(watched(probes))
+    return analyzer.analyze_batch([AnalysisInput(p.text) for p in probes], keywords=False)
+
+
+def figures(probes: Sequence[Probe], results: Sequence[Analysis], codes: Sequence[str]) -> dict[str, Any]:
+    """Per-category precision and recall over all probes, per kind the share whose "negative or
+    not" is right (neutral against positive is left to the forum figures), and how often a
+    `kept` probe blames an institution that is not its target."""
+    per_category = {}
+    for code in codes:
+        tp = sum(code in p.categories and code in r.categories for p, r in zip(probes, results, strict=True))
+        predicted = sum(code in r.categories for r in results)
+        gold = sum(code in p.categories for p in probes)
+        per_category[code] = {"precision": round(tp / predicted, 3) if predicted else None,
+                              "recall": round(tp / gold, 3) if gold else None, "support": gold}
+    kinds: dict[str, list[bool]] = {}
+    for p, r in zip(probes, results, strict=True):
+        kinds.setdefault(p.kind, []).append((r.polarity == "negative") == (p.polarity == "negative"))
+    kept = [(p, r) for p, r in zip(probes, results, strict=True) if p.kind == "kept"]
+    return {"categories": per_category,
+            "negative_right": {k: round(sum(v) / len(v), 3) for k, v in kinds.items()},
+            "kept_bank_blamed": sum(bool(set(r.negative_entities) - set(p.targets)) for p, r in kept),
+            "kept": len(kept)}
