@@ -23,6 +23,7 @@ _SUPER_TOPIC = re.compile(r"\[超话\]")
 _REPOST = re.compile(r"//\s*@[^:：\s]{1,30}[:：]")
 _MENTION = re.compile(r"@[\w\-\u4e00-\u9fff]{1,30}")
 _LOST_EMOJI = re.compile(r"[?？]{2,}|\ufffd+|\[[\u4e00-\u9fffA-Za-z]{1,6}\]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _SENTENCE_END = re.compile(r"[。!?;…]")  # after NFKC, full-width ！？； are ASCII
 _SPACES = re.compile(r"[\s\x00-\x1f\x7f]+")  # line breaks too: a post's layout says nothing
 
@@ -64,6 +65,8 @@ def normalize(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     # NFKC: full-width letters, digits and punctuation → half-width. Markup rarely triples a text's
     # length, so a long text is cut early and never scanned whole.
     text = unicodedata.normalize("NFKC", text[:max_chars * 4])
+    # A lone surrogate (a JSON "\\ud800") is no character; the word segmenter cannot even encode it.
+    text = _SURROGATE.sub("\ufffd", text)
     text = _URL.sub(" ", text)
     # A repost chain's `//@user:` markers name people, not institutions; the quoted words stay
     # because a bare repost often has no words of its own.

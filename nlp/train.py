@@ -146,7 +146,12 @@ class _Fitter:
     def logistic(x: Any, y: Sequence[int], c: float, weights: Sequence[float]) -> Any:
         from sklearn.linear_model import LogisticRegression
 
-        solver = "lbfgs" if len(set(y)) > 2 else "liblinear"
+        classes = len(set(y))
+        if classes < 2:
+            # with few texts, near-duplicate grouping can leave a fold whose training part has one label
+            raise SystemExit(f"a training fold has only one label ({len(y)} rows): the data need more "
+                                    "distinct texts of each label, or fewer --folds")
+        solver = "lbfgs" if classes > 2 else "liblinear"
         model = LogisticRegression(C=c, solver=solver, max_iter=3000, random_state=SEED)
         model.fit(x, y, sample_weight=list(weights))
         model.coef_[abs(model.coef_) < PRUNE_BELOW] = 0.0

@@ -140,12 +140,28 @@ def test_a_copyleft_dependency_fails_the_check_until_the_readme_names_it(
 def _own_data(folder: Path, bad_news_line: str | None = None) -> Path:
     """A small labelled set of an institution's own, in the two files `yuqing train sentiment` reads."""
     folder.mkdir()
-    forum = [{"text": f"{word}，第{i}次说", "label": label} for i in range(12)
-             for word, label in (("亏惨了割肉离场", "negative"), ("今天横盘不动", "neutral"),
-                                 ("涨停了太开心", "positive"))]
-    news = [{"text": f"某银行{i}号网点{'涉嫌违规放贷被罚款，某支付公司配合调查' if i % 2 else '举办公益讲座'}",
-             "entities": ["某银行", "某支付公司"] if i % 2 else ["某银行"],
-             "negative": bool(i % 2), "negative_entities": ["某银行"] if i % 2 else []} for i in range(30)]
+    # Distinct texts, as an institution's own labels are: training groups near-duplicates into one
+    # fold, so a set made from one template would leave a fold with a single label.
+    places = ["滨江", "城东", "开发区", "高新区", "江北", "老城", "南湖", "西溪", "北站", "临港", "东港", "湾区",
+              "新城", "古镇", "港口"]
+    bad = ["违规放贷被罚款", "员工挪用客户资金", "暴力催收遭投诉", "泄露客户信息", "误导老人买理财",
+           "乱收账户管理费", "信用卡被盗刷不赔", "理财产品逾期兑付", "拒绝受理投诉", "强制搭售保险",
+           "被监管责令整改", "柜员态度恶劣", "贷款合同藏霸王条款", "存款莫名被冻结", "被曝虚假宣传"]
+    good = ["举办公益讲座", "开展反诈宣传", "新增智能柜台", "延长营业时间", "资助贫困学生", "推出养老专区",
+            "获评优秀网点", "开通无障碍通道", "组织义务献血", "上线适老化服务", "帮助小微企业", "举办理财沙龙",
+            "植树绿化活动", "走进社区服务", "表彰优秀员工"]
+    news = [row for i, place in enumerate(places) for row in (
+        {"text": f"某银行{place}网点{bad[i]}，某支付公司配合调查", "entities": ["某银行", "某支付公司"],
+         "negative": True, "negative_entities": ["某银行"]},
+        {"text": f"某银行{place}支行{good[i]}", "entities": ["某银行"], "negative": False, "negative_entities": []})]
+    moods = {"negative": ["亏惨了割肉离场", "又套牢了心累", "跌停了血亏", "主力出货快跑", "利空砸盘太狠",
+                          "补仓补到没钱", "这票坑死人了", "连续阴跌没救了", "追高被埋", "业绩暴雷完了",
+                          "天天跌睡不着", "止损出局认栽"],
+             "neutral": ["今天横盘不动", "明天开盘再看", "成交量一般", "等财报出来", "观望为主吧", "均线附近震荡",
+                         "下午再说", "看看大盘走势", "换手率正常", "还在整理区间", "没什么消息", "量能持平"],
+             "positive": ["涨停了太开心", "终于解套了", "主力进场了", "业绩超预期大涨", "突破新高了", "加仓赚到了",
+                          "利好来了冲", "今天收益不错", "红盘收官真爽", "翻倍了感谢", "底部放量启动", "稳稳上涨"]}
+    forum = [{"text": text, "label": label} for label, texts in moods.items() for text in texts]
     lines = [json.dumps(r, ensure_ascii=False) for r in news]
     if bad_news_line is not None:
         lines.insert(1, bad_news_line)
