@@ -12,9 +12,11 @@ import html
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import FrameType
 
 from app import settings
 from app.services import Services
@@ -66,7 +68,7 @@ def cmd_import(args: argparse.Namespace, services: Services) -> int:
     for problem in report.ingest.problems:
         _err(f"{args.input}: {problem}")
     print(report.summary(args.input))
-    failed = report.failed or report.ingest.spooled or (report.bad_lines and not report.stored)
+    failed = report.failed or report.ingest.spooled or report.stopped or (report.bad_lines and not report.stored)
     return 1 if failed else 0
 
 
@@ -418,8 +420,15 @@ def _config(args: argparse.Namespace) -> Config:
     return settings.load(args.config_path, args.data_dir)
 
 
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM as Ctrl-C: a command stops the way it does on Ctrl-C (a crawl stops its child first).
+    `yuqing run` installs its own handler, which lets running jobs finish."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminated)
     # jieba announces building its dictionary on stderr at INFO; a user needs none of it
     logging.getLogger("jieba").setLevel(logging.WARNING)
     try:

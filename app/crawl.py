@@ -2,15 +2,20 @@
 
 `crawl(services, sources)` (the CLI, the scheduler, the demo) starts `python -m app.crawl`, which
 builds its own `Services` from the same config, runs `crawlers.run.crawl_sources` and prints one
-JSON line on stdout: `{"sources": [HealthRecord, ...]}`. The child's stderr (the Scrapy log) is
+JSON line on stdout: `{"sources": [HealthRecord, ...]}`. The child never outlives its parent: on
+Linux the kernel sends it SIGTERM when the parent dies, however it dies (PR_SET_PDEATHSIG), and a
+parent stopped by a signal stops its child first; a lock per source (`DataDir.crawl_lock`) keeps a
+re-run from crawling a source that a previous child is still closing. The child's stderr (the Scrapy log) is
 appended to DATA_DIR/logs/crawl.log. Child exit status: 0 crawled (per-source problems are in the
 report), 2 bad config.
 """
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +29,8 @@ from yuqing.datadir import HealthRecord
 SHUTDOWN_GRACE = 60.0
 TERMINATE_GRACE = 15.0  # after SIGTERM, before SIGKILL
 STDERR_TAIL = 2000
+PARENT_ENV = "YUQING_CRAWL_PARENT"  # the pid the child must die with
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 # For crawling a site on this machine (tests, `yuqing demo`): no politeness delays.
 LOCAL_SITE_SETTINGS: dict[str, Any] = {
@@ -63,6 +70,7 @@ def _child_env() -> dict[str, str]:
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     env.setdefault("PYTHONIOENCODING", "utf-8")
+    env[PARENT_ENV] = str(os.getpid())
     return env
 
 
@@ -83,6 +91,9 @@ def crawl(services: Services, sources: list[str] | None = None, timeout: float |
             _stop(child)
             raise CrawlError(f"crawl did not finish within {timeout:.0f}s (+{SHUTDOWN_GRACE:.0f}s to shut down) "
                              f"and was stopped{_tail(log_path, start)}") from None
+        except BaseException:  # Ctrl-C, SIGTERM (`yuqing crawl` raises KeyboardInterrupt): stop the child too
+            _stop(child)
+            raise
     if child.returncode != 0:
         raise CrawlError(f"crawl process exited with status {child.returncode}{_tail(log_path, start)}")
     try:
@@ -137,9 +148,23 @@ def _chosen(config: Config, names: list[str] | None) -> list[SourceConfig]:
     return [config.source(n) for n in names] if names else list(config.sources)
 
 
+def _die_with_parent() -> None:
+    """SIGTERM from the kernel when the parent dies (`kill -9` included), so this crawl stops
+    (closing its spiders, so what it holds is stored) instead of running on as an orphan. The
+    signal follows the thread that started the child: the caller waits in that thread."""
+    parent = os.environ.get(PARENT_ENV)
+    if not parent:
+        return  # started by hand, not by `crawl()`
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(parent):  # it died before prctl could watch it
+        raise SystemExit(f"crawl: parent process {parent} is gone; not crawling")
+
+
 def main(argv: list[str] | None = None) -> int:
     from crawlers.run import crawl_settings, crawl_sources
 
+    _die_with_parent()
     args = _arguments(argv)
     try:
         services = Services.load(args.config, args.data_dir)

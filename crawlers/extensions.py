@@ -12,8 +12,9 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawlers.context import services_from_settings
+from crawlers.limits import limit_reached
 from crawlers.signals import download_failed, source_problem, source_state, stage_failed
-from crawlers.walls import Verdict, decide_state
+from crawlers.walls import DEGRADED, Verdict, decide_state
 from yuqing.datadir import HealthRecord
 
 MAX_ERRORS = 20  # per crawl, so one broken site cannot fill the report
@@ -55,7 +56,7 @@ class SourceHealth:
             self.problems.append(Verdict("", text, url))
 
     def state_seen(self, state: str, reason: str, url: str) -> None:
-        if self._note(f"{reason} ({url})"):
+        if self._note(f"{reason} ({url})" if url else reason):
             self.marks.append(Verdict(state, reason, url))
 
     def response_received(self, response: Response, request: Request, spider: Spider) -> None:
@@ -93,6 +94,8 @@ class SourceHealth:
         now = datetime.now(self.config.tz).isoformat()
         reachable = self.ok_responses > 0 or not self.unreachable
         scraped = stat("item_scraped_count") + stat("item_dropped_count")
+        if limit := limit_reached(self.crawler, reason):
+            self.state_seen(DEGRADED, limit, "")
         verdict = decide_state(self.marks, self.problems, scraped=scraped, rejected=stat("yuqing/rejected"))
         previous = self.data.read_health(spider.name)
         self.report = HealthRecord(

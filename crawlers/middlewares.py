@@ -13,11 +13,13 @@ from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import (
     CannotResolveHostError,
+    DownloadCancelledError,
     DownloadConnectionRefusedError,
     DownloadTimeoutError,
     IgnoreRequest,
 )
 from twisted.internet import error as net_error
+from twisted.internet.defer import CancelledError as DeferCancelledError
 from twisted.internet.defer import TimeoutError as DeferTimeoutError
 
 from crawlers.signals import download_failed, source_problem
@@ -44,13 +46,18 @@ _UNREACHABLE: tuple[tuple[type[BaseException], str], ...] = (
 )
 
 
-def describe_failure(request: Request, exception: BaseException) -> tuple[str, bool]:
-    """(reason, unreachable) for a failed request."""
+def describe_failure(request: Request, exception: BaseException, maxsize: int = 0) -> tuple[str, bool]:
+    """(reason, unreachable) for a failed request. `maxsize` is DOWNLOAD_MAXSIZE: Scrapy cancels a
+    download that grows past it."""
     parts = urlsplit(request.url)
     host = parts.netloc or request.url
     for kind, text in _UNREACHABLE:
         if isinstance(exception, kind):
             return f"cannot reach host {host}: {text}", True
+    limit = request.meta.get("download_maxsize", maxsize)
+    if limit and isinstance(exception, (DownloadCancelledError, DeferCancelledError)):
+        return (f"not downloaded: {request.url} is larger than the download limit of {limit:,} bytes "
+                "(DOWNLOAD_MAXSIZE)"), False
     if isinstance(exception, IgnoreRequest):
         # Most often robots.txt saying no: without this the source would just report nothing found.
         return f"not fetched: {request.url}: {exception}", False
@@ -66,7 +73,7 @@ class DownloadFailureSignal:
         return cls(crawler)
 
     def process_exception(self, request: Request, exception: BaseException) -> None:
-        reason, unreachable = describe_failure(request, exception)
+        reason, unreachable = describe_failure(request, exception, self.crawler.settings.getint("DOWNLOAD_MAXSIZE"))
         self.crawler.signals.send_catch_log(download_failed, request=request, reason=reason,
                                             unreachable=unreachable)
         # let Scrapy carry on (errbacks, logging) as usual

@@ -82,7 +82,7 @@ class IngestPipeline:
         assert stats is not None
         for key, n in (("stored", report.stored), ("created", report.index.created), ("rejected", report.rejected),
                        ("filtered", report.filtered), ("spooled", report.spooled), ("replayed", report.replayed),
-                       ("analysed", report.analysed),
+                       ("analysed", report.analysed), ("truncated", report.truncated),
                        ("analyse_failed", report.analyse_failed), ("store_failed", len(report.index.failed))):
             if n:
                 stats.inc_value(f"yuqing/{key}", n)

@@ -15,11 +15,11 @@ from scrapy.settings import Settings
 from twisted.python.failure import Failure
 
 from crawlers import settings as project_settings
-from crawlers.context import CrawlServices
+from crawlers.context import CrawlServices, services_from_settings
 from crawlers.extensions import SourceHealth
 from crawlers.sources import spider_class
 from yuqing.config import SourceConfig
-from yuqing.datadir import HealthRecord
+from yuqing.datadir import DataDir, HealthRecord, Held, PidLock
 
 log = logging.getLogger("crawlers.run")
 
@@ -38,8 +38,40 @@ def _failed_report(source: SourceConfig, error: str) -> HealthRecord:
     return HealthRecord(source.name, source.type, state="failing", state_reason=error, errors=[error])
 
 
+def _lock(source: SourceConfig, data: DataDir) -> PidLock | HealthRecord:
+    """The source's crawl lock, or (when another process holds it) the report of a crawl not run."""
+    lock = PidLock(data.crawl_lock(source.name))
+    try:
+        lock.acquire()
+    except Held as e:
+        return HealthRecord(source.name, source.type, errors=[
+            f"not crawled: pid {e.pid} is still crawling {source.name} ({e.path}); it runs again next time"])
+    return lock
+
+
 def crawl_sources(sources: Sequence[SourceConfig], settings: Settings) -> list[HealthRecord]:
-    """Crawl `sources` (their spiders together, under one reactor) and report on each."""
+    """Crawl `sources` (their spiders together, under one reactor) and report on each. A source
+    another process is crawling (an earlier crawl still closing) is reported as not crawled."""
+    data = services_from_settings(settings).data
+    locks: dict[str, PidLock] = {}
+    skipped: dict[str, HealthRecord] = {}
+    for source in sources:
+        held = _lock(source, data)
+        if isinstance(held, HealthRecord):
+            skipped[source.name] = held
+        else:
+            locks[source.name] = held
+    try:
+        crawled = _crawl([s for s in sources if s.name in locks], settings)
+    finally:
+        for lock in locks.values():
+            lock.release()
+    return [skipped.get(s.name) or crawled[s.name] for s in sources]
+
+
+def _crawl(sources: Sequence[SourceConfig], settings: Settings) -> dict[str, HealthRecord]:
+    if not sources:
+        return {}
     process = CrawlerProcess(settings)
     started: list[tuple[SourceConfig, Crawler]] = []
     start_errors: dict[str, str] = {}
@@ -53,12 +85,12 @@ def crawl_sources(sources: Sequence[SourceConfig], settings: Settings) -> list[H
 
         process.crawl(crawler, source=source).addErrback(failed)
     process.start()
-    reports = []
+    reports = {}
     for source, crawler in started:
         health = next((m for m in (crawler.extensions.middlewares if crawler.extensions else ())
                        if isinstance(m, SourceHealth)), None)
         report = health.report if health is not None else None
         if report is None or source.name in start_errors:
             report = _failed_report(source, start_errors.get(source.name, "the crawl did not finish"))
-        reports.append(report)
+        reports[source.name] = report
     return reports

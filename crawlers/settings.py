@@ -33,6 +33,12 @@ AUTOTHROTTLE_MAX_DELAY = 30.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 
 DOWNLOAD_TIMEOUT = 30
+# Bounds of one crawl of one source (crawlers/limits.py says how each is reported when hit).
+DOWNLOAD_MAXSIZE = 16 * 1024 * 1024  # bytes of one response; a bigger one is dropped as it arrives
+DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
+CLOSESPIDER_TIMEOUT = 1800  # seconds
+CLOSESPIDER_PAGECOUNT = 5000  # responses
+YUQING_MAX_LINKS_PER_PAGE = 1000  # requests followed from one page
 DNS_TIMEOUT = 20
 RETRY_ENABLED = True
 RETRY_TIMES = 2
@@ -49,6 +55,9 @@ DOWNLOADER_MIDDLEWARES = {
     "crawlers.walls.WallDetector": 110,
     # Before CookiesMiddleware (700), which turns the source's cookie into the Cookie header.
     "crawlers.middlewares.SourceHeaders": 650,
+}
+SPIDER_MIDDLEWARES = {
+    "crawlers.limits.LinksPerPage": 950,  # next to the spider: sees every request it yields
 }
 # One step: the ingest path (validate → analyse → relevance → store or spool), off the reactor thread.
 ITEM_PIPELINES = {

@@ -62,10 +62,21 @@ class Schedule:
 
     @classmethod
     def parse(cls, value: Any, where: str, key: str) -> Schedule:
+        """A duration, or a cron expression checked now by the scheduler's own parser, so a bad one
+        fails at load with the file and key instead of when `yuqing run` starts."""
         text = str(value).strip()
-        if len(text.split()) == 5:
-            return cls(cron=text)
-        return cls(interval_seconds=parse_duration(text, where, key))
+        if len(text.split()) == 1:
+            return cls(interval_seconds=parse_duration(text, where, key))
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            if len(text.split()) != 5:
+                raise ValueError(f"it has {len(text.split())} fields")
+            CronTrigger.from_crontab(text)
+        except ValueError as e:
+            raise ConfigError(where, key, f"{text!r} is not a cron expression ({e}); five fields are needed, "
+                              "minute hour day month weekday, e.g. \"0 9 * * mon\"") from None
+        return cls(cron=text)
 
 
 @dataclass(frozen=True)
@@ -191,13 +202,24 @@ class Reader:
         value = self.data[name]
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
             raise ConfigError(self.where, self.key(name), f"must be text, got {type(value).__name__}")
+        if required and not str(value).strip():
+            raise ConfigError(self.where, self.key(name), "must not be empty")
         return str(value)
 
-    def int(self, name: builtins.str, default: builtins.int) -> builtins.int:
+    def int(self, name: builtins.str, default: builtins.int, low: builtins.int | None = None,
+            high: builtins.int | None = None) -> builtins.int:
         value = self.data.get(name, default)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(self.where, self.key(name), f"must be a whole number, got {value!r}")
-        return value
+        return in_range(value, low, high, self.where, self.key(name))
+
+    def emails(self, name: builtins.str) -> tuple[builtins.str, ...]:
+        addresses = self.strs(name)
+        for i, address in enumerate(addresses):
+            if not is_email(address):
+                raise ConfigError(self.where, f"{self.key(name)}[{i}]",
+                                  f"{address!r} is not an email address (e.g. risk@bank.example)")
+        return addresses
 
     def strs(self, name: builtins.str) -> tuple[builtins.str, ...]:
         value = self.data.get(name) or []
@@ -215,6 +237,20 @@ class Reader:
         if not isinstance(value, list):
             raise ConfigError(self.where, self.key(name), "must be a list")
         return [Reader(self.where, item, f"{self.key(name)}[{i}]") for i, item in enumerate(value)]
+
+
+def in_range(value: int, low: int | None, high: int | None, where: str, key: str) -> int:
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ConfigError(where, key, f"{value} is out of range ({low}-{high})")
+    return value
+
+
+_EMAIL = re.compile(r"[^@\s<>(),;:\"\[\]]+@[^@\s<>(),;:\"\[\]]+\.[^@\s<>(),;:\"\[\].]+")
+
+
+def is_email(address: str) -> bool:
+    """A plain mailbox address (`local@domain.tld`): what SMTP's RCPT TO takes."""
+    return bool(_EMAIL.fullmatch(address))
 
 
 def _institutions(r: Reader) -> tuple[Institution, ...]:
@@ -268,7 +304,7 @@ def _smtp(r: Reader, env: dict[str, str]) -> SmtpConfig:
         raise ConfigError(r.where, "smtp.security", f"{security!r} is not one of: none, starttls, ssl")
     return SmtpConfig(
         host=env.get("YUQING_SMTP_HOST") or s.str("host", "localhost"),
-        port=int(env.get("YUQING_SMTP_PORT") or s.int("port", 465 if security == "ssl" else 25)),
+        port=_port(env, s, 465 if security == "ssl" else 25),
         username=s.str("username"),
         password=env.get("YUQING_SMTP_PASSWORD", ""),
         security=security,
@@ -277,11 +313,41 @@ def _smtp(r: Reader, env: dict[str, str]) -> SmtpConfig:
     )
 
 
+def _port(env: dict[str, str], s: Reader, default: int) -> int:
+    if "YUQING_SMTP_PORT" not in env:
+        return s.int("port", default, 1, 65535)
+    text = env["YUQING_SMTP_PORT"]
+    if not text.strip().isdigit():
+        raise ConfigError("environment", "YUQING_SMTP_PORT", f"{text!r} is not a port number")
+    return in_range(int(text), 1, 65535, "environment", "YUQING_SMTP_PORT")
+
+
 def _digest(r: Reader) -> DigestConfig:
     d = r.sub("digest")
     d.only({"recipients", "schedule", "title"})
     schedule = Schedule.parse(d.data.get("schedule", "0 9 * * mon"), r.where, "digest.schedule")
-    return DigestConfig(d.strs("recipients"), schedule, d.str("title", "舆情周报"))
+    return DigestConfig(d.emails("recipients"), schedule, d.str("title", "舆情周报"))
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    def __init__(self, key: str, line: int, first: int) -> None:
+        self.key = key
+        super().__init__(f"given twice, at line {first} and line {line} (YAML would silently keep the last)")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping instead of keeping the last."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            line = key_node.start_mark.line + 1
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise DuplicateKeyError(str(key), line, seen[key])
+            if isinstance(key, (str, int, float, bool)):
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 def _web(r: Reader) -> WebConfig:
@@ -344,16 +410,22 @@ def load(path: str | os.PathLike[str] | None = None, data_dir: str | os.PathLike
     built-in defaults apply; an explicitly named file that is missing is an error."""
     env = dict(os.environ) if env is None else env
     dd = Path(os.path.expanduser(str(data_dir or env.get(ENV_DATA_DIR) or DEFAULT_DATA_DIR))).resolve()
-    named = path or env.get(ENV_CONFIG)
+    named = path or env.get(ENV_CONFIG) or None  # YUQING_CONFIG= (empty) is no file named
     if named is None and DataDir(dd).config_file.exists():
         named = DataDir(dd).config_file
     if named is None:
         return from_mapping({}, "<defaults>", dd, env)
     file = Path(os.path.expanduser(str(named)))
+    if file.is_dir():
+        raise ConfigError(str(file), "", "is a directory, not a config file (name the YAML file in it)")
     if not file.is_file():
         raise ConfigError(str(file), "", "config file not found (create one with `yuqing init`)")
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        data = yaml.load(file.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+    except PermissionError as e:
+        raise ConfigError(str(file), "", f"cannot be read: {e.strerror}") from None
+    except DuplicateKeyError as e:
+        raise ConfigError(str(file), e.key, str(e)) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

@@ -7,13 +7,14 @@ record: the crawl writes it (`crawlers.extensions`), `yuqing status` reads it (a
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 SpoolKind = Literal["mentions", "alerts", "digests"]
 SPOOL_KINDS: tuple[SpoolKind, ...] = ("mentions", "alerts", "digests")
@@ -106,6 +107,14 @@ class DataDir:
     def demo(self) -> Path:
         return self.root / "demo"
 
+    @property
+    def locks(self) -> Path:
+        return self.root / "locks"
+
+    def crawl_lock(self, source: str) -> Path:
+        """DATA_DIR/locks/crawl-SOURCE.lock: held by the process crawling SOURCE."""
+        return self.locks / f"crawl-{safe_name(source)}.lock"
+
     def spool(self, kind: SpoolKind) -> Path:
         """DATA_DIR/spool/KIND: work that could not be delivered yet, retried on the next run."""
         if kind not in SPOOL_KINDS:
@@ -133,6 +142,45 @@ class DataDir:
             return HealthRecord.from_dict(json.loads(text))
         except (ValueError, TypeError) as e:
             return HealthRecord(source, state="failing", state_reason=f"health file {path} unreadable: {e}")
+
+
+class Held(Exception):
+    """A `PidLock` another process holds; `pid` is that process's, as it wrote it."""
+
+    def __init__(self, path: Path, pid: str) -> None:
+        self.path, self.pid = path, pid
+        super().__init__(f"{path} is held by pid {pid}")
+
+
+class PidLock:
+    """An exclusive lock on a file that names its holder's pid. The kernel releases it when the
+    holder dies, however it dies (`kill -9` included), so a lock is never left stale."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        """Take the lock, or raise `Held` naming the pid that has it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = self.path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "?"
+            f.close()
+            raise Held(self.path, holder) from None
+        f.truncate(0)
+        f.write(str(os.getpid()))
+        f.flush()
+        self._file = f
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
 
 
 @dataclass
@@ -182,9 +230,10 @@ class HealthRecord:
             return f"source {self.name}: {self.errors[0] if self.errors else 'unreachable'}"
         state = f" {self.state}: {self.state_reason} ({self.state_url});" if self.state in WALL_STATES else ""
         problems = f"; {len(self.errors)} problem(s): {self.errors[0]}" if self.errors else ""
-        stopped = "; stopped early: time limit reached" if self.finish_reason == "closespider_timeout" else ""
+        stopped = "; stopped early: time limit reached" if self.finish_reason == "closespider_timeout" else (
+            "; stopped early: page limit reached" if self.finish_reason == "closespider_pagecount" else "")
         return f"source {self.name}:{state} {figures}{problems}{stopped}"
 
 
-__all__ = ["HEALTH_STATES", "NOT_WORKING", "WALL_STATES", "SPOOL_KINDS", "DataDir", "HealthRecord", "atomic_write",
-           "safe_name", "write_json"]
+__all__ = ["HEALTH_STATES", "NOT_WORKING", "WALL_STATES", "SPOOL_KINDS", "DataDir", "HealthRecord", "Held", "PidLock",
+           "atomic_write", "safe_name", "write_json"]

@@ -1,6 +1,9 @@
 """`yuqing import`: mentions from JSON Lines through the one ingest path (`yuqing.ingest`), so an
 imported post is validated, analysed, filtered and stored (or spooled) by the same rules as a
-crawled one. Bad lines are reported with their line number and go to the reject log; never fatal."""
+crawled one. Bad lines (not UTF-8, not JSON, longer than MAX_LINE_BYTES, refused by the ingest path)
+are reported with their line number and go to the reject log; never fatal. The file is read one
+bounded line at a time, so memory stays bounded whatever is in it. When the disk fills up, the
+report says which lines are stored and where the import stopped."""
 from __future__ import annotations
 
 import json
@@ -8,12 +11,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from yuqing.ingest import Ingest, IngestReport
+from yuqing.ingest import MAX_CONTENT_CHARS, MAX_TITLE_CHARS, Ingest, IngestReport
+from yuqing.lines import decode_line
 from yuqing.model import Mention, Rejected
 
 BATCH = 500
+# The longest line read: a longer one is skipped (read through in small pieces, never held) and reported.
+MAX_LINE_BYTES = 1 << 20
+_SKIP_CHUNK = 1 << 16
 REQUIRED = ("url", "published_at", "source")
 TEXT_FIELDS = ("url", "title", "content", "source", "author", "published_at", "platform", "platform_id")
 
@@ -23,6 +30,7 @@ class ImportReport:
     lines: int = 0
     bad_lines: list[tuple[int, str]] = field(default_factory=list)
     ingest: IngestReport = field(default_factory=IngestReport)
+    stopped: str = ""  # why the import stopped before the end of the file (the disk is full)
 
     @property
     def failed(self) -> list[tuple[str, str]]:
@@ -42,8 +50,11 @@ class ImportReport:
         filtered = (f"; {self.ingest.filtered} not about a watched institution" if self.ingest.filtered else "")
         spooled = f"; {self.ingest.spooled} spooled (the store is down)" if self.ingest.spooled else ""
         failed = f"; {len(self.failed)} not stored" if self.failed else ""
+        cut = (f"; {self.ingest.truncated} cut to the maximum length kept ({MAX_TITLE_CHARS:,} characters of title, "
+               f"{MAX_CONTENT_CHARS:,} of content)" if self.ingest.truncated else "")
+        stopped = f"; STOPPED: {self.stopped}" if self.stopped else ""
         return (f"{name}: {self.lines} line(s) read, {self.stored} mention(s) stored "
-                f"({index.created} new, {index.updated} updated){bad}{filtered}{spooled}{failed}")
+                f"({index.created} new, {index.updated} updated){bad}{filtered}{spooled}{failed}{cut}{stopped}")
 
 
 def mention_from_record(record: Any, tz: tzinfo) -> Mention:
@@ -73,40 +84,68 @@ def mention_from_record(record: Any, tz: tzinfo) -> Mention:
                    platform_id=record.get("platform_id") or "")
 
 
-def _read(path: Path, tz: tzinfo, report: ImportReport) -> Iterator[tuple[str, Mention | Rejected]]:
-    with path.open(encoding="utf-8", errors="replace") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
+def _lines(f: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, line) for each line of `f`; None for a line longer than MAX_LINE_BYTES."""
+    number = 0
+    while raw := f.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while (rest := f.readline(_SKIP_CHUNK)) and not rest.endswith(b"\n"):
+                pass
+            yield number, None
+        else:
+            yield number, raw
+
+
+def _record(raw: bytes | None, line_no: int, where: str, path: Path, tz: tzinfo) -> Mention | Rejected:
+    if raw is None:
+        return Rejected("", path.name, f"line longer than {MAX_LINE_BYTES:,} bytes (not read)", {}, where)
+    try:
+        line = decode_line(raw, line_no)
+        return mention_from_record(json.loads(line), tz)
+    except json.JSONDecodeError as e:
+        return Rejected("", path.name, f"not JSON ({e.msg} at column {e.colno})", {"line": line}, where)
+    except (ValueError, RecursionError) as e:  # RecursionError: JSON nested thousands deep
+        reason = str(e) if isinstance(e, ValueError) else "JSON nested too deeply"
+        return Rejected("", path.name, reason, {"line": raw.decode("utf-8", "replace")}, where)
+
+
+def _read(path: Path, tz: tzinfo, report: ImportReport) -> Iterator[tuple[int, Mention | Rejected]]:
+    with path.open("rb") as f:
+        for line_no, raw in _lines(f):
+            if raw is not None and not raw.strip():
                 continue
             report.lines += 1
-            where = f"{path}:{line_no}"
-            try:
-                yield where, mention_from_record(json.loads(line), tz)
-            except json.JSONDecodeError as e:
-                yield where, Rejected("", path.name, f"not JSON ({e.msg} at column {e.colno})", {"line": line}, where)
-            except ValueError as e:
-                yield where, Rejected("", path.name, str(e), {"line": line}, where)
+            yield line_no, _record(raw, line_no, f"{path}:{line_no}", path, tz)
 
 
 def import_jsonl(path: Path, ingest: Ingest, tz: tzinfo) -> ImportReport:
     """Read and ingest in batches; a replay updates instead of duplicating."""
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a directory, not a JSON Lines file")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     report = ImportReport()
     report.ingest += ingest.replay_spool(path.name)
-    batch: list[tuple[str, Mention | Rejected]] = []
-    for entry in _read(path, tz, report):
-        batch.append(entry)
-        if len(batch) >= BATCH:
+    batch: list[tuple[int, Mention | Rejected]] = []
+    try:
+        for entry in _read(path, tz, report):
+            batch.append(entry)
+            if len(batch) >= BATCH:
+                _ingest(batch, path, ingest, report)
+                batch = []
+        if batch:
             _ingest(batch, path, ingest, report)
-            batch = []
-    if batch:
-        _ingest(batch, path, ingest, report)
+    except OSError as e:  # the disk is full (or a file-size limit): say how far the import got
+        first = batch[0][0] if batch else report.lines
+        report.stopped = (f"{e.strerror or e} at line {first}: lines before it are done, "
+                          f"lines {first} onwards were not stored; free space and import again "
+                          "(the lines already stored are updated, not duplicated)")
     return report
 
 
-def _ingest(batch: list[tuple[str, Mention | Rejected]], path: Path, ingest: Ingest, report: ImportReport) -> None:
-    result = ingest.ingest([item for _, item in batch], path.name, [where for where, _ in batch])
+def _ingest(batch: list[tuple[int, Mention | Rejected]], path: Path, ingest: Ingest, report: ImportReport) -> None:
+    result = ingest.ingest([item for _, item in batch], path.name, [f"{path}:{n}" for n, _ in batch])
     report.ingest += result
     prefix = f"{path}:"
     report.bad_lines.extend((int(where.removeprefix(prefix)), reason) for where, reason in result.rejects)

@@ -17,11 +17,11 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Protocol
 
 from yuqing.datadir import DataDir
-from yuqing.model import Institution, Mention, Rejected
+from yuqing.model import Institution, Mention, Rejected, clean_text, has_unsafe_characters, is_web_url
 from yuqing.spool import RejectLog, Spool
 from yuqing.storage.base import IndexReport, Store, StoreError
 
@@ -29,6 +29,11 @@ log = logging.getLogger("yuqing.ingest")
 
 # A publication date further ahead than this is a misread date, not a post from the future.
 FUTURE_TOLERANCE = timedelta(days=1)
+# ... and one before this is a misread one too (`0001-01-01`): no store or time zone can convert it.
+EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
+# The most text one mention keeps: a 10 MB "post" is cut here (and counted), not analysed whole.
+MAX_TITLE_CHARS = 1_000
+MAX_CONTENT_CHARS = 100_000
 
 
 class Analyser(Protocol):
@@ -40,8 +45,10 @@ class Analyser(Protocol):
 
 def mention_problem(m: Mention, now: datetime) -> str | None:
     """Why a Mention cannot be stored, or None when it can."""
-    if not m.url.startswith(("http://", "https://")):
-        return f"url {m.url!r} is not an http(s) URL"
+    if not is_web_url(m.url) or has_unsafe_characters(m.url):
+        return f"url {m.url[:200]!r} is not an http(s) URL"
+    if has_unsafe_characters(m.platform) or has_unsafe_characters(m.platform_id):
+        return "platform or platform_id holds control characters"
     if not m.source:
         return "no source"
     if not m.text.strip():
@@ -50,7 +57,19 @@ def mention_problem(m: Mention, now: datetime) -> str | None:
         return "no publication date"
     if m.published_at > now + FUTURE_TOLERANCE:
         return f"publication date {m.published_at.isoformat()} is in the future (misread date?)"
+    if m.published_at < EARLIEST:
+        return f"publication date {m.published_at.isoformat()} is before {EARLIEST:%Y} (misread date?)"
     return None
+
+
+def clean_mention(m: Mention) -> bool:
+    """Strip terminal escapes and control characters from the text fields of `m` (in place) and
+    cut its title and content to the maximum kept; True when something was cut."""
+    m.title, m.content = clean_text(m.title), clean_text(m.content)
+    m.author, m.source = clean_text(m.author), clean_text(m.source)
+    cut = len(m.title) > MAX_TITLE_CHARS or len(m.content) > MAX_CONTENT_CHARS
+    m.title, m.content = m.title[:MAX_TITLE_CHARS], m.content[:MAX_CONTENT_CHARS]
+    return cut
 
 
 @dataclass
@@ -65,6 +84,7 @@ class IngestReport:
     replayed: int = 0
     analysed: int = 0
     analyse_failed: int = 0
+    truncated: int = 0
     index: IndexReport = field(default_factory=IndexReport)
     rejects: list[tuple[str, str]] = field(default_factory=list)  # (URL or FILE:LINE, reason)
     problems: list[str] = field(default_factory=list)
@@ -85,6 +105,7 @@ class IngestReport:
         self.replayed += other.replayed
         self.analysed += other.analysed
         self.analyse_failed += other.analyse_failed
+        self.truncated += other.truncated
         self.index += other.index
         self.rejects.extend(other.rejects)
         for text in other.problems:
@@ -144,10 +165,13 @@ class Ingest:
             elif not isinstance(item, Mention):
                 self._reject(Rejected("", origin, f"unexpected item type {type(item).__name__}",
                                      {"item": repr(item)}, where), stage, report)
-            elif problem := mention_problem(item, now):
-                self._reject(Rejected(item.url, item.source, problem, item.to_dict(), where), stage, report)
             else:
-                valid.append(item)
+                truncated = clean_mention(item)
+                if problem := mention_problem(item, now):
+                    self._reject(Rejected(item.url, item.source, problem, item.to_dict(), where), stage, report)
+                else:
+                    report.truncated += truncated
+                    valid.append(item)
         return valid
 
     def _analyse(self, mentions: list[Mention], report: IngestReport) -> None:
@@ -242,4 +266,5 @@ class Ingest:
         return report
 
 
-__all__ = ["FUTURE_TOLERANCE", "Analyser", "Ingest", "IngestReport", "mention_problem"]
+__all__ = ["EARLIEST", "FUTURE_TOLERANCE", "MAX_CONTENT_CHARS", "MAX_TITLE_CHARS", "Analyser", "Ingest", "IngestReport",
+           "clean_mention", "mention_problem"]

@@ -61,6 +61,28 @@ def is_web_url(url: str) -> bool:
     return bool(_WEB_URL.fullmatch(url))
 
 
+# Terminal escape sequences (CSI, OSC, the two-character ESC forms, the one-byte C1 CSI), then every
+# other C0/C1 control character but tab and newline: crawled text is printed by `yuqing search`
+# and must not clear the screen or set the window title. A lone surrogate (a JSON `"\ud800"`) can
+# be neither stored nor printed as UTF-8: it becomes U+FFFD.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]?|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[ -~]?|\x9b[0-?]*[ -/]*[@-~]?")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """`text` without terminal escapes and control characters (tab and newline kept, CRLF made a
+    newline), lone surrogates replaced by U+FFFD."""
+    text = _SURROGATES.sub("\ufffd", text).replace("\r\n", "\n")
+    return _CONTROLS.sub("", _ESCAPES.sub("", text))
+
+
+def has_unsafe_characters(text: str) -> bool:
+    """True when `text` holds a control character or a lone surrogate: such a value is refused
+    where it names something (an id, a URL), since cleaning it would change what it names."""
+    return bool(_CONTROLS.search(text) or _SURROGATES.search(text) or "\n" in text or "\t" in text)
+
+
 def join_title(title: str, text: str) -> str:
     """Title and body as one text (many sources repeat the title at the start of the body)."""
     return text if not title or text.startswith(title) else f"{title}\n{text}"
@@ -75,7 +97,8 @@ def mention_id(url: str = "", platform: str = "", post_id: str = "") -> str:
     key = f"{platform}:{post_id}" if platform and post_id else canonical_url(url)
     if not key.strip(":/"):
         raise ValueError("a mention needs a url or a platform post id to get an id")
-    return hashlib.sha1(key.encode("utf-8")).hexdigest()[:20]
+    # surrogatepass: a URL holding a lone surrogate still gets an id, so the ingest path can refuse it
+    return hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()[:20]
 
 
 @dataclass

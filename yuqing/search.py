@@ -36,6 +36,8 @@ def parse_when(text: str, tz: ZoneInfo, end: bool, where: str, key: str) -> date
         if len(text) == 10:
             day = date.fromisoformat(text)
             start = datetime(day.year, day.month, day.day, tzinfo=tz)
+            if end and day == date.max:  # no next day to stop before
+                return datetime.max.replace(tzinfo=tz)
             return start + timedelta(days=1) if end else start
         when = datetime.fromisoformat(text)
     except ValueError:

@@ -38,7 +38,8 @@ class RejectLog:
         path = self.dir / f"{now:%Y-%m-%d}.jsonl"
         line = {"at": now.isoformat(), "source": source, "url": url, "where": where or url, "stage": stage,
                 "reason": reason, "item": data}
-        with self._lock, path.open("a", encoding="utf-8") as f:
+        # backslashreplace: a lone surrogate in a rejected line is written as its JSON escape
+        with self._lock, path.open("a", encoding="utf-8", errors="backslashreplace") as f:
             f.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
         return path
 
