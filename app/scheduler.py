@@ -22,10 +22,12 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.joblog import JobLog, JobRun, SchedulerLock
 from app.services import Services
 from yuqing.config import Config, Schedule
+from yuqing.storage.base import StoreError
 
 log = logging.getLogger("yuqing.scheduler")
 ALERT_CHECK_SECONDS = 300
@@ -140,7 +142,13 @@ class Service:
             raise RuntimeError("a yuqing service is already running in this process")
         self.lock.acquire()
         _running = self
-        self.scheduler.start(paused=True)
+        try:
+            self.scheduler.start(paused=True)
+        except SQLAlchemyError as e:
+            _running = None
+            cause = getattr(e, "orig", None) or e
+            raise StoreError(f"{self.services.data.scheduler_db}: not a readable job store ({cause}); move it aside "
+                             "and start again (the jobs are rebuilt from the config)") from None
         wanted = set()
         for job_id, fn, trigger, args in self.job_specs():
             wanted.add(job_id)

@@ -10,6 +10,7 @@ from app.services import Services
 from yuqing.datadir import NOT_WORKING, SPOOL_KINDS
 from yuqing.query import parse
 from yuqing.storage import SearchRequest
+from yuqing.storage.base import StoreError
 
 ALERT_DAYS = 7
 NEVER = "never crawled"
@@ -33,17 +34,30 @@ def source_health(services: Services, name: str) -> dict[str, Any]:
     return {k: v for k, v in record.to_dict().items() if k not in ("name", "type")}
 
 
+def _store(services: Services, now: datetime) -> dict[str, Any]:
+    """The store's figures, or why it cannot be reached: the rest of the status is local files
+    and is shown either way."""
+    backend = services.config.store.backend
+    try:
+        store = services.store
+        everything = store.search(SearchRequest(query=parse(""), limit=1))
+        negative_24h = store.search(SearchRequest(query=parse(""), polarity="negative", limit=0,
+                                                  since=now - timedelta(days=1))).total
+    except StoreError as e:
+        return {"backend": backend, "mentions": None, "newest": None, "negative_last_24h": None,
+                "unreachable": str(e)}
+    newest = everything.hits[0].mention.published_at if everything.hits else None
+    return {"backend": backend, "mentions": everything.total, "newest": newest.isoformat() if newest else None,
+            "negative_last_24h": negative_24h}
+
+
 def collect(services: Services, now: datetime | None = None) -> dict[str, Any]:
     from nlp.analyzer import AnalyzerSettings
     from nlp.provenance import describe
     from yuqing.alertstore.model import AlertQuery
 
-    config, store = services.config, services.store
+    config = services.config
     now = now or datetime.now(config.tz)
-    everything = store.search(SearchRequest(query=parse(""), limit=1))
-    negative_24h = store.search(SearchRequest(query=parse(""), polarity="negative", limit=0,
-                                              since=now - timedelta(days=1))).total
-    newest = everything.hits[0].mention.published_at if everything.hits else None
     alerts = services.alert_store.list_alerts(AlertQuery(since=now - timedelta(days=ALERT_DAYS), limit=1000))
     # alert notices wait in the alert store, the rest in spool folders
     spool = {kind: services.alert_store.count_pending() if kind == "alerts" else _pending(services.data.spool(kind))
@@ -51,8 +65,7 @@ def collect(services: Services, now: datetime | None = None) -> dict[str, Any]:
     return {
         "config": config.path,
         "data_dir": str(config.data_dir),
-        "store": {"backend": config.store.backend, "mentions": everything.total,
-                  "newest": newest.isoformat() if newest else None, "negative_last_24h": negative_24h},
+        "store": _store(services, now),
         "sources": {s.name: {"type": s.type, **source_health(services, s.name)} for s in config.sources},
         "spool": spool,
         "alerts_last_7_days": [a.summary() for a in sorted(alerts, key=lambda a: a.started_at)],
@@ -61,8 +74,10 @@ def collect(services: Services, now: datetime | None = None) -> dict[str, Any]:
 
 
 def not_working(status: dict[str, Any]) -> list[str]:
-    """Sources whose last crawl delivered nothing (failing, blocked, login-required)."""
-    return [name for name, h in status["sources"].items() if h["state"] in NOT_WORKING]
+    """Sources whose last crawl delivered nothing (failing, blocked, login-required), and the store
+    when it cannot be reached."""
+    store = ["store"] if status["store"].get("unreachable") else []
+    return store + [name for name, h in status["sources"].items() if h["state"] in NOT_WORKING]
 
 
 def render(status: dict[str, Any]) -> str:
@@ -70,6 +85,7 @@ def render(status: dict[str, Any]) -> str:
 
     store = status["store"]
     lines = [f"config: {status['config']}", f"data dir: {status['data_dir']}",
+             f"store ({store['backend']}): UNREACHABLE — {store['unreachable']}" if store.get("unreachable") else
              f"store ({store['backend']}): {store['mentions']} mention(s), newest {store['newest'] or '-'}, "
              f"{store['negative_last_24h']} negative in the last 24 h"]
     lines.append(f"sources ({len(status['sources'])}):" if status["sources"] else "sources: none configured")

@@ -138,7 +138,8 @@ def import_jsonl(path: Path, ingest: Ingest, tz: tzinfo) -> ImportReport:
             _ingest(batch, path, ingest, report)
     except OSError as e:  # the disk is full (or a file-size limit): say how far the import got
         first = batch[0][0] if batch else report.lines
-        report.stopped = (f"{e.strerror or e} at line {first}: lines before it are done, "
+        at = f" ({e.filename})" if e.filename else ""
+        report.stopped = (f"{e.strerror or e}{at} at line {first}: lines before it are done, "
                           f"lines {first} onwards were not stored; free space and import again "
                           "(the lines already stored are updated, not duplicated)")
     return report

@@ -6,6 +6,7 @@ the schema is created idempotently and migrated by version, as Datasette does.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -90,6 +91,14 @@ def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     return db
 
 
+def _why_not(path: Path) -> str:
+    """What SQLite's "unable to open database file" leaves out: the folder is read-only."""
+    folder = path.parent if path.parent.exists() else next(p for p in path.parents if p.exists())
+    if not os.access(folder, os.W_OK) or os.statvfs(folder).f_flag & os.ST_RDONLY:
+        return f" ({folder} is read-only: give a writable --data-dir, or make it writable)"
+    return ""
+
+
 class SqliteStore:
     """`Store` on a single SQLite file. Safe to share between threads, and between processes (WAL;
     a writer waits up to `BUSY_TIMEOUT` seconds for another process's transaction)."""
@@ -106,7 +115,7 @@ class SqliteStore:
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
         except (sqlite3.Error, OSError) as e:
-            raise StoreError(f"cannot open the SQLite store at {self.path}: {e}") from e
+            raise StoreError(f"cannot open the SQLite store at {self.path}: {e}{_why_not(self.path)}") from e
 
     @contextmanager
     def _errors(self, what: str) -> Iterator[sqlite3.Connection]:
