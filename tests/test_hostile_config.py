@@ -96,8 +96,9 @@ def test_a_corrupt_scheduler_db_is_one_line_with_the_file_name(tmp_path):
     (tmp_path / "scheduler.db").write_bytes(b"this is not SQLite\0" * 300)
     proc = yq(tmp_path, "run", check=False)
     assert proc.returncode == 1
-    assert proc.stderr.strip() == (f"yuqing: run failed: {tmp_path / 'scheduler.db'}: not a readable job store (file is "
-                                   "not a database); move it aside and start again (the jobs are rebuilt from the config)")
+    assert proc.stderr.strip() == (
+        f"yuqing: run failed: {tmp_path / 'scheduler.db'}: not a readable job store (file is not a database); "
+        "move it aside and start again (the jobs are rebuilt from the config)")
 
 
 def test_a_read_only_data_dir_is_named_with_the_cause(tmp_path):
