@@ -58,10 +58,13 @@ def collect(services: Services, now: datetime | None = None) -> dict[str, Any]:
 
     config = services.config
     now = now or datetime.now(config.tz)
-    alerts = services.alert_store.list_alerts(AlertQuery(since=now - timedelta(days=ALERT_DAYS), limit=1000))
+    try:  # the alert store lives in the store's backend: unreachable with it, the local files still show
+        alerts = services.alert_store.list_alerts(AlertQuery(since=now - timedelta(days=ALERT_DAYS), limit=1000))
+        pending: int | None = services.alert_store.count_pending()
+    except StoreError:
+        alerts, pending = [], None
     # alert notices wait in the alert store, the rest in spool folders
-    spool = {kind: services.alert_store.count_pending() if kind == "alerts" else _pending(services.data.spool(kind))
-             for kind in SPOOL_KINDS}
+    spool = {kind: pending if kind == "alerts" else _pending(services.data.spool(kind)) for kind in SPOOL_KINDS}
     return {
         "config": config.path,
         "data_dir": str(config.data_dir),
