@@ -3,13 +3,12 @@ in a table of `DATA_DIR/scheduler.db` beside APScheduler's own job store, and th
 one `yuqing run` at a time use a data dir. `yuqing jobs` reads both."""
 from __future__ import annotations
 
-import fcntl
-import os
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO
+
+from yuqing.datadir import Held, PidLock
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS yuqing_job_runs (
     job_id TEXT NOT NULL,
@@ -60,34 +59,15 @@ class JobLog:
                 for job, due, done, outcome, error in rows]
 
 
-class SchedulerLock:
+class SchedulerLock(PidLock):
     """One scheduler per data dir: a second `yuqing run` would run every job twice."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._file: IO[str] | None = None
-
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        f = open(self.path, "a+")
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or "?"
-            f.close()
-            raise AlreadyRunning(f"another `yuqing run` (pid {holder}) is using {self.path.parent}; stop it first, "
+            super().acquire()
+        except Held as e:
+            raise AlreadyRunning(f"another `yuqing run` (pid {e.pid}) is using {self.path.parent}; stop it first, "
                                  "or give this one its own --data-dir") from None
-        f.truncate(0)
-        f.write(str(os.getpid()))
-        f.flush()
-        self._file = f
-
-    def release(self) -> None:
-        if self._file is not None:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
 
 
 __all__ = ["OUTCOMES", "AlreadyRunning", "JobLog", "JobRun", "SchedulerLock"]
