@@ -22,12 +22,12 @@ def category_labels(config: Config) -> dict[str, str]:
 
 
 def fetch(store: Store, since: datetime, until: datetime, institution: str | None = None,
-          polarity: str | None = None) -> list[Mention]:
+          polarity: str | None = None, source: str | None = None) -> list[Mention]:
     """Mentions published in [since, until), newest first, at most FETCH_LIMIT."""
     out: list[Mention] = []
     while len(out) < FETCH_LIMIT:
         result = store.search(SearchRequest(query=None, since=since, until=until, institution=institution,
-                                            polarity=polarity, limit=PAGE, offset=len(out)))
+                                            polarity=polarity, source=source, limit=PAGE, offset=len(out)))
         out += [hit.mention for hit in result.hits]
         if not result.hits or len(out) >= result.total:
             break

@@ -60,7 +60,7 @@ def _build_alert(config: Config, setup: AlertSetup, store: Store, rule: Rule, in
                  baseline=round(spike.baseline, 2), score=round(spike.score, 4), created_at=now,
                  mentions=[evidence.quote(m, labels, config.tz, reposts[m.id]) for m in quoted],
                  categories=evidence.category_counts(mentions, labels),
-                 keywords=evidence.keywords(mentions, [institution]),
+                 keywords=list(dict.fromkeys([*spike.terms, *evidence.keywords(mentions, [institution])])),
                  channels=list(rule.channels), severity=spike.severity,
                  sources=Counter(m.source for m in mentions).most_common(5),
                  search_url=_search_link(setup, config, institution.name, spike))

@@ -1,14 +1,19 @@
-"""Alert rule types, registered in `RULE_TYPES`. A rule type declares its options and validates
-them at start-up; `evaluate` looks at the store and says whether the latest bucket is a spike."""
+"""Alert rule types, registered in `RULE_TYPES`: `spike` (volume), `silence` (a source gone quiet)
+and `new_term` (a rare term suddenly frequent). A rule type declares its options and validates
+them at start-up; `evaluate` looks at the store and says whether the rule holds now. Severity is
+the detector's (`alerts.detect.severity`): one meaning of 关注 / 预警 / 紧急 for every rule."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import ClassVar
+from pathlib import Path
+from typing import ClassVar, TypedDict
 
-from alerts.detect import analyse_series
-from yuqing.alertstore.model import SEVERITIES
+from alerts.detect import SEVERITIES, analyse_series, severity, source_silence, term_bursts
+from alerts.detect.silence import WALLED
+from alerts.evidence import fetch
 from yuqing.config import Config, ConfigError, Reader, parse_duration
+from yuqing.datadir import DataDir
 from yuqing.model import POLARITIES, Institution
 from yuqing.storage.base import Store
 
@@ -22,7 +27,8 @@ class Spike:
     count: int
     baseline: float
     score: float
-    severity: str  # 关注 | 预警 | 紧急 (yuqing.alertstore.model.SEVERITIES)
+    severity: str  # 关注 | 预警 | 紧急 (alerts.detect.SEVERITIES)
+    terms: tuple[str, ...] = ()  # new_term: the bursting terms, highest score first
 
 
 def _institutions(r: Reader, config: Config) -> tuple[Institution, ...]:
@@ -50,18 +56,39 @@ def _number(r: Reader, name: str, default: float, low: float, high: float) -> fl
     return float(value)
 
 
+_LIFECYCLE_OPTIONS = frozenset({"name", "type", "institution", "cooldown", "max_cooldown", "resolve_after", "channels",
+                                "top"})
+
+
+class _Lifecycle(TypedDict):
+    cooldown_seconds: int
+    max_cooldown_seconds: int
+    resolve_after_seconds: int
+    top: int
+
+
+def _lifecycle(r: Reader, default_resolve: str) -> _Lifecycle:
+    """The options every rule type shares: how often it reminds and when it resolves."""
+    cooldown = parse_duration(r.data.get("cooldown", "6h"), r.where, r.key("cooldown"))
+    max_cooldown = parse_duration(r.data.get("max_cooldown", "48h"), r.where, r.key("max_cooldown"))
+    if max_cooldown < cooldown:
+        raise ConfigError(r.where, r.key("max_cooldown"), "must not be shorter than cooldown")
+    return {"cooldown_seconds": cooldown, "max_cooldown_seconds": max_cooldown,
+            "resolve_after_seconds": parse_duration(r.data.get("resolve_after", default_resolve), r.where,
+                                                    r.key("resolve_after")),
+            "top": int(_number(r, "top", 5, 1, 50))}
+
+
 @dataclass(frozen=True)
 class SpikeRule:
     """Mentions of one polarity per bucket; alert when the latest full bucket scores at least
     `threshold` with the causal detector (`alerts.detect`) against `history`, and has at least
     `min_count` mentions. While it keeps firing it reminds after `cooldown`, then after twice that,
-    and so on up to `max_cooldown`; it resolves once the spike has been gone for `resolve_after`.
-    Severity: 关注 when it fires; 预警 at `warn_ratio` times the usual count; 紧急 at `urgent_ratio`."""
+    and so on up to `max_cooldown`; it resolves once the spike has been gone for `resolve_after`."""
 
     TYPE: ClassVar[str] = "spike"
-    OPTIONS: ClassVar[frozenset[str]] = frozenset({
-        "name", "type", "polarity", "institution", "bucket", "history", "min_count", "threshold",
-        "cooldown", "max_cooldown", "resolve_after", "warn_ratio", "urgent_ratio", "channels", "top"})
+    OPTIONS: ClassVar[frozenset[str]] = _LIFECYCLE_OPTIONS | {"polarity", "bucket", "history", "min_count",
+                                                              "threshold"}
 
     name: str
     institutions: tuple[Institution, ...]
@@ -74,8 +101,6 @@ class SpikeRule:
     cooldown_seconds: int = 6 * 3600
     max_cooldown_seconds: int = 48 * 3600
     resolve_after_seconds: int = 3600
-    warn_ratio: float = 3.0
-    urgent_ratio: float = 6.0
     top: int = 5  # mentions quoted in the alert
 
     @classmethod
@@ -89,28 +114,11 @@ class SpikeRule:
             raise ConfigError(r.where, r.key("history"), "must cover at least 4 buckets to give a baseline")
         if history // bucket > 20_000:
             raise ConfigError(r.where, r.key("bucket"), "too small for the history (more than 20 000 buckets)")
-        cooldown = parse_duration(r.data.get("cooldown", "6h"), r.where, r.key("cooldown"))
-        max_cooldown = parse_duration(r.data.get("max_cooldown", "48h"), r.where, r.key("max_cooldown"))
-        if max_cooldown < cooldown:
-            raise ConfigError(r.where, r.key("max_cooldown"), "must not be shorter than cooldown")
-        warn = _number(r, "warn_ratio", 3.0, 1.0, 1e6)
-        urgent = _number(r, "urgent_ratio", max(6.0, warn), warn, 1e6)
-        return cls(
-            name=name, institutions=_institutions(r, config), channels=channels, polarity=polarity,
-            bucket_seconds=bucket, history_seconds=history,
-            min_count=int(_number(r, "min_count", 5, 0, 1e9)),
-            threshold=_number(r, "threshold", 0.95, 0.0, 1.0),
-            cooldown_seconds=cooldown, max_cooldown_seconds=max_cooldown,
-            resolve_after_seconds=parse_duration(r.data.get("resolve_after", r.data.get("bucket", "1h")), r.where,
-                                                 r.key("resolve_after")),
-            warn_ratio=warn, urgent_ratio=urgent, top=int(_number(r, "top", 5, 1, 50)))
-
-    def severity(self, count: int, baseline: float) -> str:
-        """How far above the usual count: 紧急 from `urgent_ratio` times it, 预警 from `warn_ratio`."""
-        ratio = count / max(baseline, 1.0)  # below one mention an hour, "usual" is one
-        if ratio >= self.urgent_ratio:
-            return SEVERITIES[2]
-        return SEVERITIES[1] if ratio >= self.warn_ratio else SEVERITIES[0]
+        return cls(name=name, institutions=_institutions(r, config), channels=channels, polarity=polarity,
+                   bucket_seconds=bucket, history_seconds=history,
+                   min_count=int(_number(r, "min_count", 5, 0, 1e9)),
+                   threshold=_number(r, "threshold", 0.95, 0.0, 1.0),
+                   **_lifecycle(r, r.data.get("bucket", "1h")))
 
     def evaluate(self, store: Store, institution: Institution, now: datetime) -> Spike | None:
         """The latest bucket ends at `now`, so it is always a full bucket."""
@@ -125,9 +133,128 @@ class SpikeRule:
         score, baseline = result.scores[-1], result.baselines[-1]
         if count < self.min_count or score < self.threshold:
             return None
-        return Spike(start, start + timedelta(seconds=self.bucket_seconds), count, baseline, score,
-                     self.severity(count, baseline))
+        level = severity(score, count, self.min_count) or SEVERITIES[0]  # a threshold set below 关注's score
+        return Spike(start, start + timedelta(seconds=self.bucket_seconds), count, baseline, score, level)
 
 
-Rule = SpikeRule  # the union of rule types; widen when a second type is registered
-RULE_TYPES: dict[str, type[SpikeRule]] = {SpikeRule.TYPE: SpikeRule}
+@dataclass(frozen=True)
+class SilenceRule:
+    """A source whose mentions stop for longer than twice its usual gap, or whose crawl health is
+    blocked / login-required / failing for longer than that gap (`alerts.detect.source_silence`):
+    the crawler broke or its cookie expired. Alerts are grouped per source (the alert's
+    `institution` is the source's name); severity 预警 (nothing comes in: act today). Resolves once
+    mentions arrive again and the health is no longer walled, for `resolve_after` (30 min)."""
+
+    TYPE: ClassVar[str] = "silence"
+    OPTIONS: ClassVar[frozenset[str]] = (_LIFECYCLE_OPTIONS - {"institution"}) | {"source", "history", "min_gap",
+                                                                                   "default_gap"}
+    SEVERITY: ClassVar[str] = SEVERITIES[1]
+
+    name: str
+    institutions: tuple[Institution, ...]  # one per watched source, named after it (the alert's group)
+    channels: tuple[str, ...]
+    data_dir: Path = Path()
+    polarity: str = "any"
+    history_seconds: int = 14 * 86400
+    min_gap_seconds: int = 3600
+    default_gap_seconds: int = 6 * 3600
+    cooldown_seconds: int = 6 * 3600
+    max_cooldown_seconds: int = 48 * 3600
+    resolve_after_seconds: int = 1800
+    top: int = 5
+
+    @classmethod
+    def from_config(cls, name: str, r: Reader, config: Config, channels: tuple[str, ...]) -> SilenceRule:
+        value = r.data.get("source", "*")
+        wanted = [value] if isinstance(value, str) else value
+        known = [s.name for s in config.sources]
+        if not isinstance(wanted, list) or not all(isinstance(w, str) for w in wanted):
+            raise ConfigError(r.where, r.key("source"), 'must be "*", a source name or a list of names')
+        for w in wanted:
+            if w != "*" and w not in known:
+                raise ConfigError(r.where, r.key("source"),
+                                  f"{w!r} is not a configured source (known: {', '.join(known) or 'none configured'})")
+        names = known if "*" in wanted else list(dict.fromkeys(wanted))
+        return cls(name=name, institutions=tuple(Institution(n) for n in names), channels=channels,
+                   data_dir=Path(config.data_dir),
+                   history_seconds=parse_duration(r.data.get("history", "14d"), r.where, r.key("history")),
+                   min_gap_seconds=parse_duration(r.data.get("min_gap", "1h"), r.where, r.key("min_gap")),
+                   default_gap_seconds=parse_duration(r.data.get("default_gap", "6h"), r.where, r.key("default_gap")),
+                   **_lifecycle(r, "30m"))
+
+    def evaluate(self, store: Store, institution: Institution, now: datetime) -> Spike | None:
+        source = institution.name
+        since = now - timedelta(seconds=self.history_seconds)
+        arrivals = [m.published_at or m.fetched_at for m in fetch(store, since, now, source=source)]
+        health = DataDir(self.data_dir).read_health(source)
+        state = health.state if health is not None and health.state in WALLED else None
+        walled_since = _health_since(health.finished_at if health else "", now) if state else None
+        found = source_silence(source, arrivals, now, state, walled_since,
+                               timedelta(seconds=self.min_gap_seconds), timedelta(seconds=self.default_gap_seconds))
+        if found is None:
+            return None
+        usual = found.usual_gap.total_seconds() / 3600 if found.usual_gap else 0.0
+        return Spike(found.since, now, 0, usual, 0.0, self.SEVERITY)
+
+
+def _health_since(finished_at: str, now: datetime) -> datetime:
+    """When the crawl that recorded the walled state finished; `now` when it does not say."""
+    try:
+        at = datetime.fromisoformat(finished_at)
+    except ValueError:
+        return now
+    return at if at.tzinfo else at.replace(tzinfo=now.tzinfo)
+
+
+@dataclass(frozen=True)
+class NewTermRule:
+    """A keyword rarely seen in `history` (at most `max_history_share` of the institution's mentions)
+    found in at least `min_count` mentions of the last `window` (`alerts.detect.term_bursts`, on the
+    stored mentions' keywords): a product name next to 暴雷. Severity from the burst's score and
+    count, as for spikes; the alert's keywords start with the bursting terms."""
+
+    TYPE: ClassVar[str] = "new_term"
+    OPTIONS: ClassVar[frozenset[str]] = _LIFECYCLE_OPTIONS | {"window", "history", "min_count", "threshold",
+                                                              "max_history_share"}
+
+    name: str
+    institutions: tuple[Institution, ...]
+    channels: tuple[str, ...]
+    polarity: str = "any"
+    window_seconds: int = 6 * 3600
+    history_seconds: int = 14 * 86400
+    min_count: int = 5
+    threshold: float = 0.95
+    max_history_share: float = 0.01
+    cooldown_seconds: int = 6 * 3600
+    max_cooldown_seconds: int = 48 * 3600
+    resolve_after_seconds: int = 6 * 3600
+    top: int = 5
+
+    @classmethod
+    def from_config(cls, name: str, r: Reader, config: Config, channels: tuple[str, ...]) -> NewTermRule:
+        window = parse_duration(r.data.get("window", "6h"), r.where, r.key("window"))
+        history = parse_duration(r.data.get("history", "14d"), r.where, r.key("history"))
+        if history <= window:
+            raise ConfigError(r.where, r.key("history"), "must be longer than window")
+        return cls(name=name, institutions=_institutions(r, config), channels=channels, window_seconds=window,
+                   history_seconds=history, min_count=int(_number(r, "min_count", 5, 1, 1e9)),
+                   threshold=_number(r, "threshold", 0.95, 0.0, 1.0),
+                   max_history_share=_number(r, "max_history_share", 0.01, 0.0, 1.0),
+                   **_lifecycle(r, r.data.get("window", "6h")))
+
+    def evaluate(self, store: Store, institution: Institution, now: datetime) -> Spike | None:
+        start = now - timedelta(seconds=self.window_seconds)
+        recent = fetch(store, start, now, institution.name)
+        history = fetch(store, now - timedelta(seconds=self.history_seconds), start, institution.name)
+        bursts = term_bursts([m.keywords for m in recent], [m.keywords for m in history], self.min_count,
+                             self.max_history_share, self.threshold)
+        if not bursts:
+            return None
+        top = bursts[0]
+        level = severity(top.score, top.count, self.min_count) or SEVERITIES[0]
+        return Spike(start, now, top.count, top.expected, top.score, level, tuple(b.term for b in bursts))
+
+
+Rule = SpikeRule | SilenceRule | NewTermRule
+RULE_TYPES: dict[str, type[Rule]] = {r.TYPE: r for r in (SpikeRule, SilenceRule, NewTermRule)}

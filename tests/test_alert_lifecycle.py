@@ -167,12 +167,12 @@ def test_dry_run_shows_the_notice_and_changes_nothing(tmp_path, sqlite_store, al
 
 
 def test_quiet_hours_hold_notices_below_urgent(tmp_path, sqlite_store, alert_store, sink):
-    rule = {**SPIKE_RULE, "warn_ratio": 100, "urgent_ratio": 100}  # this spike is only 关注
+    rule = {**SPIKE_RULE, "min_count": 25}  # 30 mentions: under 3 × min_count, so not 紧急
     config = make_config(tmp_path / "data", sink.port, {"rules": [rule], "quiet_hours": "11:30-12:30"})
     spiky_week(sqlite_store)
     setup = quick(alerts.load(config))
     [a] = alerts.check(config, sqlite_store, alert_store, now=NOW, setup=setup)
-    assert a.severity == "关注" and sink.messages() == []
+    assert a.severity == "预警" and sink.messages() == []
     [held] = alert_store.deliveries(alert_id=a.id)
     assert held.due_at == NOW + timedelta(minutes=30)
     alerts.check(config, sqlite_store, alert_store, now=NOW + timedelta(minutes=25), setup=setup)

@@ -1,5 +1,5 @@
 """Source silence: a source whose mentions stop, or whose crawl health says it is walled off
-(blocked, login required), for longer than its usual gap: the crawler broke or its cookie expired.
+(blocked, login required, failing), for longer than its usual gap: the crawler broke or its cookie expired.
 
 The usual gap is learnt from the source's own arrivals: the 95th percentile of the gaps between
 consecutive mentions (at least MIN_GAPS of them), so a source that posts hourly by day and never at
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-WALLED = ("blocked", "login-required")  # crawl health states in which nothing can come in
+WALLED = ("blocked", "login-required", "failing")  # crawl health states in which nothing can come in
 MIN_GAPS = 10
 QUANTILE = 0.95
 SLACK = 2.0
@@ -21,7 +21,7 @@ SLACK = 2.0
 @dataclass(frozen=True)
 class Silence:
     source: str
-    reason: str  # "no mentions" or the health state ("blocked", "login-required")
+    reason: str  # "no mentions" or the health state ("blocked", "login-required", "failing")
     since: datetime  # the last mention, or when the health state began
     usual_gap: timedelta | None  # None while too few mentions have been seen to know it
 
