@@ -88,6 +88,8 @@ def _document(m: Mention) -> str:
     doc["content_seg"] = index_tokens(m.content)
     # What filters, sorting and histograms use: the SQLite store falls back to fetched_at the same way.
     doc["published"] = (m.published_at or m.fetched_at).isoformat()
+    # What the per-group aggregation counts: "" means the mention is its own group, as in SQLite.
+    doc["group"] = m.group_id or m.id
     return json.dumps(doc, ensure_ascii=False, allow_nan=False)
 
 

@@ -42,6 +42,11 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE VIRTUAL TABLE mentions_fts USING fts5 (title, body, tokenize = 'unicode61');
     """,
+    # 2: repost / near-duplicate groups; "" on older rows means "its own group"
+    """
+    ALTER TABLE mentions ADD COLUMN group_id TEXT NOT NULL DEFAULT '';
+    CREATE INDEX mentions_group ON mentions (group_id);
+    """,
 )
 
 
@@ -166,17 +171,17 @@ class SqliteStore:
     def _upsert(self, m: Mention, doc: str, title_seg: str, body_seg: str, report: IndexReport) -> None:
         db = self._db
         old = db.execute("SELECT rowid FROM mentions WHERE id = ?", (m.id,)).fetchone()
-        values = (m.source, m.polarity, _ts(m), doc)
+        values = (m.source, m.polarity, _ts(m), m.group_id, doc)
         if old:
             rowid = old[0]
-            db.execute("UPDATE mentions SET source = ?, polarity = ?, published_ts = ?, doc = ? WHERE rowid = ?",
-                       (*values, rowid))
+            db.execute("UPDATE mentions SET source = ?, polarity = ?, published_ts = ?, group_id = ?, doc = ? "
+                       "WHERE rowid = ?", (*values, rowid))
             db.execute("DELETE FROM mentions_fts WHERE rowid = ?", (rowid,))
             db.execute("DELETE FROM mention_institutions WHERE mention_rowid = ?", (rowid,))
             report.updated += 1
         else:
-            rowid = db.execute("INSERT INTO mentions (id, source, polarity, published_ts, doc) VALUES (?, ?, ?, ?, ?)",
-                               (m.id, *values)).lastrowid
+            rowid = db.execute("INSERT INTO mentions (id, source, polarity, published_ts, group_id, doc) "
+                               "VALUES (?, ?, ?, ?, ?, ?)", (m.id, *values)).lastrowid
             report.created += 1
         db.execute("INSERT INTO mentions_fts (rowid, title, body) VALUES (?, ?, ?)", (rowid, title_seg, body_seg))
         db.executemany("INSERT OR IGNORE INTO mention_institutions VALUES (?, ?)",
