@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any, Literal
 
 from datasketch import MinHash, MinHashLSH
 
@@ -24,6 +26,9 @@ SHINGLE = 3
 # Mention signatures: more permutations than the training clusters, since each estimate decides
 # alone whether a post joins a story (128: about ±0.04 at Jaccard 0.5).
 SIGNATURE_PERM = 128
+# Named, not left to datasketch's default: signatures are kept (yuqing.groups) and compare only
+# with signatures of the same scheme (datasketch 2.0 changed the default once already).
+SIGNATURE_SCHEME: Literal["affine32"] = "affine32"
 # Shorter normalised texts ("转发微博", "同意", "+1") say too little to be called copies of anything.
 SIGNATURE_MIN_CHARS = 8
 # The words that say "this is a repost" without being the story: kept out of the comparison.
@@ -74,6 +79,12 @@ def comparable_text(text: str) -> str:
     return _NOT_WORD.sub("", _REPOST_LABEL.sub("", normalize(text))).lower()
 
 
+@lru_cache(maxsize=1)
+def _permutations() -> Any:
+    # Drawn once: drawing them again for every post took longer than hashing its shingles.
+    return MinHash(num_perm=SIGNATURE_PERM, seed=1, scheme=SIGNATURE_SCHEME).permutations
+
+
 def signature(text: str) -> list[int] | None:
     """The MinHash of the text's character 3-gram set (`SIGNATURE_PERM` values, each below 2**32;
     the share of equal values estimates the Jaccard similarity of two texts), or None when the
@@ -81,6 +92,6 @@ def signature(text: str) -> list[int] | None:
     comparable = comparable_text(text)
     if len(comparable) < SIGNATURE_MIN_CHARS:
         return None
-    minhash = MinHash(num_perm=SIGNATURE_PERM, seed=1)
+    minhash = MinHash(num_perm=SIGNATURE_PERM, seed=1, permutations=_permutations(), scheme=SIGNATURE_SCHEME)
     minhash.update_batch(list(_shingles(comparable)))
     return [int(v) for v in minhash.hashvalues]

@@ -31,12 +31,13 @@ from yuqing.model import Mention
 from yuqing.storage.base import StoreError
 from yuqing.storage.sqlite import connect, migrate
 
-# Measured by benchmarks/bench_dedup.py on its labelled pairs (README "Reposts and near-duplicates").
-THRESHOLD = 0.5
+# The best F1 on benchmarks/bench_dedup.py's labelled pairs (README "Reposts and near-duplicates"):
+# reposts with a comment of their own sit at 0.6-0.8, different stories sharing boilerplate at 0.3.
+THRESHOLD = 0.4
 WINDOW = timedelta(days=7)
-# 4 values per band: two texts at Jaccard 0.5 share a band with probability 0.87 over 32 bands
-# (128 values), at 0.7 with 0.9997, at 0.2 with 0.05.
-ROWS = 4
+# 3 values per band, 42 bands of 128 values: two texts at Jaccard 0.4 share a band with
+# probability 0.94, at 0.5 with 0.995, at 0.1 with 0.04 (fewer candidates to compare).
+ROWS = 3
 
 Signer = Callable[[str], Sequence[int] | None]
 
@@ -103,6 +104,9 @@ class Groups:
         if self._db is None:
             try:
                 self._db = connect(self.path, self.BUSY_TIMEOUT)
+                # A power cut may lose the last batch's signatures, never corrupt the file: those
+                # mentions are then grouped alone, which is what they were before grouping existed.
+                self._db.execute("PRAGMA synchronous = NORMAL")
                 migrate(self._db, self.path, MIGRATIONS, "groups_version")
             except (sqlite3.Error, OSError) as e:
                 self._db = None
