@@ -6,13 +6,16 @@ crawl pipeline, the scheduler jobs, the CLI and the web app. The same contract t
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from yuqing.model import Mention
 from yuqing.query import Query
+
+# Mentions per batch of `Store.scan`: large enough that a round trip is rare, small enough to hold.
+SCAN_BATCH = 1000
 
 
 class StoreError(RuntimeError):
@@ -89,6 +92,24 @@ class Store(Protocol):
                           source: str | None = None) -> list[tuple[datetime, int]]:
         """Mentions per time bucket by `published_at`, buckets aligned to `since`, empty buckets
         included as 0, in order. Bucket datetimes carry `since`'s timezone."""
+        ...
+
+    def scan(self, request: SearchRequest | None = None, batch_size: int = SCAN_BATCH) -> Iterator[list[Mention]]:
+        """Every mention matching `request`'s query and filters (all of them without one), in a stable
+        order, `batch_size` at a time; `limit`, `offset` and ranking are ignored. Not bounded by a
+        result window: the SQLite store pages by rowid, Elasticsearch by `search_after` over a point
+        in time, so a scan sees the store as it was when it began (Elasticsearch) or takes in rows
+        written behind it (SQLite), and never repeats or skips one that stays."""
+        ...
+
+    def count(self) -> int:
+        """How many mentions the store holds (exact)."""
+        ...
+
+    def prune(self, before: datetime, *, dry_run: bool = False) -> int:
+        """Delete every mention published (else fetched) before `before`; the number deleted, or
+        with `dry_run` the number that would be. Alert state keeps its own copy of the mentions it
+        quotes, so it is untouched."""
         ...
 
     def close(self) -> None:
