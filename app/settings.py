@@ -38,11 +38,19 @@ def _nlp(config: Config) -> None:
         AnalyzerSettings.parse(config.nlp)
 
 
+def _digest(config: Config) -> None:
+    if any(r.institutions for r in config.digest.audience):
+        from alerts.digest import validate
+
+        validate(config)
+
+
 # section → the stage's check (raises ConfigError naming the dotted key).
 STAGE_SECTIONS: dict[str, Callable[[Config], None]] = {
     "sources": _sources,
     "alerts": _alerts,
     "nlp": _nlp,
+    "digest": _digest,
 }
 
 

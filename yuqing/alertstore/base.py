@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from yuqing.alertstore.model import AlertQuery, AlertRecord, Delivery, Silence
+from yuqing.alertstore.model import AlertQuery, AlertRecord, Delivery, DigestSend, Silence
 from yuqing.storage.base import StoreError
 
 
@@ -63,6 +63,21 @@ class AlertStore(Protocol):
         ...
 
     def delete_silence(self, silence_id: str) -> bool: ...
+
+    # -- digests -------------------------------------------------------------------------------
+    def add_digest_send(self, record: DigestSend) -> bool:
+        """Record a digest to send; False (and nothing changed) when its key is already there."""
+        ...
+
+    def put_digest_send(self, record: DigestSend) -> None:
+        """Save an attempt's outcome (state, attempts, last error, file)."""
+        ...
+
+    def get_digest_send(self, key: str) -> DigestSend | None: ...
+
+    def digest_sends(self, state: str | None = None, limit: int = 1000) -> list[DigestSend]:
+        """Digests recorded (or those in one state), newest first."""
+        ...
 
     def close(self) -> None: ...
 
