@@ -37,8 +37,8 @@ from yuqing.storage.base import Store
 
 log = logging.getLogger("yuqing.digest")
 
-__all__ = ["ArchivedDigest", "DigestData", "Period", "archived", "build_digest", "parse_day", "parse_week",
-           "read_archived", "resend_spooled", "send_digest", "validate", "write_preview"]
+__all__ = ["ArchivedDigest", "DigestData", "Period", "archived", "build_digest", "html_as_read", "parse_day",
+           "parse_week", "read_archived", "resend_spooled", "send_digest", "validate", "write_preview"]
 
 
 def validate(config: Config) -> None:
@@ -200,7 +200,14 @@ def read_archived(alert_store: AlertStore, key: str) -> ArchivedDigest | None:
         return None
     msg = email.message_from_bytes(Path(record.file).read_bytes(), policy=SMTP)
     assert isinstance(msg, EmailMessage)  # policy SMTP builds EmailMessage
-    text_part, html_part = msg.get_body(("plain",)), msg.get_body(("html",))
+    text_part = msg.get_body(("plain",))
+    return ArchivedDigest(record, msg, text_part.get_content() if text_part is not None else "", html_as_read(msg))
+
+
+def html_as_read(msg: EmailMessage) -> str:
+    """The email's HTML with each `cid:` image replaced by a data: URI of its part, as a mail
+    client shows it."""
+    html_part = msg.get_body(("html",))
     html = html_part.get_content() if html_part is not None else ""
     for part in msg.walk():
         cid = str(part.get("Content-ID", "")).strip("<>")
@@ -208,4 +215,4 @@ def read_archived(alert_store: AlertStore, key: str) -> ArchivedDigest | None:
         if cid and part.get_content_type().startswith("image/") and isinstance(payload, bytes):
             data = base64.b64encode(payload).decode("ascii")
             html = html.replace(f"cid:{cid}", f"data:{part.get_content_type()};base64,{data}")
-    return ArchivedDigest(record, msg, text_part.get_content() if text_part is not None else "", html)
+    return html

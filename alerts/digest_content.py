@@ -31,6 +31,8 @@ TOP_STORIES = 5
 STORY_THRESHOLD = 0.5  # Jaccard of 3-gram sets: looser than a repost, one event told in other words
 HIGH_RISK = 0.8  # a mention's risk from here on counts as high
 SNIPPET_CHARS = 120
+# With no institutions configured (the built-in defaults), the digest covers every stored mention.
+EVERYTHING = Institution("全部")
 
 
 @dataclass(frozen=True)
@@ -106,12 +108,12 @@ class DigestData:
         return (int(sum(i.now.total for i in self.institutions)), int(sum(i.now.negative for i in self.institutions)))
 
 
-def _counts(store: Store, since: datetime, until: datetime, step: int, name: str,
+def _counts(store: Store, since: datetime, until: datetime, step: int, name: str | None,
             polarity: str | None = None) -> list[int]:
     return [n for _, n in store.count_by_interval(since, until, step, institution=name, polarity=polarity)]
 
 
-def _figures(store: Store, period: Period, name: str) -> tuple[Figures, Figures]:
+def _figures(store: Store, period: Period, name: str | None) -> tuple[Figures, Figures]:
     """The period before, and the average of the `history_count` before this one."""
     step = int(period.length.total_seconds())
     total = _counts(store, period.history_start(), period.start, step, name)
@@ -120,7 +122,7 @@ def _figures(store: Store, period: Period, name: str) -> tuple[Figures, Figures]
     return Figures(total[-1], negative[-1]), Figures(sum(total) / n, sum(negative) / n)
 
 
-def _series(store: Store, period: Period, name: str) -> tuple[dict[str, list[int]], Figures]:
+def _series(store: Store, period: Period, name: str | None) -> tuple[dict[str, list[int]], Figures]:
     total = _counts(store, period.start, period.end, period.bucket_seconds, name)
     series = {p: _counts(store, period.start, period.end, period.bucket_seconds, name, p) for p in POLARITIES}
     other = [t - sum(s[i] for s in series.values()) for i, t in enumerate(total)]
@@ -129,9 +131,9 @@ def _series(store: Store, period: Period, name: str) -> tuple[dict[str, list[int
     return series, Figures(sum(total), sum(series["negative"]))
 
 
-def _about(m: Mention, name: str) -> bool:
+def _about(m: Mention, name: str | None) -> bool:
     """Negative about this institution: negative, and not aimed only at another one it names."""
-    return m.polarity == "negative" and (not m.negative_entities or name in m.negative_entities)
+    return m.polarity == "negative" and (name is None or not m.negative_entities or name in m.negative_entities)
 
 
 def _snippet(m: Mention) -> str:
@@ -249,7 +251,7 @@ def assess(now: Figures, average: Figures, alerts: Sequence[AlertRecord], high_r
 
 def collect_institution(config: Config, store: Store, alert_store: AlertStore, period: Period,
                         institution: Institution, now: datetime) -> InstitutionDigest:
-    name = institution.name
+    name = None if institution is EVERYTHING else institution.name
     series, current = _series(store, period, name)
     previous, average = _figures(store, period, name)
     mentions = evidence.fetch(store, period.start, period.end, institution=name)
@@ -262,7 +264,8 @@ def collect_institution(config: Config, store: Store, alert_store: AlertStore, p
     level, reason = assess(current, average, alerts, high_risk, period)
     labels = evidence.category_labels(config)
     return InstitutionDigest(
-        name=name, now=current, previous=previous, average=average, level=level, reason=reason, series=series,
+        name=institution.name, now=current, previous=previous, average=average, level=level, reason=reason,
+        series=series,
         categories=_categories(negative, [m for m in before if _about(m, name)], labels),
         sources=_sources(mentions),
         negative=_quoted(evidence.repost_groups(negative), config.web.base_url),
@@ -279,6 +282,6 @@ def collect(config: Config, store: Store, alert_store: AlertStore, period: Perio
     """The digest over `period` for the institutions in `scope` (empty: every watched one)."""
     now = now or datetime.now(config.tz)
     title = config.digest.title if period.kind == "weekly" else config.digest.daily.title
-    watched = [i for i in config.institutions if not scope or i.name in scope]
+    watched = [i for i in config.institutions if not scope or i.name in scope] or [EVERYTHING]
     return DigestData(title, period, now,
                       [collect_institution(config, store, alert_store, period, i, now) for i in watched])

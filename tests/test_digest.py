@@ -287,3 +287,37 @@ def test_digest_survives_a_dead_mail_server(tmp_path, store, sink, alert_store):
 def test_hostile_text_in_the_plain_text_is_just_text(tmp_path, store, alert_store):
     text = text_of(build_digest(make_config(tmp_path / "data", 25), store, alert_store, now=NOW))
     assert HOSTILE.format(bank=OTHER) in text  # plain text shows it as written; no markup there
+
+
+def test_the_command_sends_lists_and_refuses_bad_flags(tmp_path, sink, capsys):
+    import json
+
+    import yaml
+
+    from app.cli import main
+    from yuqing.storage.sqlite import SqliteStore
+
+    data = tmp_path / "data"
+    data.mkdir()
+    store = SqliteStore(data / "yuqing.db", tz=SHANGHAI)
+    assert not store.index_many(month()).failed
+    store.close()
+    config = tmp_path / "yuqing.yaml"
+    config.write_text(yaml.safe_dump(_mapping(tmp_path, sink.port), allow_unicode=True), encoding="utf-8")
+    base = ["--config", str(config), "--data-dir", str(data), "digest"]
+    assert main([*base, "list"]) == 0 and "no digests sent yet" in capsys.readouterr().out
+    assert main([*base, "--week", "2026-W10"]) == 0
+    assert "weekly digest 2026-W10 sent to risk@example.com: " in capsys.readouterr().out
+    assert main([*base, "--week", "2026-W10"]) == 0 and len(sink.messages()) == 1  # already sent: not again
+    assert main([*base, "--day", "2026-03-04"]) == 0 and len(sink.messages()) == 2
+    capsys.readouterr()
+    assert main([*base, "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["digests"]
+    assert [(d["kind"], d["period"], d["state"], d["recipient"]) for d in listed] == [
+        ("daily", "2026-03-04", "sent", "risk@example.com"), ("weekly", "2026-W10", "sent", "risk@example.com")]
+    assert main([*base, "list"]) == 0 and "2026-W10    weekly  sent" in capsys.readouterr().out
+    assert main([*base, "--daily", "--dry-run", "--out", str(tmp_path / "out")]) == 0
+    assert len(list((tmp_path / "out").glob("daily-*.eml"))) == 1
+    assert main([*base, "--week", "2026-W10", "--day", "2026-03-04"]) == 2
+    assert "give --week (weekly digest) or --day (daily brief), not both" in capsys.readouterr().err
+    assert main([*base, "--dry-run"]) == 2 and "--dry-run needs --out DIR" in capsys.readouterr().err
