@@ -22,13 +22,6 @@ from yuqing.config import ConfigError, from_mapping
 from yuqing.datadir import DataDir, HealthRecord
 
 
-@pytest.fixture(params=["sqlite", pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)])
-def site(request, tmp_path):
-    s = start_site(tmp_path, request.param)
-    yield s
-    s.close()
-
-
 def cli_json(site: Site, capsys, *args: str) -> dict:
     capsys.readouterr()
     assert main(["--config", str(site.config_path), "--data-dir", str(site.config.data_dir), "search", "--json",
