@@ -43,6 +43,7 @@ bench: setup
 	@if [ -n "$$YUQING_NAB" ]; then $(BIN)/python benchmarks/bench_nab.py "$$YUQING_NAB"; \
 	else echo "bench_nab.py skipped: set YUQING_NAB to a local copy of NAB (data/, labels/)"; fi
 	$(BIN)/python benchmarks/bench_query_bounds.py
+	$(BIN)/python benchmarks/bench_hostile_memory.py
 	$(BIN)/python benchmarks/learning_curve.py
 	$(BIN)/python benchmarks/bench_crawl.py
 	$(BIN)/python benchmarks/bench_dedup.py

@@ -266,7 +266,7 @@ def idempotency_key(alert_id: str, channel: str, kind: str) -> str:
 
 @dataclass
 class Delivery:
-    """One notice for one channel. `kind` is unique per alert and channel: `firing`, `repeat-2`,
+    """One notice for one channel. `kind` is unique per alert and channel: `firing`, `repeat-关注-2`,
     `escalated-紧急`, `resolved`. Pending until delivered; `due_at` is the earliest next attempt
     (quiet hours, back-off after a failure)."""
 
