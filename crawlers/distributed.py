@@ -20,9 +20,11 @@ import uuid
 from typing import Any, Self
 from urllib.parse import urlsplit
 
+import redis
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider
+from scrapy.settings import BaseSettings
 from scrapy_redis.scheduler import Scheduler
 from twisted.internet.task import LoopingCall
 
@@ -63,6 +65,22 @@ def redis_settings(config: Config) -> dict[str, Any]:
         # The round decides when the keys go (SharedScheduler.close), not each process's close.
         "SCHEDULER_PERSIST": True,
     }
+
+
+def unreachable(settings: BaseSettings) -> str | None:
+    """Why the Redis of distributed mode cannot be used, or None (also when the mode is off).
+    Asked before the crawl starts: a scheduler that cannot open leaves Scrapy with an error of
+    its own that names nothing."""
+    url = settings.get("REDIS_URL")
+    if settings.get("SCHEDULER") != "crawlers.distributed.SharedScheduler" or not url:
+        return None
+    parts = urlsplit(url)
+    where = parts.path if parts.scheme == "unix" else f"{parts.hostname}:{parts.port or 6379}"  # no password
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=30).ping()
+    except redis.RedisError as e:
+        return f"cannot reach Redis at {where} (crawl.redis_url): {type(e).__name__}: {e}"
+    return None
 
 
 class SharedScheduler(Scheduler):

@@ -142,3 +142,13 @@ def test_the_redis_password_is_never_echoed(tmp_path):
     with pytest.raises(ConfigError, match=r"crawl\.colour: unknown key"):
         (tmp_path / "yuqing.yaml").write_text("crawl: {colour: red}\n", encoding="utf-8")
         load(tmp_path / "yuqing.yaml", tmp_path, env={})
+
+
+def test_an_unreachable_redis_is_reported_not_raised(tmp_path):
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = config_file(tmp_path, "http://127.0.0.1:1", store_config("sqlite", str(tmp_path / "one.db")),
+                         f"redis://127.0.0.1:{port}/0")
+    (report,) = crawl(config, str(tmp_path), timeout=60, settings=SETTINGS)
+    assert report.state == "failing" and f"127.0.0.1:{port}" in report.state_reason, report
