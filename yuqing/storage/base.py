@@ -71,7 +71,8 @@ class IndexReport:
 
 
 class Store(Protocol):
-    """What every backend provides. Writes are upserts keyed by `Mention.id`. Every failure is a
+    """What every backend provides. Writes are upserts keyed by `Mention.id`; an upsert keeps the
+    people's corrections of the stored mention (`yuqing.model.keep_corrections`). Every failure is a
     `StoreError` (a single document the backend refuses is reported in `IndexReport.failed`
     instead, with its reason, and the rest of the batch is written); after `close()` every call
     raises `StoreError`."""
@@ -94,9 +95,12 @@ class Store(Protocol):
         included as 0, in order. Bucket datetimes carry `since`'s timezone."""
         ...
 
-    def scan(self, request: SearchRequest | None = None, batch_size: int = SCAN_BATCH) -> Iterator[list[Mention]]:
-        """Every mention matching `request`'s query and filters (all of them without one), in a stable
-        order, `batch_size` at a time; `limit`, `offset` and ranking are ignored. Not bounded by a
+    def scan(self, request: SearchRequest | None = None, batch_size: int = SCAN_BATCH, *,
+             corrected_only: bool = False) -> Iterator[list[Mention]]:
+        """Every mention matching `request`'s query and filters (all of them without one; with
+        `corrected_only`, only those a person corrected), in a stable order, `batch_size` at a time;
+        `limit`, `offset` and ranking are ignored. Export, migrate, re-analysis and the list of
+        corrections read through it. Not bounded by a
         result window: the SQLite store pages by rowid, Elasticsearch by `search_after` over a point
         in time, so a scan sees the store as it was when it began (Elasticsearch) or takes in rows
         written behind it (SQLite), and never repeats or skips one that stays."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from yuqing.highlight import highlight
-from yuqing.model import Mention
+from yuqing.model import Mention, keep_corrections
 from yuqing.query import And, Node, Not, Or, Term, positive_terms
 from yuqing.segment import index_tokens, near_distance, query_tokens
 from yuqing.storage.base import SCAN_BATCH, Hit, IndexReport, SearchRequest, SearchResult, StoreError
@@ -43,6 +43,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (institution, mention_rowid)
     ) WITHOUT ROWID;
     CREATE VIRTUAL TABLE mentions_fts USING fts5 (title, body, tokenize = 'unicode61');
+    """,
+    # 2: repost / near-duplicate groups; "" on older rows means "its own group"
+    """
+    ALTER TABLE mentions ADD COLUMN group_id TEXT NOT NULL DEFAULT '';
+    CREATE INDEX mentions_group ON mentions (group_id);
     """,
 )
 
@@ -167,18 +172,23 @@ class SqliteStore:
 
     def _upsert(self, m: Mention, doc: str, title_seg: str, body_seg: str, report: IndexReport) -> None:
         db = self._db
-        old = db.execute("SELECT rowid FROM mentions WHERE id = ?", (m.id,)).fetchone()
-        values = (m.source, m.polarity, _ts(m), doc)
+        # The stored document only when it carries corrections: the one case that changes what is written.
+        old = db.execute("SELECT rowid, CASE WHEN json_array_length(doc, '$.corrections') > 0 THEN doc END "
+                         "FROM mentions WHERE id = ?", (m.id,)).fetchone()
+        if old and old[1]:
+            m = keep_corrections(self._mention(old[1]), m)
+            doc = json.dumps(m.to_dict(), ensure_ascii=False, allow_nan=False)
+        values = (m.source, m.polarity, _ts(m), m.group_id, doc)
         if old:
             rowid = old[0]
-            db.execute("UPDATE mentions SET source = ?, polarity = ?, published_ts = ?, doc = ? WHERE rowid = ?",
-                       (*values, rowid))
+            db.execute("UPDATE mentions SET source = ?, polarity = ?, published_ts = ?, group_id = ?, doc = ? "
+                       "WHERE rowid = ?", (*values, rowid))
             db.execute("DELETE FROM mentions_fts WHERE rowid = ?", (rowid,))
             db.execute("DELETE FROM mention_institutions WHERE mention_rowid = ?", (rowid,))
             report.updated += 1
         else:
-            rowid = db.execute("INSERT INTO mentions (id, source, polarity, published_ts, doc) VALUES (?, ?, ?, ?, ?)",
-                               (m.id, *values)).lastrowid
+            rowid = db.execute("INSERT INTO mentions (id, source, polarity, published_ts, group_id, doc) "
+                               "VALUES (?, ?, ?, ?, ?, ?)", (m.id, *values)).lastrowid
             report.created += 1
         db.execute("INSERT INTO mentions_fts (rowid, title, body) VALUES (?, ?, ?)", (rowid, title_seg, body_seg))
         db.executemany("INSERT OR IGNORE INTO mention_institutions VALUES (?, ?)",
@@ -274,13 +284,15 @@ class SqliteStore:
         return [(datetime.fromtimestamp(start + i * interval_seconds, tz), counts.get(i, 0)) for i in range(n)]
 
     def scan_rows(self, request: SearchRequest | None = None, batch_size: int = SCAN_BATCH,
-                  after_rowid: int = 0) -> Iterator[tuple[int, list[Mention]]]:
+                  after_rowid: int = 0, corrected_only: bool = False) -> Iterator[tuple[int, list[Mention]]]:
         """`scan`, with the last rowid of each batch: `yuqing migrate` keeps it as its checkpoint and
         resumes after it. Keyset paging on rowid, so batch 1,000 costs what batch 1 does; the lock is
         held for one batch at a time, so writers go on between batches."""
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         where, params = self._where(request or SearchRequest(query=None))
+        if corrected_only:
+            where += " AND json_array_length(m.doc, '$.corrections') > 0"
         while True:
             with self._errors("scan mentions") as db:
                 rows = db.execute(f"SELECT m.rowid, m.doc FROM mentions m WHERE {where} AND m.rowid > ? "
@@ -292,8 +304,9 @@ class SqliteStore:
             if len(rows) < batch_size:
                 return
 
-    def scan(self, request: SearchRequest | None = None, batch_size: int = SCAN_BATCH) -> Iterator[list[Mention]]:
-        for _, batch in self.scan_rows(request, batch_size):
+    def scan(self, request: SearchRequest | None = None, batch_size: int = SCAN_BATCH, *,
+             corrected_only: bool = False) -> Iterator[list[Mention]]:
+        for _, batch in self.scan_rows(request, batch_size, corrected_only=corrected_only):
             yield batch
 
     def ids(self, batch_size: int = SCAN_BATCH) -> Iterator[list[str]]:
