@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from yuqing.alertstore.base import Conflict
-from yuqing.alertstore.model import AlertQuery, AlertRecord, Delivery, DigestSend, Silence
+from yuqing.alertstore.model import AlertQuery, AlertRecord, Case, CaseQuery, Delivery, DigestSend, Silence
 from yuqing.storage.base import StoreError
 from yuqing.storage.sqlite import connect, migrate
 
@@ -59,6 +59,18 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
     """
+    CREATE TABLE cases (
+        id TEXT PRIMARY KEY,
+        mention_id TEXT NOT NULL,
+        institution TEXT NOT NULL,
+        status TEXT NOT NULL,
+        handler TEXT NOT NULL,
+        opened_ts REAL NOT NULL,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    );
+    CREATE INDEX cases_status ON cases (status, opened_ts);
+    CREATE INDEX cases_mention ON cases (mention_id);
     CREATE TABLE digest_sends (
         key TEXT PRIMARY KEY,
         state TEXT NOT NULL,
@@ -235,6 +247,42 @@ class SqliteAlertStore:
         with self._transaction(f"delete silence {silence_id}") as db:
             return bool(db.execute("DELETE FROM alert_silences WHERE id = ?", (silence_id,)).rowcount)
 
+    # -- cases ---------------------------------------------------------------------------------
+
+    def put_case(self, case: Case) -> Case:
+        saved = Case.from_dict({**case.to_dict(), "version": case.version + 1})
+        values = (saved.mention_id, saved.institution, saved.status, saved.handler, saved.opened_at.timestamp(),
+                  saved.version, _json(saved.to_dict()), case.id)
+        with self._transaction(f"save case {case.id}") as db:
+            if case.version == 0:
+                changed = db.execute("INSERT OR IGNORE INTO cases (mention_id, institution, status, handler, "
+                                     "opened_ts, version, doc, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values).rowcount
+            else:
+                changed = db.execute("UPDATE cases SET mention_id = ?, institution = ?, status = ?, handler = ?, "
+                                     "opened_ts = ?, version = ?, doc = ? WHERE id = ? AND version = ?",
+                                     (*values, case.version)).rowcount
+            if not changed:
+                raise Conflict(f"case {case.id} was changed by someone else since version {case.version}")
+        return saved
+
+    def get_case(self, case_id: str) -> Case | None:
+        rows = self._rows(f"read case {case_id}", "SELECT doc FROM cases WHERE id = ?", (case_id,))
+        return Case.from_dict(json.loads(rows[0][0])) if rows else None
+
+    def list_cases(self, query: CaseQuery) -> list[Case]:
+        clauses, params = ["1 = 1"], []  # type: tuple[list[str], list[Any]]
+        for column, value in (("handler", query.handler), ("mention_id", query.mention_id)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        # no statuses: any; institutions None: any, () (a user limited to none): nothing
+        for column, values in (("status", query.statuses or None), ("institution", query.institutions)):
+            if values is not None:
+                clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+                params.extend(values)
+        rows = self._rows("list cases", f"SELECT doc FROM cases WHERE {' AND '.join(clauses)} "
+                          "ORDER BY opened_ts DESC, id LIMIT ?", [*params, query.limit])
+        return [Case.from_dict(json.loads(doc)) for doc, in rows]
     # -- digests -------------------------------------------------------------------------------
 
     @staticmethod
