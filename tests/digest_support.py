@@ -2,7 +2,7 @@
 W10), posts from Weibo, 黑猫投诉, 股吧 and a news feed in every polarity, a burst of fee and
 debt-collection complaints against the first bank in the last week with a viral post and its
 reposts, one story told in several wordings, praise that mentions fraud (never negative), a
-hostile title, and the alerts of that week in each state.
+hostile title, and the alerts and negative cases of that week in each state.
 
 Polarity, categories and risk are given, as an analyst would have labelled them (the digest must
 not depend on how well the current model reads a text); keywords come from the real extractor
@@ -15,7 +15,9 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from nlp.keywords import keywords
+from yuqing.alertstore.base import AlertStore
 from yuqing.alertstore.model import Alert, AlertRecord
+from yuqing.cases import open_case, update_case
 from yuqing.model import Mention
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -118,3 +120,19 @@ def alerts() -> list[AlertRecord]:
         _record(OTHER, LAST_WEEK + timedelta(days=4, hours=9), "关注", 5, "acknowledged",
                 acknowledged=timedelta(hours=50), by="李四"),
     ]
+
+
+def cases(store: AlertStore, mentions: list[Mention]) -> None:
+    """Negative cases of the last week, through the web app's operations: the viral post accepted
+    and answered in time, a debt-collection story never accepted (overdue by NOW), and one at the
+    other bank accepted, its answer not due yet."""
+    viral = next(m for m in mentions if m.engagement == 12_000)
+    story = next(m for m in mentions if m.url.endswith("-10100"))
+    hostile = next(m for m in mentions if m.url.startswith("javascript:"))
+    opened = viral.published_at + timedelta(hours=1)
+    case = open_case(store, viral.id, viral.title, BANK, "analyst", opened, handler="王五")
+    update_case(store, case.id, "王五", opened + timedelta(hours=2), status="in_progress")
+    update_case(store, case.id, "王五", opened + timedelta(days=1), response="已退还年费并致歉", status="answered")
+    open_case(store, story.id, story.title, BANK, "analyst", story.published_at + timedelta(hours=1), handler="赵六")
+    late = open_case(store, hostile.id, hostile.title, OTHER, "analyst", hostile.published_at - timedelta(days=1))
+    update_case(store, late.id, "李四", late.opened_at + timedelta(hours=3), status="in_progress")

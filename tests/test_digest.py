@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from email import policy
 
 import pytest
-from digest_support import BANK, HOSTILE, LAST_WEEK, NOW, OTHER, PRAISE, SHANGHAI, VIRAL, alerts, month
+from digest_support import BANK, HOSTILE, LAST_WEEK, NOW, OTHER, PRAISE, SHANGHAI, VIRAL, alerts, cases, month
 from test_alerts_support import (  # noqa: F401 (fixtures, known to pytest by their short names)
     alert_store_fixture,
     free_port,
@@ -30,7 +30,6 @@ from alerts.digest import (
     write_preview,
 )
 from alerts.mail import MailError
-from alerts.response import add_working_days
 from app.settings import validate
 from yuqing.config import ConfigError, from_mapping
 
@@ -41,6 +40,7 @@ def store(sqlite_store, alert_store):
     assert not report.failed
     for record in alerts():
         alert_store.put_alert(record)
+    cases(alert_store, month())
     return sqlite_store
 
 
@@ -72,12 +72,6 @@ def test_periods_default_to_the_last_complete_one(tmp_path):
             parse_week(bad, config)
     with pytest.raises(ConfigError, match="--day"):
         parse_day("2026-02-30", config)
-
-
-def test_working_days_skip_the_weekend():
-    friday = datetime(2026, 3, 6, 15, 0, tzinfo=SHANGHAI)
-    assert add_working_days(friday, 5) == datetime(2026, 3, 13, 15, 0, tzinfo=SHANGHAI)
-    assert add_working_days(friday.replace(day=7), 1) == datetime(2026, 3, 10, 0, 0, tzinfo=SHANGHAI)  # Saturday
 
 
 def test_figures_risk_and_negative_only_list_per_institution(tmp_path, store, alert_store):
@@ -114,11 +108,14 @@ def test_figures_risk_and_negative_only_list_per_institution(tmp_path, store, al
     keywords = bank.split("上升关键词：")[1].split("\n")[0]
     assert keywords != "无" and not any(part in keywords for part in ("招商", "银行", "招行"))
     assert "本周话题：\n- " in bank and "暴力催收" in bank.split("本周话题：")[1].split("告警")[0]
-    assert "已解除（03-05 10:00，张三 已受理）" in bank and "紧急 [negative-spike] 最近 14 条：未受理" in bank
-    assert "48 小时内受理 50.0%（1/2），5 个工作日内答复 100.0%（1/1）" in bank
-    assert "超时：03-05 15:00" in bank and "（未受理）" in bank
+    assert "已解除（03-05 10:00，张三 已受理），受理用时 3.0 小时" in bank
+    assert "紧急 [negative-spike] 最近 14 条：未受理\n" in bank
+    # cases: the viral one in time, the story's never accepted; its answer is not due before 03-12
+    assert "新建 2 件）：48 小时内受理 50.0%（1/2），5 个工作日内答复 100.0%（1/1）" in bank
+    assert "超时：03-05 09:00 招商银行信用卡中心暴力催收（未按时受理，处置人 赵六）" in bank
     other = section(text, OTHER)
-    assert "已受理（李四，03-08 11:00）" in other and "48 小时内受理 0.0%（0/1）" in other
+    assert "已受理（李四，03-08 11:00），受理用时 50.0 小时" in other
+    assert "新建 1 件）：48 小时内受理 100.0%（1/1），5 个工作日内答复 —（0/0）" in other and "超时" not in other
     assert "原文：（非网页链接）" in other  # a javascript: URL is never given as a link
 
 
