@@ -318,3 +318,42 @@ def test_the_command_sends_lists_and_refuses_bad_flags(tmp_path, sink, capsys):
     assert main([*base, "--week", "2026-W10", "--day", "2026-03-04"]) == 2
     assert "give --week (weekly digest) or --day (daily brief), not both" in capsys.readouterr().err
     assert main([*base, "--dry-run"]) == 2 and "--dry-run needs --out DIR" in capsys.readouterr().err
+
+
+@pytest.mark.elasticsearch
+def test_on_elasticsearch_the_figures_match_sqlite_and_nothing_goes_twice(tmp_path, store, alert_store, sink):
+    """The same month in the real Elasticsearch node's mention and alert indexes: the headline
+    figures agree with SQLite's, and the idempotency record holds there too."""
+    import uuid
+
+    from conftest import es_url
+
+    from yuqing.alertstore.elasticsearch import ElasticsearchAlertStore
+    from yuqing.config import ElasticsearchConfig
+    from yuqing.storage.elasticsearch import ElasticsearchStore
+
+    cfg = ElasticsearchConfig(url=es_url(), index_prefix=f"test-digest-{uuid.uuid4().hex[:8]}")
+    es, es_alerts = ElasticsearchStore(cfg, tz=SHANGHAI, refresh=True), ElasticsearchAlertStore(cfg)
+    try:
+        es.setup()
+        es_alerts.setup()
+        assert not es.index_many(month()).failed
+        for record in alerts():
+            es_alerts.put_alert(record)
+        cases(es_alerts, month())
+        config = make_config(tmp_path / "data", sink.port)
+
+        def headline(s, a):
+            msg = build_digest(config, s, a, now=NOW)
+            return msg["Subject"], text_of(msg).split("\n== ")[0]
+
+        assert headline(es, es_alerts) == headline(store, alert_store)
+        for _ in range(2):
+            [record] = send_digest(config, es, es_alerts, now=NOW)
+            assert record.state == "sent"
+        assert len(sink.messages()) == 1 and [r.key for r in es_alerts.digest_sends()] == [record.key]
+    finally:
+        es.drop()
+        es.close()
+        es_alerts.drop()
+        es_alerts.close()
