@@ -57,12 +57,12 @@ def _collect(config: Config, store: Store, alert_store: AlertStore, kind: str, p
     return collect(config, store, alert_store, parse_period(kind, period, config, now), scope, now)
 
 
-def build_digest(config: Config, store: Store, alert_store: AlertStore, week: str | None = None,
+def build_digest(config: Config, store: Store, alert_store: AlertStore, period: str | None = None,
                  now: datetime | None = None, kind: str = "weekly", scope: Sequence[str] = ()) -> EmailMessage:
     """The digest email over every institution in `scope` (default all), to every recipient: what
-    `--dry-run` writes. `week`: "YYYY-Www" (weekly) or "YYYY-MM-DD" (daily); default the last
+    `--dry-run` writes. `period`: "YYYY-Www" (weekly) or "YYYY-MM-DD" (daily); default the last
     complete one before `now`."""
-    data = _collect(config, store, alert_store, kind, week, now, scope)
+    data = _collect(config, store, alert_store, kind, period, now, scope)
     return message(data, config, list(config.digest.recipients), charts(data))
 
 
@@ -124,24 +124,25 @@ def _spool(config: Config, alert_store: AlertStore, data: DigestData, images: di
     return record
 
 
-def send_digest(config: Config, store: Store, alert_store: AlertStore, week: str | None = None,
+def send_digest(config: Config, store: Store, alert_store: AlertStore, period: str | None = None,
                 now: datetime | None = None, kind: str = "weekly") -> list[DigestSend]:
-    """Send the period's digest to every recipient who has not had it (each their institutions),
-    and return every recipient's record for the period. Raises MailError when some could not be
-    sent now: they are spooled and recorded, and go out with the next alert check."""
+    """Send the period's digest (`period` as for `build_digest`) to every recipient who has not had
+    it (each their institutions), and return every recipient's record for the period. Raises
+    MailError when some could not be sent now: they are spooled and recorded, and go out with the
+    next alert check."""
     if not config.digest.audience:
         raise ConfigError(config.path, "digest.recipients",
                           "no recipients configured: list addresses under digest.recipients, "
                           "or preview with `yuqing digest --dry-run --out DIR`")
     now = now or datetime.now(config.tz)
-    period = parse_period(kind, week, config, now)
+    which = parse_period(kind, period, config, now)
     records: list[DigestSend] = []
     for scope, addresses in _scopes(config).items():
-        found = {a: alert_store.get_digest_send(digest_key(kind, period.label, a)) for a in addresses}
+        found = {a: alert_store.get_digest_send(digest_key(kind, which.label, a)) for a in addresses}
         todo = [a for a, r in found.items() if r is None or (r.state == "pending" and not Path(r.file).exists())]
         records += [r for a, r in found.items() if r is not None and a not in todo]
         if todo:
-            data = collect(config, store, alert_store, period, scope, now)
+            data = collect(config, store, alert_store, which, scope, now)
             images = charts(data)
             records += [_spool(config, alert_store, data, images, a, found[a], now) for a in todo]
     failed: list[str] = []
@@ -152,7 +153,7 @@ def send_digest(config: Config, store: Store, alert_store: AlertStore, week: str
                 failed.append(f"{record.recipient}: {error}")
     left = [r.recipient for r in records if r.state == "pending"]
     if left:
-        raise mail.MailError(f"{kind} digest {period.label} not sent to {', '.join(left)} ({'; '.join(failed)}); "
+        raise mail.MailError(f"{kind} digest {which.label} not sent to {', '.join(left)} ({'; '.join(failed)}); "
                              f"spooled in {DataDir(config.data_dir).spool('digests')}, to be sent again at the "
                              "next alert check")
     return records

@@ -203,7 +203,7 @@ def test_each_recipient_gets_their_institutions_once_across_restarts(tmp_path, s
 def test_the_daily_brief_covers_yesterday_by_the_hour(tmp_path, store, sink, alert_store):
     config = from_mapping(_mapping(tmp_path, sink.port, daily=True), "t.yaml", tmp_path / "data", env={})
     wednesday = LAST_WEEK + timedelta(days=2)
-    [record] = send_digest(config, store, alert_store, week="2026-03-04", now=NOW, kind="daily")
+    [record] = send_digest(config, store, alert_store, period="2026-03-04", now=NOW, kind="daily")
     assert (record.kind, record.period, record.state) == ("daily", "2026-03-04", "sent")
     [received] = [email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in sink.messages()]
     assert received["Subject"].startswith("舆情日报 2026-03-04：") and received["X-Yuqing-Kind"] == "digest"
