@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from nlp.keywords import keywords
@@ -46,6 +47,12 @@ STORY = ["{bank}信用卡中心暴力催收，天天打电话骚扰家人，太�
          "{bank}信用卡中心又在暴力催收，天天打电话骚扰家人，怎么投诉"]
 
 
+@cache
+def _keywords(text: str) -> tuple[str, ...]:
+    """The real extractor, once per distinct text (the generator repeats its templates)."""
+    return tuple(keywords(text, 5))
+
+
 def _mention(rnd: random.Random, n: int, when: datetime, bank: str, polarity: str, text: str,
              category: str = "", risk: float = 0.0, **extra: object) -> Mention:
     source, platform = SOURCES[n % len(SOURCES)]
@@ -55,11 +62,12 @@ def _mention(rnd: random.Random, n: int, when: datetime, bank: str, polarity: st
                    sentiment=0.1 if polarity == "negative" else 0.5 if polarity == "neutral" else 0.9,
                    negative_entities=[bank] if polarity == "negative" else [],
                    categories=[category] if category else [], risk=round(risk + rnd.uniform(-0.05, 0.05), 3)
-                   if risk else 0.0, engagement=rnd.randint(0, 400), keywords=keywords(text, 5),
+                   if risk else 0.0, engagement=rnd.randint(0, 400), keywords=list(_keywords(text)),
                    **extra)  # type: ignore[arg-type]
 
 
-def month() -> list[Mention]:
+def month(scale: int = 1) -> list[Mention]:
+    """The month; `scale` multiplies the everyday posts (the benchmark's larger volumes)."""
     rnd = random.Random(14)
     out: list[Mention] = []
     n = 0
@@ -68,7 +76,7 @@ def month() -> list[Mention]:
         last_week = start >= LAST_WEEK
         for bank in (BANK, OTHER):
             burst = last_week and bank == BANK
-            per_day = rnd.randint(4, 7) + (6 if burst else 0)
+            per_day = (rnd.randint(4, 7) + (6 if burst else 0)) * scale
             for _ in range(per_day):
                 n += 1
                 when = start + timedelta(hours=rnd.randint(7, 22), minutes=rnd.randint(0, 59))
