@@ -357,3 +357,19 @@ def test_on_elasticsearch_the_figures_match_sqlite_and_nothing_goes_twice(tmp_pa
         es.close()
         es_alerts.drop()
         es_alerts.close()
+
+
+def test_charts_draw_chinese_with_the_projects_cjk_font():
+    """`scripts/system-deps` installs fonts-wqy-microhei: the chart finds it, and matplotlib draws
+    every Chinese glyph of a chart (it warns "Glyph ... missing from font" for each box)."""
+    import warnings
+
+    from alerts import chart
+
+    assert chart.cjk_font() is not None, "no CJK font: run scripts/system-deps (fonts-wqy-microhei)"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        png = chart.polarity_chart(["03-02\n周一", "03-03\n周二"], {"negative": [3, 1], "positive": [1, 2]},
+                                   "招商银行 每日提及", "Mentions per day")
+    assert png.startswith(b"\x89PNG")
+    assert not [w for w in caught if "missing from" in str(w.message)], [str(w.message) for w in caught]
