@@ -18,6 +18,7 @@ import base64
 import email
 import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +37,8 @@ from yuqing.datadir import DataDir, atomic_write
 from yuqing.storage.base import Store
 
 log = logging.getLogger("yuqing.digest")
+# what yuqing ≤ 0.1 spooled, before digests had records (the new names start with their kind)
+_LEGACY_SPOOL = re.compile(r"^digest-\d{4}-W\d{2}\.eml$")
 
 __all__ = ["ArchivedDigest", "DigestData", "Period", "archived", "build_digest", "html_as_read", "parse_day",
            "parse_week", "read_archived", "resend_spooled", "send_digest", "validate", "write_preview"]
@@ -174,7 +177,27 @@ def resend_spooled(config: Config, alert_store: AlertStore, now: datetime | None
             log.warning("spooled digest %s for %s still not sent: %s", record.period, record.recipient, error)
             break  # the server is still down: the rest would fail the same way
         sent.append(record)
+    else:  # no break: the server is up (or had nothing to take), so the older spool's turn
+        _resend_legacy(config)
     return sent
+
+
+def _resend_legacy(config: Config) -> None:
+    """Digests an older yuqing spooled: sent as they were, to the addresses they name, then archived
+    in DATA_DIR/digests/legacy/."""
+    data = DataDir(config.data_dir)
+    for path in sorted(data.spool("digests").glob("digest-*.eml")):
+        if not _LEGACY_SPOOL.match(path.name):
+            continue
+        try:
+            mail.send(config.smtp, email.message_from_bytes(path.read_bytes(), policy=SMTP))  # type: ignore[arg-type]
+        except (OSError, mail.MailError) as e:
+            log.warning("spooled digest %s still not sent: %s", path.name, e)
+            return
+        archive = data.digests / "legacy" / path.name
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, archive)
+        log.info("spooled digest %s sent (archived as %s)", path.name, archive)
 
 
 def archived(alert_store: AlertStore, limit: int = 200, institutions: Sequence[str] | None = None

@@ -373,3 +373,19 @@ def test_charts_draw_chinese_with_the_projects_cjk_font():
                                    "招商银行 每日提及", "Mentions per day")
     assert png.startswith(b"\x89PNG")
     assert not [w for w in caught if "missing from" in str(w.message)], [str(w.message) for w in caught]
+
+
+def test_a_digest_spooled_by_an_older_yuqing_is_still_sent(tmp_path, store, sink, alert_store):
+    """Before digests had records, the spool held `digest-YYYY-Www.eml`: the alert check still
+    sends it, once, and archives it."""
+    config = make_config(tmp_path / "data", sink.port)
+    old = build_digest(config, store, alert_store, now=NOW)
+    spool = config.data_dir / "spool" / "digests"
+    spool.mkdir(parents=True)
+    (spool / "digest-2026-W10.eml").write_bytes(old.as_bytes(policy=policy.SMTP))
+    assert resend_spooled(config, alert_store) == []  # no record: nothing of this version's was pending
+    [received] = sink.messages()
+    assert email.message_from_bytes(received.read_bytes(), policy=policy.default)["Message-ID"] == old["Message-ID"]
+    assert not list(spool.glob("*.eml")) and (config.data_dir / "digests" / "legacy" / "digest-2026-W10.eml").exists()
+    resend_spooled(config, alert_store)
+    assert len(sink.messages()) == 1
