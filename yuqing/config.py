@@ -234,6 +234,14 @@ class Reader:
             raise ConfigError(self.where, self.key(name), f"must be a whole number, got {value!r}")
         return in_range(value, low, high, self.where, self.key(name))
 
+    def emails(self, name: builtins.str) -> tuple[builtins.str, ...]:
+        addresses = self.strs(name)
+        for i, address in enumerate(addresses):
+            if not is_email(address):
+                raise ConfigError(self.where, f"{self.key(name)}[{i}]",
+                                  f"{address!r} is not an email address (e.g. risk@bank.example)")
+        return addresses
+
     def strs(self, name: builtins.str) -> tuple[builtins.str, ...]:
         value = self.data.get(name) or []
         if isinstance(value, str):
