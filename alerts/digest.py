@@ -21,7 +21,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
@@ -45,7 +45,14 @@ __all__ = ["ArchivedDigest", "DigestData", "Period", "archived", "build_digest",
 
 
 def validate(config: Config) -> None:
-    """The digest section's stage check: a recipient limited to institutions names watched ones."""
+    """The digest section's stage check: a recipient limited to institutions names watched ones,
+    and the mentions are kept long enough for the weekly digest's comparison (its week and the four
+    before: a shorter `store.retention` would compare the week with weeks already pruned away)."""
+    needed = timedelta(weeks=5)
+    keep = config.store.retention_seconds
+    if keep is not None and keep < needed.total_seconds():
+        raise ConfigError(config.path, "store.retention", f"{keep / 86400:g}d is shorter than the weekly digest "
+                          f"needs ({needed.days}d: its week and the four before); keep mentions at least that long")
     watched = {i.name for i in config.institutions}
     for n, reader in enumerate(config.digest.audience):
         for name in reader.institutions:

@@ -31,6 +31,8 @@ from yuqing.storage.base import StoreError
 
 log = logging.getLogger("yuqing.scheduler")
 ALERT_CHECK_SECONDS = 300
+# Daily, at night in the configured zone: a prune's deletes compete with nobody's searches then.
+RETENTION_CRON = "30 3 * * *"
 
 _running: Service | None = None
 
@@ -68,6 +70,10 @@ def digest_job() -> None:
 
 def daily_digest_job() -> None:
     _service().digest("daily")
+
+
+def retention_job() -> int:
+    return _service().retention()
 
 
 def _trigger(schedule: Schedule, config: Config) -> Any:
@@ -122,6 +128,12 @@ class Service:
             log.warning("notice: %s", a.summary())
         return len(notices)
 
+    def retention(self) -> int:
+        """Delete the mentions older than `store.retention`; returns how many."""
+        from app.dataops import retention
+
+        return retention(self.services)
+
     def digest(self, kind: str = "weekly") -> None:
         """Send the weekly digest for the last complete week (daily: the brief for yesterday);
         recipients who already had it are skipped."""
@@ -142,6 +154,9 @@ class Service:
             if self.config.digest.daily.enabled:
                 specs.append(("digest:daily", daily_digest_job, _trigger(self.config.digest.daily.schedule,
                                                                          self.config), ()))
+        if self.config.store.retention_seconds is not None:
+            specs.append(("store:retention", retention_job, CronTrigger.from_crontab(RETENTION_CRON,
+                                                                                     timezone=self.config.tz), ()))
         return specs
 
     def start(self) -> None:

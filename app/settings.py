@@ -39,10 +39,27 @@ def _nlp(config: Config) -> None:
 
 
 def _digest(config: Config) -> None:
-    if any(r.institutions for r in config.digest.audience):
+    if config.digest.audience:
         from alerts.digest import validate
 
         validate(config)
+
+
+def _retention(config: Config) -> None:
+    """`store.retention` is a core key (its form is checked in `yuqing.config`); here, against the
+    alert rules: a rule whose history reaches past the retention would judge today against a
+    baseline the retention job has already pruned away."""
+    keep = config.store.retention_seconds
+    if keep is None:
+        return
+    import alerts
+
+    for rule in alerts.load(config).rules:
+        history = getattr(rule, "history_seconds", 0)
+        if history > keep:
+            raise ConfigError(config.path, "store.retention",
+                              f"{keep / 86400:g}d is shorter than the history of alert rule {rule.name!r} "
+                              f"({history / 86400:g}d): keep mentions at least that long")
 
 
 # section → the stage's check (raises ConfigError naming the dotted key).
@@ -51,6 +68,7 @@ STAGE_SECTIONS: dict[str, Callable[[Config], None]] = {
     "alerts": _alerts,
     "nlp": _nlp,
     "digest": _digest,
+    "store.retention": _retention,
 }
 
 

@@ -159,6 +159,11 @@ def test_recipients_limited_to_institutions_are_validated(tmp_path):
         with pytest.raises(ConfigError) as info:
             from_mapping(_mapping(tmp_path, recipients=recipients), "t.yaml", tmp_path, env={})
         assert info.value.key == key, recipients
+    short = from_mapping({**_mapping(tmp_path), "store": {"retention": "30d"}}, "t.yaml", tmp_path, env={})
+    with pytest.raises(ConfigError) as info:
+        validate(short)
+    assert info.value.key == "store.retention" and "35d" in info.value.problem
+    validate(from_mapping({**_mapping(tmp_path), "store": {"retention": "35d"}}, "t.yaml", tmp_path, env={}))
     with pytest.raises(ConfigError, match="digest.daily.schedule"):
         from_mapping(_mapping(tmp_path, daily={"schedule": "every day"}), "t.yaml", tmp_path, env={})
     daily = from_mapping(_mapping(tmp_path, daily=True), "t.yaml", tmp_path, env={}).digest.daily

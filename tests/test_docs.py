@@ -36,6 +36,7 @@ def test_every_top_level_config_key_is_documented(key):
     ("digest", ["recipients", "schedule", "title", "daily"]),
     ("digest.daily", ["schedule", "title"]),
     ("store.elasticsearch", ["url", "username", "ca_file", "index_prefix", "timeout"]),
+    ("store", ["backend", "retention"]),
     ("institutions[]", ["name", "aliases", "exclude"]),
     ("sources[]", ["name", "type", "schedule", "params"]),
 ])
