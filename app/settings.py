@@ -24,13 +24,6 @@ def _sources(config: Config) -> None:
         validate_sources(config)
 
 
-def _crawl(config: Config) -> None:
-    if config.crawl:
-        from crawlers.distributed import validate
-
-        validate(config)
-
-
 def _alerts(config: Config) -> None:
     if config.alerts or config.institutions:  # without either, the built-in default rule applies
         import alerts
@@ -43,6 +36,13 @@ def _nlp(config: Config) -> None:
         from nlp import AnalyzerSettings
 
         AnalyzerSettings.parse(config.nlp)
+
+
+def _digest(config: Config) -> None:
+    if config.digest.audience:
+        from alerts.digest import validate
+
+        validate(config)
 
 
 def _retention(config: Config) -> None:
@@ -62,21 +62,13 @@ def _retention(config: Config) -> None:
                               f"({history / 86400:g}d): keep mentions at least that long")
 
 
-def _digest(config: Config) -> None:
-    if any(r.institutions for r in config.digest.audience):
-        from alerts.digest import validate
-
-        validate(config)
-
-
 # section → the stage's check (raises ConfigError naming the dotted key).
 STAGE_SECTIONS: dict[str, Callable[[Config], None]] = {
     "sources": _sources,
-    "crawl": _crawl,
     "alerts": _alerts,
     "nlp": _nlp,
-    "store.retention": _retention,
     "digest": _digest,
+    "store.retention": _retention,
 }
 
 

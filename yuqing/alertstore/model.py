@@ -484,9 +484,6 @@ class CaseQuery:
     limit: int = 500
 
 
-__all__ = ["ALERT_KINDS", "ANY", "CASE_STATUSES", "NOTICE_KINDS", "OPEN_STATES", "POLARITY_LABELS", "SEVERITIES",
-           "STATES", "Alert", "AlertMention", "AlertQuery", "AlertRecord", "Case", "CaseEvent", "CaseQuery", "Delivery",
-           "Silence", "idempotency_key", "severity_rank"]
-__all__ = ["ANY", "DIGEST_KINDS", "NOTICE_KINDS", "OPEN_STATES", "POLARITY_LABELS", "SEVERITIES", "STATES", "Alert",
-           "AlertMention", "AlertQuery", "AlertRecord", "Delivery", "DigestSend", "Silence", "digest_key",
-           "idempotency_key", "severity_rank"]
+__all__ = ["ALERT_KINDS", "ANY", "CASE_STATUSES", "DIGEST_KINDS", "NOTICE_KINDS", "OPEN_STATES", "POLARITY_LABELS",
+           "SEVERITIES", "STATES", "Alert", "AlertMention", "AlertQuery", "AlertRecord", "Case", "CaseEvent",
+           "CaseQuery", "Delivery", "DigestSend", "Silence", "digest_key", "idempotency_key", "severity_rank"]
