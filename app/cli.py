@@ -311,6 +311,83 @@ def cmd_index(args: argparse.Namespace, services: Services) -> int:
     return 0
 
 
+@command("label")
+def cmd_label(args: argparse.Namespace, services: Services) -> int:
+    from nlp import AnalyzerSettings
+    from yuqing.corrections import CorrectionError, correct
+
+    categories = [] if args.no_categories else args.category
+    known = AnalyzerSettings.parse(services.config.nlp).categories.labels
+    for code in categories or []:
+        if code not in known:
+            raise ConfigError("command line", "--category", f"{code!r} is not a configured category "
+                              f"(known: {', '.join(known)}; more can be added under nlp.categories)")
+    try:
+        m = correct(services.store, args.mention_id, polarity=args.polarity, institutions=args.institution,
+                    negative_entities=[] if args.no_targets else args.target, categories=categories,
+                    by=args.by or _user(), note=args.note)
+    except CorrectionError as e:
+        raise ConfigError("command line", args.mention_id, str(e)) from None
+    last = m.corrections[-1]
+    print(f"corrected mention {m.id} (by {last['by']}):")
+    for name, value in last["after"].items():
+        model = f"; the model's: {m.model_analysis[name]}" if name in m.model_analysis else ""
+        print(f"  {name}: {last['before'][name]} -> {value}{model}")
+    return 0
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        raise ConfigError("command line", "--by", "no login name to record; give --by NAME") from None
+
+
+@command("corrections")
+def cmd_corrections(args: argparse.Namespace, services: Services) -> int:
+    from yuqing.corrections import list_corrections
+    from yuqing.search import parse_when
+
+    since = parse_when(args.since, services.config.tz, False, "command line", "--since") if args.since else None
+    found = list_corrections(services.store, since=since)
+    if args.json:
+        print(json.dumps({"corrections": [{"mention_id": c.mention_id, **c.record()} for c in found]},
+                         ensure_ascii=False))
+        return 0
+    print(f"{len(found)} correction(s)")
+    for c in found:
+        changes = "; ".join(f"{k}: {c.before[k]} -> {v}" for k, v in c.after.items())
+        print(f"{c.at.astimezone(services.config.tz):%Y-%m-%d %H:%M} {c.by:12} {c.mention_id} {changes}"
+              + (f" ({c.note})" if c.note else ""))
+    return 0
+
+
+@command("reanalyze")
+def cmd_reanalyze(args: argparse.Namespace, services: Services) -> int:
+    from yuqing.reanalyze import ReanalyseReport, reanalyse
+    from yuqing.search import parse_when
+
+    since = parse_when(args.since, services.config.tz, False, "command line", "--since") if args.since else None
+    tty = sys.stderr.isatty()
+
+    def progress(r: ReanalyseReport) -> None:
+        width = 30
+        filled = width * r.done // max(1, r.total)
+        line = f"[{'#' * filled}{'.' * (width - filled)}] {r.done}/{r.total}, {r.changed} changed"
+        print(f"\r{line}" if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
+
+    report = reanalyse(services.store, services.analyzer, since=since, progress=progress)
+    if tty and report.done:
+        print(file=sys.stderr)
+    for mention_id, reason in report.failed:
+        _err(f"mention {mention_id} not stored: {reason}")
+    print(f"reanalysed {report.done} mention(s) with model {services.analyzer.model.version}: "
+          f"{report.changed} changed polarity, targets or categories; corrected fields kept")
+    return 1 if report.failed else 0
+
+
 @command("train")
 def cmd_train(args: argparse.Namespace, services: Services) -> int:
     from nlp.train import main as train_main
@@ -403,6 +480,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("index", help="Elasticsearch index management")
     s.add_argument("action", choices=["setup"], help="setup: apply the index template and aliases (idempotent)")
+
+    s = sub.add_parser("label", help="correct a stored mention's analysis (recorded with who, when, before, after)")
+    s.add_argument("mention_id", metavar="MENTION_ID")
+    s.add_argument("--polarity", choices=["negative", "neutral", "positive"])
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--category", action="append", metavar="C", help="complaint category code (repeatable)")
+    g.add_argument("--no-categories", action="store_true", help="the mention has no complaint category")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--target", action="append", metavar="NAME",
+                   help="an institution the post is negative about (repeatable)")
+    g.add_argument("--no-targets", action="store_true", help="the post is negative about no institution")
+    s.add_argument("--institution", action="append", metavar="NAME",
+                   help="the institutions the post names (repeatable; replaces the found ones)")
+    s.add_argument("--note", default="", metavar="TEXT", help="why")
+    s.add_argument("--by", metavar="NAME", help="who corrects it (default: the login name)")
+
+    s = sub.add_parser("corrections", help="the corrections people made, oldest first")
+    s.add_argument("--since", metavar="DATE", help="only those made from this date/time")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+
+    s = sub.add_parser("reanalyze", help="score stored mentions again with the current model, keeping corrections")
+    s.add_argument("--since", metavar="DATE", help="only mentions published from this date/time")
 
     s = sub.add_parser("train", help="train the NLP models from labelled data (see README, model card)")
     s.add_argument("train_args", nargs=argparse.REMAINDER, help="e.g. sentiment --data ../shared/data")

@@ -2,6 +2,7 @@
 Elasticsearch against the real node when YUQING_TEST_ES_URL is set — see tests/conftest.py)."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 import pytest
@@ -15,10 +16,10 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)
 
 
 def mention(i: int, title: str, content: str, *, hours: float = 0, source: str = "weibo",
-            polarity: str = "neutral", institutions: tuple[str, ...] = ("招商银行",)) -> Mention:
+            polarity: str = "neutral", institutions: tuple[str, ...] = ("招商银行",), **kw) -> Mention:
     return Mention(url=f"https://example.org/post/{i}", source=source, title=title, content=content,
                    published_at=T0 + timedelta(hours=hours), polarity=polarity, sentiment=0.5,
-                   institutions=list(institutions), categories=["service"], risk=0.3)
+                   institutions=list(institutions), categories=["service"], risk=0.3, **kw)
 
 
 CORPUS = [
@@ -26,7 +27,8 @@ CORPUS = [
     mention(2, "招行网点服务好", "今天在网点办业务，工作人员态度很好。", hours=1, polarity="positive", source="news"),
     mention(3, "信用卡年费争议", "信用卡年费被乱收，客服说会退还。", hours=2, polarity="negative"),
     mention(4, "平安银行理财亏损", "理财产品亏损严重，销售时说保本。", hours=3, polarity="negative",
-            institutions=("平安银行",), source="guba"),
+            institutions=("平安银行",), source="guba", repost_of="a-weibo-original", group_id="a-weibo-original",
+            published_estimated=True),
     mention(5, "CMB Credit Card outage", "The mobile app was down for hours.", hours=4, source="news"),
     mention(6, "催收电话", "每天接到催收电话，但不是招商银行打来的。", hours=26, polarity="negative",
             institutions=()),
@@ -175,6 +177,31 @@ def test_a_document_the_backend_refuses_is_reported_and_the_rest_written(store):
     assert report.created == 2
     assert [i for i, _ in report.failed] == [bad.id] and report.failed[0][1]
     assert store.get(bad.id) is None and store.get(CORPUS[1].id) is not None
+
+
+def test_an_old_sqlite_store_is_migrated_and_keeps_its_mentions(tmp_path):
+    """A file written by yuqing before repost groups (schema 1) opens, upgrades in place, and its
+    mentions are found and read back with `group_id` "" (their own group)."""
+    import sqlite3
+
+    from yuqing.storage.sqlite import MIGRATIONS, SqliteStore, migrate
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    migrate(db, path, MIGRATIONS[:1], "schema_version")
+    old = CORPUS[0].to_dict()
+    del old["group_id"]
+    db.execute("INSERT INTO mentions (id, source, polarity, published_ts, doc) VALUES (?, ?, ?, ?, ?)",
+               (old["id"], old["source"], old["polarity"], CORPUS[0].published_at.timestamp(),
+                json.dumps(old, ensure_ascii=False)))
+    db.execute("INSERT INTO mentions_fts (rowid, title, body) VALUES (1, '招商 银行 招商银行', '暴力 催收')")
+    db.close()
+    store = SqliteStore(path, tz=SHANGHAI)
+    assert store.schema_version == len(MIGRATIONS)
+    assert store.setup() == [f"unchanged: {path} at schema_version {len(MIGRATIONS)}"]
+    assert ids(find(store, "催收")) == [1]
+    assert store.get(CORPUS[0].id).group_id == ""
+    store.close()
 
 
 def test_an_unreachable_sqlite_store_is_a_store_error(tmp_path):

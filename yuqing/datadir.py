@@ -68,6 +68,11 @@ class DataDir:
         return self.root / "yuqing.db"
 
     @property
+    def groups_db(self) -> Path:
+        """The signatures that group reposts and near-duplicates (`yuqing.groups`)."""
+        return self.root / "groups.db"
+
+    @property
     def scheduler_db(self) -> Path:
         return self.root / "scheduler.db"
 

@@ -6,7 +6,7 @@ crawl pipeline, the scheduler jobs, the CLI and the web app. The same contract t
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -68,7 +68,8 @@ class IndexReport:
 
 
 class Store(Protocol):
-    """What every backend provides. Writes are upserts keyed by `Mention.id`. Every failure is a
+    """What every backend provides. Writes are upserts keyed by `Mention.id`; an upsert keeps the
+    people's corrections of the stored mention (`yuqing.model.keep_corrections`). Every failure is a
     `StoreError` (a single document the backend refuses is reported in `IndexReport.failed`
     instead, with its reason, and the rest of the batch is written); after `close()` every call
     raises `StoreError`."""
@@ -83,6 +84,11 @@ class Store(Protocol):
     def get(self, mention_id: str) -> Mention | None: ...
 
     def search(self, request: SearchRequest) -> SearchResult: ...
+
+    def scan(self, *, since: datetime | None = None, corrected_only: bool = False) -> Iterator[Mention]:
+        """Every stored mention (published at or after `since`; only those a person corrected),
+        in no particular order, read in batches: for re-analysis and the list of corrections."""
+        ...
 
     def count_by_interval(self, since: datetime, until: datetime, interval_seconds: int, *,
                           institution: str | None = None, polarity: str | None = None,

@@ -29,12 +29,12 @@ from elasticsearch import (
     NotFoundError,
     TransportError,
 )
-from elasticsearch.helpers import streaming_bulk
+from elasticsearch.helpers import scan, streaming_bulk
 
 import index_config
 from yuqing.config import ElasticsearchConfig
 from yuqing.highlight import highlight
-from yuqing.model import Mention
+from yuqing.model import CORRECTABLE, Mention, keep_corrections
 from yuqing.query import And, Node, Not, Term, positive_terms
 from yuqing.segment import index_tokens, near_distance, query_tokens
 from yuqing.storage.base import (
@@ -52,6 +52,8 @@ _SEGMENTED_FIELDS = (("title_seg", _TITLE_BOOST), ("content_seg", 1.0))
 BULK_MAX_RETRIES = 5
 BULK_INITIAL_BACKOFF = 1.0
 BULK_CHUNK = 500
+# What an upsert reads of a stored mention to keep its corrections (`keep_corrections`): small fields only.
+_CORRECTION_FIELDS = ["corrections", "model_analysis", *CORRECTABLE, "risk"]
 
 
 def _error_reason(e: ApiError) -> str:
@@ -88,6 +90,10 @@ def _document(m: Mention) -> str:
     doc["content_seg"] = index_tokens(m.content)
     # What filters, sorting and histograms use: the SQLite store falls back to fetched_at the same way.
     doc["published"] = (m.published_at or m.fetched_at).isoformat()
+    # What the per-group aggregation counts: "" means the mention is its own group, as in SQLite.
+    doc["group"] = m.group_id or m.id
+    # The fields a person corrected, as a keyword field: `scan(corrected_only=True)` filters on it.
+    doc["corrected"] = sorted(m.model_analysis)
     return json.dumps(doc, ensure_ascii=False, allow_nan=False)
 
 
@@ -310,7 +316,7 @@ class ElasticsearchStore:
         except NotFoundError:
             return []
 
-    def _find(self, ids: list[str], source: bool) -> list[dict[str, Any]]:
+    def _find(self, ids: list[str], source: bool | list[str]) -> list[dict[str, Any]]:
         """The stored documents with these ids, from every index behind the read alias. A realtime
         multi-get: a mention written a moment ago is found even before the index refreshes."""
         indices = self._indices()
@@ -321,10 +327,10 @@ class ElasticsearchStore:
 
     def index_many(self, mentions: Iterable[Mention]) -> IndexReport:
         report = IndexReport()
-        batch: list[tuple[str, str]] = []
+        batch: list[tuple[Mention, str]] = []
         for m in mentions:
             try:
-                batch.append((m.id, _document(m)))
+                batch.append((m, _document(m)))
             except (TypeError, ValueError, AttributeError) as e:
                 report.failed.append((getattr(m, "id", "?"), f"cannot serialise: {e}"))
             if len(batch) >= BULK_CHUNK:
@@ -334,14 +340,19 @@ class ElasticsearchStore:
             report += self._write(batch)
         return report
 
-    def _write(self, batch: list[tuple[str, str]]) -> IndexReport:
+    def _write(self, batch: list[tuple[Mention, str]]) -> IndexReport:
         report = IndexReport()
         with self._errors(f"write {len(batch)} mentions to {self.names.write_alias}"):
             # Update a mention where it lives: after a rollover the write alias points elsewhere.
-            homes = {d["_id"]: d["_index"] for d in self._find(sorted({i for i, _ in batch}), source=False)}
+            found = self._find(sorted({m.id for m, _ in batch}), source=_CORRECTION_FIELDS)
+            homes = {d["_id"]: d["_index"] for d in found}
+            corrected = {d["_id"]: Mention.from_dict({**d["_source"], "url": "", "source": "", "id": d["_id"]})
+                         for d in found if d["_source"].get("corrections")}
+            batch = [(m, doc) if m.id not in corrected else (keep_corrections(corrected[m.id], m), "")
+                     for m, doc in batch]
             # In order, so two copies of one id in a batch count as created then updated, as in SQLite.
-            actions = ({"_op_type": "index", "_index": homes.get(i, self.names.write_alias), "_id": i,
-                        "_source": doc} for i, doc in batch)
+            actions = ({"_op_type": "index", "_index": homes.get(m.id, self.names.write_alias), "_id": m.id,
+                        "_source": doc or _document(m)} for m, doc in batch)
             results = streaming_bulk(self._client, actions, chunk_size=BULK_CHUNK,
                                      max_chunk_bytes=10 * 1024 * 1024, raise_on_error=False,
                                      raise_on_exception=False, max_retries=BULK_MAX_RETRIES,
@@ -407,6 +418,16 @@ class ElasticsearchStore:
             m = self._mention(h["_source"])
             hits.append(Hit(m, highlight(m.text, request.query), float(h.get("_score") or 0.0)))
         return SearchResult(body["hits"]["total"]["value"], hits)
+
+    def scan(self, *, since: datetime | None = None, corrected_only: bool = False) -> Iterator[Mention]:
+        filters = self._filters(SearchRequest(query=None, since=since))
+        if corrected_only:
+            filters.append({"exists": {"field": "corrected"}})
+        with self._errors(f"read the mentions in {self.names.read_alias}"):
+            # A scroll: a consistent view while the caller rewrites what it reads (`yuqing reanalyze`).
+            for hit in scan(self._client, index=self.names.read_alias, query={"query": {"bool": {"filter": filters}}},
+                            size=500, scroll="5m"):
+                yield self._mention(hit["_source"])
 
     def count_by_interval(self, since: datetime, until: datetime, interval_seconds: int, *,
                           institution: str | None = None, polarity: str | None = None,

@@ -16,7 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from yuqing.highlight import highlight
-from yuqing.model import Mention
+from yuqing.model import Mention, keep_corrections
 from yuqing.query import And, Node, Not, Or, Term, positive_terms
 from yuqing.segment import index_tokens, near_distance, query_tokens
 from yuqing.storage.base import Hit, IndexReport, SearchRequest, SearchResult, StoreError
@@ -41,6 +41,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (institution, mention_rowid)
     ) WITHOUT ROWID;
     CREATE VIRTUAL TABLE mentions_fts USING fts5 (title, body, tokenize = 'unicode61');
+    """,
+    # 2: repost / near-duplicate groups; "" on older rows means "its own group"
+    """
+    ALTER TABLE mentions ADD COLUMN group_id TEXT NOT NULL DEFAULT '';
+    CREATE INDEX mentions_group ON mentions (group_id);
     """,
 )
 
@@ -165,18 +170,23 @@ class SqliteStore:
 
     def _upsert(self, m: Mention, doc: str, title_seg: str, body_seg: str, report: IndexReport) -> None:
         db = self._db
-        old = db.execute("SELECT rowid FROM mentions WHERE id = ?", (m.id,)).fetchone()
-        values = (m.source, m.polarity, _ts(m), doc)
+        # The stored document only when it carries corrections: the one case that changes what is written.
+        old = db.execute("SELECT rowid, CASE WHEN json_array_length(doc, '$.corrections') > 0 THEN doc END "
+                         "FROM mentions WHERE id = ?", (m.id,)).fetchone()
+        if old and old[1]:
+            m = keep_corrections(self._mention(old[1]), m)
+            doc = json.dumps(m.to_dict(), ensure_ascii=False, allow_nan=False)
+        values = (m.source, m.polarity, _ts(m), m.group_id, doc)
         if old:
             rowid = old[0]
-            db.execute("UPDATE mentions SET source = ?, polarity = ?, published_ts = ?, doc = ? WHERE rowid = ?",
-                       (*values, rowid))
+            db.execute("UPDATE mentions SET source = ?, polarity = ?, published_ts = ?, group_id = ?, doc = ? "
+                       "WHERE rowid = ?", (*values, rowid))
             db.execute("DELETE FROM mentions_fts WHERE rowid = ?", (rowid,))
             db.execute("DELETE FROM mention_institutions WHERE mention_rowid = ?", (rowid,))
             report.updated += 1
         else:
-            rowid = db.execute("INSERT INTO mentions (id, source, polarity, published_ts, doc) VALUES (?, ?, ?, ?, ?)",
-                               (m.id, *values)).lastrowid
+            rowid = db.execute("INSERT INTO mentions (id, source, polarity, published_ts, group_id, doc) "
+                               "VALUES (?, ?, ?, ?, ?, ?)", (m.id, *values)).lastrowid
             report.created += 1
         db.execute("INSERT INTO mentions_fts (rowid, title, body) VALUES (?, ?, ?)", (rowid, title_seg, body_seg))
         db.executemany("INSERT OR IGNORE INTO mention_institutions VALUES (?, ?)",
@@ -252,6 +262,26 @@ class SqliteStore:
             m = self._mention(doc)
             hits.append(Hit(m, highlight(m.text, request.query), float(score)))
         return SearchResult(total, hits)
+
+    def scan(self, *, since: datetime | None = None, corrected_only: bool = False,
+             batch: int = 500) -> Iterator[Mention]:
+        where = ["rowid > ?"]
+        params: list[object] = []
+        if since is not None:
+            where.append("published_ts >= ?")
+            params.append(since.timestamp())
+        if corrected_only:
+            where.append("json_array_length(doc, '$.corrections') > 0")
+        sql = f"SELECT rowid, doc FROM mentions WHERE {' AND '.join(where)} ORDER BY rowid LIMIT ?"
+        last = 0
+        while True:  # a batch at a time, so a long scan never holds the lock between batches
+            with self._errors("read the stored mentions") as db:
+                rows = db.execute(sql, [last, *params, batch]).fetchall()
+            if not rows:
+                return
+            for _, doc in rows:
+                yield self._mention(doc)
+            last = rows[-1][0]
 
     def count_by_interval(self, since: datetime, until: datetime, interval_seconds: int, *,
                           institution: str | None = None, polarity: str | None = None,
