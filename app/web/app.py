@@ -38,6 +38,7 @@ from yuqing.alertstore import Conflict
 from yuqing.alertstore.model import CaseQuery
 from yuqing.cases import CaseError
 from yuqing.config import Config, ConfigError
+from yuqing.corrections import CorrectionError, correct
 from yuqing.query import QuerySyntaxError
 from yuqing.search import SearchInput, build_request, result_json
 from yuqing.storage import StoreError
@@ -78,6 +79,16 @@ class NewUserBody(BaseModel):
     institutions: list[str] | None = None
 
 
+class CorrectionBody(BaseModel):
+    """The fields to correct (None: leave as it is; an empty list is a value) and why."""
+
+    polarity: str | None = None
+    institutions: list[str] | None = None
+    negative_entities: list[str] | None = None
+    categories: list[str] | None = None
+    note: str = Field("", max_length=2000)
+
+
 class UserChangeBody(BaseModel):
     role: str | None = None
     institutions: list[str] | None = None
@@ -107,9 +118,11 @@ def http_url(url: str | None) -> str | None:
     return url.strip() if parts.scheme.lower() in ("http", "https") and parts.netloc else None
 
 
-def _templates(tz: ZoneInfo) -> Jinja2Templates:
-    from nlp import CATEGORY_LABELS
+FIELD_LABELS = {"polarity": "情感", "institutions": "涉及机构", "negative_entities": "负面指向",
+                "categories": "投诉类别", "risk": "风险"}
 
+
+def _templates(tz: ZoneInfo, category_labels: dict[str, str]) -> Jinja2Templates:
     def when(value: str | float | None) -> str:
         """An ISO 8601 time or a Unix time as local 'YYYY-MM-DD HH:MM' in the configured zone."""
         if value is None or value == "":
@@ -121,12 +134,23 @@ def _templates(tz: ZoneInfo) -> Jinja2Templates:
             return str(value)
         return moment.strftime("%Y-%m-%d %H:%M")
 
+    def correction_value(name: str, value: Any) -> str:
+        """A corrected field's value before or after, as the mention page shows the analysis."""
+        if name == "polarity":
+            return POLARITY_LABELS.get(value, "未分析")
+        if name == "categories":
+            return "、".join(category_labels.get(c, c) for c in value) or "—"
+        if isinstance(value, list):
+            return "、".join(value) or "—"
+        return f"{value:.2f}" if isinstance(value, float) else str(value)
+
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined)
     env.filters.update(marked=marked, http_url=http_url, when=when)
     env.globals.update(polarity_labels=POLARITY_LABELS, role_labels=ROLE_LABELS, state_labels=STATE_LABELS,
-                       category_labels=CATEGORY_LABELS, roles=ROLES, alert_state_labels=ALERT_STATE_LABELS,
-                       case_status_labels=CASE_STATUS_LABELS, missed_labels=MISSED_LABELS)
+                       category_labels=category_labels, roles=ROLES, alert_state_labels=ALERT_STATE_LABELS,
+                       case_status_labels=CASE_STATUS_LABELS, missed_labels=MISSED_LABELS, field_labels=FIELD_LABELS,
+                       correction_value=correction_value)
     return Jinja2Templates(env=env)
 
 
@@ -138,7 +162,11 @@ class WebApp:
     def __init__(self, services: Services, state: WebState) -> None:
         self.services, self.config, self.state = services, services.config, state
         self.signer = TimestampSigner(state.cookie_secret, salt="yuqing.session")
-        self.templates = _templates(services.config.tz)
+        from nlp import AnalyzerSettings
+
+        # the configured complaint categories (code → Chinese label), as `yuqing label` checks them
+        self.category_labels = AnalyzerSettings.parse(services.config.nlp).categories.labels
+        self.templates = _templates(services.config.tz, self.category_labels)
 
     # sessions and cookies
 
@@ -187,6 +215,30 @@ class WebApp:
         if m is None or not self.in_scope(user, m.institutions):
             raise HTTPException(404, f"no mention {mention_id}")
         return m.to_dict()
+
+    def correct(self, user: User, mention_id: str, body: CorrectionBody) -> dict[str, Any]:
+        """Correct a mention's analysis (`yuqing.corrections.correct`, as `yuqing label`), as `user`.
+        A user limited to some institutions may add or remove only those."""
+        current = self.mention(user, mention_id)
+        if body.institutions is not None:
+            known = {i.name for i in self.config.institutions}
+            changed = set(body.institutions) ^ set(current["institutions"])
+            unknown = sorted(n for n in changed if known and n not in known)
+            if unknown:
+                raise CorrectionError(f"institutions: {unknown[0]!r} is not a configured institution")
+            outside = sorted(n for n in changed if not self.in_scope(user, [n]))
+            if outside:
+                raise HTTPException(403, f"{user.name} may not change whether the mention names {outside[0]}")
+        bad = [c for c in body.categories or [] if c not in self.category_labels]
+        if bad:
+            raise CorrectionError(f"categories: {bad[0]!r} is not a configured category "
+                                  f"(known: {', '.join(self.category_labels)})")
+        fixed = correct(self.services.store, mention_id, polarity=body.polarity, institutions=body.institutions,
+                        negative_entities=body.negative_entities, categories=body.categories, by=user.name,
+                        note=body.note, at=self.now())
+        self.state.audit(user.name, "mention.correct", mention_id, **fixed.corrections[-1]["after"],
+                         note=body.note)
+        return fixed.to_dict()
 
     def sources(self) -> list[dict[str, Any]]:
         return [{"name": s.name, "type": s.type, **source_health(self.services, s.name)} for s in self.config.sources]
@@ -311,6 +363,12 @@ def _api(web: WebApp, api: FastAPI) -> None:
     def mention(request: Request, mention_id: str) -> dict[str, Any]:
         return web.mention(current_user(request), mention_id)
 
+    @api.post("/api/mentions/{mention_id}/corrections",
+              summary="Correct the analysis (polarity, institutions, negative entities, categories) with a note "
+                      "(analyst); the same operation as `yuqing label`")
+    def correct_mention(request: Request, mention_id: str, body: CorrectionBody) -> dict[str, Any]:
+        return web.correct(require(request, "analyst"), mention_id, body)
+
     @api.get("/api/sources", summary="Each configured source and its crawl health")
     def sources() -> list[dict[str, Any]]:
         return web.sources()
@@ -387,7 +445,8 @@ def _pages(web: WebApp, pages: FastAPI) -> None:
         found = web.services.alert_store.list_cases(CaseQuery(mention_id=mention_id, institutions=user.institutions))
         institution = next((i for i in m["institutions"] if web.in_scope(user, [i])), "")
         return render(request, "mention.html", m=m, cases=[cases.public(c, now) for c in found],
-                      handlers=web.handlers(institution))
+                      handlers=web.handlers(institution), categories=web.category_labels,
+                      institutions=scope(user, web.config))
 
     @pages.get("/sources", include_in_schema=False, response_class=HTMLResponse)
     def sources_page(request: Request) -> Response:
@@ -432,6 +491,7 @@ def base_app(services: Services, state: WebState) -> tuple[WebApp, FastAPI]:
     @app.exception_handler(QuerySyntaxError)
     @app.exception_handler(UserError)
     @app.exception_handler(CaseError)
+    @app.exception_handler(CorrectionError)
     async def bad_input(request: Request, e: Exception) -> Response:
         return error_page(request, 400, str(e))
 
