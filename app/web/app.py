@@ -89,6 +89,22 @@ class CorrectionBody(BaseModel):
     note: str = Field("", max_length=2000)
 
 
+class SavedSearchBody(BaseModel):
+    """A name and the search as the search page's URL holds it."""
+
+    name: str = Field(max_length=200)
+    q: str = Field("", max_length=1000)
+    since: str = Field("", alias="from", max_length=40)
+    until: str = Field("", alias="to", max_length=40)
+    polarity: str = ""
+    source: str = Field("", max_length=200)
+    institution: str = Field("", max_length=200)
+
+    def params(self) -> dict[str, str]:
+        """The non-empty URL parameters, by their URL names."""
+        return {k: v for k, v in self.model_dump(by_alias=True).items() if k != "name" and v}
+
+
 class UserChangeBody(BaseModel):
     role: str | None = None
     institutions: list[str] | None = None
@@ -120,6 +136,11 @@ def http_url(url: str | None) -> str | None:
 
 FIELD_LABELS = {"polarity": "情感", "institutions": "涉及机构", "negative_entities": "负面指向",
                 "categories": "投诉类别", "risk": "风险"}
+
+
+def search_url(params: dict[str, str]) -> str:
+    """The search page's URL for these parameters: the URL holds the whole search."""
+    return f"/search?{urlencode(params)}" if params else "/search"
 
 
 def _templates(tz: ZoneInfo, category_labels: dict[str, str]) -> Jinja2Templates:
@@ -239,6 +260,10 @@ class WebApp:
         self.state.audit(user.name, "mention.correct", mention_id, **fixed.corrections[-1]["after"],
                          note=body.note)
         return fixed.to_dict()
+
+    def saved_searches(self, user: User) -> list[dict[str, Any]]:
+        return [{**saved, "url": search_url(saved["params"])}
+                for saved in self.state.saved_searches(user.name)]
 
     def sources(self) -> list[dict[str, Any]]:
         return [{"name": s.name, "type": s.type, **source_health(self.services, s.name)} for s in self.config.sources]
@@ -394,6 +419,28 @@ def _api(web: WebApp, api: FastAPI) -> None:
         return web.state.update_user(actor.name, name, role=body.role, institutions=institutions,
                                      disabled=body.disabled, password=body.password).to_dict()
 
+    @api.get("/api/saved-searches", summary="The logged-in user's saved searches, each with its search URL")
+    def saved_searches(request: Request) -> list[dict[str, Any]]:
+        return web.saved_searches(current_user(request))
+
+    @api.post("/api/saved-searches", summary="Save a search (name, q, from, to, polarity, source, institution)",
+              status_code=201)
+    def save_search(request: Request, body: SavedSearchBody) -> dict[str, Any]:
+        user = current_user(request)
+        params = body.params()
+        # a search that cannot run is refused now, not when it is opened
+        build_request(SearchInput(params.get("q", ""), params.get("from"), params.get("to"), params.get("polarity"),
+                                  params.get("source"), params.get("institution")), web.config.tz, "request")
+        saved = web.state.save_search(user.name, body.name, params)
+        return {**saved, "url": search_url(saved["params"])}
+
+    @api.delete("/api/saved-searches/{search_id}", summary="Delete one of the user's saved searches",
+                status_code=204)
+    def delete_saved_search(request: Request, search_id: int) -> Response:
+        if not web.state.delete_saved_search(current_user(request).name, search_id):
+            raise HTTPException(404, f"no saved search {search_id} of yours")
+        return Response(status_code=204)
+
     @api.get("/api/audit", summary="The audit log, newest first (admin)")
     def audit(request: Request, limit: int = Query(200, ge=1, le=MAX_LIMIT)) -> list[dict[str, object]]:
         require(request, "admin")
@@ -432,10 +479,11 @@ def _pages(web: WebApp, pages: FastAPI) -> None:
         kept = {k: v for k, v in form.items() if v}
         return render(request, "search.html", 400 if error else 200, form=form, result=result, error=error,
                       page=page, pages_total=pages_total,
-                      prev_url=f"/search?{urlencode({**kept, 'page': page - 1})}" if page > 1 else None,
-                      next_url=f"/search?{urlencode({**kept, 'page': page + 1})}" if page < pages_total else None,
+                      prev_url=search_url({**kept, "page": str(page - 1)}) if page > 1 else None,
+                      next_url=search_url({**kept, "page": str(page + 1)}) if page < pages_total else None,
                       sources=[s.name for s in web.config.sources],
-                      institutions=scope(current_user(request), web.config))
+                      institutions=scope(current_user(request), web.config),
+                      saved=web.saved_searches(current_user(request)))
 
     @pages.get("/mentions/{mention_id}", include_in_schema=False, response_class=HTMLResponse)
     def mention_page(request: Request, mention_id: str) -> Response:
