@@ -73,6 +73,11 @@ class DataDir:
         return self.root / "groups.db"
 
     @property
+    def migrate_checkpoint(self) -> Path:
+        """How far `yuqing migrate --to elasticsearch` got (deleted once it completes)."""
+        return self.root / "migrate-elasticsearch.json"
+
+    @property
     def scheduler_db(self) -> Path:
         return self.root / "scheduler.db"
 

@@ -429,5 +429,5 @@ class CaseQuery:
 
 
 __all__ = ["ALERT_KINDS", "ANY", "CASE_STATUSES", "NOTICE_KINDS", "OPEN_STATES", "POLARITY_LABELS", "SEVERITIES",
-           "STATES", "Alert", "AlertMention", "AlertQuery", "AlertRecord", "Case", "CaseEvent", "CaseQuery",
-           "Delivery", "Silence", "idempotency_key", "severity_rank"]
+           "STATES", "Alert", "AlertMention", "AlertQuery", "AlertRecord", "Case", "CaseEvent", "CaseQuery", "Delivery",
+           "Silence", "idempotency_key", "severity_rank"]

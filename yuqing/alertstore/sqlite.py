@@ -284,6 +284,17 @@ class SqliteAlertStore:
                           "ORDER BY opened_ts DESC, id LIMIT ?", [*params, query.limit])
         return [Case.from_dict(json.loads(doc)) for doc, in rows]
 
+    def snapshot(self) -> tuple[list[AlertRecord], list[Delivery], list[tuple[str, str, dict[str, Any]]],
+                                list[Silence]]:
+        """Everything kept here (alerts, deliveries, per-rule state, silences), for `yuqing migrate`."""
+        alerts = [r for r in (self._record(doc) for doc, in self._rows("read alerts", "SELECT doc FROM alerts "
+                                                                      "ORDER BY id")) if r is not None]
+        deliveries = [Delivery.from_dict(json.loads(doc)) for doc, in self._rows(
+            "read notices", "SELECT doc FROM alert_deliveries ORDER BY created_ts, key")]
+        states = [(rule, institution, dict(json.loads(doc))) for rule, institution, doc in self._rows(
+            "read rule state", "SELECT rule, institution, doc FROM alert_rule_state ORDER BY rule, institution")]
+        return alerts, deliveries, states, self.silences()
+
     def close(self) -> None:
         with self._lock:
             if self._db is not None:
