@@ -156,6 +156,18 @@ def test_an_analyst_acknowledges_an_alert_from_its_page(page, site, watched):
     assert watched.dialogs == [] and watched.console_errors == []
 
 
+def test_the_whole_search_downloads_as_csv(page, site, tmp_path):
+    log_in(page, site, name="viewer", target="/search?polarity=negative")
+    with page.expect_download() as info:
+        page.click("#export-csv")
+    saved = tmp_path / info.value.suggested_filename
+    info.value.save_as(saved)
+    assert saved.suffix == ".csv"
+    lines = saved.read_text(encoding="utf-8-sig").splitlines()
+    assert len(lines) - 1 == int(page.inner_text("#total")) == sum(1 for m in sample_mentions()
+                                                                   if m.polarity == "negative")
+
+
 def test_an_analyst_corrects_a_mention_and_sees_who_and_when(page, site, watched):
     target = sample_mentions()[1]  # negative, category fees
     log_in(page, site, target=f"/mentions/{target.id}")

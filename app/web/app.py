@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, TimestampSigner
@@ -384,6 +384,24 @@ def _api(web: WebApp, api: FastAPI) -> None:
         given = SearchInput(q, since, until, polarity, source, institution, limit, offset)
         return web.search(current_user(request), given)
 
+    @api.get("/api/export", summary="The whole result of a search as a file (format csv, xlsx or jsonl), streamed "
+                                    "from the store's scan: not cut at any page or window; the same file as "
+                                    "`yuqing export`")
+    def export(request: Request, format: str = "csv", q: str = "", since: str | None = Query(None, alias="from"),
+               until: str | None = Query(None, alias="to"), polarity: str | None = None, source: str | None = None,
+               institution: str | None = None) -> Response:
+        from yuqing.export import FORMATS, MEDIA_TYPES, stream
+
+        if format not in FORMATS:
+            raise ConfigError("request", "format", f"{format!r} is not one of: {', '.join(FORMATS)}")
+        user = current_user(request)
+        wanted = build_request(SearchInput(q, since, until, polarity, source, institution), web.config.tz,
+                               "request", allowed_institutions=user.institutions)
+        web.state.audit(user.name, "export", format, **{k: v for k, v in request.query_params.items()})
+        name = f"yuqing-{web.now():%Y%m%d-%H%M}.{format}"
+        return StreamingResponse(stream(format, web.services.store.scan(wanted)), media_type=MEDIA_TYPES[format],
+                                 headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
     @api.get("/api/mentions/{mention_id}", summary="One mention: full text and analysis")
     def mention(request: Request, mention_id: str) -> dict[str, Any]:
         return web.mention(current_user(request), mention_id)
@@ -483,7 +501,8 @@ def _pages(web: WebApp, pages: FastAPI) -> None:
                       next_url=search_url({**kept, "page": str(page + 1)}) if page < pages_total else None,
                       sources=[s.name for s in web.config.sources],
                       institutions=scope(current_user(request), web.config),
-                      saved=web.saved_searches(current_user(request)))
+                      saved=web.saved_searches(current_user(request)),
+                      export_query=urlencode(kept))
 
     @pages.get("/mentions/{mention_id}", include_in_schema=False, response_class=HTMLResponse)
     def mention_page(request: Request, mention_id: str) -> Response:
