@@ -19,6 +19,7 @@ from typing import Any
 
 from app.services import Services
 from yuqing.alertstore.base import AlertStore, Conflict
+from yuqing.alertstore.model import CaseQuery
 from yuqing.config import ConfigError
 from yuqing.datadir import write_json
 from yuqing.storage.base import SCAN_BATCH, SearchRequest
@@ -133,25 +134,34 @@ class MigrateReport:
 
 
 def _copy_alert_state(source: Any, target: AlertStore) -> dict[str, int]:
-    """Every alert, notice, rule state and silence, written through the target's own methods. Safe to
+    """Every alert, notice, rule state, silence and case, written through the target's own methods. Safe to
     repeat: an alert already there at the same version is left alone, the rest are overwrites."""
     alerts, deliveries, states, silences = source.snapshot()
     for record in alerts:
-        # put_alert saves version+1: hand it the version before the stored one, so the copy keeps it.
-        previous = type(record).from_dict({**record.to_dict(), "version": record.version - 1})
-        try:
-            target.put_alert(previous)
-        except Conflict:
-            there = target.get_alert(record.id)
-            if there is None or there.version < record.version:
-                raise
+        _put_versioned(target.put_alert, target.get_alert, record)
     for d in deliveries:
         target.put_delivery(d)
     for rule, institution, state in states:
         target.put_rule_state(rule, institution, state)
     for s in silences:
         target.put_silence(s)
-    return {"alerts": len(alerts), "notices": len(deliveries), "rule states": len(states), "silences": len(silences)}
+    cases = source.list_cases(CaseQuery(limit=2**31))
+    for case in cases:
+        _put_versioned(target.put_case, target.get_case, case)
+    return {"alerts": len(alerts), "notices": len(deliveries), "rule states": len(states), "silences": len(silences),
+            "cases": len(cases)}
+
+
+def _put_versioned(put: Callable[[Any], Any], get: Callable[[str], Any], record: Any) -> None:
+    """Copy a versioned record (an alert, a case) keeping its version: put saves version+1, so it is
+    handed the version before the stored one; one already there at that version is left alone."""
+    previous = type(record).from_dict({**record.to_dict(), "version": record.version - 1})
+    try:
+        put(previous)
+    except Conflict:
+        there = get(record.id)
+        if there is None or there.version < record.version:
+            raise
 
 
 def migrate_to_elasticsearch(services: Services, batch_size: int) -> MigrateReport:

@@ -135,3 +135,40 @@ def test_shared_contract_checker_passes(tmp_path):
                            "--only", "analyze,detect,search,demo,web"], capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "all contract checks passed" in proc.stdout
+
+
+def test_the_demo_account_does_each_web_task(demo):
+    """The issue's "done when": with the printed account, over HTTP against the demo's own data,
+    acknowledge the planted burst's alert, search, correct a negative mention, open and assign a case."""
+    import httpx
+
+    from app.services import Services
+    from app.web import WebServer, WebState, state_path
+
+    data, proc = demo
+    found = re.search(r"then log in as (\S+) with password (\S+)", proc.stdout)
+    assert found and "/alerts: open the alert" in proc.stdout
+    with Services.load(data / "demo" / "yuqing.yaml", data) as services:
+        state = WebState(state_path(services))
+        server = WebServer(services, state, host="127.0.0.1", port=0)
+        try:
+            with httpx.Client(base_url=server.start(), timeout=120) as c:
+                login = c.post("/api/login", json={"username": found.group(1), "password": found.group(2)})
+                h = {"X-CSRF-Token": login.json()["csrf_token"]}
+                [alert, *_] = c.get("/api/alerts").json()["alerts"]
+                assert c.post(f"/api/alerts/{alert['id']}/ack", json={"note": "演示"}, headers=h).json()["state"] \
+                    == "acknowledged"
+                hit = c.get("/api/search", params={"q": "", "polarity": "negative", "limit": 1}).json()["hits"][0]
+                assert c.get(f"/mentions/{hit['id']}").status_code == 200
+                other = [] if hit["categories"] else ["fees"]
+                fixed = c.post(f"/api/mentions/{hit['id']}/corrections", json={"categories": other, "note": "演示"},
+                               headers=h)
+                assert fixed.status_code == 200 and fixed.json()["categories"] == other, fixed.text
+                case = c.post("/api/cases", json={"mention_id": hit["id"], "handler": found.group(1)}, headers=h)
+                assert case.status_code == 201, case.text
+                assert c.patch(f"/api/cases/{case.json()['id']}", json={"status": "in_progress"},
+                               headers=h).json()["accepted_at"]
+                assert c.get("/cases").status_code == 200 and c.get(f"/alerts/{alert['id']}").status_code == 200
+        finally:
+            server.stop()
+            state.close()

@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import SHANGHAI, es_url
 from tests.test_cli import yq
 from tests.test_dataops import alert_quoting
-from yuqing.alertstore.model import Delivery, Silence
+from yuqing.alertstore.model import Case, CaseQuery, Delivery, Silence
 from yuqing.config import ElasticsearchConfig
 from yuqing.model import Mention
 
@@ -56,6 +56,9 @@ def migration(tmp_path):
     alerts.put_rule_state("negative-spike", "招商银行", {"last_bucket": "2026-01-05T09:00:00+08:00"})
     alerts.put_silence(Silence(id="s1", created_at=T0, until=T0 + timedelta(days=3650), created_by="ops",
                                reason="测试"))
+    case = alerts.put_case(Case(mention_id=mentions[1].id, title="迁移测试 1", institution="招商银行", opened_by="ops",
+                                opened_at=T0, handler="ops"))
+    alerts.put_case(case)  # version 2, as for the alert
     alerts.close()
     yield data, cfg
     from yuqing.alertstore.elasticsearch import ElasticsearchAlertStore
@@ -74,7 +77,8 @@ def target_state(cfg):
     try:
         ids = {m.id for batch in store.scan() for m in batch}
         return store.count(), ids, alerts.get_alert("a-old"), alerts.deliveries("a-old"), \
-            alerts.get_rule_state("negative-spike", "招商银行"), [s.id for s in alerts.silences()]
+            alerts.get_rule_state("negative-spike", "招商银行"), [s.id for s in alerts.silences()], \
+            [(c.mention_id, c.handler, c.version) for c in alerts.list_cases(CaseQuery())]
     finally:
         store.close()
         alerts.close()
@@ -85,14 +89,14 @@ def test_migrate_copies_mentions_and_alert_state_and_again_changes_nothing(migra
     proc = yq(data, "migrate", "--to", "elasticsearch", "--batch", "500")
     assert f"created index template {cfg.index_prefix}-mentions-v1" in proc.stdout
     assert "migrated 1200 mention(s)" in proc.stdout
-    assert "alert state: 1 alerts, 1 notices, 1 rule states, 1 silences" in proc.stdout
+    assert "alert state: 1 alerts, 1 notices, 1 rule states, 1 silences, 1 cases" in proc.stdout
     assert "1200 in the embedded store, 1200 in Elasticsearch: counts agree" in proc.stdout
     assert proc.stderr == ""
-    count, ids, alert, deliveries, rule_state, silences = target_state(cfg)
+    count, ids, alert, deliveries, rule_state, silences, cases = target_state(cfg)
     assert count == 1200 and ids == {m.id for m in corpus(1200)}
     assert alert.version == 2 and alert.latest.mentions[0].title == "迁移测试 0"
     assert [d.key for d in deliveries] == ["k1"] and rule_state["last_bucket"].startswith("2026-01-05")
-    assert silences == ["s1"]
+    assert silences == ["s1"] and cases == [(corpus(2)[1].id, "ops", 2)]
     assert not (data / "migrate-elasticsearch.json").exists()  # done: no checkpoint left
     again = yq(data, "migrate", "--to", "elasticsearch")
     assert "counts agree" in again.stdout and target_state(cfg)[0] == 1200

@@ -73,10 +73,11 @@ def test_silences_are_added_listed_and_ended(site, capsys):
     with site.client() as c:
         csrf = site.login(c, "analyst")
         h = {"X-CSRF-Token": csrf}
-        made = c.post("/api/silences", json={"reason": "系统升级", "institution": BANK, "duration": "2h"}, headers=h)
+        made = c.post("/api/silences", json={"reason": "系统升级", "institution": BANK, "duration": "2h",
+                                             "source": "forum"}, headers=h)
         assert made.status_code == 201, made.text
         silence = made.json()
-        assert silence["created_by"] == "analyst" and silence["institution"] == BANK
+        assert (silence["created_by"], silence["institution"], silence["source"]) == ("analyst", BANK, "forum")
         listed = c.get("/api/silences").json()
         assert listed == cli(site, capsys, "list", "--silences", "--json")
         assert [s["id"] for s in listed["silences"]] == [silence["id"]]
@@ -84,6 +85,7 @@ def test_silences_are_added_listed_and_ended(site, capsys):
                               ({"reason": "x"}, "request: until: give either"),
                               ({"reason": "x", "duration": "1h", "severity": "大"}, "request: severity: '大'"),
                               ({"reason": "x", "duration": "1h", "institution": "某银行"}, "某银行"),
+                              ({"reason": "x", "duration": "1h", "source": "weibo"}, "request: source: 'weibo'"),
                               ({"reason": " ", "duration": "1h"}, "needs who")):
             bad = c.post("/api/silences", json=body, headers=h)
             assert bad.status_code in (400, 409) and message in bad.json()["detail"], (body, bad.text)

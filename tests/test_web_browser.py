@@ -156,6 +156,33 @@ def test_an_analyst_acknowledges_an_alert_from_its_page(page, site, watched):
     assert watched.dialogs == [] and watched.console_errors == []
 
 
+def test_the_whole_search_downloads_as_csv(page, site, tmp_path):
+    log_in(page, site, name="viewer", target="/search?polarity=negative")
+    with page.expect_download() as info:
+        page.click("#export-csv")
+    saved = tmp_path / info.value.suggested_filename
+    info.value.save_as(saved)
+    assert saved.suffix == ".csv"
+    lines = saved.read_text(encoding="utf-8-sig").splitlines()
+    assert len(lines) - 1 == int(page.inner_text("#total")) == sum(1 for m in sample_mentions()
+                                                                   if m.polarity == "negative")
+
+
+def test_an_analyst_corrects_a_mention_and_sees_who_and_when(page, site, watched):
+    target = sample_mentions()[1]  # negative, category fees
+    log_in(page, site, target=f"/mentions/{target.id}")
+    page.check("#correct-form input[name=categories][value=debt_collection]")
+    page.fill("#correct-form input[name=note]", "也涉及催收")
+    page.click("#correct-form button[type=submit]")
+    page.wait_for_selector(".correction .by")
+    assert page.inner_text(".correction .by") == "analyst" and page.inner_text(".correction .note") == "也涉及催收"
+    stored = site.store.get(target.id)
+    # only the changed field was sent: the polarity and targets stay the model's
+    assert sorted(stored.categories) == ["debt_collection", "fees"] and stored.polarity == "negative"
+    assert list(stored.corrections[-1]["after"]) == ["categories"]
+    assert watched.dialogs == [] and watched.console_errors == []
+
+
 def test_an_analyst_opens_a_case_on_a_negative_mention_and_assigns_it(page, site, watched):
     negative = sample_mentions()[1]
     log_in(page, site, target=f"/mentions/{negative.id}")

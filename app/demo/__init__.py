@@ -23,6 +23,9 @@ from app import settings
 from app.services import Services
 
 DEMO_USER = "demo"
+# what a new user can do in the web app on the demo's data (the planted burst raises an alert)
+WEB_TASKS = ("/alerts: open the alert, acknowledge it with a note; /search?polarity=negative: open a mention, "
+             "correct its analysis, open a case and assign it; /cases: set its status, note the response")
 DEMO_RECIPIENTS = {"digest": ["team@jincheng-bank.example"], "alert": ["crisis@jincheng-bank.example"]}
 
 
@@ -143,6 +146,7 @@ def run_demo(data_dir: Path, once: bool) -> int:
                       "see the lines above", file=sys.stderr)
                 return 1
             account = f"log in as {DEMO_USER} with password {demo_account(services)}"
+            print(f"demo: in the web app: {WEB_TASKS}", flush=True)
             if once:
                 print(f"demo: web app: `yuqing --config {config_path} serve`, then {account}", flush=True)
                 return 0

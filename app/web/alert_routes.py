@@ -34,6 +34,7 @@ class SilenceBody(BaseModel):
     institution: str = ANY
     rule: str = ANY
     severity: str = ANY
+    source: str = ANY  # for a `silence` rule's alerts: the source gone quiet
     until: str | None = None  # a date/time in the configured timezone …
     duration: str | None = None  # … or how long: 2h, 3d
 
@@ -125,6 +126,9 @@ class AlertWeb:
         known = {i.name for i in config.institutions}
         if body.institution != ANY and known and body.institution not in known:
             raise ConfigError("request", "institution", f"{body.institution!r} is not a configured institution")
+        sources = {s.name for s in config.sources}
+        if body.source != ANY and body.source not in sources:
+            raise ConfigError("request", "source", f"{body.source!r} is not a configured source")
         if body.severity != ANY and body.severity not in SEVERITIES:
             raise ConfigError("request", "severity", f"{body.severity!r} is not one of: *, {', '.join(SEVERITIES)}")
         if (body.until is None) == (body.duration is None):
@@ -132,9 +136,10 @@ class AlertWeb:
         until = (parse_when(body.until, config.tz, False, "request", "until") if body.until is not None
                  else now + timedelta(seconds=parse_duration(body.duration, "request", "duration")))
         s = lifecycle.silence(self.web.services.alert_store, user.name, body.reason, until, now,
-                              institution=body.institution, rule=body.rule or ANY, severity=body.severity)
+                              institution=body.institution, rule=body.rule or ANY, severity=body.severity,
+                              source=body.source)
         self.web.state.audit(user.name, "silence.add", s.id, institution=s.institution, rule=s.rule,
-                             severity=s.severity, until=s.until.isoformat(), reason=s.reason)
+                             severity=s.severity, source=s.source, until=s.until.isoformat(), reason=s.reason)
         return s.to_dict()
 
     def unsilence(self, user: User, silence_id: str) -> None:
@@ -222,4 +227,5 @@ def add_routes(web: WebApp, app: FastAPI) -> None:
         user = current_user(request)
         return web.render(request, "silences.html", silences=aw.silences(user)["silences"],
                           severities=SEVERITIES, institutions=scope(user, web.config),
-                          rules=[r.name for r in web.services.alerts.rules], limited=user.institutions is not None)
+                          rules=[r.name for r in web.services.alerts.rules], limited=user.institutions is not None,
+                          sources=[s.name for s in web.config.sources])

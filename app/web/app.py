@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, TimestampSigner
@@ -38,6 +38,7 @@ from yuqing.alertstore import Conflict
 from yuqing.alertstore.model import CaseQuery
 from yuqing.cases import CaseError
 from yuqing.config import Config, ConfigError
+from yuqing.corrections import CorrectionError, correct
 from yuqing.query import QuerySyntaxError
 from yuqing.search import SearchInput, build_request, result_json
 from yuqing.storage import StoreError
@@ -78,6 +79,32 @@ class NewUserBody(BaseModel):
     institutions: list[str] | None = None
 
 
+class CorrectionBody(BaseModel):
+    """The fields to correct (None: leave as it is; an empty list is a value) and why."""
+
+    polarity: str | None = None
+    institutions: list[str] | None = None
+    negative_entities: list[str] | None = None
+    categories: list[str] | None = None
+    note: str = Field("", max_length=2000)
+
+
+class SavedSearchBody(BaseModel):
+    """A name and the search as the search page's URL holds it."""
+
+    name: str = Field(max_length=200)
+    q: str = Field("", max_length=1000)
+    since: str = Field("", alias="from", max_length=40)
+    until: str = Field("", alias="to", max_length=40)
+    polarity: str = ""
+    source: str = Field("", max_length=200)
+    institution: str = Field("", max_length=200)
+
+    def params(self) -> dict[str, str]:
+        """The non-empty URL parameters, by their URL names."""
+        return {k: v for k, v in self.model_dump(by_alias=True).items() if k != "name" and v}
+
+
 class UserChangeBody(BaseModel):
     role: str | None = None
     institutions: list[str] | None = None
@@ -107,9 +134,16 @@ def http_url(url: str | None) -> str | None:
     return url.strip() if parts.scheme.lower() in ("http", "https") and parts.netloc else None
 
 
-def _templates(tz: ZoneInfo) -> Jinja2Templates:
-    from nlp import CATEGORY_LABELS
+FIELD_LABELS = {"polarity": "情感", "institutions": "涉及机构", "negative_entities": "负面指向",
+                "categories": "投诉类别", "risk": "风险"}
 
+
+def search_url(params: dict[str, str]) -> str:
+    """The search page's URL for these parameters: the URL holds the whole search."""
+    return f"/search?{urlencode(params)}" if params else "/search"
+
+
+def _templates(tz: ZoneInfo, category_labels: dict[str, str]) -> Jinja2Templates:
     def when(value: str | float | None) -> str:
         """An ISO 8601 time or a Unix time as local 'YYYY-MM-DD HH:MM' in the configured zone."""
         if value is None or value == "":
@@ -121,12 +155,23 @@ def _templates(tz: ZoneInfo) -> Jinja2Templates:
             return str(value)
         return moment.strftime("%Y-%m-%d %H:%M")
 
+    def correction_value(name: str, value: Any) -> str:
+        """A corrected field's value before or after, as the mention page shows the analysis."""
+        if name == "polarity":
+            return POLARITY_LABELS.get(value, "未分析")
+        if name == "categories":
+            return "、".join(category_labels.get(c, c) for c in value) or "—"
+        if isinstance(value, list):
+            return "、".join(value) or "—"
+        return f"{value:.2f}" if isinstance(value, float) else str(value)
+
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined)
     env.filters.update(marked=marked, http_url=http_url, when=when)
     env.globals.update(polarity_labels=POLARITY_LABELS, role_labels=ROLE_LABELS, state_labels=STATE_LABELS,
-                       category_labels=CATEGORY_LABELS, roles=ROLES, alert_state_labels=ALERT_STATE_LABELS,
-                       case_status_labels=CASE_STATUS_LABELS, missed_labels=MISSED_LABELS)
+                       category_labels=category_labels, roles=ROLES, alert_state_labels=ALERT_STATE_LABELS,
+                       case_status_labels=CASE_STATUS_LABELS, missed_labels=MISSED_LABELS, field_labels=FIELD_LABELS,
+                       correction_value=correction_value)
     return Jinja2Templates(env=env)
 
 
@@ -138,7 +183,11 @@ class WebApp:
     def __init__(self, services: Services, state: WebState) -> None:
         self.services, self.config, self.state = services, services.config, state
         self.signer = TimestampSigner(state.cookie_secret, salt="yuqing.session")
-        self.templates = _templates(services.config.tz)
+        from nlp import AnalyzerSettings
+
+        # the configured complaint categories (code → Chinese label), as `yuqing label` checks them
+        self.category_labels = AnalyzerSettings.parse(services.config.nlp).categories.labels
+        self.templates = _templates(services.config.tz, self.category_labels)
 
     # sessions and cookies
 
@@ -187,6 +236,34 @@ class WebApp:
         if m is None or not self.in_scope(user, m.institutions):
             raise HTTPException(404, f"no mention {mention_id}")
         return m.to_dict()
+
+    def correct(self, user: User, mention_id: str, body: CorrectionBody) -> dict[str, Any]:
+        """Correct a mention's analysis (`yuqing.corrections.correct`, as `yuqing label`), as `user`.
+        A user limited to some institutions may add or remove only those."""
+        current = self.mention(user, mention_id)
+        if body.institutions is not None:
+            known = {i.name for i in self.config.institutions}
+            changed = set(body.institutions) ^ set(current["institutions"])
+            unknown = sorted(n for n in changed if known and n not in known)
+            if unknown:
+                raise CorrectionError(f"institutions: {unknown[0]!r} is not a configured institution")
+            outside = sorted(n for n in changed if not self.in_scope(user, [n]))
+            if outside:
+                raise HTTPException(403, f"{user.name} may not change whether the mention names {outside[0]}")
+        bad = [c for c in body.categories or [] if c not in self.category_labels]
+        if bad:
+            raise CorrectionError(f"categories: {bad[0]!r} is not a configured category "
+                                  f"(known: {', '.join(self.category_labels)})")
+        fixed = correct(self.services.store, mention_id, polarity=body.polarity, institutions=body.institutions,
+                        negative_entities=body.negative_entities, categories=body.categories, by=user.name,
+                        note=body.note, at=self.now())
+        self.state.audit(user.name, "mention.correct", mention_id, **fixed.corrections[-1]["after"],
+                         note=body.note)
+        return fixed.to_dict()
+
+    def saved_searches(self, user: User) -> list[dict[str, Any]]:
+        return [{**saved, "url": search_url(saved["params"])}
+                for saved in self.state.saved_searches(user.name)]
 
     def sources(self) -> list[dict[str, Any]]:
         return [{"name": s.name, "type": s.type, **source_health(self.services, s.name)} for s in self.config.sources]
@@ -309,9 +386,33 @@ def _api(web: WebApp, api: FastAPI) -> None:
                             sort=sort, cursor=cursor, facets=facets, interval=interval)
         return web.search(current_user(request), given)
 
+    @api.get("/api/export", summary="The whole result of a search as a file (format csv, xlsx or jsonl), streamed "
+                                    "from the store's scan: not cut at any page or window; the same file as "
+                                    "`yuqing export`")
+    def export(request: Request, format: str = "csv", q: str = "", since: str | None = Query(None, alias="from"),
+               until: str | None = Query(None, alias="to"), polarity: str | None = None, source: str | None = None,
+               institution: str | None = None) -> Response:
+        from yuqing.export import FORMATS, MEDIA_TYPES, stream
+
+        if format not in FORMATS:
+            raise ConfigError("request", "format", f"{format!r} is not one of: {', '.join(FORMATS)}")
+        user = current_user(request)
+        wanted = build_request(SearchInput(q, since, until, polarity, source, institution), web.config.tz,
+                               "request", allowed_institutions=user.institutions)
+        web.state.audit(user.name, "export", format, **{k: v for k, v in request.query_params.items()})
+        name = f"yuqing-{web.now():%Y%m%d-%H%M}.{format}"
+        return StreamingResponse(stream(format, web.services.store.scan(wanted)), media_type=MEDIA_TYPES[format],
+                                 headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
     @api.get("/api/mentions/{mention_id}", summary="One mention: full text and analysis")
     def mention(request: Request, mention_id: str) -> dict[str, Any]:
         return web.mention(current_user(request), mention_id)
+
+    @api.post("/api/mentions/{mention_id}/corrections",
+              summary="Correct the analysis (polarity, institutions, negative entities, categories) with a note "
+                      "(analyst); the same operation as `yuqing label`")
+    def correct_mention(request: Request, mention_id: str, body: CorrectionBody) -> dict[str, Any]:
+        return web.correct(require(request, "analyst"), mention_id, body)
 
     @api.get("/api/sources", summary="Each configured source and its crawl health")
     def sources() -> list[dict[str, Any]]:
@@ -337,6 +438,28 @@ def _api(web: WebApp, api: FastAPI) -> None:
             web.check_institutions(body.institutions) if body.institutions is not None else False)
         return web.state.update_user(actor.name, name, role=body.role, institutions=institutions,
                                      disabled=body.disabled, password=body.password).to_dict()
+
+    @api.get("/api/saved-searches", summary="The logged-in user's saved searches, each with its search URL")
+    def saved_searches(request: Request) -> list[dict[str, Any]]:
+        return web.saved_searches(current_user(request))
+
+    @api.post("/api/saved-searches", summary="Save a search (name, q, from, to, polarity, source, institution)",
+              status_code=201)
+    def save_search(request: Request, body: SavedSearchBody) -> dict[str, Any]:
+        user = current_user(request)
+        params = body.params()
+        # a search that cannot run is refused now, not when it is opened
+        build_request(SearchInput(params.get("q", ""), params.get("from"), params.get("to"), params.get("polarity"),
+                                  params.get("source"), params.get("institution")), web.config.tz, "request")
+        saved = web.state.save_search(user.name, body.name, params)
+        return {**saved, "url": search_url(saved["params"])}
+
+    @api.delete("/api/saved-searches/{search_id}", summary="Delete one of the user's saved searches",
+                status_code=204)
+    def delete_saved_search(request: Request, search_id: int) -> Response:
+        if not web.state.delete_saved_search(current_user(request).name, search_id):
+            raise HTTPException(404, f"no saved search {search_id} of yours")
+        return Response(status_code=204)
 
     @api.get("/api/audit", summary="The audit log, newest first (admin)")
     def audit(request: Request, limit: int = Query(200, ge=1, le=MAX_LIMIT)) -> list[dict[str, object]]:
@@ -376,10 +499,12 @@ def _pages(web: WebApp, pages: FastAPI) -> None:
         kept = {k: v for k, v in form.items() if v}
         return render(request, "search.html", 400 if error else 200, form=form, result=result, error=error,
                       page=page, pages_total=pages_total,
-                      prev_url=f"/search?{urlencode({**kept, 'page': page - 1})}" if page > 1 else None,
-                      next_url=f"/search?{urlencode({**kept, 'page': page + 1})}" if page < pages_total else None,
+                      prev_url=search_url({**kept, "page": str(page - 1)}) if page > 1 else None,
+                      next_url=search_url({**kept, "page": str(page + 1)}) if page < pages_total else None,
                       sources=[s.name for s in web.config.sources],
-                      institutions=scope(current_user(request), web.config))
+                      institutions=scope(current_user(request), web.config),
+                      saved=web.saved_searches(current_user(request)),
+                      export_query=urlencode(kept))
 
     @pages.get("/mentions/{mention_id}", include_in_schema=False, response_class=HTMLResponse)
     def mention_page(request: Request, mention_id: str) -> Response:
@@ -389,7 +514,8 @@ def _pages(web: WebApp, pages: FastAPI) -> None:
         found = web.services.alert_store.list_cases(CaseQuery(mention_id=mention_id, institutions=user.institutions))
         institution = next((i for i in m["institutions"] if web.in_scope(user, [i])), "")
         return render(request, "mention.html", m=m, cases=[cases.public(c, now) for c in found],
-                      handlers=web.handlers(institution))
+                      handlers=web.handlers(institution), categories=web.category_labels,
+                      institutions=scope(user, web.config))
 
     @pages.get("/sources", include_in_schema=False, response_class=HTMLResponse)
     def sources_page(request: Request) -> Response:
@@ -434,6 +560,7 @@ def base_app(services: Services, state: WebState) -> tuple[WebApp, FastAPI]:
     @app.exception_handler(QuerySyntaxError)
     @app.exception_handler(UserError)
     @app.exception_handler(CaseError)
+    @app.exception_handler(CorrectionError)
     async def bad_input(request: Request, e: Exception) -> Response:
         return error_page(request, 400, str(e))
 

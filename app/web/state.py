@@ -1,4 +1,4 @@
-"""The web app's own state: users, sessions, login failures and the audit log.
+"""The web app's own state: users, sessions, login failures, saved searches and the audit log.
 
 It lives in its own SQLite file, `DATA_DIR/web.db`, whichever store holds the mentions: the
 same code then serves the embedded store and Elasticsearch, users survive a change of backend,
@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -29,6 +30,7 @@ from yuqing.storage.sqlite import connect, migrate
 
 ROLES = ("viewer", "analyst", "admin")
 MIN_PASSWORD_CHARS = 8
+MAX_SAVED_NAME, MAX_SAVED_SEARCHES = 100, 200
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
 # Each entry upgrades the schema by one version; never edit a released entry, append a new one.
 MIGRATIONS: tuple[str, ...] = (
@@ -62,6 +64,16 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX audit_at ON audit (at);
     """,
     "CREATE INDEX audit_target ON audit (target, id);",
+    """
+    CREATE TABLE saved_searches (
+        id INTEGER PRIMARY KEY,
+        owner TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        params TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        UNIQUE (owner, name)
+    );
+    """,
 )
 
 
@@ -255,6 +267,37 @@ class WebState:
             with self._write() as db:
                 db.execute("UPDATE users SET password_hash = ? WHERE name = ?", (self._hasher.hash(password), name))
         return user
+
+    # -- saved searches (each user's own) -------------------------------------------------------
+
+    def save_search(self, owner: str, name: str, params: dict[str, str]) -> dict[str, Any]:
+        """Keep a search (`params`: the search page's URL parameters) under a name of the owner's."""
+        name = name.strip()
+        if not 1 <= len(name) <= MAX_SAVED_NAME:
+            raise UserError(f"a saved search needs a name of 1-{MAX_SAVED_NAME} characters")
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM saved_searches WHERE owner = ? AND name = ?", (owner, name)).fetchone():
+                raise UserError(f"{owner} has a saved search named {name!r} already")
+            if db.execute("SELECT COUNT(*) FROM saved_searches WHERE owner = ?", (owner,)).fetchone()[0] \
+                    >= MAX_SAVED_SEARCHES:
+                raise UserError(f"{owner} has {MAX_SAVED_SEARCHES} saved searches; delete one first")
+            cursor = db.execute("INSERT INTO saved_searches (owner, name, params, created_at) VALUES (?, ?, ?, ?)",
+                                (owner, name, json.dumps(params, ensure_ascii=False, sort_keys=True), time.time()))
+            self._audit(db, owner, "search.save", str(cursor.lastrowid), {"name": name, **params})
+        return next(s for s in self.saved_searches(owner) if s["name"] == name)
+
+    def saved_searches(self, owner: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT id, name, params, created_at FROM saved_searches WHERE owner = ? "
+                                    "ORDER BY name", (owner,)).fetchall()
+        return [{"id": i, "name": n, "params": json.loads(p), "created_at": at} for i, n, p, at in rows]
+
+    def delete_saved_search(self, owner: str, search_id: int) -> bool:
+        with self._write() as db:
+            deleted = db.execute("DELETE FROM saved_searches WHERE id = ? AND owner = ?", (search_id, owner)).rowcount
+            if deleted:
+                self._audit(db, owner, "search.delete", str(search_id), {})
+        return bool(deleted)
 
     # -- login failures -------------------------------------------------------------------------
 

@@ -77,24 +77,40 @@ function onUserChange(form) {
 
 // A form that calls the API: <form class="api" data-method="POST" data-path="/api/..."> sends its
 // named fields as JSON (empty ones left out, unless the field has data-send-empty: "no handler"),
-// then reloads the page, or goes to data-next with {id} taken from the answer.
+// then reloads the page, or goes to data-next with {id} taken from the answer. Fields marked
+// data-list (checkboxes, hidden inputs) of one name make a list. With data-changed-only the form
+// sends only the fields whose value differs from the page's (a correction names what it fixes).
 function fieldsOf(form) {
   const body = {};
   for (const field of form.elements) {
     if (!field.name) continue;
-    if (field.type === "checkbox") body[field.name] = field.checked;
+    if (field.hasAttribute("data-list")) {
+      if (!(field.name in body)) body[field.name] = [];
+      if (field.type !== "checkbox" || field.checked) body[field.name].push(field.value);
+    } else if (field.type === "checkbox") body[field.name] = field.checked;
     else if (field.value !== "" || field.hasAttribute("data-send-empty")) body[field.name] = field.value;
   }
   return body;
 }
 
+function changedFields(form, initial) {
+  const now = fieldsOf(form);
+  const same = (a, b) => JSON.stringify(Array.isArray(a) ? [...a].sort() : a)
+    === JSON.stringify(Array.isArray(b) ? [...b].sort() : b);
+  const keep = form.dataset.alwaysSend ? form.dataset.alwaysSend.split(" ") : [];
+  return Object.fromEntries(Object.entries(now).filter(([name, value]) => keep.includes(name)
+                                                       || !same(value, initial[name])));
+}
+
 function onApiForm(form) {
+  const initial = fieldsOf(form);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const error = form.querySelector(".form-error");
     try {
       const method = form.dataset.method;
-      const data = await api(method, form.dataset.path, method === "DELETE" ? undefined : fieldsOf(form));
+      const body = form.hasAttribute("data-changed-only") ? changedFields(form, initial) : fieldsOf(form);
+      const data = await api(method, form.dataset.path, method === "DELETE" ? undefined : body);
       const next = form.dataset.next;
       if (next) window.location.assign(next.replace("{id}", encodeURIComponent(data.id)));
       else window.location.reload();
