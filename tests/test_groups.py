@@ -12,7 +12,7 @@ import pytest
 
 from nlp.clusters import signature
 from tests.test_ingest import JINCHENG, post, services
-from yuqing.groups import Groups
+from yuqing.groups import Groups, band_keys
 from yuqing.model import Mention
 
 COMPLAINT = "锦程银行信用卡中心外包催收每天打电话骚扰我的家人和同事，投诉到客服也没人处理，太过分了！"
@@ -84,9 +84,10 @@ def test_signatures_older_than_the_window_are_forgotten(tmp_path):
     first, late = mention(50, COMPLAINT), mention(51, COMPLAINT + "。")
     g.group([first], now=start - timedelta(days=8))
     g.group([late], now=start)
-    (rows,) = g._open().execute("SELECT COUNT(*) FROM bands WHERE id = ?", (first.id,)).fetchone()
+    (rows,) = g._open().execute("SELECT COUNT(*) FROM signatures WHERE id = ?", (first.id,)).fetchone()
+    (bands,) = g._open().execute("SELECT COUNT(*) FROM bands").fetchone()
     g.close()
-    assert late.group_id == late.id and rows == 0
+    assert late.group_id == late.id and rows == 0 and bands == len(band_keys(signature(late.text)))
 
 
 WRITER = """
@@ -94,7 +95,7 @@ import sys, time
 from pathlib import Path
 from nlp.clusters import signature
 from tests.test_groups import COMPLAINT, mention
-from yuqing.groups import Groups
+from yuqing.groups import Groups, band_keys
 path, number, go = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
 m = mention(100 + number, COMPLAINT + "!" * number)
 g = Groups(path, signature)
@@ -133,3 +134,19 @@ def test_a_broken_index_loses_no_mention(tmp_path):
         assert report.stored == 2 and report.group_failed == 2
         assert any("grouping failed" in p and "groups.db" in p for p in report.problems)
         assert svc.store.get(post(2, "x").id).group_id == post(2, "x").id
+
+
+def test_an_index_of_the_first_schema_is_upgraded_and_keeps_working(tmp_path):
+    from yuqing.groups import MIGRATIONS
+    from yuqing.storage.sqlite import connect, migrate
+
+    old = connect(tmp_path / "groups.db", 60)
+    migrate(old, tmp_path / "groups.db", MIGRATIONS[:1], "groups_version")
+    old.execute("INSERT INTO signatures VALUES ('x', 'x', 0, '[]', NULL)")
+    old.close()
+    g = Groups(tmp_path / "groups.db", signature)
+    first, copy = mention(60, COMPLAINT), mention(61, COMPLAINT + "！")
+    g.group([first])
+    g.group([copy])
+    g.close()
+    assert copy.group_id == first.id

@@ -13,7 +13,8 @@ The signatures live in their own SQLite file in the data dir (`DataDir.groups_db
 backend stores the mentions: each crawl is a new process, several may write at once (one
 IMMEDIATE transaction per batch, so two copies of one story arriving together in two processes
 still get one group), and nothing of it is needed to read the mentions back. Signatures older than
-the window are dropped as new ones come in, so the file stays the size of a few days' mentions.
+the window are dropped (by each process at most once an hour), so the file stays the size of a
+few days' mentions: about 1 kB each.
 A mention seen again (a re-crawl, a re-import) keeps the group it was given.
 """
 from __future__ import annotations
@@ -59,7 +60,31 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX bands_id ON bands (id);
     """,
+    # A band row named its mention by its 20-character id, twice (key and index): 3 kB per mention,
+    # which filled a small disk before the mentions did. Now by the signature's number, once.
+    # Signatures can be dropped: older mentions then start groups of their own, nothing else.
+    """
+    DROP TABLE bands;
+    DROP TABLE signatures;
+    CREATE TABLE signatures (
+        number INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        group_id TEXT NOT NULL,
+        seen_ts REAL NOT NULL,
+        institutions TEXT NOT NULL,
+        signature BLOB
+    );
+    CREATE INDEX signatures_seen ON signatures (seen_ts);
+    CREATE INDEX signatures_group ON signatures (group_id);
+    CREATE TABLE bands (
+        band INTEGER NOT NULL,
+        number INTEGER NOT NULL,
+        PRIMARY KEY (band, number)
+    ) WITHOUT ROWID;
+    """,
 )
+# How often a process drops what is older than the window: the bands go by a scan of the table.
+PRUNE_EVERY = timedelta(hours=1)
 
 
 def similarity(a: Sequence[int], b: Sequence[int]) -> float:
@@ -99,6 +124,7 @@ class Groups:
         self.path, self.sign, self.threshold, self.window = path, sign, threshold, window
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
+        self._pruned: datetime | None = None
 
     def _open(self) -> sqlite3.Connection:
         if self._db is None:
@@ -124,7 +150,7 @@ class Groups:
             try:
                 db.execute("BEGIN IMMEDIATE")
                 try:
-                    db.execute("DELETE FROM signatures WHERE seen_ts < ?", ((now - self.window).timestamp(),))
+                    self._prune(db, now)
                     groups = [self._assign(db, m, sig, now) for m, sig in zip(mentions, signatures, strict=True)]
                     db.execute("COMMIT")
                 except BaseException:
@@ -134,6 +160,14 @@ class Groups:
                 raise StoreError(f"cannot group mentions in {self.path}: {e}") from e
         for m, group in zip(mentions, groups, strict=True):
             m.group_id = group
+
+    def _prune(self, db: sqlite3.Connection, now: datetime) -> None:
+        if self._pruned is not None and now - self._pruned < PRUNE_EVERY:
+            return
+        db.execute("DELETE FROM signatures WHERE seen_ts < ?", ((now - self.window).timestamp(),))
+        # Numbers only grow and the oldest go first: every band below the oldest live number is dead.
+        db.execute("DELETE FROM bands WHERE number < (SELECT COALESCE(MIN(number), 1 << 62) FROM signatures)")
+        self._pruned = now
 
     def _assign(self, db: sqlite3.Connection, m: Mention, signature: Sequence[int] | None, now: datetime) -> str:
         known = db.execute("SELECT group_id FROM signatures WHERE id = ?", (m.id,)).fetchone()
@@ -145,20 +179,21 @@ class Groups:
             original = db.execute("SELECT group_id FROM signatures WHERE id = ?", (m.repost_of,)).fetchone()
             group = str(original[0]) if original else m.repost_of
         else:
-            group = (self._nearest(db, m, signature) if signature else None) or m.id
-        db.execute("INSERT INTO signatures VALUES (?, ?, ?, ?, ?)",
-                   (m.id, group, now.timestamp(), json.dumps(sorted(m.institutions), ensure_ascii=False),
-                    _pack(signature) if signature else None))
+            group = (self._nearest(db, m, signature, now) if signature else None) or m.id
+        number = db.execute(
+            "INSERT INTO signatures (id, group_id, seen_ts, institutions, signature) VALUES (?, ?, ?, ?, ?)",
+            (m.id, group, now.timestamp(), json.dumps(sorted(m.institutions), ensure_ascii=False),
+             _pack(signature) if signature else None)).lastrowid
         if signature:
-            db.executemany("INSERT OR IGNORE INTO bands VALUES (?, ?)", ((k, m.id) for k in band_keys(signature)))
+            db.executemany("INSERT OR IGNORE INTO bands VALUES (?, ?)", ((k, number) for k in band_keys(signature)))
         return group
 
-    def _nearest(self, db: sqlite3.Connection, m: Mention, signature: Sequence[int]) -> str | None:
+    def _nearest(self, db: sqlite3.Connection, m: Mention, signature: Sequence[int], now: datetime) -> str | None:
         keys = band_keys(signature)
         rows = db.execute(
-            "SELECT s.group_id, s.signature, s.institutions FROM signatures s WHERE s.id IN "
-            f"(SELECT id FROM bands WHERE band IN ({','.join('?' * len(keys))})) ORDER BY s.seen_ts, s.id",
-            keys).fetchall()
+            "SELECT s.group_id, s.signature, s.institutions FROM signatures s WHERE s.number IN "
+            f"(SELECT number FROM bands WHERE band IN ({','.join('?' * len(keys))})) AND s.seen_ts >= ? "
+            "ORDER BY s.number", (*keys, (now - self.window).timestamp())).fetchall()
         best, best_score = None, self.threshold
         for group, blob, institutions in rows:
             score = similarity(signature, _unpack(blob))
