@@ -47,6 +47,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_crawl.py
 	YUQING_TEST_ES_URL=$${YUQING_TEST_ES_URL:-$$(tests/elasticsearch/node url)} $(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_web.py --mentions 100000
+	YUQING_TEST_ES_URL=$${YUQING_TEST_ES_URL:-$$(tests/elasticsearch/node url)} $(BIN)/python benchmarks/bench_dataops.py
 
 # ruff, mypy and the layer contracts (import-linter, [importlinter] in setup.cfg); `make test` runs it too.
 lint: setup
