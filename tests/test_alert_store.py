@@ -111,6 +111,46 @@ def test_alerts_are_queryable_by_institution_rule_state_and_time(store):
     assert ids(institution="招商银行", rule="neg", states=("resolved",)) == []
 
 
+def test_alerts_about_a_source_are_queryable_by_source(store):
+    """Silence alerts are grouped per source, with no institution: `source=` finds them, on both
+    backends, and an institution query does not."""
+    a = alert("quiet", "")
+    a.source, a.kind = "weibo", "silence"
+    quiet = store.put_alert(AlertRecord(id=a.id, rule="quiet", institution="", source="weibo", severity="预警",
+                                        state="firing", started_at=T0, updated_at=T0, last_seen_at=T0, latest=a))
+    other = store.put_alert(record("neg", "招商银行", T0 + timedelta(hours=1)))
+    assert [r.id for r in store.list_alerts(AlertQuery(source="weibo"))] == [quiet.id]
+    assert [r.id for r in store.list_alerts(AlertQuery(rule="quiet", institution="", source="weibo"))] == [quiet.id]
+    assert [r.id for r in store.list_alerts(AlertQuery(institution="招商银行", source=""))] == [other.id]
+    assert store.list_alerts(AlertQuery(institution="weibo")) == []
+    got = store.get_alert(quiet.id)
+    assert (got.source, got.latest.source, got.latest.kind, got.subject) == ("weibo", "weibo", "silence", "weibo")
+
+
+def test_a_file_of_alert_schema_1_gains_the_source_column(tmp_path):
+    """Alerts written before `source` existed stay readable and queryable after the upgrade."""
+    import sqlite3
+
+    from yuqing.alertstore.sqlite import MIGRATIONS, SCHEMA_KEY, SqliteAlertStore
+    from yuqing.storage.sqlite import migrate
+
+    path = tmp_path / "yuqing.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    migrate(db, path, MIGRATIONS[:1], SCHEMA_KEY)
+    r = record()
+    doc = {k: v for k, v in r.to_dict().items() if k != "source"}
+    db.execute("INSERT INTO alerts (id, rule, institution, state, started_ts, updated_ts, version, doc) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (r.id, r.rule, r.institution, r.state, T0.timestamp(),
+                                                   T0.timestamp(), 1, json.dumps(doc)))
+    db.close()
+    s = SqliteAlertStore(path)
+    try:
+        [got] = s.list_alerts(AlertQuery(institution="招商银行", source=""))
+        assert got.id == r.id and got.source == ""
+    finally:
+        s.close()
+
+
 def test_delivery_keys_are_recorded_once(store):
     a = alert()
     d = Delivery(alert_id=a.id, channel="mail", kind="firing", notice=a, created_at=T0, due_at=T0)

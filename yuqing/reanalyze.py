@@ -48,11 +48,9 @@ def reanalyse(store: Store, analyser: Analyser, *, since: datetime | None = None
         if progress is not None:
             progress(report)
 
-    for read in store.scan(SearchRequest(query=None, since=since)):
-        for mention in read:
-            batch.append(mention)
-            if len(batch) >= BATCH:
-                flush()
+    for scanned in store.scan(SearchRequest(query=None, since=since), BATCH):
+        batch.extend(scanned)
+        flush()
     if batch:
         flush()
     return report

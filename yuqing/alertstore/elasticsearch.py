@@ -102,7 +102,7 @@ class ElasticsearchAlertStore:
 
     @staticmethod
     def _alert_fields(r: AlertRecord) -> dict[str, Any]:
-        return {"id": r.id, "rule": r.rule, "institution": r.institution, "state": r.state,
+        return {"id": r.id, "rule": r.rule, "institution": r.institution, "source": r.source, "state": r.state,
                 "started_at": r.started_at.isoformat(), "updated_at": r.updated_at.isoformat()}
 
     def put_alert(self, record: AlertRecord) -> AlertRecord:
@@ -130,7 +130,8 @@ class ElasticsearchAlertStore:
 
     def list_alerts(self, query: AlertQuery) -> list[AlertRecord]:
         filters: list[dict[str, Any]] = [{"term": {field: value}} for field, value in
-                                         (("institution", query.institution), ("rule", query.rule))
+                                         (("institution", query.institution), ("rule", query.rule),
+                                          ("source", query.source))
                                          if value is not None]
         if query.states:
             filters.append({"terms": {"state": list(query.states)}})

@@ -72,6 +72,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX cases_status ON cases (status, opened_ts);
     CREATE INDEX cases_mention ON cases (mention_id);
     """,
+    # alerts about a source (silence) are grouped by it; their `institution` is empty
+    """
+    ALTER TABLE alerts ADD COLUMN source TEXT NOT NULL DEFAULT '';
+    CREATE INDEX alerts_source ON alerts (rule, source, state);
+    """,
 )
 
 
@@ -128,15 +133,17 @@ class SqliteAlertStore:
 
     def put_alert(self, record: AlertRecord) -> AlertRecord:
         saved = AlertRecord.from_dict({**record.to_dict(), "version": record.version + 1})
-        values = (saved.rule, saved.institution, saved.state, saved.started_at.timestamp(),
+        values = (saved.rule, saved.institution, saved.source, saved.state, saved.started_at.timestamp(),
                   saved.updated_at.timestamp(), saved.version, _json(saved.to_dict()))
         with self._transaction(f"save alert {record.id}") as db:
             if record.version == 0:
-                changed = db.execute("INSERT OR IGNORE INTO alerts (rule, institution, state, started_ts, updated_ts, "
-                                     "version, doc, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (*values, record.id)).rowcount
+                changed = db.execute("INSERT OR IGNORE INTO alerts (rule, institution, source, state, started_ts, "
+                                     "updated_ts, version, doc, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                     (*values, record.id)).rowcount
             else:
-                changed = db.execute("UPDATE alerts SET rule = ?, institution = ?, state = ?, started_ts = ?, "
-                                     "updated_ts = ?, version = ?, doc = ? WHERE id = ? AND version = ?",
+                changed = db.execute("UPDATE alerts SET rule = ?, institution = ?, source = ?, state = ?, "
+                                     "started_ts = ?, updated_ts = ?, version = ?, doc = ? "
+                                     "WHERE id = ? AND version = ?",
                                      (*values, record.id, record.version)).rowcount
             if not changed:
                 raise Conflict(f"alert {record.id} was changed by another process since version {record.version}")
@@ -155,7 +162,7 @@ class SqliteAlertStore:
 
     def list_alerts(self, query: AlertQuery) -> list[AlertRecord]:
         clauses, params = ["1 = 1"], []  # type: tuple[list[str], list[Any]]
-        for column, value in (("institution", query.institution), ("rule", query.rule)):
+        for column, value in (("institution", query.institution), ("rule", query.rule), ("source", query.source)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
@@ -240,17 +247,6 @@ class SqliteAlertStore:
         with self._transaction(f"delete silence {silence_id}") as db:
             return bool(db.execute("DELETE FROM alert_silences WHERE id = ?", (silence_id,)).rowcount)
 
-    def snapshot(self) -> tuple[list[AlertRecord], list[Delivery], list[tuple[str, str, dict[str, Any]]],
-                                list[Silence]]:
-        """Everything kept here (alerts, deliveries, per-rule state, silences), for `yuqing migrate`."""
-        alerts = [r for r in (self._record(doc) for doc, in self._rows("read alerts", "SELECT doc FROM alerts "
-                                                                      "ORDER BY id")) if r is not None]
-        deliveries = [Delivery.from_dict(json.loads(doc)) for doc, in self._rows(
-            "read notices", "SELECT doc FROM alert_deliveries ORDER BY created_ts, key")]
-        states = [(rule, institution, dict(json.loads(doc))) for rule, institution, doc in self._rows(
-            "read rule state", "SELECT rule, institution, doc FROM alert_rule_state ORDER BY rule, institution")]
-        return alerts, deliveries, states, self.silences()
-
     # -- cases ---------------------------------------------------------------------------------
 
     def put_case(self, case: Case) -> Case:
@@ -287,6 +283,17 @@ class SqliteAlertStore:
         rows = self._rows("list cases", f"SELECT doc FROM cases WHERE {' AND '.join(clauses)} "
                           "ORDER BY opened_ts DESC, id LIMIT ?", [*params, query.limit])
         return [Case.from_dict(json.loads(doc)) for doc, in rows]
+
+    def snapshot(self) -> tuple[list[AlertRecord], list[Delivery], list[tuple[str, str, dict[str, Any]]],
+                                list[Silence]]:
+        """Everything kept here (alerts, deliveries, per-rule state, silences), for `yuqing migrate`."""
+        alerts = [r for r in (self._record(doc) for doc, in self._rows("read alerts", "SELECT doc FROM alerts "
+                                                                      "ORDER BY id")) if r is not None]
+        deliveries = [Delivery.from_dict(json.loads(doc)) for doc, in self._rows(
+            "read notices", "SELECT doc FROM alert_deliveries ORDER BY created_ts, key")]
+        states = [(rule, institution, dict(json.loads(doc))) for rule, institution, doc in self._rows(
+            "read rule state", "SELECT rule, institution, doc FROM alert_rule_state ORDER BY rule, institution")]
+        return alerts, deliveries, states, self.silences()
 
     def close(self) -> None:
         with self._lock:

@@ -29,7 +29,8 @@ class SearchRequest:
     """What to look for. `query` is parsed user syntax (terms AND-ed, "phrases", OR, NOT, parens);
     an empty query matches everything. Date bounds are tz-aware; `until` is exclusive.
     `allowed_institutions` keeps only mentions naming one of them (a user limited to some
-    institutions); None means no such limit, an empty tuple matches nothing."""
+    institutions); None means no such limit, an empty tuple matches nothing. `corrected_only` keeps
+    only mentions a person corrected (`yuqing.corrections`)."""
 
     query: Query
     since: datetime | None = None
@@ -40,6 +41,7 @@ class SearchRequest:
     limit: int = 20
     offset: int = 0
     allowed_institutions: tuple[str, ...] | None = None
+    corrected_only: bool = False
 
 
 @dataclass
@@ -95,15 +97,13 @@ class Store(Protocol):
         included as 0, in order. Bucket datetimes carry `since`'s timezone."""
         ...
 
-    def scan(self, request: SearchRequest | None = None, batch_size: int = SCAN_BATCH, *,
-             corrected_only: bool = False) -> Iterator[list[Mention]]:
-        """Every mention matching `request`'s query and filters (all of them without one; with
-        `corrected_only`, only those a person corrected), in a stable order, `batch_size` at a time;
-        `limit`, `offset` and ranking are ignored. Export, migrate, re-analysis and the list of
-        corrections read through it. Not bounded by a
-        result window: the SQLite store pages by rowid, Elasticsearch by `search_after` over a point
-        in time, so a scan sees the store as it was when it began (Elasticsearch) or takes in rows
-        written behind it (SQLite), and never repeats or skips one that stays."""
+    def scan(self, request: SearchRequest | None = None, batch_size: int = SCAN_BATCH) -> Iterator[list[Mention]]:
+        """Every mention matching `request`'s query and filters (all of them without one), in a stable
+        order, `batch_size` at a time; `limit`, `offset` and ranking are ignored. Export, migrate,
+        re-analysis and the list of corrections read through it. Not bounded by a result window:
+        the SQLite store pages by rowid, Elasticsearch by `search_after` over a point in time, so a
+        scan sees the store as it was when it began (Elasticsearch) or takes in rows written behind
+        it (SQLite), and never repeats or skips one that stays."""
         ...
 
     def count(self) -> int:

@@ -54,11 +54,11 @@ _SEGMENTED_FIELDS = (("title_seg", _TITLE_BOOST), ("content_seg", 1.0))
 BULK_MAX_RETRIES = 5
 BULK_INITIAL_BACKOFF = 1.0
 BULK_CHUNK = 500
+# What an upsert reads of a stored mention to keep its corrections (`keep_corrections`): small fields only.
+_CORRECTION_FIELDS = ["corrections", "model_analysis", *CORRECTABLE, "risk"]
 # How long a scan's point in time lives between two pages: a slow consumer (a progress bar, a file
 # on a slow disk) must not lose it; each page renews it.
 SCAN_KEEP_ALIVE = "5m"
-# What an upsert reads of a stored mention to keep its corrections (`keep_corrections`): small fields only.
-_CORRECTION_FIELDS = ["corrections", "model_analysis", *CORRECTABLE, "risk"]
 
 
 def _error_reason(e: ApiError) -> str:
@@ -441,6 +441,8 @@ class ElasticsearchStore:
                 filters.append({"term": {field: value}})
         if request.allowed_institutions is not None:
             filters.append({"terms": {"institutions": list(request.allowed_institutions)}})
+        if request.corrected_only:
+            filters.append({"exists": {"field": "corrected"}})
         return filters
 
     def _bool(self, request: SearchRequest) -> dict[str, Any]:
@@ -491,11 +493,8 @@ class ElasticsearchStore:
                 # A point in time holds segments on the cluster until it expires: give it back now.
                 self._client.options(ignore_status=404).close_point_in_time(id=pit)
 
-    def scan(self, request: SearchRequest | None = None, batch_size: int = SCAN_BATCH, *,
-             corrected_only: bool = False) -> Iterator[list[Mention]]:
+    def scan(self, request: SearchRequest | None = None, batch_size: int = SCAN_BATCH) -> Iterator[list[Mention]]:
         query = self._bool(request or SearchRequest(query=None))
-        if corrected_only:
-            query["bool"]["filter"].append({"exists": {"field": "corrected"}})
         for hits in self._hits(query, batch_size, source=True):
             yield [self._mention(h["_source"]) for h in hits]
 

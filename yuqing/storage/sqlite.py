@@ -241,6 +241,8 @@ class SqliteStore:
             clauses.append(f"m.rowid IN (SELECT mention_rowid FROM mention_institutions WHERE institution IN ({marks}))"
                            if marks else "0 = 1")
             params.extend(request.allowed_institutions)
+        if request.corrected_only:
+            clauses.append("json_array_length(m.doc, '$.corrections') > 0")
         return " AND ".join(clauses), params
 
     def search(self, request: SearchRequest) -> SearchResult:
@@ -284,15 +286,13 @@ class SqliteStore:
         return [(datetime.fromtimestamp(start + i * interval_seconds, tz), counts.get(i, 0)) for i in range(n)]
 
     def scan_rows(self, request: SearchRequest | None = None, batch_size: int = SCAN_BATCH,
-                  after_rowid: int = 0, corrected_only: bool = False) -> Iterator[tuple[int, list[Mention]]]:
+                  after_rowid: int = 0) -> Iterator[tuple[int, list[Mention]]]:
         """`scan`, with the last rowid of each batch: `yuqing migrate` keeps it as its checkpoint and
         resumes after it. Keyset paging on rowid, so batch 1,000 costs what batch 1 does; the lock is
         held for one batch at a time, so writers go on between batches."""
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         where, params = self._where(request or SearchRequest(query=None))
-        if corrected_only:
-            where += " AND json_array_length(m.doc, '$.corrections') > 0"
         while True:
             with self._errors("scan mentions") as db:
                 rows = db.execute(f"SELECT m.rowid, m.doc FROM mentions m WHERE {where} AND m.rowid > ? "
@@ -304,9 +304,8 @@ class SqliteStore:
             if len(rows) < batch_size:
                 return
 
-    def scan(self, request: SearchRequest | None = None, batch_size: int = SCAN_BATCH, *,
-             corrected_only: bool = False) -> Iterator[list[Mention]]:
-        for _, batch in self.scan_rows(request, batch_size, corrected_only=corrected_only):
+    def scan(self, request: SearchRequest | None = None, batch_size: int = SCAN_BATCH) -> Iterator[list[Mention]]:
+        for _, batch in self.scan_rows(request, batch_size):
             yield batch
 
     def ids(self, batch_size: int = SCAN_BATCH) -> Iterator[list[str]]:
