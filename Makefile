@@ -50,6 +50,7 @@ bench: setup
 	YUQING_TEST_ES_URL=$${YUQING_TEST_ES_URL:-$$(tests/elasticsearch/node url)} $(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_web.py --mentions 100000
 	$(BIN)/python benchmarks/bench_digest.py
+	YUQING_TEST_ES_URL=$${YUQING_TEST_ES_URL:-$$(tests/elasticsearch/node url)} $(BIN)/python benchmarks/bench_dataops.py
 
 # ruff, mypy and the layer contracts (import-linter, [importlinter] in setup.cfg); `make test` runs it too.
 lint: setup

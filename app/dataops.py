@@ -188,7 +188,7 @@ def migrate_to_elasticsearch(services: Services, batch_size: int) -> MigrateRepo
     report.resumed_after = checkpoint["copied"]
 
     source = SqliteStore(path, tz=config.tz)
-    target = ElasticsearchStore(es, tz=config.tz)
+    target = ElasticsearchStore(es, tz=config.tz, retention_seconds=config.store.retention_seconds)
     source_alerts = SqliteAlertStore(path)
     target_alerts = ElasticsearchAlertStore(es)
     try:

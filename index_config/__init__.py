@@ -5,6 +5,13 @@ by building `...-v2-*` indices and moving the aliases, without touching the appl
 segmented by jieba in Python (`yuqing.segment`) and indexed with the whitespace analyser, which
 every cluster has, so search behaves the same everywhere and the same as the SQLite store.
 
+Mentions live in monthly indices, `<prefix>-mentions-v1-YYYY.MM` by the UTC month of `published`,
+each behind the read alias (from the template) and the write alias (not as its write index);
+`yuqing.storage.elasticsearch` creates them as mentions arrive. A month's index is never rolled
+over: where the cluster has ILM, the policy counts a month's age from the month's end
+(`index.lifecycle.origination_date`), force-merges it 30 days later and, with `store.retention`,
+deletes it once the whole month is past the retention.
+
 A mapping version that only adds fields (v2: `group_id`, `group`, `repost_of`,
 `published_estimated`) keeps the names of v1: `yuqing index setup` replaces the template and adds
 the new fields to the index being written, in place; documents written before keep working.
@@ -14,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
@@ -42,13 +50,10 @@ class IndexLayout:
     mappings: dict[str, Any]
     ilm_policy: dict[str, Any]
 
-    def index_template(self, lifecycle: bool) -> dict[str, Any]:
-        """Keyword arguments for `indices.put_index_template`. `lifecycle` adds the ILM settings,
-        which a cluster without ILM rejects as unknown."""
+    def index_template(self) -> dict[str, Any]:
+        """Keyword arguments for `indices.put_index_template`. Lifecycle settings are not in it: a
+        cluster without ILM rejects them, and only monthly indices get them (`month_settings`)."""
         settings = dict(self.settings)
-        if lifecycle:
-            settings["index.lifecycle.name"] = self.names.ilm_policy
-            settings["index.lifecycle.rollover_alias"] = self.names.write_alias
         body: dict[str, Any] = {
             "index_patterns": [self.names.index_pattern],
             "priority": self.priority,
@@ -57,6 +62,36 @@ class IndexLayout:
                          "aliases": {self.names.read_alias: {}}},
         }
         return _with_digest(body)
+
+
+    def month_index(self, published: datetime) -> str:
+        """The index a new mention published at `published` goes to."""
+        return f"{self.names.index_pattern[:-1]}{published.astimezone(UTC):%Y.%m}"
+
+    def month_of(self, index: str) -> datetime | None:
+        """The first moment (UTC) of a monthly index's month; None for another index (`-000001`)."""
+        suffix = index[len(self.names.index_pattern) - 1:]
+        try:
+            return datetime.strptime(suffix, "%Y.%m").replace(tzinfo=UTC)
+        except ValueError:
+            return None
+
+    def month_settings(self, index: str, lifecycle: bool) -> dict[str, Any]:
+        """Settings a monthly index is created with: with ILM, the policy, and the month's end as
+        the moment its age counts from (a month written today by a migration is still old)."""
+        start = self.month_of(index)
+        if not lifecycle or start is None:
+            return {}
+        end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+        return {"index.lifecycle.name": self.names.ilm_policy,
+                "index.lifecycle.origination_date": int(end.timestamp() * 1000)}
+
+    def lifecycle_policy(self, retention_seconds: int | None) -> dict[str, Any]:
+        """The ILM policy: the shipped phases, plus a delete phase at `store.retention`."""
+        phases = json.loads(json.dumps(self.ilm_policy["phases"]))
+        if retention_seconds is not None:
+            phases["delete"] = {"min_age": f"{max(1, retention_seconds // 86400)}d", "actions": {"delete": {}}}
+        return {"phases": phases}
 
 
 def _check_prefix(prefix: str) -> None:

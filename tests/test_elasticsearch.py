@@ -1,12 +1,12 @@
 """Elasticsearch-specific behaviour of the store, against the real test node
 (`tests/elasticsearch/node start`, YUQING_TEST_ES_URL). What every backend must do is in
-tests/test_store_contract.py; this covers setup, rejected documents, rollover, 429s and errors."""
+tests/test_store_contract.py; this covers setup, rejected documents, monthly indices, 429s and errors."""
 from __future__ import annotations
 
 import socket
 import threading
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -102,9 +102,11 @@ def test_setup_upgrades_an_index_made_from_the_first_mapping(cfg, raw):
         old.index_many([mention(1)])
         new = ElasticsearchStore(cfg, tz=SHANGHAI, refresh=True)
         lines = new.setup()
-        assert f"updated mappings of {new.names.first_index}" in lines
-        fields = raw.indices.get_mapping(index=new.names.first_index).body[new.names.first_index]
-        assert {"group_id", "group", "repost_of", "published_estimated"} <= set(fields["mappings"]["properties"])
+        month = new.layout.month_index(mention(1).published_at)  # where the mention was written
+        assert f"updated mappings of {new.names.first_index},{month}" in lines
+        for index in (new.names.first_index, month):
+            fields = raw.indices.get_mapping(index=index).body[index]
+            assert {"group_id", "group", "repost_of", "published_estimated"} <= set(fields["mappings"]["properties"])
         assert not [line for line in new.setup() if line.startswith(("created", "updated"))]
         assert new.search(SearchRequest(query=parse("催收"))).total == 1
         new.close()
@@ -121,13 +123,16 @@ def test_setup_degrades_without_ilm_and_says_so(es_store, raw):
     settings = raw.indices.get_index_template(name=es_store.names.template).body[
         "index_templates"][0]["index_template"]["template"]["settings"]
     lifecycle = settings.get("index", {}).get("lifecycle", {})
+    assert lifecycle == {}  # only monthly indices get lifecycle settings, each its own origination date
     if has_ilm(raw):
         assert f"unchanged: ILM policy {es_store.names.ilm_policy}" in lines
-        assert lifecycle["name"] == es_store.names.ilm_policy
+        es_store.index_many([mention(1)])
+        month = es_store.layout.month_index(mention(1).published_at)
+        index_settings = raw.indices.get_settings(index=month).body[month]["settings"]["index"]
+        assert index_settings["lifecycle"]["name"] == es_store.names.ilm_policy
     else:
         assert any(line.startswith(f"skipped ILM policy {es_store.names.ilm_policy}: this cluster has no index "
                                    "lifecycle management") for line in lines)
-        assert lifecycle == {}
 
 
 @pytest.mark.elasticsearch
@@ -146,20 +151,66 @@ def test_rejected_document_is_reported_and_the_rest_written(es_store):
 
 
 @pytest.mark.elasticsearch
-def test_replay_after_rollover_updates_in_place(es_store, raw):
-    """After the write alias rolls over, an old mention written again must not get a second copy."""
-    old = mention(1)
-    es_store.index_many([old])
-    rolled = raw.indices.rollover(alias=es_store.names.write_alias).body
-    assert rolled["rolled_over"]
-    old.polarity = "neutral"
-    report = es_store.index_many([old, mention(2)])
-    assert (report.created, report.updated, report.failed) == (1, 1, [])
-    result = es_store.search(SearchRequest(query=parse("催收")))
-    assert result.total == 2
-    assert es_store.get(old.id).polarity == "neutral"
-    placed = {h["_id"]: h["_index"] for h in raw.search(index=es_store.names.read_alias, size=10).body["hits"]["hits"]}
-    assert placed == {old.id: es_store.names.first_index, mention(2).id: rolled["new_index"]}
+def test_mentions_go_to_the_index_of_their_month_behind_both_aliases(es_store, raw):
+    names = es_store.names
+    march, april = mention(1), mention(2)
+    april.published_at = datetime(2026, 4, 30, 23, 0, tzinfo=SHANGHAI)  # 15:00 UTC: still April
+    es_store.index_many([march, april])
+    placed = {h["_id"]: h["_index"] for h in raw.search(index=names.read_alias, size=10).body["hits"]["hits"]}
+    assert placed == {march.id: f"{es_store.cfg.index_prefix}-mentions-v1-2026.03",
+                      april.id: f"{es_store.cfg.index_prefix}-mentions-v1-2026.04"}
+    aliases = raw.indices.get_alias(index=placed[april.id]).body[placed[april.id]]["aliases"]
+    assert names.read_alias in aliases and aliases[names.write_alias].get("is_write_index") is False
+    again = es_store.setup()  # idempotent with monthly indices around
+    assert not [line for line in again if line.startswith(("created", "updated"))]
+
+
+@pytest.mark.elasticsearch
+def test_an_upsert_lands_where_the_mention_lives(es_store, raw):
+    """The same id is updated in the index that holds it: after its date moved to another month,
+    and in an index from before monthly indices (written through the write alias)."""
+    names = es_store.names
+    moved, legacy = mention(1), mention(2)
+    es_store.index_many([moved])
+    raw.index(index=names.write_alias, id=legacy.id, document={**legacy.to_dict(), "published": legacy.published_at
+                                                               .isoformat()}, refresh=True)
+    moved.published_at = datetime(2026, 7, 1, 12, 0, tzinfo=SHANGHAI)
+    legacy.polarity = "neutral"
+    report = es_store.index_many([moved, legacy])
+    assert (report.created, report.updated, report.failed) == (0, 2, [])
+    placed = {h["_id"]: h["_index"] for h in raw.search(index=names.read_alias, size=10).body["hits"]["hits"]}
+    assert placed == {moved.id: f"{es_store.cfg.index_prefix}-mentions-v1-2026.03", legacy.id: names.first_index}
+    assert es_store.count() == 2 and es_store.get(legacy.id).polarity == "neutral"
+
+
+@pytest.mark.elasticsearch
+def test_prune_deletes_whole_months_and_the_rest_by_id(es_store, raw):
+    old = [mention(i) for i in range(3)]  # March 2026
+    for m in old:
+        m.published_at = m.published_at.replace(month=1)
+    es_store.index_many([*old, *(mention(10 + i) for i in range(3))])
+    january = f"{es_store.cfg.index_prefix}-mentions-v1-2026.01"
+    assert raw.indices.exists(index=january)
+    assert es_store.prune(T0 + timedelta(minutes=11)) == 4  # all of January, and March's first
+    assert not raw.indices.exists(index=january)  # one request for the whole month
+    assert es_store.count() == 2
+    assert es_store.index_many([old[0]]).created == 1  # its month comes back when a mention does
+
+
+def test_the_lifecycle_policy_and_month_settings():
+    """What `index setup` applies on a cluster with ILM (the test node has none)."""
+    import index_config
+
+    layout = index_config.load("yuqing")
+    assert "delete" not in layout.lifecycle_policy(None)["phases"]
+    assert layout.lifecycle_policy(365 * 86400)["phases"]["delete"] == {"min_age": "365d", "actions": {"delete": {}}}
+    assert all("rollover" not in p["actions"] for p in layout.lifecycle_policy(None)["phases"].values())
+    december = layout.month_index(datetime(2026, 12, 31, 23, 0, tzinfo=SHANGHAI))
+    assert december == "yuqing-mentions-v1-2026.12"
+    settings = layout.month_settings(december, lifecycle=True)
+    assert settings["index.lifecycle.origination_date"] == int(datetime(2027, 1, 1, tzinfo=UTC).timestamp() * 1000)
+    assert layout.month_settings(december, lifecycle=False) == {}
+    assert layout.month_settings(layout.names.first_index, lifecycle=True) == {}
 
 
 def _breaker_trips(client: Elasticsearch) -> int:
@@ -186,6 +237,9 @@ LONG = "客户反映信用卡被暴力催收，催收人员多次打电话骚扰
 @pytest.mark.elasticsearch
 def test_bulk_429_is_retried_until_accepted(es_store, raw, small_inflight_limit, monkeypatch):
     monkeypatch.setattr(es_module, "BULK_INITIAL_BACKOFF", 0.2)
+    small_inflight_limit()  # the month's index made first, so the second below is spent on the bulk
+    es_store.index_many([mention(99)])
+    raw.cluster.put_settings(persistent={BREAKER: "4kb"})
     before = _breaker_trips(raw)
     timer = threading.Timer(1.0, small_inflight_limit)  # the pressure goes away while we back off
     timer.start()

@@ -25,7 +25,8 @@ def open_store(config: Config) -> Store:
     if config.store.backend == "elasticsearch":
         from yuqing.storage.elasticsearch import ElasticsearchStore
 
-        return ElasticsearchStore(config.store.elasticsearch, tz=config.tz)
+        return ElasticsearchStore(config.store.elasticsearch, tz=config.tz,
+                                  retention_seconds=config.store.retention_seconds)
     from yuqing.storage.sqlite import SqliteStore
 
     return SqliteStore(config.sqlite_path, tz=config.tz)

@@ -217,10 +217,11 @@ class Store(Protocol):
 
     def scan(self, request: SearchRequest | None = None, batch_size: int = SCAN_BATCH) -> Iterator[list[Mention]]:
         """Every mention matching `request`'s query and filters (all of them without one), in a stable
-        order, `batch_size` at a time; `limit`, `offset` and ranking are ignored. Not bounded by a
-        result window: the SQLite store pages by rowid, Elasticsearch by `search_after` over a point
-        in time, so a scan sees the store as it was when it began (Elasticsearch) or takes in rows
-        written behind it (SQLite), and never repeats or skips one that stays."""
+        order, `batch_size` at a time; `limit`, `offset` and ranking are ignored. Export, migrate,
+        re-analysis and the list of corrections read through it. Not bounded by a result window:
+        the SQLite store pages by rowid, Elasticsearch by `search_after` over a point in time, so a
+        scan sees the store as it was when it began (Elasticsearch) or takes in rows written behind
+        it (SQLite), and never repeats or skips one that stays."""
         ...
 
     def count(self) -> int:

@@ -4,10 +4,11 @@ Text is segmented with `yuqing.segment` (jieba) before indexing into whitespace-
 and a query term becomes exactly the tokens the SQLite store looks up, so both backends find the
 same mentions for the same query on any cluster, without Chinese analysis plugins.
 
-Layout (`index_config/`): writes go to a write alias, reads to a read alias over
-`<prefix>-mentions-v1-*`. Where the cluster has ILM the write index rolls over; a mention that is
-written again after a rollover is updated where it already lives (found by a realtime multi-get
-over the read alias's indices), so a replay never creates a second copy.
+Layout (`index_config/`): one index per UTC month of `published`, `<prefix>-mentions-v1-YYYY.MM`,
+each behind the read alias and the write alias; reads go to the read alias. A new mention goes to
+its month's index; a mention written again is updated where it already lives (found by a realtime
+multi-get over the read alias's indices), even when its date moved to another month or it predates
+monthly indices, so a replay never creates a second copy.
 """
 from __future__ import annotations
 
@@ -201,11 +202,15 @@ def _query(node: Node) -> dict[str, Any]:
 class ElasticsearchStore:
     """`Store` on an Elasticsearch 8 cluster. Safe to share between threads (the client is)."""
 
-    def __init__(self, cfg: ElasticsearchConfig, tz: ZoneInfo, refresh: bool = False) -> None:
+    def __init__(self, cfg: ElasticsearchConfig, tz: ZoneInfo, refresh: bool = False,
+                 retention_seconds: int | None = None) -> None:
         self.cfg = cfg
         self.tz = tz
         self.refresh = refresh  # make every write visible to search at once (tests); slower
+        self.retention_seconds = retention_seconds  # `store.retention`: the ILM policy's delete phase
         self._unrefreshed = False
+        self._months: set[str] = set()  # monthly indices known to exist (created here or seen)
+        self._lifecycle: bool | None = None  # whether new monthly indices get the ILM policy
         self._closed = False
         try:
             self.layout = index_config.load(cfg.index_prefix)
@@ -234,8 +239,8 @@ class ElasticsearchStore:
         Idempotent; returns one human-readable line per thing created, changed, unchanged or skipped."""
         lines: list[str] = []
         with self._errors("set up the mention indices"):
-            lifecycle = self._setup_ilm_policy(lines)
-            template_changed = self._setup_template(lifecycle, lines)
+            self._lifecycle = self._setup_ilm_policy(lines)
+            template_changed = self._setup_template(lines)
             self._setup_write_index(template_changed, lines)
         return lines
 
@@ -252,7 +257,7 @@ class ElasticsearchStore:
             if not isinstance(e, NotFoundError):
                 raise
             current = None
-        wanted = self.layout.ilm_policy
+        wanted = self.layout.lifecycle_policy(self.retention_seconds)
         if current is not None and current.get("phases") == wanted["phases"]:
             lines.append(f"unchanged: ILM policy {name}")
             return True
@@ -261,13 +266,13 @@ class ElasticsearchStore:
         return True
 
     def _skip_ilm(self, lines: list[str], why: str) -> bool:
-        lines.append(f"skipped ILM policy {self.names.ilm_policy}: {why}; "
-                     f"{self.names.write_alias} will not roll over")
+        lines.append(f"skipped ILM policy {self.names.ilm_policy}: {why}; monthly indices are kept until "
+                     "`yuqing prune` or store.retention deletes their mentions")
         return False
 
-    def _setup_template(self, lifecycle: bool, lines: list[str]) -> bool:
+    def _setup_template(self, lines: list[str]) -> bool:
         name = self.names.template
-        wanted = self.layout.index_template(lifecycle)
+        wanted = self.layout.index_template()
         try:
             found = self._client.indices.get_index_template(name=name).body["index_templates"]
             current = found[0]["index_template"].get("_meta", {}) if found else None
@@ -302,9 +307,11 @@ class ElasticsearchStore:
         else:
             lines.append(f"unchanged: alias {names.write_alias} -> {write_index}")
             if template_changed:
-                # New fields reach the index being written now; older indices keep their mapping.
-                indices.put_mapping(index=write_index, **self.layout.mappings)
-                lines.append(f"updated mappings of {write_index}")
+                # New fields reach every index, each month's included (mappings only grow, so it is
+                # safe on old ones); indices made later get them from the template.
+                every = ",".join(self._indices() or [write_index])
+                indices.put_mapping(index=every, **self.layout.mappings)
+                lines.append(f"updated mappings of {every}")
         if not indices.exists_alias(name=names.read_alias, index=write_index):
             indices.put_alias(index=write_index, name=names.read_alias)
             lines.append(f"created alias {names.read_alias} -> {write_index}")
@@ -354,8 +361,10 @@ class ElasticsearchStore:
         indices = self._indices()
         if not ids or not indices:
             return []
-        docs = [{"_index": index, "_id": i} for index in indices for i in ids]
-        return [d for d in self._client.mget(docs=docs, source=source).body["docs"] if d.get("found")]
+        # One request per index, ids only: with a year of monthly indices a single request naming
+        # every (index, id) pair would be a dozen times the size.
+        return [d for index in indices for d in self._client.mget(index=index, ids=ids, source=source).body["docs"]
+                if d.get("found")]
 
     def index_many(self, mentions: Iterable[Mention]) -> IndexReport:
         report = IndexReport()
@@ -382,8 +391,13 @@ class ElasticsearchStore:
                          for d in found if d["_source"].get("corrections")}
             batch = [(m, doc) if m.id not in corrected else (keep_corrections(corrected[m.id], m), "")
                      for m, doc in batch]
+            # A mention already stored is updated where it lives (its month may have changed since, or
+            # it predates monthly indices); a new one goes to the index of its month, made if need be.
+            targets = {m.id: homes.get(m.id) or self.layout.month_index(m.published_at or m.fetched_at)
+                       for m, _ in batch}
+            self._ensure_months(set(targets.values()) - set(homes.values()))
             # In order, so two copies of one id in a batch count as created then updated, as in SQLite.
-            actions = ({"_op_type": "index", "_index": homes.get(m.id, self.names.write_alias), "_id": m.id,
+            actions = ({"_op_type": "index", "_index": targets[m.id], "_id": m.id,
                         "_source": doc or _document(m)} for m, doc in batch)
             results = streaming_bulk(self._client, actions, chunk_size=BULK_CHUNK,
                                      max_chunk_bytes=10 * 1024 * 1024, raise_on_error=False,
@@ -400,6 +414,29 @@ class ElasticsearchStore:
                 else:
                     report.failed.append((info.get("_id", "?"), self._bulk_reason(info)))
         return report
+
+    def _ensure_months(self, indices: set[str]) -> None:
+        """Create the monthly indices that do not exist yet, behind both aliases. Explicitly, not by
+        auto-creation: a cluster may forbid that (`action.auto_create_index`), and the ILM settings
+        depend on the month. Another process creating the same index at once is no error."""
+        missing = indices - self._months
+        if missing:
+            self._months.update(self._indices())
+            missing -= self._months
+        if missing and self._lifecycle is None:
+            try:
+                self._client.ilm.get_lifecycle(name=self.names.ilm_policy)
+                self._lifecycle = True
+            except ApiError:  # no ILM, not allowed, or no policy: `index setup` said which
+                self._lifecycle = False
+        for index in sorted(missing):
+            try:
+                self._client.indices.create(index=index, aliases={self.names.write_alias: {"is_write_index": False}},
+                                            settings=self.layout.month_settings(index, bool(self._lifecycle)) or None)
+            except ApiError as e:
+                if "resource_already_exists_exception" not in str(e.body):
+                    raise
+            self._months.add(index)
 
     def _bulk_reason(self, info: dict[str, Any]) -> str:
         error = info.get("error")
@@ -559,7 +596,7 @@ class ElasticsearchStore:
         if dry_run:
             with self._errors(f"count mentions to prune in {self.names.read_alias}"):
                 return int(self._client.count(index=self.names.read_alias, query=query).body["count"])
-        deleted = 0
+        deleted = self._drop_old_indices(before)
         # Scan, then delete by id: _delete_by_query lives in the reindex module, which not every
         # cluster has (the test node does not).
         for hits in self._hits(query, BULK_CHUNK, source=False):
@@ -577,6 +614,21 @@ class ElasticsearchStore:
             with self._errors(f"refresh {self.names.read_alias}"):
                 self._client.indices.refresh(index=self.names.read_alias)
         return deleted
+
+    def _drop_old_indices(self, before: datetime) -> int:
+        """Delete whole the indices whose newest mention is older than `before` (a month past the
+        retention, usually): one request instead of a delete per mention. Decided by the newest
+        `published` in each, not by the name: an index can hold a mention whose date moved later."""
+        with self._errors(f"find old indices behind {self.names.read_alias}"):
+            newest = {"newest": {"max": {"field": "published"}}}
+            body = self._client.search(index=self.names.read_alias, size=0, aggs={"indices": {
+                "terms": {"field": "_index", "size": 10_000}, "aggs": newest}}).body
+            old = {b["key"]: b["doc_count"] for b in body["aggregations"]["indices"]["buckets"]
+                   if b["newest"]["value"] is not None and b["newest"]["value"] < before.timestamp() * 1000}
+            if old:
+                self._client.indices.delete(index=",".join(sorted(old)))
+                self._months -= set(old)
+        return sum(old.values())
 
     def count_by_interval(self, since: datetime, until: datetime, interval_seconds: int, *,
                           institution: str | None = None, polarity: str | None = None,
