@@ -9,6 +9,8 @@ stores, the CLI and (later) the web app share them without importing the stage.
 - `Delivery`: one notice to one channel, keyed by an idempotency key per alert × channel × notice
   kind; pending until the channel took it.
 - `Silence`: a matcher (institution, rule, highest severity) muted until a time, by whom and why.
+- `Case`: the handling of one negative mention (受理 / 答复): who handles it, its status, the
+  response noted, when it was accepted and answered, and who did what when.
 """
 from __future__ import annotations
 
@@ -353,5 +355,79 @@ class AlertQuery:
                 and (self.since is None or record.updated_at >= self.since))
 
 
-__all__ = ["ALERT_KINDS", "ANY", "NOTICE_KINDS", "OPEN_STATES", "POLARITY_LABELS", "SEVERITIES", "STATES", "Alert",
-           "AlertMention", "AlertQuery", "AlertRecord", "Delivery", "Silence", "idempotency_key", "severity_rank"]
+CASE_STATUSES = ("open", "in_progress", "answered", "closed")
+
+
+@dataclass
+class CaseEvent:
+    """One change to a case: who, when, what (`opened`, `assigned`, `status`, `response`) and to what."""
+
+    at: datetime
+    by: str
+    action: str
+    value: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"at": self.at.isoformat(), "by": self.by, "action": self.action, "value": self.value}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CaseEvent:
+        return cls(datetime.fromisoformat(data["at"]), data["by"], data["action"], data.get("value", ""))
+
+
+@dataclass
+class Case:
+    """The handling of one negative mention. `accepted_at` is when it first left `open` (受理),
+    `answered_at` when it first reached `answered` (or was closed with a response noted); both
+    stay once set, so reopening a case does not rewrite its response times. `version` counts
+    writes, as for alerts (`AlertStore.put_case` raises `Conflict` on a stale copy)."""
+
+    mention_id: str
+    title: str  # the mention's title when the case was opened, for lists
+    institution: str  # the institution the mention is about (a limited user sees its own cases)
+    opened_by: str
+    opened_at: datetime
+    handler: str = ""
+    status: str = "open"
+    response: str = ""
+    accepted_at: datetime | None = None
+    answered_at: datetime | None = None
+    updated_at: datetime | None = None
+    history: list[CaseEvent] = field(default_factory=list)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    version: int = 0
+
+    _TIMES: ClassVar[tuple[str, ...]] = ("opened_at", "accepted_at", "answered_at", "updated_at")
+
+    def __post_init__(self) -> None:
+        if self.status not in CASE_STATUSES:
+            raise ValueError(f"case status {self.status!r} is not one of: {', '.join(CASE_STATUSES)}")
+        if self.updated_at is None:
+            self.updated_at = self.opened_at
+
+    def to_dict(self) -> dict[str, Any]:
+        out = _encode(self, self._TIMES)
+        out["history"] = [e.to_dict() for e in self.history]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Case:
+        case: Case = _decode(cls, {**data, "history": []}, cls._TIMES)
+        case.history = [CaseEvent.from_dict(e) for e in data.get("history", [])]
+        return case
+
+
+@dataclass
+class CaseQuery:
+    """Which cases to list: each given field must match. Newest `opened_at` first."""
+
+    statuses: tuple[str, ...] = ()
+    handler: str | None = None
+    institutions: tuple[str, ...] | None = None  # None: any
+    mention_id: str | None = None
+    limit: int = 500
+
+
+__all__ = ["ALERT_KINDS", "ANY", "CASE_STATUSES", "NOTICE_KINDS", "OPEN_STATES", "POLARITY_LABELS", "SEVERITIES",
+           "STATES", "Alert", "AlertMention", "AlertQuery", "AlertRecord", "Case", "CaseEvent", "CaseQuery", "Delivery",
+           "Silence", "idempotency_key", "severity_rank"]
