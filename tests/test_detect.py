@@ -364,6 +364,18 @@ def test_the_end_of_a_burst_is_no_anomaly_either_way(seed, width, measurements):
     assert scores[b + width:b + width + 12].max() < 0.9
 
 
+def test_a_short_burst_on_a_smooth_series_ends_without_a_drop():
+    """A smooth daily cycle (Gaussian noise, sd 3) where the recent value is the best predictor: it
+    follows a 12-row burst of +60, and the first row back (row 712) used to score 0.9996 with
+    --direction both, higher than most of the burst (the shape `make contracts` plants)."""
+    rnd = random.Random(7)
+    values = [max(0, int(rnd.gauss(20 + 10 * math.sin(2 * math.pi * i / 288), 3))) + (60 if 700 <= i < 712 else 0)
+              for i in range(1000)]
+    scores = np.array(score_series([START + i * FIVE_MIN for i in range(1000)], values, "both"))
+    assert scores[700:703].min() > 0.99 and int(np.argmax(scores[:720])) < 712
+    assert scores[712:724].max() < 0.9
+
+
 def test_a_real_drop_after_a_new_level_still_scores():
     """The old level after a shift is no anomaly, but a source dying is: 0 is far below both."""
     ts, values, b = burst_series(3, 48, 3, False)
