@@ -20,8 +20,8 @@ from types import FrameType
 
 from app import settings
 from app.services import Services
-from yuqing.config import Config, ConfigError, load
-from yuqing.storage.base import Facets, StoreError
+from yuqing.config import Config, ConfigError, load, parse_duration
+from yuqing.storage.base import Facets, SearchRequest, StoreError
 
 Handler = Callable[[argparse.Namespace, Services], int]
 COMMANDS: dict[str, Handler] = {}
@@ -72,16 +72,24 @@ def cmd_import(args: argparse.Namespace, services: Services) -> int:
     return 1 if failed else 0
 
 
-@command("search")
-def cmd_search(args: argparse.Namespace, services: Services) -> int:
-    from yuqing.search import SearchInput, build_request, result_json
+def _search_request(args: argparse.Namespace, services: Services, limit: int) -> SearchRequest:
+    """The query and filters of `search` and `export`, validated, errors naming the flag."""
+    from yuqing.search import SearchInput, build_request
 
-    request = build_request(
+    return build_request(
         SearchInput(" ".join(args.query), args.since, args.until, args.polarity, args.source, args.institution,
-                    args.limit, sort=args.sort or "", cursor=args.cursor, facets=args.facets, interval=args.interval),
+                    limit, sort=getattr(args, "sort", None) or "", cursor=getattr(args, "cursor", None),
+                    facets=getattr(args, "facets", False), interval=getattr(args, "interval", None)),
         services.config.tz, "command line",
         keys={"since": "--from", "until": "--to", "limit": "--limit", "query": "QUERY", "sort": "--sort",
               "cursor": "--cursor", "interval": "--interval"})
+
+
+@command("search")
+def cmd_search(args: argparse.Namespace, services: Services) -> int:
+    from yuqing.search import result_json
+
+    request = _search_request(args, services, args.limit)
     result = services.store.search(request)
     if args.json:
         print(json.dumps(result_json(result), ensure_ascii=False))
@@ -106,6 +114,49 @@ def _print_facets(facets: Facets) -> None:
                          ("categories", facets.categories), ("repost groups", facets.groups)):
         print(f"  {name}: " + (", ".join(f"{value} {n}" for value, n in counts) or "-"))
     print("  timeline: " + (", ".join(f"{b.start:%Y-%m-%d %H:%M} {b.total}" for b in facets.timeline) or "-"))
+
+
+@command("export")
+def cmd_export(args: argparse.Namespace, services: Services) -> int:
+    from app.dataops import export
+    from yuqing.export import FORMATS
+
+    out = Path(args.out)
+    fmt = args.format or out.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise ConfigError("command line", "--format", f"give --format {'|'.join(FORMATS)}, or an --out file "
+                          "ending in .csv, .jsonl or .xlsx")
+    if out.is_dir():
+        raise ConfigError("command line", "--out", f"{out} is a folder; name the file to write")
+    n = export(services, _search_request(args, services, 1), fmt, out, args.batch)
+    print(f"exported {n} mention(s) to {out} ({fmt})")
+    return 0
+
+
+@command("prune")
+def cmd_prune(args: argparse.Namespace, services: Services) -> int:
+    from app.dataops import prune
+
+    seconds = parse_duration(args.older_than, "command line", "--older-than")
+    n, before = prune(services, seconds, dry_run=args.dry_run)
+    verb = "would delete" if args.dry_run else "deleted"
+    print(f"{verb} {n} mention(s) published before {before.isoformat(timespec='seconds')}")
+    return 0
+
+
+@command("migrate")
+def cmd_migrate(args: argparse.Namespace, services: Services) -> int:
+    from app.dataops import migrate_to_elasticsearch
+
+    report = migrate_to_elasticsearch(services, args.batch)
+    for line in report.setup:
+        print(line)
+    for mention_id, reason in report.failed:
+        _err(f"mention {mention_id} not copied: {reason}")
+    for line in report.differences():
+        _err(line)
+    print(report.summary())
+    return 0 if report.ok else 1
 
 
 @command("analyze")
@@ -323,6 +374,83 @@ def cmd_index(args: argparse.Namespace, services: Services) -> int:
     return 0
 
 
+@command("label")
+def cmd_label(args: argparse.Namespace, services: Services) -> int:
+    from nlp import AnalyzerSettings
+    from yuqing.corrections import CorrectionError, correct
+
+    categories = [] if args.no_categories else args.category
+    known = AnalyzerSettings.parse(services.config.nlp).categories.labels
+    for code in categories or []:
+        if code not in known:
+            raise ConfigError("command line", "--category", f"{code!r} is not a configured category "
+                              f"(known: {', '.join(known)}; more can be added under nlp.categories)")
+    try:
+        m = correct(services.store, args.mention_id, polarity=args.polarity, institutions=args.institution,
+                    negative_entities=[] if args.no_targets else args.target, categories=categories,
+                    by=args.by or _user(), note=args.note)
+    except CorrectionError as e:
+        raise ConfigError("command line", args.mention_id, str(e)) from None
+    last = m.corrections[-1]
+    print(f"corrected mention {m.id} (by {last['by']}):")
+    for name, value in last["after"].items():
+        model = f"; the model's: {m.model_analysis[name]}" if name in m.model_analysis else ""
+        print(f"  {name}: {last['before'][name]} -> {value}{model}")
+    return 0
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        raise ConfigError("command line", "--by", "no login name to record; give --by NAME") from None
+
+
+@command("corrections")
+def cmd_corrections(args: argparse.Namespace, services: Services) -> int:
+    from yuqing.corrections import list_corrections
+    from yuqing.search import parse_when
+
+    since = parse_when(args.since, services.config.tz, False, "command line", "--since") if args.since else None
+    found = list_corrections(services.store, since=since)
+    if args.json:
+        print(json.dumps({"corrections": [{"mention_id": c.mention_id, **c.record()} for c in found]},
+                         ensure_ascii=False))
+        return 0
+    print(f"{len(found)} correction(s)")
+    for c in found:
+        changes = "; ".join(f"{k}: {c.before[k]} -> {v}" for k, v in c.after.items())
+        print(f"{c.at.astimezone(services.config.tz):%Y-%m-%d %H:%M} {c.by:12} {c.mention_id} {changes}"
+              + (f" ({c.note})" if c.note else ""))
+    return 0
+
+
+@command("reanalyze")
+def cmd_reanalyze(args: argparse.Namespace, services: Services) -> int:
+    from yuqing.reanalyze import ReanalyseReport, reanalyse
+    from yuqing.search import parse_when
+
+    since = parse_when(args.since, services.config.tz, False, "command line", "--since") if args.since else None
+    tty = sys.stderr.isatty()
+
+    def progress(r: ReanalyseReport) -> None:
+        width = 30
+        filled = width * r.done // max(1, r.total)
+        line = f"[{'#' * filled}{'.' * (width - filled)}] {r.done}/{r.total}, {r.changed} changed"
+        print(f"\r{line}" if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
+
+    report = reanalyse(services.store, services.analyzer, since=since, progress=progress)
+    if tty and report.done:
+        print(file=sys.stderr)
+    for mention_id, reason in report.failed:
+        _err(f"mention {mention_id} not stored: {reason}")
+    print(f"reanalysed {report.done} mention(s) with model {services.analyzer.model.version}: "
+          f"{report.changed} changed polarity, targets or categories; corrected fields kept")
+    return 1 if report.failed else 0
+
+
 @command("train")
 def cmd_train(args: argparse.Namespace, services: Services) -> int:
     from nlp.train import main as train_main
@@ -338,6 +466,26 @@ def _search_limit(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n} must be at least 1")
+    return n
+
+
+def _search_arguments(s: argparse.ArgumentParser) -> None:
+    """The query and filters `search` and `export` share."""
+    s.add_argument("query", nargs="*", help='terms (AND), "phrases", OR, NOT, -term, parentheses')
+    s.add_argument("--from", dest="since", metavar="DATE", help="from this date/time (configured timezone)")
+    s.add_argument("--to", dest="until", metavar="DATE", help="up to this date (inclusive) or time")
+    s.add_argument("--polarity", choices=["negative", "neutral", "positive"])
+    s.add_argument("--source", metavar="S")
+    s.add_argument("--institution", metavar="I")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -373,12 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--input", required=True, metavar="FILE.jsonl")
 
     s = sub.add_parser("search", help="search stored mentions")
-    s.add_argument("query", nargs="*", help='terms (AND), "phrases", OR, NOT, -term, parentheses')
-    s.add_argument("--from", dest="since", metavar="DATE", help="from this date/time (configured timezone)")
-    s.add_argument("--to", dest="until", metavar="DATE", help="up to this date (inclusive) or time")
-    s.add_argument("--polarity", choices=["negative", "neutral", "positive"])
-    s.add_argument("--source", metavar="S")
-    s.add_argument("--institution", metavar="I")
+    _search_arguments(s)
     s.add_argument("--limit", type=_search_limit, default=20, metavar="N", help="hits shown, 1 to 1000 (default 20)")
     s.add_argument("--sort", choices=["relevance", "time", "risk"],
                    help="order of the hits (default: relevance when the query has terms, else time)")
@@ -387,6 +530,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also count all hits per day and polarity, source, institution, category, repost group")
     s.add_argument("--interval", metavar="1d", help="the timeline's bucket with --facets: 30m, 1h, 1d, 7d, ...")
     s.add_argument("--json", action="store_true", help="machine-readable output")
+
+    s = sub.add_parser("export", help="write every mention a search finds to a CSV, JSON Lines or XLSX file")
+    _search_arguments(s)
+    s.add_argument("--format", choices=["csv", "jsonl", "xlsx"], help="default: from the --out file's suffix")
+    s.add_argument("--out", required=True, metavar="FILE", help="written whole or not at all (temp file, then rename)")
+    s.add_argument("--batch", type=_positive, default=1000, metavar="N", help="mentions read per batch (default 1000)")
+
+    s = sub.add_parser("prune", help="delete mentions published longer ago than a duration")
+    s.add_argument("--older-than", required=True, metavar="AGE", help="e.g. 365d, 52w")
+    s.add_argument("--dry-run", action="store_true", help="count what would be deleted; delete nothing")
+
+    s = sub.add_parser("migrate", help="copy the embedded store (mentions and alert state) into Elasticsearch")
+    s.add_argument("--to", required=True, choices=["elasticsearch"], help="the configured store.elasticsearch cluster")
+    s.add_argument("--batch", type=_positive, default=1000, metavar="N", help="mentions per write (default 1000)")
 
     s = sub.add_parser("analyze", help="score sentiment, targets, categories and risk of JSON Lines texts")
     s.add_argument("--input", required=True, metavar="IN.jsonl")
@@ -421,6 +578,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("index", help="Elasticsearch index management")
     s.add_argument("action", choices=["setup"], help="setup: apply the index template and aliases (idempotent)")
+
+    s = sub.add_parser("label", help="correct a stored mention's analysis (recorded with who, when, before, after)")
+    s.add_argument("mention_id", metavar="MENTION_ID")
+    s.add_argument("--polarity", choices=["negative", "neutral", "positive"])
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--category", action="append", metavar="C", help="complaint category code (repeatable)")
+    g.add_argument("--no-categories", action="store_true", help="the mention has no complaint category")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--target", action="append", metavar="NAME",
+                   help="an institution the post is negative about (repeatable)")
+    g.add_argument("--no-targets", action="store_true", help="the post is negative about no institution")
+    s.add_argument("--institution", action="append", metavar="NAME",
+                   help="the institutions the post names (repeatable; replaces the found ones)")
+    s.add_argument("--note", default="", metavar="TEXT", help="why")
+    s.add_argument("--by", metavar="NAME", help="who corrects it (default: the login name)")
+
+    s = sub.add_parser("corrections", help="the corrections people made, oldest first")
+    s.add_argument("--since", metavar="DATE", help="only those made from this date/time")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+
+    s = sub.add_parser("reanalyze", help="score stored mentions again with the current model, keeping corrections")
+    s.add_argument("--since", metavar="DATE", help="only mentions published from this date/time")
 
     s = sub.add_parser("train", help="train the NLP models from labelled data (see README, model card)")
     s.add_argument("train_args", nargs=argparse.REMAINDER, help="e.g. sentiment --data ../shared/data")

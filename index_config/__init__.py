@@ -18,7 +18,7 @@ from importlib import resources
 from typing import Any
 
 TEMPLATE_VERSION = 2
-ALERTS_TEMPLATE_VERSION = 2
+ALERTS_TEMPLATE_VERSION = 1
 
 
 @dataclass(frozen=True)

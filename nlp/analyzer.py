@@ -110,15 +110,19 @@ class Analyzer:
         canonical names, and those found in the text are added."""
         items = [AnalysisInput(m.content, m.title, None, m.source, m.engagement) for m in mentions]
         for mention, result in zip(mentions, self.analyze_batch(items), strict=True):
-            known = [self.matcher.canonical(name) for name in mention.institutions]
-            mention.institutions = list(dict.fromkeys([*known, *result.institutions]))
-            mention.polarity = result.polarity
-            mention.sentiment = result.sentiment
-            mention.negative_entities = result.negative_entities
-            mention.categories = result.categories
-            mention.risk = result.risk
-            mention.keywords = result.keywords
-            mention.why = result.why
+            corrected = mention.model_analysis
+            known = [self.matcher.canonical(name) for name in corrected.get("institutions", mention.institutions)]
+            values = {"institutions": list(dict.fromkeys([*known, *result.institutions])),
+                      "polarity": result.polarity, "sentiment": result.sentiment,
+                      "negative_entities": result.negative_entities, "categories": result.categories,
+                      "risk": result.risk, "keywords": result.keywords, "why": result.why}
+            for name, value in values.items():
+                # A field a person corrected keeps their value; the model's opinion is kept beside it.
+                if name in corrected:
+                    corrected[name] = value
+                else:
+                    setattr(mention, name, value)
+            mention.model_version = self.model.version
 
     def _analyze(self, item: AnalysisInput, keywords: bool) -> Analysis:
         text = normalize(join_title(item.title, item.text), self._max_chars)

@@ -9,6 +9,7 @@ row-major, one row of len(outputs) per feature.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from array import array
@@ -33,6 +34,7 @@ class LinearModel:
         self._weights = weights
         self.bias = list(bias)
         self.meta = meta
+        self.digest = ""  # SHA-256 of the file it was loaded from
 
     def scores(self, features: Iterable[str]) -> list[float]:
         """Raw scores (logits), one per output; each distinct feature counts once."""
@@ -91,6 +93,8 @@ class LinearModel:
         for key in ("features", "names_bytes"):
             header.pop(key)
         try:
-            return cls(names if names != [""] else [], weights, bias, header)
+            model = cls(names if names != [""] else [], weights, bias, header)
         except ValueError as e:
             raise ModelFileError(f"{path}: damaged model file ({e})") from None
+        model.digest = hashlib.sha256(data).hexdigest()
+        return model

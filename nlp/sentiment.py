@@ -20,6 +20,7 @@ target (`nlp.features.only_holds_money`).
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence, Set
 from dataclasses import dataclass
@@ -100,6 +101,9 @@ class SentimentModel:
         self.floor = float(document.meta.get("floor", 0.0))
         self._target_platt = target.meta.get("platt", [1.0, 0.0])
         self.target_threshold = float(target.meta.get("threshold", 0.5))
+        # Which model scored a mention (`Mention.model_version`): the first 12 hex digits of the
+        # SHA-256 over both files, so a retrain that changes any weight changes it.
+        self.version = hashlib.sha256((document.digest + target.digest).encode()).hexdigest()[:12]
 
     @classmethod
     def load(cls, folder: Path = MODEL_DIR) -> SentimentModel:

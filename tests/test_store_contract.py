@@ -291,7 +291,8 @@ def test_a_closed_store_raises_store_error_on_every_call(store):
     store.close()  # idempotent
     since = T0 - timedelta(hours=1)
     calls = [lambda: store.index_many(CORPUS[1:2]), lambda: store.get(CORPUS[0].id),
-             lambda: find(store), lambda: store.count_by_interval(since, since + timedelta(hours=2), 3600)]
+             lambda: find(store), lambda: store.count_by_interval(since, since + timedelta(hours=2), 3600),
+             lambda: list(store.scan()), lambda: store.prune(T0), store.count]
     for call in calls:
         with pytest.raises(StoreError, match="closed"):
             call()
@@ -393,3 +394,54 @@ def test_two_processes_writing_one_store_lose_nothing(store, store_location):
     assert [w.returncode for w in writers] == [0, 0], [err[-2000:] for _, err in results]
     assert [int(out) for out, _ in results] == [n, n]
     assert find(store, "写入").total == 2 * n
+
+
+# -- scan and prune ----------------------------------------------------------------------------
+
+def test_scan_yields_every_match_once_in_batches(filled):
+    batches = list(filled.scan(batch_size=4))
+    assert [len(b) for b in batches] == [4, 2]
+    seen = [m.id for b in batches for m in b]
+    assert sorted(seen) == sorted(m.id for m in CORPUS)
+    assert [m.id for b in filled.scan(batch_size=4) for m in b] == seen  # a stable order
+    assert batches[0][0].to_dict() == filled.get(batches[0][0].id).to_dict()  # whole mentions
+
+
+@pytest.mark.parametrize("query, filters", [
+    ("催收", {}), ("银行", {"polarity": "negative"}), ("", {"source": "news"}),
+    ("", {"since": T0 + timedelta(hours=2), "until": T0 + timedelta(hours=5)}), ("不存在的词", {}),
+])
+def test_scan_finds_what_search_finds(filled, query, filters):
+    request = SearchRequest(query=parse(query), limit=1, **filters)  # the limit does not bound a scan
+    scanned = sorted(m.id for b in filled.scan(request, batch_size=2) for m in b)
+    assert scanned == sorted(h.mention.id for h in find(filled, query, **filters).hits)
+
+
+def test_scan_is_not_bounded_by_a_result_window(store, store_location):
+    """On Elasticsearch the index's result window is cut to 50 here: from/size paging would stop
+    there (the same holds for the default 10,000 at scale: benchmarks/bench_dataops.py)."""
+    if store_location[0] == "elasticsearch":
+        from elasticsearch import Elasticsearch
+
+        url, _ = store_location[1].split(" ")
+        with Elasticsearch(url) as raw:
+            raw.indices.put_settings(index=store.names.read_alias, settings={"index.max_result_window": 50})
+    n = 137
+    store.index_many(mention(1000 + i, f"扫描 {i}", "全部导出。", hours=i) for i in range(n))
+    batches = list(store.scan(SearchRequest(query=parse("扫描")), batch_size=20))
+    assert len(batches) == 7 and all(len(b) <= 20 for b in batches)
+    got = [m.id for b in batches for m in b]
+    assert len(got) == len(set(got)) == n
+
+
+def test_prune_deletes_what_is_older_and_dry_run_only_counts(filled):
+    cutoff = T0 + timedelta(hours=2)
+    assert filled.prune(cutoff, dry_run=True) == 2  # hours 0 and 1
+    assert filled.count() == len(CORPUS)
+    assert filled.prune(cutoff) == 2
+    assert filled.count() == len(CORPUS) - 2
+    assert filled.get(CORPUS[0].id) is None and filled.get(CORPUS[2].id) is not None
+    assert ids(find(filled, "催收")) == [6]  # gone from the text index too
+    assert ids(find(filled, institution="招商银行")) == [3, 5]
+    assert filled.prune(cutoff) == 0
+    assert filled.index_many(CORPUS[:1]).created == 1  # a pruned id can come back

@@ -14,6 +14,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 POLARITIES = ("negative", "neutral", "positive")
+# The analysis fields a person may correct (`yuqing.corrections`), in the order they are reported;
+# `risk` follows the polarity.
+CORRECTABLE = ("polarity", "institutions", "negative_entities", "categories")
 
 # Query parameters that say how a visitor arrived, never which page it is: dropped from canonical
 # URLs so one post reached from two links gets one id. Conservative on purpose: `from`, `source`,
@@ -131,6 +134,12 @@ class Mention:
     risk: float | None = None
     keywords: list[str] = field(default_factory=list)
     why: dict[str, list[str]] = field(default_factory=dict)  # the cues that decided the analysis (nlp.Analysis)
+    model_version: str = ""  # which model scored it (the analyser's `version`)
+    # People's corrections (`yuqing.corrections`): each record is {"by", "at", "note", "before", "after"};
+    # `model_analysis` holds the model's own value of every field a person corrected, while the field
+    # itself shows the person's value, which no later analysis overwrites.
+    corrections: list[dict[str, Any]] = field(default_factory=list)
+    model_analysis: dict[str, Any] = field(default_factory=dict)
     id: str = ""
 
     def __post_init__(self) -> None:
@@ -174,6 +183,21 @@ def _copied(value: Any) -> Any:
         return {k: _copied(v) for k, v in value.items()}
     return value
 
+
+def keep_corrections(stored: Mention, incoming: Mention) -> Mention:
+    """What an upsert of `incoming` over `stored` writes: `incoming`, unless it is a copy that
+    knows fewer corrections than the stored one (the same post crawled or imported again); then
+    the stored corrections and the people's values are kept, and the model's fresh values of the
+    corrected fields go to `model_analysis` (in `incoming` itself, which is returned)."""
+    if len(incoming.corrections) >= len(stored.corrections):
+        return incoming
+    model_analysis = dict(incoming.model_analysis)
+    for name in stored.model_analysis:
+        model_analysis[name] = getattr(incoming, name)
+        setattr(incoming, name, getattr(stored, name))
+    incoming.model_analysis = model_analysis
+    incoming.corrections = list(stored.corrections)
+    return incoming
 
 @dataclass
 class Rejected:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -21,6 +21,9 @@ SORTS = ("relevance", "time", "risk")
 # A timeline is filled with zero buckets between its first and last non-empty one, unless that
 # would take more buckets than this (then only the non-empty ones are returned).
 MAX_TIMELINE_BUCKETS = 10_000
+
+# Mentions per batch of `Store.scan`: large enough that a round trip is rare, small enough to hold.
+SCAN_BATCH = 1000
 
 
 class StoreError(RuntimeError):
@@ -57,7 +60,8 @@ class SearchRequest:
     (highest first, mentions without a risk last, then newest); "" means relevance when the query
     has terms to rank by, else time. `cursor` is a result's `next_cursor`: the page after it, in
     the same search (it costs what the first page does; `offset` cannot be combined with it).
-    `limit` 0 only counts."""
+    `limit` 0 only counts. `corrected_only` keeps only mentions a person corrected
+    (`yuqing.corrections`)."""
 
     query: Query
     since: datetime | None = None
@@ -71,6 +75,7 @@ class SearchRequest:
     sort: str = ""
     cursor: str | None = None
     facets: FacetRequest | None = None
+    corrected_only: bool = False
 
     @property
     def order(self) -> str:
@@ -80,7 +85,8 @@ class SearchRequest:
     def fingerprint(self) -> str:
         """What a cursor must have been made for: everything that decides which hits, in which order."""
         key = repr((self.query, self.since and self.since.timestamp(), self.until and self.until.timestamp(),
-                    self.polarity, self.source, self.institution, self.allowed_institutions, self.order))
+                    self.polarity, self.source, self.institution, self.allowed_institutions, self.corrected_only,
+                    self.order))
         return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
@@ -182,7 +188,8 @@ class IndexReport:
 
 
 class Store(Protocol):
-    """What every backend provides. Writes are upserts keyed by `Mention.id`. Every failure is a
+    """What every backend provides. Writes are upserts keyed by `Mention.id`; an upsert keeps the
+    people's corrections of the stored mention (`yuqing.model.keep_corrections`). Every failure is a
     `StoreError` (a single document the backend refuses is reported in `IndexReport.failed`
     instead, with its reason, and the rest of the batch is written); after `close()` every call
     raises `StoreError`."""
@@ -206,6 +213,24 @@ class Store(Protocol):
                           source: str | None = None) -> list[tuple[datetime, int]]:
         """Mentions per time bucket by `published_at`, buckets aligned to `since`, empty buckets
         included as 0, in order. Bucket datetimes carry `since`'s timezone."""
+        ...
+
+    def scan(self, request: SearchRequest | None = None, batch_size: int = SCAN_BATCH) -> Iterator[list[Mention]]:
+        """Every mention matching `request`'s query and filters (all of them without one), in a stable
+        order, `batch_size` at a time; `limit`, `offset` and ranking are ignored. Not bounded by a
+        result window: the SQLite store pages by rowid, Elasticsearch by `search_after` over a point
+        in time, so a scan sees the store as it was when it began (Elasticsearch) or takes in rows
+        written behind it (SQLite), and never repeats or skips one that stays."""
+        ...
+
+    def count(self) -> int:
+        """How many mentions the store holds (exact)."""
+        ...
+
+    def prune(self, before: datetime, *, dry_run: bool = False) -> int:
+        """Delete every mention published (else fetched) before `before`; the number deleted, or
+        with `dry_run` the number that would be. Alert state keeps its own copy of the mentions it
+        quotes, so it is untouched."""
         ...
 
     def close(self) -> None:

@@ -34,10 +34,11 @@ from elasticsearch.helpers import streaming_bulk
 import index_config
 from yuqing.config import ElasticsearchConfig
 from yuqing.highlight import highlight
-from yuqing.model import Mention
+from yuqing.model import CORRECTABLE, Mention, keep_corrections
 from yuqing.query import And, Field, Node, Not, Or, Term
 from yuqing.segment import index_tokens, near_distance, query_tokens
 from yuqing.storage.base import (
+    SCAN_BATCH,
     Facets,
     Hit,
     IndexReport,
@@ -57,9 +58,6 @@ _SEGMENTED_FIELDS = (("title_seg", _TITLE_BOOST), ("content_seg", 1.0))
 BULK_MAX_RETRIES = 5
 BULK_INITIAL_BACKOFF = 1.0
 BULK_CHUNK = 500
-# How long a cursor's point in time stays open after each page (a cursor older than this goes on
-# from where it was, over the index as it is then).
-PIT_KEEP_ALIVE = "5m"
 # The query language's fields and the mapped fields they compare with.
 _KEYWORDS = {"source": "source", "institution": "institutions", "polarity": "polarity", "category": "categories",
              "author": "author"}
@@ -67,6 +65,12 @@ _RANGES = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}
 _NEWEST: list[Any] = [{"published": "desc"}, {"id": "asc"}]
 _SORTS: dict[str, list[Any]] = {"time": _NEWEST, "relevance": ["_score", *_NEWEST],
                                 "risk": [{"risk": {"order": "desc", "missing": "_last"}}, *_NEWEST]}
+# What an upsert reads of a stored mention to keep its corrections (`keep_corrections`): small fields only.
+_CORRECTION_FIELDS = ["corrections", "model_analysis", *CORRECTABLE, "risk"]
+# How long a scan's or a search cursor's point in time lives between two pages: a slow consumer (a
+# progress bar, a file on a slow disk, a person reading) must not lose it; each page renews it. A
+# search cursor older than this goes on from where it was, over the index as it is then.
+SCAN_KEEP_ALIVE = "5m"
 
 
 def _error_reason(e: ApiError) -> str:
@@ -105,6 +109,8 @@ def _document(m: Mention) -> str:
     doc["published"] = (m.published_at or m.fetched_at).isoformat()
     # What the per-group aggregation counts: "" means the mention is its own group, as in SQLite.
     doc["group"] = m.group_id or m.id
+    # The fields a person corrected, as a keyword field: `scan(corrected_only=True)` filters on it.
+    doc["corrected"] = sorted(m.model_analysis)
     return json.dumps(doc, ensure_ascii=False, allow_nan=False)
 
 
@@ -342,7 +348,7 @@ class ElasticsearchStore:
         except NotFoundError:
             return []
 
-    def _find(self, ids: list[str], source: bool) -> list[dict[str, Any]]:
+    def _find(self, ids: list[str], source: bool | list[str]) -> list[dict[str, Any]]:
         """The stored documents with these ids, from every index behind the read alias. A realtime
         multi-get: a mention written a moment ago is found even before the index refreshes."""
         indices = self._indices()
@@ -353,10 +359,10 @@ class ElasticsearchStore:
 
     def index_many(self, mentions: Iterable[Mention]) -> IndexReport:
         report = IndexReport()
-        batch: list[tuple[str, str]] = []
+        batch: list[tuple[Mention, str]] = []
         for m in mentions:
             try:
-                batch.append((m.id, _document(m)))
+                batch.append((m, _document(m)))
             except (TypeError, ValueError, AttributeError) as e:
                 report.failed.append((getattr(m, "id", "?"), f"cannot serialise: {e}"))
             if len(batch) >= BULK_CHUNK:
@@ -366,14 +372,19 @@ class ElasticsearchStore:
             report += self._write(batch)
         return report
 
-    def _write(self, batch: list[tuple[str, str]]) -> IndexReport:
+    def _write(self, batch: list[tuple[Mention, str]]) -> IndexReport:
         report = IndexReport()
         with self._errors(f"write {len(batch)} mentions to {self.names.write_alias}"):
             # Update a mention where it lives: after a rollover the write alias points elsewhere.
-            homes = {d["_id"]: d["_index"] for d in self._find(sorted({i for i, _ in batch}), source=False)}
+            found = self._find(sorted({m.id for m, _ in batch}), source=_CORRECTION_FIELDS)
+            homes = {d["_id"]: d["_index"] for d in found}
+            corrected = {d["_id"]: Mention.from_dict({**d["_source"], "url": "", "source": "", "id": d["_id"]})
+                         for d in found if d["_source"].get("corrections")}
+            batch = [(m, doc) if m.id not in corrected else (keep_corrections(corrected[m.id], m), "")
+                     for m, doc in batch]
             # In order, so two copies of one id in a batch count as created then updated, as in SQLite.
-            actions = ({"_op_type": "index", "_index": homes.get(i, self.names.write_alias), "_id": i,
-                        "_source": doc} for i, doc in batch)
+            actions = ({"_op_type": "index", "_index": homes.get(m.id, self.names.write_alias), "_id": m.id,
+                        "_source": doc or _document(m)} for m, doc in batch)
             results = streaming_bulk(self._client, actions, chunk_size=BULK_CHUNK,
                                      max_chunk_bytes=10 * 1024 * 1024, raise_on_error=False,
                                      raise_on_exception=False, max_retries=BULK_MAX_RETRIES,
@@ -421,6 +432,8 @@ class ElasticsearchStore:
                 filters.append({"term": {field: value}})
         if request.allowed_institutions is not None:
             filters.append({"terms": {"institutions": list(request.allowed_institutions)}})
+        if request.corrected_only:
+            filters.append({"exists": {"field": "corrected"}})
         return filters
 
     def _bool(self, request: SearchRequest) -> dict[str, Any]:
@@ -451,17 +464,17 @@ class ElasticsearchStore:
         return SearchResult(found["hits"]["total"]["value"], hits, next_cursor, facets)
 
     def _open_pit(self) -> str:
-        return str(self._client.open_point_in_time(index=self.names.read_alias, keep_alive=PIT_KEEP_ALIVE).body["id"])
+        return str(self._client.open_point_in_time(index=self.names.read_alias, keep_alive=SCAN_KEEP_ALIVE).body["id"])
 
     def _search_after(self, body: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], str]:
         """The page after a cursor, in its point in time; one that has expired is replaced by a new one."""
         pit = after.get("p") or self._open_pit()
         try:
-            found = self._client.search(pit={"id": pit, "keep_alive": PIT_KEEP_ALIVE}, search_after=after["k"],
+            found = self._client.search(pit={"id": pit, "keep_alive": SCAN_KEEP_ALIVE}, search_after=after["k"],
                                         **body).body
         except NotFoundError:  # the point in time expired (or the cluster restarted)
             pit = self._open_pit()
-            found = self._client.search(pit={"id": pit, "keep_alive": PIT_KEEP_ALIVE}, search_after=after["k"],
+            found = self._client.search(pit={"id": pit, "keep_alive": SCAN_KEEP_ALIVE}, search_after=after["k"],
                                         **body).body
         return found, str(found.get("pit_id", pit))
 
@@ -492,6 +505,78 @@ class ElasticsearchStore:
 
         return Facets(timeline=timeline(counts, origin, request.facets.interval_seconds), sources=pairs("sources"),
                       institutions=pairs("institutions"), categories=pairs("categories"), groups=pairs("groups"))
+
+    def _hits(self, query: dict[str, Any], batch_size: int, source: bool) -> Iterator[list[dict[str, Any]]]:
+        """Every hit of `query` over the read alias, a page at a time: a point in time and
+        `search_after` on `_shard_doc` (the cheapest stable order), so there is no 10,000-hit window
+        and the pages are one consistent view even while others write."""
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        with self._errors(f"scan {self.names.read_alias}"):
+            if self._unrefreshed:  # this process's own writes belong in the view
+                self._client.indices.refresh(index=self.names.read_alias)
+                self._unrefreshed = False
+            pit = self._open_pit()
+        try:
+            after: list[Any] | None = None
+            while True:
+                with self._errors(f"scan {self.names.read_alias}"):
+                    body = self._client.search(pit={"id": pit, "keep_alive": SCAN_KEEP_ALIVE}, query=query,
+                                               sort=[{"_shard_doc": "asc"}], size=batch_size, search_after=after,
+                                               source=source, track_total_hits=False).body
+                pit = body.get("pit_id", pit)
+                hits = body["hits"]["hits"]
+                if not hits:
+                    return
+                after = hits[-1]["sort"]
+                yield hits
+                if len(hits) < batch_size:
+                    return
+        finally:
+            if not self._closed:
+                # A point in time holds segments on the cluster until it expires: give it back now.
+                self._client.options(ignore_status=404).close_point_in_time(id=pit)
+
+    def scan(self, request: SearchRequest | None = None, batch_size: int = SCAN_BATCH) -> Iterator[list[Mention]]:
+        query = self._bool(request or SearchRequest(query=None))
+        for hits in self._hits(query, batch_size, source=True):
+            yield [self._mention(h["_source"]) for h in hits]
+
+    def count(self) -> int:
+        with self._errors(f"count {self.names.read_alias}"):
+            if self._unrefreshed:
+                self._client.indices.refresh(index=self.names.read_alias)
+                self._unrefreshed = False
+            return int(self._client.count(index=self.names.read_alias).body["count"])
+
+    def existing(self, ids: list[str]) -> set[str]:
+        """Which of these ids the store holds (a realtime look-up: writes not yet refreshed count)."""
+        with self._errors(f"look up {len(ids)} mentions"):
+            return {d["_id"] for d in self._find(ids, source=False)}
+
+    def prune(self, before: datetime, *, dry_run: bool = False) -> int:
+        query = {"bool": {"filter": [{"range": {"published": {"lt": before.isoformat()}}}]}}
+        if dry_run:
+            with self._errors(f"count mentions to prune in {self.names.read_alias}"):
+                return int(self._client.count(index=self.names.read_alias, query=query).body["count"])
+        deleted = 0
+        # Scan, then delete by id: _delete_by_query lives in the reindex module, which not every
+        # cluster has (the test node does not).
+        for hits in self._hits(query, BULK_CHUNK, source=False):
+            actions = ({"_op_type": "delete", "_index": h["_index"], "_id": h["_id"]} for h in hits)
+            with self._errors(f"prune mentions in {self.names.read_alias}"):
+                for ok, item in streaming_bulk(self._client, actions, chunk_size=BULK_CHUNK, raise_on_error=False,
+                                               raise_on_exception=False, max_retries=BULK_MAX_RETRIES,
+                                               initial_backoff=BULK_INITIAL_BACKOFF):
+                    info = item["delete"]
+                    if ok:
+                        deleted += 1
+                    elif info.get("status") != 404:  # gone already: another prune got there first
+                        raise StoreError(f"cannot prune mention {info.get('_id')}: {self._bulk_reason(info)}")
+        if deleted:
+            with self._errors(f"refresh {self.names.read_alias}"):
+                self._client.indices.refresh(index=self.names.read_alias)
+        return deleted
 
     def count_by_interval(self, since: datetime, until: datetime, interval_seconds: int, *,
                           institution: str | None = None, polarity: str | None = None,

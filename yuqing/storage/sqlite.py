@@ -10,7 +10,8 @@ Laid out so that a search is one FTS5 lookup (schema 3):
   range is a rowid range FTS5 seeks to, and the time cursor is a rowid: page 500 costs what page 1
   does.
 - **Filters are tokens** in the index's `tags` column (`s` + the source's UTF-8 in hex,
-  `p`olarity, `i`nstitution, `c`ategory, `a`uthor, risk buckets, and `z` on every row), so
+  `p`olarity, `i`nstitution, `c`ategory, `a`uthor, risk buckets, `k` on a mention a person
+  corrected, and `z` on every row), so
   `催收 source:weibo` or `--polarity negative` is one FTS5 expression, and counting the matches
   reads only the index.
 - **Narrow rows**: `mentions` holds only what sorting and facets read; the JSON document is in
@@ -33,10 +34,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from yuqing.highlight import highlight
-from yuqing.model import Mention
+from yuqing.model import Mention, keep_corrections
 from yuqing.query import And, Field, Node, Not, Or, Term
-from yuqing.segment import chunked_map, index_tokens, near_distance, query_tokens
+from yuqing.segment import PARALLEL_CHUNK, chunked_map, index_tokens, near_distance, query_tokens
 from yuqing.storage.base import (
+    SCAN_BATCH,
     Facets,
     Hit,
     IndexReport,
@@ -54,6 +56,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ROWIDS_PER_MS = 2 ** 15  # fits year 9999 in 63 bits; more mentions in one millisecond spill into the next
 _ROWID_RANGE = (-(2 ** 63), 2 ** 63 - 1)
 Migration = str | Callable[[sqlite3.Connection], None]
+# Rows deleted per transaction by `prune`: a writer (the crawl) waits at most one batch, not the whole prune.
+PRUNE_BATCH = 5000
 
 
 def _schema_3(db: sqlite3.Connection) -> None:
@@ -130,6 +134,9 @@ def migrate(db: sqlite3.Connection, path: Path, migrations: Sequence[Migration],
     """Bring one schema in `db` up to date; one line per version applied, or one saying it is
     current. Each schema sharing the file (the mentions, the alert state) keeps its own version
     under `key` in the `meta` table. A migration is SQL, or a function for one that moves rows."""
+    current = _schema_version(db, key)
+    if current == len(migrations):  # the usual case: no write lock, so opening never waits for a writer
+        return [f"unchanged: {path} at {key} {current}"]
     db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
     db.execute("BEGIN IMMEDIATE")  # two processes opening a new file at once: one migrates, one waits
     try:
@@ -152,6 +159,15 @@ def migrate(db: sqlite3.Connection, path: Path, migrations: Sequence[Migration],
             db.execute("ROLLBACK")
         raise
     return lines or [f"unchanged: {path} at {key} {version}"]
+
+
+def _schema_version(db: sqlite3.Connection, key: str) -> int | None:
+    """The version under `key`, None in a file without a `meta` table."""
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    except sqlite3.OperationalError:  # no such table: a new file
+        return None
+    return int(row[0]) if row else 0
 
 
 # -- what one mention is in the tables ----------------------------------------------------------
@@ -203,6 +219,7 @@ def _row(m: Mention, doc: str, title_seg: str, body_seg: str) -> _Row:
     tags = ["z", _tag("s", m.source), *(_tag("i", n) for n in m.institutions), *(_tag("c", c) for c in m.categories)]
     tags += [_tag("p", m.polarity)] if m.polarity else []
     tags += [_tag("a", m.author)] if m.author else []
+    tags += ["k"] if m.corrections else []
     when = m.published_at or m.fetched_at
     labels = tuple(dict.fromkeys([("i", n) for n in m.institutions] + [("c", c) for c in m.categories]))
     return _Row(m.id, m.source, m.polarity, _ms(when), when.timestamp(), m.risk, m.group_id or m.id, doc,
@@ -301,9 +318,9 @@ def _match(request: SearchRequest) -> str | None:
                                                       ("institution", request.institution)) if value]
     if request.allowed_institutions is not None:
         nodes.append(Or(tuple(Field("institution", n) for n in request.allowed_institutions)))
-    if not nodes:
-        return None
-    return _fts(nodes[0] if len(nodes) == 1 else And(tuple(nodes)))
+    parts = [_fts(nodes[0] if len(nodes) == 1 else And(tuple(nodes)))] if nodes else []
+    parts += ["tags : k"] if request.corrected_only else []
+    return " AND ".join(f"({p})" for p in parts) if parts else None
 
 
 def _rowid_bounds(request: SearchRequest) -> tuple[int, int]:
@@ -385,21 +402,28 @@ class SqliteStore:
         """Upserts. A large write is prepared in worker processes while earlier chunks are stored,
         one transaction per chunk; a small one is prepared before the write lock is taken."""
         report = IndexReport()
-        for prepared in chunked_map(_prepare, list(mentions)):
-            rows = [r for r in prepared if isinstance(r, _Row)]
+        items = list(mentions)
+        for n, prepared in enumerate(chunked_map(_prepare, items)):
+            chunk = items[n * PARALLEL_CHUNK:(n + 1) * PARALLEL_CHUNK]
             report.failed.extend(r for r in prepared if not isinstance(r, _Row))
-            with self._errors(f"write {len(rows)} mentions") as db:
+            with self._errors(f"write {len(chunk)} mentions") as db:
                 db.execute("BEGIN IMMEDIATE")
-                for row in rows:
-                    self._upsert(db, row, report)
+                for m, row in zip(chunk, prepared, strict=True):
+                    if isinstance(row, _Row):
+                        self._upsert(db, m, row, report)
                 db.execute("COMMIT")
         return report
 
-    @staticmethod
-    def _upsert(db: sqlite3.Connection, row: _Row, report: IndexReport) -> None:
-        old = db.execute("SELECT rowid FROM mentions WHERE id = ?", (row.id,)).fetchone()
+    def _upsert(self, db: sqlite3.Connection, m: Mention, row: _Row, report: IndexReport) -> None:
+        # The stored document only when it carries corrections: the one case that changes what is written.
+        old = db.execute("SELECT m.rowid, CASE WHEN json_array_length(d.doc, '$.corrections') > 0 THEN d.doc END "
+                         "FROM mentions m JOIN mention_docs d ON d.rowid = m.rowid WHERE m.id = ?",
+                         (row.id,)).fetchone()
         keep = None
         if old:
+            if old[1]:
+                m = keep_corrections(self._mention(old[1]), m)
+                row = _row(m, json.dumps(m.to_dict(), ensure_ascii=False, allow_nan=False), row.title_seg, row.body_seg)
             _delete(db, old[0])
             # Same millisecond: the same place in time order (a replay changes no rowid).
             keep = old[0] if old[0] // ROWIDS_PER_MS == row.ms else None
@@ -438,7 +462,9 @@ class SqliteStore:
         low, high = _rowid_bounds(request)
         order = request.order
         with self._errors("search") as db:
-            if match is None:
+            if match is None and (low, high) == _ROWID_RANGE:  # SQLite counts a narrow index, not the table
+                counted = db.execute("SELECT count(*) FROM mentions")
+            elif match is None:
                 counted = db.execute("SELECT count(*) FROM mentions WHERE rowid BETWEEN ? AND ?", (low, high))
             else:
                 counted = db.execute("SELECT count(*) FROM mention_index WHERE mention_index MATCH ? "
@@ -534,6 +560,66 @@ class SqliteStore:
     def count(self) -> int:
         with self._errors("count mentions") as db:
             return int(db.execute("SELECT count(*) FROM mentions").fetchone()[0])
+
+    def scan_rows(self, request: SearchRequest | None = None, batch_size: int = SCAN_BATCH,
+                  after_rowid: int | None = None) -> Iterator[tuple[int, list[Mention]]]:
+        """`scan`, with the last rowid of each batch: `yuqing migrate` keeps it as its checkpoint and
+        resumes after it. Keyset paging on rowid (oldest first: rowids are time-ordered), so batch
+        1,000 costs what batch 1 does; the lock is held for one batch at a time, so writers go on
+        between batches. A mention whose publication time is changed by a later write moves to a
+        new rowid."""
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        where, params = self._matching(request or SearchRequest(query=None), "m.rowid")
+        start = _ROWID_RANGE[0] if after_rowid is None else after_rowid + 1
+        while True:
+            with self._errors("scan mentions") as db:
+                rows = db.execute(f"SELECT m.rowid, d.doc FROM mentions m JOIN mention_docs d ON d.rowid = m.rowid "
+                                  f"WHERE {where} AND m.rowid >= ? ORDER BY m.rowid LIMIT ?",
+                                  [*params, start, batch_size]).fetchall()
+            if not rows:
+                return
+            start = rows[-1][0] + 1
+            yield rows[-1][0], [self._mention(doc) for _, doc in rows]
+            if len(rows) < batch_size:
+                return
+
+    def scan(self, request: SearchRequest | None = None, batch_size: int = SCAN_BATCH) -> Iterator[list[Mention]]:
+        for _, batch in self.scan_rows(request, batch_size):
+            yield batch
+
+    def ids(self, batch_size: int = SCAN_BATCH) -> Iterator[list[str]]:
+        """Every mention id, in rowid order, `batch_size` at a time (the migration's count check)."""
+        start = _ROWID_RANGE[0]
+        while True:
+            with self._errors("list mention ids") as db:
+                rows = db.execute("SELECT rowid, id FROM mentions WHERE rowid >= ? ORDER BY rowid LIMIT ?",
+                                  (start, batch_size)).fetchall()
+            if not rows:
+                return
+            start = rows[-1][0] + 1
+            yield [i for _, i in rows]
+
+    def prune(self, before: datetime, *, dry_run: bool = False) -> int:
+        cutoff = _ms(before) * ROWIDS_PER_MS  # rowids are time-ordered: everything below is older
+        if dry_run:
+            with self._errors("count mentions to prune") as db:
+                return int(db.execute("SELECT count(*) FROM mentions WHERE rowid < ?", (cutoff,)).fetchone()[0])
+        deleted = 0
+        while True:
+            with self._errors("prune mentions") as db:
+                db.execute("BEGIN IMMEDIATE")
+                rowids = json.dumps([r for r, in db.execute("SELECT rowid FROM mentions WHERE rowid < ? LIMIT ?",
+                                                             (cutoff, PRUNE_BATCH))])
+                for table, column in (("mention_index", "rowid"), ("mention_docs", "rowid"),
+                                      ("mention_labels", "mention_rowid")):
+                    db.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT value FROM json_each(?))", (rowids,))
+                n = db.execute("DELETE FROM mentions WHERE rowid IN (SELECT value FROM json_each(?))",
+                               (rowids,)).rowcount
+                db.execute("COMMIT")
+            deleted += n
+            if n < PRUNE_BATCH:
+                return deleted
 
     def close(self) -> None:
         """Idempotent; every later call raises `StoreError`."""
