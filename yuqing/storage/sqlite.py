@@ -364,6 +364,9 @@ class SqliteStore:
             self._db.execute("PRAGMA synchronous = NORMAL")
             # Searches read the index pages again and again: map them instead of copying them in.
             self._db.execute("PRAGMA mmap_size = 1073741824")
+            # Ids are hashes: each write lands on a random page of the id index, which the 2 MB default
+            # cache keeps re-reading once a store passes a few hundred thousand mentions.
+            self._db.execute("PRAGMA cache_size = -65536")
             self._migrate()
         except (sqlite3.Error, OSError) as e:
             raise StoreError(f"cannot open the SQLite store at {self.path}: {e}{_why_not(self.path)}") from e
