@@ -252,9 +252,10 @@ def bench_pages(store: Store, repeat: int) -> None:
             first_ms = ms
         cursor = result.next_cursor
     print(f"\npages of '银行' newest first: page 1 {first_ms:.1f} ms, page {page} {ms:.1f} ms")
-    offset = build_request(SearchInput(query="银行", sort="time", limit=20, offset=499 * 20), TZ, "benchmark")
-    offset_ms, _ = timed(lambda: store.search(offset), repeat)
-    print(f"  (the same page 500 by offset: {offset_ms:.1f} ms)")
+    if isinstance(store, SqliteStore):  # Elasticsearch refuses offsets past its 10,000-hit window
+        offset = build_request(SearchInput(query="银行", sort="time", limit=20, offset=499 * 20), TZ, "benchmark")
+        offset_ms, _ = timed(lambda: store.search(offset), repeat)
+        print(f"  (the same page 500 by offset: {offset_ms:.1f} ms)")
 
 
 def bench_facets(store: Store, repeat: int) -> None:
