@@ -176,14 +176,6 @@ class Mention:
         return cls(**kwargs)
 
 
-def _copied(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_copied(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _copied(v) for k, v in value.items()}
-    return value
-
-
 def keep_corrections(stored: Mention, incoming: Mention) -> Mention:
     """What an upsert of `incoming` over `stored` writes: `incoming`, unless it is a copy that
     knows fewer corrections than the stored one (the same post crawled or imported again); then
@@ -198,6 +190,15 @@ def keep_corrections(stored: Mention, incoming: Mention) -> Mention:
     incoming.model_analysis = model_analysis
     incoming.corrections = list(stored.corrections)
     return incoming
+
+
+def _copied(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_copied(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    return value
+
 
 @dataclass
 class Rejected:

@@ -72,10 +72,10 @@ class SearchRequest:
     limit: int = 20
     offset: int = 0
     allowed_institutions: tuple[str, ...] | None = None
+    corrected_only: bool = False
     sort: str = ""
     cursor: str | None = None
     facets: FacetRequest | None = None
-    corrected_only: bool = False
 
     @property
     def order(self) -> str:

@@ -58,6 +58,12 @@ _SEGMENTED_FIELDS = (("title_seg", _TITLE_BOOST), ("content_seg", 1.0))
 BULK_MAX_RETRIES = 5
 BULK_INITIAL_BACKOFF = 1.0
 BULK_CHUNK = 500
+# What an upsert reads of a stored mention to keep its corrections (`keep_corrections`): small fields only.
+_CORRECTION_FIELDS = ["corrections", "model_analysis", *CORRECTABLE, "risk"]
+# How long a point in time stays open after each page: a cursor older than this goes on from
+# where it was, over the index as it is then; a scan's slow consumer (a progress bar, a slow disk)
+# keeps its view, since each page renews it.
+PIT_KEEP_ALIVE = "5m"
 # The query language's fields and the mapped fields they compare with.
 _KEYWORDS = {"source": "source", "institution": "institutions", "polarity": "polarity", "category": "categories",
              "author": "author"}
@@ -65,12 +71,6 @@ _RANGES = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}
 _NEWEST: list[Any] = [{"published": "desc"}, {"id": "asc"}]
 _SORTS: dict[str, list[Any]] = {"time": _NEWEST, "relevance": ["_score", *_NEWEST],
                                 "risk": [{"risk": {"order": "desc", "missing": "_last"}}, *_NEWEST]}
-# What an upsert reads of a stored mention to keep its corrections (`keep_corrections`): small fields only.
-_CORRECTION_FIELDS = ["corrections", "model_analysis", *CORRECTABLE, "risk"]
-# How long a scan's or a search cursor's point in time lives between two pages: a slow consumer (a
-# progress bar, a file on a slow disk, a person reading) must not lose it; each page renews it. A
-# search cursor older than this goes on from where it was, over the index as it is then.
-SCAN_KEEP_ALIVE = "5m"
 
 
 def _error_reason(e: ApiError) -> str:
@@ -109,7 +109,7 @@ def _document(m: Mention) -> str:
     doc["published"] = (m.published_at or m.fetched_at).isoformat()
     # What the per-group aggregation counts: "" means the mention is its own group, as in SQLite.
     doc["group"] = m.group_id or m.id
-    # The fields a person corrected, as a keyword field: `scan(corrected_only=True)` filters on it.
+    # The fields a person corrected, as a keyword field: `SearchRequest.corrected_only` filters on it.
     doc["corrected"] = sorted(m.model_analysis)
     return json.dumps(doc, ensure_ascii=False, allow_nan=False)
 
@@ -468,17 +468,17 @@ class ElasticsearchStore:
         return SearchResult(found["hits"]["total"]["value"], hits, next_cursor, facets)
 
     def _open_pit(self) -> str:
-        return str(self._client.open_point_in_time(index=self.names.read_alias, keep_alive=SCAN_KEEP_ALIVE).body["id"])
+        return str(self._client.open_point_in_time(index=self.names.read_alias, keep_alive=PIT_KEEP_ALIVE).body["id"])
 
     def _search_after(self, body: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], str]:
         """The page after a cursor, in its point in time; one that has expired is replaced by a new one."""
         pit = after.get("p") or self._open_pit()
         try:
-            found = self._client.search(pit={"id": pit, "keep_alive": SCAN_KEEP_ALIVE}, search_after=after["k"],
+            found = self._client.search(pit={"id": pit, "keep_alive": PIT_KEEP_ALIVE}, search_after=after["k"],
                                         **body).body
         except NotFoundError:  # the point in time expired (or the cluster restarted)
             pit = self._open_pit()
-            found = self._client.search(pit={"id": pit, "keep_alive": SCAN_KEEP_ALIVE}, search_after=after["k"],
+            found = self._client.search(pit={"id": pit, "keep_alive": PIT_KEEP_ALIVE}, search_after=after["k"],
                                         **body).body
         return found, str(found.get("pit_id", pit))
 
@@ -520,12 +520,12 @@ class ElasticsearchStore:
             if self._unrefreshed:  # this process's own writes belong in the view
                 self._client.indices.refresh(index=self.names.read_alias)
                 self._unrefreshed = False
-            pit = self._open_pit()
+            pit = self._client.open_point_in_time(index=self.names.read_alias, keep_alive=PIT_KEEP_ALIVE).body["id"]
         try:
             after: list[Any] | None = None
             while True:
                 with self._errors(f"scan {self.names.read_alias}"):
-                    body = self._client.search(pit={"id": pit, "keep_alive": SCAN_KEEP_ALIVE}, query=query,
+                    body = self._client.search(pit={"id": pit, "keep_alive": PIT_KEEP_ALIVE}, query=query,
                                                sort=[{"_shard_doc": "asc"}], size=batch_size, search_after=after,
                                                source=source, track_total_hits=False).body
                 pit = body.get("pit_id", pit)

@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 from yuqing.highlight import highlight
 from yuqing.model import Mention, keep_corrections
 from yuqing.query import And, Field, Node, Not, Or, Term
-from yuqing.segment import PARALLEL_CHUNK, chunked_map, index_tokens, near_distance, query_tokens
+from yuqing.segment import chunked_map, index_tokens, near_distance, query_tokens
 from yuqing.storage.base import (
     SCAN_BATCH,
     Facets,
@@ -52,12 +52,12 @@ from yuqing.storage.base import (
 )
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+# Rows deleted per transaction by `prune`: a writer (the crawl) waits at most one batch, not the whole prune.
+PRUNE_BATCH = 5000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ROWIDS_PER_MS = 2 ** 15  # fits year 9999 in 63 bits; more mentions in one millisecond spill into the next
 _ROWID_RANGE = (-(2 ** 63), 2 ** 63 - 1)
 Migration = str | Callable[[sqlite3.Connection], None]
-# Rows deleted per transaction by `prune`: a writer (the crawl) waits at most one batch, not the whole prune.
-PRUNE_BATCH = 5000
 
 
 def _schema_3(db: sqlite3.Connection) -> None:
@@ -219,7 +219,7 @@ def _row(m: Mention, doc: str, title_seg: str, body_seg: str) -> _Row:
     tags = ["z", _tag("s", m.source), *(_tag("i", n) for n in m.institutions), *(_tag("c", c) for c in m.categories)]
     tags += [_tag("p", m.polarity)] if m.polarity else []
     tags += [_tag("a", m.author)] if m.author else []
-    tags += ["k"] if m.corrections else []
+    tags += ["k"] if m.corrections else []  # `corrected_only`
     when = m.published_at or m.fetched_at
     labels = tuple(dict.fromkeys([("i", n) for n in m.institutions] + [("c", c) for c in m.categories]))
     return _Row(m.id, m.source, m.polarity, _ms(when), when.timestamp(), m.risk, m.group_id or m.id, doc,
@@ -236,6 +236,13 @@ def _prepare(mentions: Sequence[Mention]) -> list[_Row | tuple[str, str]]:
         except (TypeError, ValueError, AttributeError) as e:
             out.append((getattr(m, "id", "?"), f"cannot serialise: {e}"))
     return out
+
+
+def _corrected(stored: dict[str, Any], row: _Row) -> _Row:
+    """`row` written over a stored mention a person corrected: the people's values stay
+    (`keep_corrections`), and its tags follow them."""
+    m = keep_corrections(Mention.from_dict(stored), Mention.from_dict(json.loads(row.doc)))
+    return _row(m, json.dumps(m.to_dict(), ensure_ascii=False, allow_nan=False), row.title_seg, row.body_seg)
 
 
 def _delete(db: sqlite3.Connection, rowid: int) -> None:
@@ -319,7 +326,8 @@ def _match(request: SearchRequest) -> str | None:
     if request.allowed_institutions is not None:
         nodes.append(Or(tuple(Field("institution", n) for n in request.allowed_institutions)))
     parts = [_fts(nodes[0] if len(nodes) == 1 else And(tuple(nodes)))] if nodes else []
-    parts += ["tags : k"] if request.corrected_only else []
+    if request.corrected_only:
+        parts.append("tags : k")
     return " AND ".join(f"({p})" for p in parts) if parts else None
 
 
@@ -405,28 +413,26 @@ class SqliteStore:
         """Upserts. A large write is prepared in worker processes while earlier chunks are stored,
         one transaction per chunk; a small one is prepared before the write lock is taken."""
         report = IndexReport()
-        items = list(mentions)
-        for n, prepared in enumerate(chunked_map(_prepare, items)):
-            chunk = items[n * PARALLEL_CHUNK:(n + 1) * PARALLEL_CHUNK]
+        for prepared in chunked_map(_prepare, list(mentions)):
+            rows = [r for r in prepared if isinstance(r, _Row)]
             report.failed.extend(r for r in prepared if not isinstance(r, _Row))
-            with self._errors(f"write {len(chunk)} mentions") as db:
+            with self._errors(f"write {len(rows)} mentions") as db:
                 db.execute("BEGIN IMMEDIATE")
-                for m, row in zip(chunk, prepared, strict=True):
-                    if isinstance(row, _Row):
-                        self._upsert(db, m, row, report)
+                for row in rows:
+                    self._upsert(db, row, report)
                 db.execute("COMMIT")
         return report
 
-    def _upsert(self, db: sqlite3.Connection, m: Mention, row: _Row, report: IndexReport) -> None:
+    @staticmethod
+    def _upsert(db: sqlite3.Connection, row: _Row, report: IndexReport) -> None:
         # The stored document only when it carries corrections: the one case that changes what is written.
         old = db.execute("SELECT m.rowid, CASE WHEN json_array_length(d.doc, '$.corrections') > 0 THEN d.doc END "
                          "FROM mentions m JOIN mention_docs d ON d.rowid = m.rowid WHERE m.id = ?",
                          (row.id,)).fetchone()
         keep = None
+        if old and old[1]:
+            row = _corrected(json.loads(old[1]), row)
         if old:
-            if old[1]:
-                m = keep_corrections(self._mention(old[1]), m)
-                row = _row(m, json.dumps(m.to_dict(), ensure_ascii=False, allow_nan=False), row.title_seg, row.body_seg)
             _delete(db, old[0])
             # Same millisecond: the same place in time order (a replay changes no rowid).
             keep = old[0] if old[0] // ROWIDS_PER_MS == row.ms else None
@@ -560,30 +566,23 @@ class SqliteStore:
         return [(datetime.fromtimestamp(start + i * interval_seconds, tz), sum(counts.get(i, {}).values()))
                 for i in range(n)]
 
-    def count(self) -> int:
-        with self._errors("count mentions") as db:
-            return int(db.execute("SELECT count(*) FROM mentions").fetchone()[0])
-
     def scan_rows(self, request: SearchRequest | None = None, batch_size: int = SCAN_BATCH,
-                  after_rowid: int | None = None) -> Iterator[tuple[int, list[Mention]]]:
+                  after_rowid: int = _ROWID_RANGE[0]) -> Iterator[tuple[int, list[Mention]]]:
         """`scan`, with the last rowid of each batch: `yuqing migrate` keeps it as its checkpoint and
-        resumes after it. Keyset paging on rowid (oldest first: rowids are time-ordered), so batch
-        1,000 costs what batch 1 does; the lock is held for one batch at a time, so writers go on
-        between batches. A mention whose publication time is changed by a later write moves to a
-        new rowid."""
+        resumes after it. Keyset paging on rowid, so batch 1,000 costs what batch 1 does; the lock is
+        held for one batch at a time, so writers go on between batches."""
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         where, params = self._matching(request or SearchRequest(query=None), "m.rowid")
-        start = _ROWID_RANGE[0] if after_rowid is None else after_rowid + 1
         while True:
             with self._errors("scan mentions") as db:
                 rows = db.execute(f"SELECT m.rowid, d.doc FROM mentions m JOIN mention_docs d ON d.rowid = m.rowid "
-                                  f"WHERE {where} AND m.rowid >= ? ORDER BY m.rowid LIMIT ?",
-                                  [*params, start, batch_size]).fetchall()
+                                  f"WHERE {where} AND m.rowid > ? ORDER BY m.rowid LIMIT ?",
+                                  [*params, after_rowid, batch_size]).fetchall()
             if not rows:
                 return
-            start = rows[-1][0] + 1
-            yield rows[-1][0], [self._mention(doc) for _, doc in rows]
+            after_rowid = rows[-1][0]
+            yield after_rowid, [self._mention(doc) for _, doc in rows]
             if len(rows) < batch_size:
                 return
 
@@ -593,36 +592,38 @@ class SqliteStore:
 
     def ids(self, batch_size: int = SCAN_BATCH) -> Iterator[list[str]]:
         """Every mention id, in rowid order, `batch_size` at a time (the migration's count check)."""
-        start = _ROWID_RANGE[0]
+        after = _ROWID_RANGE[0]
         while True:
             with self._errors("list mention ids") as db:
-                rows = db.execute("SELECT rowid, id FROM mentions WHERE rowid >= ? ORDER BY rowid LIMIT ?",
-                                  (start, batch_size)).fetchall()
+                rows = db.execute("SELECT rowid, id FROM mentions WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                                  (after, batch_size)).fetchall()
             if not rows:
                 return
-            start = rows[-1][0] + 1
+            after = rows[-1][0]
             yield [i for _, i in rows]
 
     def prune(self, before: datetime, *, dry_run: bool = False) -> int:
-        cutoff = _ms(before) * ROWIDS_PER_MS  # rowids are time-ordered: everything below is older
+        cutoff = before.timestamp()
         if dry_run:
             with self._errors("count mentions to prune") as db:
-                return int(db.execute("SELECT count(*) FROM mentions WHERE rowid < ?", (cutoff,)).fetchone()[0])
+                return int(db.execute("SELECT COUNT(*) FROM mentions WHERE published_ts < ?", (cutoff,)).fetchone()[0])
         deleted = 0
         while True:
             with self._errors("prune mentions") as db:
                 db.execute("BEGIN IMMEDIATE")
-                rowids = json.dumps([r for r, in db.execute("SELECT rowid FROM mentions WHERE rowid < ? LIMIT ?",
-                                                             (cutoff, PRUNE_BATCH))])
-                for table, column in (("mention_index", "rowid"), ("mention_docs", "rowid"),
-                                      ("mention_labels", "mention_rowid")):
-                    db.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT value FROM json_each(?))", (rowids,))
-                n = db.execute("DELETE FROM mentions WHERE rowid IN (SELECT value FROM json_each(?))",
-                               (rowids,)).rowcount
+                rowids = [r for r, in db.execute("SELECT rowid FROM mentions WHERE published_ts < ? LIMIT ?",
+                                                 (cutoff, PRUNE_BATCH))]
+                for rowid in rowids:
+                    _delete(db, rowid)
+                n = len(rowids)
                 db.execute("COMMIT")
             deleted += n
             if n < PRUNE_BATCH:
                 return deleted
+
+    def count(self) -> int:
+        with self._errors("count mentions") as db:
+            return int(db.execute("SELECT count(*) FROM mentions").fetchone()[0])
 
     def close(self) -> None:
         """Idempotent; every later call raises `StoreError`."""
