@@ -126,9 +126,39 @@ def test_human_output(imported):
     assert out.startswith("15 mention(s)") and "【催收】" in out
 
 
+def test_cursor_pages_walk_the_whole_result(imported):
+    """`--cursor` continues the same search; the pages together are the whole result, in order."""
+    data, _ = imported
+    whole = search(data, "银行", "--sort", "time", "--limit", "50")
+    assert "next_cursor" not in whole  # the last page's JSON is exactly the contract's
+    seen, cursor = [], None
+    while True:
+        page = search(data, "银行", "--sort", "time", "--limit", "4", *(["--cursor", cursor] if cursor else []))
+        seen += [h["id"] for h in page["hits"]]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    assert seen == [h["id"] for h in whole["hits"]] and len(seen) == whole["total"] > 4
+
+
+def test_facets_and_risk_sort(imported):
+    data, _ = imported
+    res = search(data, "催收", "--facets", "--interval", "1d", "--sort", "risk", "--limit", "50")
+    risks = [h["risk"] for h in res["hits"]]
+    assert risks == sorted(risks, reverse=True)
+    facets = res["facets"]
+    assert sum(b["total"] for b in facets["timeline"]) == res["total"] == 15
+    assert sum(f["count"] for f in facets["sources"]) == 15
+    assert all(b["start"].endswith("+08:00") for b in facets["timeline"])
+    assert {"institutions", "categories", "groups"} <= set(facets)
+
+
 @pytest.mark.parametrize("args, words", [
     (["search", '"unclosed'], "unclosed quote"),
     (["search", "--from", "yesterday"], "--from: 'yesterday' is not a date"),
+    (["search", "polarity:bad"], "QUERY: polarity:bad at character 1"),
+    (["search", "--cursor", "nonsense"], "--cursor: 'nonsense' is not a search cursor"),
+    (["search", "--facets", "--interval", "5s"], "--interval: '5s' is not an interval"),
     (["import", "--input", "/nonexistent.jsonl"], "no such file"),
 ])
 def test_errors_are_one_clear_line(tmp_path, args, words):

@@ -332,6 +332,30 @@ def test_an_old_sqlite_store_is_migrated_and_keeps_its_mentions(tmp_path):
     store.close()
 
 
+def test_opening_a_sqlite_store_does_not_wait_for_a_writer(tmp_path):
+    """`yuqing search` opens the store while a crawl holds a write transaction: a current schema is
+    read, not migrated, so opening and searching go on at once (WAL readers never wait)."""
+    import sqlite3
+
+    from yuqing.storage.sqlite import SqliteStore
+
+    path = tmp_path / "busy.db"
+    first = SqliteStore(path, tz=SHANGHAI)
+    first.index_many(CORPUS)
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        SqliteStore.BUSY_TIMEOUT, timeout = 0.1, SqliteStore.BUSY_TIMEOUT
+        reader = SqliteStore(path, tz=SHANGHAI)
+        assert find(reader, "催收").total == 2
+        reader.close()
+    finally:
+        SqliteStore.BUSY_TIMEOUT = timeout
+        writer.execute("ROLLBACK")
+        writer.close()
+        first.close()
+
+
 def test_an_unreachable_sqlite_store_is_a_store_error(tmp_path):
     from yuqing.storage.sqlite import SqliteStore
 

@@ -480,22 +480,26 @@ class ElasticsearchStore:
     def search(self, request: SearchRequest) -> SearchResult:
         after = read_cursor(request)
         order = request.order if request.order != "relevance" or request.query is not None else "time"
-        body: dict[str, Any] = {"query": self._bool(request), "sort": _SORTS[order], "size": request.limit + 1,
-                                "track_total_hits": True, "track_scores": True}
+        # A first page knows from the exact total whether more follow (one hit more would overstep the
+        # 10,000-hit window at its edge); a cursor's page asks for one hit more instead.
+        body: dict[str, Any] = {"query": self._bool(request), "sort": _SORTS[order],
+                                "size": request.limit + (after is not None), "track_total_hits": True,
+                                "track_scores": True}
         if request.facets:
             body["aggs"] = self._aggregations(request)
         with self._errors(f"search {self.names.read_alias}"):
             if after is None:
                 found = self._client.search(index=self.names.read_alias, from_=request.offset, **body).body
-                pit = self._open_pit() if len(found["hits"]["hits"]) > request.limit else None
+                more = found["hits"]["total"]["value"] > request.offset + request.limit
+                pit = self._open_pit() if more else None
             else:
                 found, pit = self._search_after(body, after)
+                more = len(found["hits"]["hits"]) > request.limit
         page = found["hits"]["hits"][:request.limit]
         hits = []
         for h in page:
             m = self._mention(h["_source"])
             hits.append(Hit(m, highlight(m.text, request.query), float(h.get("_score") or 0.0)))
-        more = len(found["hits"]["hits"]) > request.limit
         next_cursor = make_cursor(request, page[-1]["sort"], p=pit) if more and page else None
         facets = self._facets(request, found["aggregations"]) if request.facets else None
         return SearchResult(found["hits"]["total"]["value"], hits, next_cursor, facets)

@@ -10,7 +10,8 @@ Laid out so that a search is one FTS5 lookup (schema 3):
   range is a rowid range FTS5 seeks to, and the time cursor is a rowid: page 500 costs what page 1
   does.
 - **Filters are tokens** in the index's `tags` column (`s` + the source's UTF-8 in hex,
-  `p`olarity, `i`nstitution, `c`ategory, `a`uthor, risk buckets, and `z` on every row), so
+  `p`olarity, `i`nstitution, `c`ategory, `a`uthor, risk buckets, `k` on a mention a person
+  corrected, and `z` on every row), so
   `催收 source:weibo` or `--polarity negative` is one FTS5 expression, and counting the matches
   reads only the index.
 - **Narrow rows**: `mentions` holds only what sorting and facets read; the JSON document is in
@@ -133,6 +134,9 @@ def migrate(db: sqlite3.Connection, path: Path, migrations: Sequence[Migration],
     """Bring one schema in `db` up to date; one line per version applied, or one saying it is
     current. Each schema sharing the file (the mentions, the alert state) keeps its own version
     under `key` in the `meta` table. A migration is SQL, or a function for one that moves rows."""
+    current = _schema_version(db, key)
+    if current == len(migrations):  # the usual case: no write lock, so opening never waits for a writer
+        return [f"unchanged: {path} at {key} {current}"]
     db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
     db.execute("BEGIN IMMEDIATE")  # two processes opening a new file at once: one migrates, one waits
     try:
@@ -155,6 +159,15 @@ def migrate(db: sqlite3.Connection, path: Path, migrations: Sequence[Migration],
             db.execute("ROLLBACK")
         raise
     return lines or [f"unchanged: {path} at {key} {version}"]
+
+
+def _schema_version(db: sqlite3.Connection, key: str) -> int | None:
+    """The version under `key`, None in a file without a `meta` table."""
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    except sqlite3.OperationalError:  # no such table: a new file
+        return None
+    return int(row[0]) if row else 0
 
 
 # -- what one mention is in the tables ----------------------------------------------------------
@@ -359,6 +372,9 @@ class SqliteStore:
             self._db.execute("PRAGMA synchronous = NORMAL")
             # Searches read the index pages again and again: map them instead of copying them in.
             self._db.execute("PRAGMA mmap_size = 1073741824")
+            # Ids are hashes: each write lands on a random page of the id index, which the 2 MB default
+            # cache keeps re-reading once a store passes a few hundred thousand mentions.
+            self._db.execute("PRAGMA cache_size = -65536")
             self._migrate()
         except (sqlite3.Error, OSError) as e:
             raise StoreError(f"cannot open the SQLite store at {self.path}: {e}{_why_not(self.path)}") from e
@@ -455,7 +471,9 @@ class SqliteStore:
         low, high = _rowid_bounds(request)
         order = request.order
         with self._errors("search") as db:
-            if match is None:
+            if match is None and (low, high) == _ROWID_RANGE:  # SQLite counts a narrow index, not the table
+                counted = db.execute("SELECT count(*) FROM mentions")
+            elif match is None:
                 counted = db.execute("SELECT count(*) FROM mentions WHERE rowid BETWEEN ? AND ?", (low, high))
             else:
                 counted = db.execute("SELECT count(*) FROM mention_index WHERE mention_index MATCH ? "
