@@ -21,6 +21,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import jinja2
+import yaml
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -143,6 +144,16 @@ def search_url(params: dict[str, str]) -> str:
     return f"/search?{urlencode(params)}" if params else "/search"
 
 
+def alert_rule(name: str, params: dict[str, str]) -> str:
+    """A saved search as a `saved_search` alert rule, to paste into `alerts.rules` (the dates of
+    the search do not carry over: the rule watches a moving window)."""
+    rule: dict[str, Any] = {"name": name, "type": "saved_search", "query": params.get("q", ""),
+                            "institution": params.get("institution") or "*"}
+    rule.update({key: params[key] for key in ("polarity", "source") if params.get(key)})
+    rule.update({"window": "1h", "min_count": 1, "severity": "关注", "channels": []})
+    return yaml.safe_dump([rule], allow_unicode=True, sort_keys=False, default_flow_style=None).strip()
+
+
 def _templates(tz: ZoneInfo, category_labels: dict[str, str]) -> Jinja2Templates:
     def when(value: str | float | None) -> str:
         """An ISO 8601 time or a Unix time as local 'YYYY-MM-DD HH:MM' in the configured zone."""
@@ -262,7 +273,8 @@ class WebApp:
         return fixed.to_dict()
 
     def saved_searches(self, user: User) -> list[dict[str, Any]]:
-        return [{**saved, "url": search_url(saved["params"])}
+        """Each with its search URL and the alert rule that would watch it (YAML for `alerts.rules`)."""
+        return [{**saved, "url": search_url(saved["params"]), "rule": alert_rule(saved["name"], saved["params"])}
                 for saved in self.state.saved_searches(user.name)]
 
     def sources(self) -> list[dict[str, Any]]:
