@@ -1,9 +1,9 @@
-"""The digest's chart: daily negative mentions per institution, as PNG bytes.
+"""The digest's charts: one institution's mentions per day (or hour) stacked by polarity, as PNG.
 
 Drawn with matplotlib's object API on the Agg canvas (no pyplot global state, safe in scheduler
 threads). Chinese labels need a CJK font: the first one found among common families (Debian:
-`fonts-wqy-microhei` or `fonts-noto-cjk`) is used; with none, series are labelled #1, #2, ...
-and the email's legend table says which is which.
+`fonts-wqy-microhei` or `fonts-noto-cjk`) is used; with none, the chart is labelled in English
+(the email names the institution above it either way).
 """
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import io
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from datetime import date
 from functools import lru_cache
 
 log = logging.getLogger("yuqing.alerts")
@@ -20,7 +19,6 @@ CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQu
                 "Microsoft YaHei", "SimHei", "PingFang SC", "Heiti SC", "Droid Sans Fallback", "AR PL UMing CN")
 # font files worth registering when matplotlib's cache predates the font's installation
 _CJK_FILE = re.compile(r"(wqy|NotoSansCJK|NotoSerifCJK|SourceHan|simhei|msyh|DroidSansFallback|uming)", re.IGNORECASE)
-WEEKDAYS = "一二三四五六日"
 
 
 @lru_cache(maxsize=1)
@@ -46,32 +44,39 @@ def cjk_font() -> str | None:
     return found
 
 
-def series_labels(names: Sequence[str]) -> list[str]:
-    """What the chart calls each series: the name when Chinese can be drawn, else #n."""
-    return list(names) if cjk_font() else [f"#{i}" for i in range(1, len(names) + 1)]
+# polarity → (Chinese label, English label without a CJK font, colour); drawn bottom-up in this order
+POLARITY_STYLE = {"negative": ("负面", "negative", "#c62828"), "neutral": ("中性", "neutral", "#9e9e9e"),
+                  "positive": ("正面", "positive", "#2e7d32"), "other": ("未分析", "not analysed", "#cfd8dc")}
 
 
-def daily_chart(days: Sequence[date], series: Mapping[str, Sequence[int]], title: str) -> bytes:
+def polarity_chart(ticks: Sequence[str], series: Mapping[str, Sequence[int]], title: str,
+                   english_title: str) -> bytes:
+    """Mentions per bucket as bars stacked by polarity (negative at the bottom, where it is read
+    first). `ticks` label the buckets; without a CJK font the labels and title are English."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     font = cjk_font()
-    fig = Figure(figsize=(7.5, 3.2), dpi=110)
+    fig = Figure(figsize=(7.2, 2.6), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    x = list(range(len(days)))
-    for label, counts in zip(series_labels(list(series)), series.values(), strict=True):
-        ax.plot(x, counts, marker="o", linewidth=1.8, label=label)
-    ticks = [f"{d:%m-%d}\n周{WEEKDAYS[d.weekday()]}" if font else f"{d:%m-%d}\n{d:%a}" for d in days]
-    ax.set_xticks(x, ticks, fontfamily=font)
-    ax.set_ylabel("负面提及" if font else "negative mentions", fontfamily=font)
-    ax.set_title(title if font else "Negative mentions per day", fontfamily=font)
-    ax.set_ylim(bottom=0)
+    x = list(range(len(ticks)))
+    bottom = [0] * len(ticks)
+    for polarity, (zh, en, colour) in POLARITY_STYLE.items():
+        counts = list(series.get(polarity, ()))
+        if not counts:
+            continue
+        ax.bar(x, counts, bottom=bottom, color=colour, width=0.75, label=zh if font else en)
+        bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
+    step = max(1, len(ticks) // 12)  # 24 hours: every other label, or they overlap
+    ax.set_xticks(x[::step], [t if font else t.split("\n")[0] for t in ticks[::step]], fontfamily=font, fontsize=8)
+    ax.set_title(title if font else english_title, fontfamily=font, fontsize=10)
+    ax.set_ylim(bottom=0, top=max(max(bottom, default=0), 1) * 1.15)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(alpha=0.3)
-    if series:
-        ax.legend(loc="upper left", ncols=min(4, len(series)), prop={"size": 8, "family": font})
+    ax.grid(axis="y", alpha=0.3)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(loc="upper left", ncols=4, frameon=False, prop={"size": 8, "family": font})
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

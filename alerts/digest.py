@@ -1,281 +1,218 @@
-"""The weekly digest email (`yuqing digest`, and the scheduler's weekly job).
+"""The weekly digest and the daily brief (`yuqing digest`, and the scheduler's jobs).
 
-Which week: an ISO week "YYYY-Www" in the configured timezone, Monday 00:00 to the next Monday.
-Default: the last complete week, so a digest sent on Monday morning covers Monday–Sunday just
-ended and every figure is final (a week-to-date digest would compare a partial week with a full
-one). Content: per institution, mentions and negative share against the week before; a chart of
-daily negative mentions; the top complaint categories and keywords; the riskiest mentions with
-links; the alerts raised that week. HTML with the chart inline, and the same as plain text.
+Which period: `alerts.period` (the last complete ISO week, or day, in the configured timezone).
+What it says: `alerts.digest_content`, per institution in the reader's scope. How it looks:
+`alerts.digest_render` (Jinja2 templates, inline charts). This module delivers it.
+
+Delivery, once per period × kind × recipient, across restarts: each recipient's email is composed
+into the spool (`DATA_DIR/spool/digests/`) and recorded in the alert store (`DigestSend`, pending)
+before anything is sent. Once the mail server took it, the record is `sent` and the `.eml` moves to
+the archive (`DATA_DIR/digests/KIND/PERIOD/`), exactly as sent. A recipient whose record says sent
+is never sent that period's digest again; a pending one is sent by the next alert check
+(`resend_spooled`) or the next run of the job. A crash between the server's answer and the record
+means one repeat at most, with the same Message-ID.
 """
 from __future__ import annotations
 
 import base64
 import email
-import html
 import logging
-import re
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, tzinfo
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
 
-from alerts import chart, evidence, mail, render
+from alerts import mail
+from alerts.digest_content import DigestData, collect
+from alerts.digest_render import charts, message, standalone_html
+from alerts.period import Period, parse_day, parse_period, parse_week
 from yuqing.alertstore.base import AlertStore
-from yuqing.alertstore.model import AlertQuery, AlertRecord
+from yuqing.alertstore.model import DigestSend, digest_key
 from yuqing.config import Config, ConfigError
 from yuqing.datadir import DataDir, atomic_write
-from yuqing.model import Mention
 from yuqing.storage.base import Store
 
 log = logging.getLogger("yuqing.digest")
 
-CHART_CID = "daily-negative"
-TOP_MENTIONS = 10
-MAX_CHART_SERIES = 8
-_CSS = "table{border-collapse:collapse} td,th{border:1px solid #ccc;padding:4px 8px}"
-_WEEK = re.compile(r"^(\d{4})-?W(\d{1,2})$", re.IGNORECASE)
+__all__ = ["ArchivedDigest", "DigestData", "Period", "archived", "build_digest", "html_as_read", "parse_day",
+           "parse_week", "read_archived", "resend_spooled", "send_digest", "validate", "write_preview"]
 
 
-@dataclass(frozen=True)
-class Week:
-    label: str  # "2026-W10"
-    start: datetime  # Monday 00:00 in the configured timezone
-    end: datetime  # the next Monday 00:00 (exclusive)
-
-    @property
-    def days(self) -> list[date]:
-        return [self.start.date() + timedelta(days=i) for i in range(7)]
-
-    def previous(self) -> Week:
-        assert self.start.tzinfo is not None
-        return week_of(self.start.date() - timedelta(days=7), self.start.tzinfo)
+def validate(config: Config) -> None:
+    """The digest section's stage check: a recipient limited to institutions names watched ones."""
+    watched = {i.name for i in config.institutions}
+    for n, reader in enumerate(config.digest.audience):
+        for name in reader.institutions:
+            if name not in watched:
+                raise ConfigError(config.path, f"digest.recipients[{n}].institutions",
+                                  f"{name!r} is not a watched institution (institutions: "
+                                  f"{', '.join(sorted(watched)) or 'none configured'})")
 
 
-def _midnight(day: date, tz: tzinfo) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=tz)
-
-
-def week_of(day: date, tz: tzinfo) -> Week:
-    """The ISO week containing `day`."""
-    year, number, _ = day.isocalendar()
-    monday = date.fromisocalendar(year, number, 1)
-    return Week(f"{year}-W{number:02d}", _midnight(monday, tz), _midnight(monday + timedelta(days=7), tz))
-
-
-def parse_week(text: str | None, config: Config, now: datetime | None = None) -> Week:
-    """"YYYY-Www" → that ISO week; None → the last complete week before `now`."""
-    if text is None:
-        today = (now or datetime.now(config.tz)).astimezone(config.tz).date()
-        return week_of(today - timedelta(days=7), config.tz)
-    m = _WEEK.match(text.strip())
-    try:
-        if not m:
-            raise ValueError
-        return week_of(date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1), config.tz)
-    except ValueError:
-        raise ConfigError("command line", "--week", f"{text!r} is not an ISO week like 2026-W09") from None
-
-
-@dataclass
-class Row:
-    """One institution's week against the one before."""
-
-    name: str
-    total: int
-    negative: int
-    prev_total: int
-    prev_negative: int
-
-    @staticmethod
-    def _share(neg: int, total: int) -> float | None:
-        return neg / total if total else None
-
-    @property
-    def share(self) -> float | None:
-        return self._share(self.negative, self.total)
-
-    @property
-    def prev_share(self) -> float | None:
-        return self._share(self.prev_negative, self.prev_total)
-
-
-@dataclass
-class DigestData:
-    title: str
-    week: Week
-    rows: list[Row]
-    daily_negative: dict[str, list[int]]
-    categories: list[tuple[str, int]]
-    keywords: list[str]
-    risky: list[Mention]
-    alerts: list[AlertRecord] = field(default_factory=list)
-
-
-def _count(store: Store, week: Week, institution: str | None, polarity: str | None = None) -> list[int]:
-    """Mentions per day of the week (days are 24 h buckets from Monday 00:00)."""
-    return [n for _, n in store.count_by_interval(week.start, week.end, 86400, institution=institution,
-                                                  polarity=polarity)]
-
-
-def collect(config: Config, store: Store, alert_store: AlertStore, week: Week) -> DigestData:
-    names: list[str | None] = [i.name for i in config.institutions] or [None]
-    prev = week.previous()
-    rows, daily = [], {}
-    for name in names:
-        negative = _count(store, week, name, "negative")
-        rows.append(Row(name or "全部", sum(_count(store, week, name)), sum(negative),
-                        sum(_count(store, prev, name)), sum(_count(store, prev, name, "negative"))))
-        daily[name or "全部"] = negative
-    busiest = sorted(daily, key=lambda n: -sum(daily[n]))[:MAX_CHART_SERIES]
-    negatives = evidence.fetch(store, week.start, week.end, polarity="negative")
-    labels = evidence.category_labels(config)
-    return DigestData(
-        title=config.digest.title, week=week, rows=rows,
-        daily_negative={n: daily[n] for n in busiest},
-        categories=evidence.category_counts(negatives, labels, n=8),
-        keywords=evidence.keywords(negatives, config.institutions, k=15),
-        risky=evidence.riskiest(negatives, TOP_MENTIONS),
-        alerts=sorted(alert_store.list_alerts(AlertQuery(since=week.start, until=week.end, limit=1000)),
-                      key=lambda r: r.started_at))
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1%}"
-
-
-def _change(now: float | None, before: float | None) -> str:
-    if now is None or before is None:
-        return "—"
-    return f"{(now - before) * 100:+.1f} 个百分点"
-
-
-def _delta(now: int, before: int) -> str:
-    return f"{now - before:+d}" if before or now else "0"
-
-
-def _period(week: Week) -> str:
-    return f"{week.start:%Y-%m-%d} 至 {week.end - timedelta(days=1):%Y-%m-%d}"
-
-
-def _when(m: Mention, config: Config) -> str:
-    return f"{(m.published_at or m.fetched_at).astimezone(config.tz):%m-%d %H:%M}"
-
-
-def render_text(d: DigestData, config: Config) -> str:
-    out = [f"{d.title} {d.week.label}（{_period(d.week)}）", "", "一、总体情况（与上周相比）"]
-    for r in d.rows:
-        out.append(f"- {r.name}：提及 {r.total}（{_delta(r.total, r.prev_total)}），负面 {r.negative}"
-                   f"（{_delta(r.negative, r.prev_negative)}），负面占比 {_pct(r.share)}"
-                   f"（上周 {_pct(r.prev_share)}，{_change(r.share, r.prev_share)}）")
-    out += ["", "二、每日负面提及"]
-    out += [f"- {name}：" + " ".join(f"{day:%m-%d}:{n}" for day, n in zip(d.week.days, counts, strict=True))
-            for name, counts in d.daily_negative.items()]
-    out += ["", "三、主要投诉类别", *([f"- {label}：{n}" for label, n in d.categories] or ["- 无"])]
-    out += ["", "四、热点关键词", "、".join(d.keywords) or "无"]
-    out += ["", "五、高风险内容"]
-    for i, m in enumerate(d.risky, 1):
-        risk = f"{m.risk:.2f}" if m.risk is not None else "—"
-        out.append(f"{i}. {m.title or m.text[:40]}（{'、'.join(m.institutions) or '—'}，{m.source}，"
-                   f"{_when(m, config)}，风险 {risk}）")
-        out.append(f"   {m.url}")
-    if not d.risky:
-        out.append("- 本周无负面内容")
-    out += ["", "六、本周告警"]
-    out += [f"- {a.summary()}" for a in d.alerts] or ["- 本周无告警"]
-    return "\n".join(out) + "\n"
-
-
-def render_html(d: DigestData, config: Config, chart_src: str) -> str:
-    e = html.escape
-    rows = "".join(
-        f"<tr><td>{e(r.name)}</td><td>{r.total}</td><td>{_delta(r.total, r.prev_total)}</td><td>{r.negative}</td>"
-        f"<td>{_pct(r.share)}</td><td>{_pct(r.prev_share)}</td><td>{_change(r.share, r.prev_share)}</td></tr>"
-        for r in d.rows)
-    legend = "".join(f"<li>{e(label)} = {e(name)}</li>" for label, name in
-                     zip(chart.series_labels(list(d.daily_negative)), d.daily_negative, strict=True) if label != name)
-    cats = "".join(f"<li>{e(label)}：{n}</li>" for label, n in d.categories) or "<li>无</li>"
-    risky = "".join(
-        f"<li>{render.html_link(m.title or m.text[:40], m.url)} <small>{e('、'.join(m.institutions))}"
-        f" · {e(m.source)} · {_when(m, config)} · 风险 {m.risk if m.risk is None else f'{m.risk:.2f}'}</small></li>"
-        for m in d.risky) or "<li>本周无负面内容</li>"
-    alerts = "".join(f"<li>{e(a.summary())}</li>" for a in d.alerts) or "<li>本周无告警</li>"
-    return (
-        f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{e(d.title)} {d.week.label}</title>"
-        f"<style>{_CSS}</style></head><body>"
-        f"<h1>{e(d.title)} {d.week.label}</h1><p>{_period(d.week)}</p>"
-        f"<h2>一、总体情况（与上周相比）</h2><table><tr><th>机构</th><th>提及</th><th>环比</th><th>负面</th>"
-        f"<th>负面占比</th><th>上周占比</th><th>变化</th></tr>{rows}</table>"
-        f"<h2>二、每日负面提及</h2><img src=\"{chart_src}\" alt=\"每日负面提及\" width=\"720\">"
-        f"{'<ul>' + legend + '</ul>' if legend else ''}"
-        f"<h2>三、主要投诉类别</h2><ul>{cats}</ul>"
-        f"<h2>四、热点关键词</h2><p>{e('、'.join(d.keywords)) or '无'}</p>"
-        f"<h2>五、高风险内容</h2><ol>{risky}</ol><h2>六、本周告警</h2><ul>{alerts}</ul></body></html>")
-
-
-def _render(config: Config, store: Store, alert_store: AlertStore, week: str | None,
-            now: datetime | None) -> tuple[DigestData, bytes]:
-    data = collect(config, store, alert_store, parse_week(week, config, now))
-    return data, chart.daily_chart(data.week.days, data.daily_negative, "每日负面提及")
-
-
-def _message(config: Config, data: DigestData, png: bytes) -> EmailMessage:
-    subject = f"{data.title} {data.week.label}（{_period(data.week)}）"
-    return mail.compose("digest", subject, config.smtp.sender, config.digest.recipients,
-                        render_text(data, config), render_html(data, config, f"cid:{CHART_CID}"),
-                        images={CHART_CID: png})
+def _collect(config: Config, store: Store, alert_store: AlertStore, kind: str, period: str | None,
+             now: datetime | None, scope: Sequence[str] = ()) -> DigestData:
+    return collect(config, store, alert_store, parse_period(kind, period, config, now), scope, now)
 
 
 def build_digest(config: Config, store: Store, alert_store: AlertStore, week: str | None = None,
-                 now: datetime | None = None) -> EmailMessage:
-    """The digest email for `week` ("YYYY-Www"; default the last complete week before `now`)."""
-    return _message(config, *_render(config, store, alert_store, week, now))
+                 now: datetime | None = None, kind: str = "weekly", scope: Sequence[str] = ()) -> EmailMessage:
+    """The digest email over every institution in `scope` (default all), to every recipient: what
+    `--dry-run` writes. `week`: "YYYY-Www" (weekly) or "YYYY-MM-DD" (daily); default the last
+    complete one before `now`."""
+    data = _collect(config, store, alert_store, kind, week, now, scope)
+    return message(data, config, list(config.digest.recipients), charts(data))
+
+
+def write_preview(config: Config, store: Store, alert_store: AlertStore, out_dir: Path, kind: str = "weekly",
+                  period: str | None = None, now: datetime | None = None) -> list[Path]:
+    """`--dry-run --out DIR`: `digest-PERIOD.eml` (or `daily-PERIOD.eml`) and a standalone `.html`
+    with the charts embedded, over every institution; nothing is sent or recorded."""
+    data = _collect(config, store, alert_store, kind, period, now)
+    images = charts(data)
+    name = f"{'digest' if kind == 'weekly' else 'daily'}-{data.period.label}"
+    eml = atomic_write(out_dir / f"{name}.eml",
+                       message(data, config, list(config.digest.recipients), images).as_bytes(policy=SMTP))
+    return [eml, atomic_write(out_dir / f"{name}.html", standalone_html(data, config, images))]
+
+
+def _scopes(config: Config) -> dict[tuple[str, ...], list[str]]:
+    """Readers grouped by the institutions they get, so each distinct digest is built once."""
+    out: dict[tuple[str, ...], list[str]] = {}
+    for reader in config.digest.audience:
+        out.setdefault(tuple(sorted(reader.institutions)), []).append(reader.address)
+    return out
+
+
+def _deliver(config: Config, alert_store: AlertStore, record: DigestSend, now: datetime) -> str:
+    """Send one spooled digest; '' when the server took it (then archived and recorded sent),
+    else the error (recorded with the attempt)."""
+    spooled = Path(record.file)
+    try:
+        msg = email.message_from_bytes(spooled.read_bytes(), policy=SMTP)
+        mail.send(config.smtp, msg)  # type: ignore[arg-type]
+    except (OSError, mail.MailError) as e:
+        record.attempts, record.last_error = record.attempts + 1, str(e)
+        alert_store.put_digest_send(record)
+        return str(e)
+    archive = DataDir(config.data_dir).digest_archive(record.kind, record.period, record.recipient)
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(spooled, archive)
+    record.state, record.sent_at, record.file, record.last_error = "sent", now, str(archive), ""
+    record.attempts += 1
+    alert_store.put_digest_send(record)
+    log.info("%s digest %s sent to %s (archived as %s)", record.kind, record.period, record.recipient, archive)
+    return ""
+
+
+def _spool(config: Config, alert_store: AlertStore, data: DigestData, images: dict[str, tuple[str, bytes]],
+           address: str, found: DigestSend | None, now: datetime) -> DigestSend:
+    """Compose one recipient's digest into the spool and record it pending."""
+    period = data.period
+    msg = message(data, config, [address], images)
+    path = atomic_write(DataDir(config.data_dir).digest_spool(period.kind, period.label, address),
+                        msg.as_bytes(policy=SMTP))
+    record = DigestSend(kind=period.kind, period=period.label, recipient=address, created_at=now,
+                        subject=str(msg["Subject"]), institutions=data.names, file=str(path))
+    if found is not None:  # pending, but its file was lost: the new one replaces it
+        record.attempts, record.created_at = found.attempts, found.created_at
+        alert_store.put_digest_send(record)
+    elif not alert_store.add_digest_send(record):
+        return alert_store.get_digest_send(record.key) or record  # recorded by another process meanwhile
+    return record
 
 
 def send_digest(config: Config, store: Store, alert_store: AlertStore, week: str | None = None,
-                dry_run_dir: Path | None = None,
-                now: datetime | None = None) -> list[Path]:
-    """Send the digest to `digest.recipients`, keeping a copy in DATA_DIR/digests/; returns that copy.
-    With `dry_run_dir`, write `digest-WEEK.eml` and a standalone `digest-WEEK.html` (chart embedded)
-    there instead and send nothing."""
-    if dry_run_dir is None and not config.digest.recipients:
+                now: datetime | None = None, kind: str = "weekly") -> list[DigestSend]:
+    """Send the period's digest to every recipient who has not had it (each their institutions),
+    and return every recipient's record for the period. Raises MailError when some could not be
+    sent now: they are spooled and recorded, and go out with the next alert check."""
+    if not config.digest.audience:
         raise ConfigError(config.path, "digest.recipients",
                           "no recipients configured: list addresses under digest.recipients, "
                           "or preview with `yuqing digest --dry-run --out DIR`")
-    data, png = _render(config, store, alert_store, week, now)
-    message = _message(config, data, png)
-    name = f"digest-{data.week.label}"
-    out_dir = dry_run_dir if dry_run_dir is not None else DataDir(config.data_dir).digests
-    eml = atomic_write(out_dir / f"{name}.eml", message.as_bytes(policy=SMTP))
-    if dry_run_dir is not None:
-        page = out_dir / f"{name}.html"
-        inline = f"data:image/png;base64,{base64.b64encode(png).decode('ascii')}"
-        atomic_write(page, render_html(data, config, inline))
-        return [eml, page]
-    try:
-        mail.send(config.smtp, message)
-    except mail.MailError as e:
-        spooled = atomic_write(_spool_dir(config) / eml.name, eml.read_bytes())
-        raise mail.MailError(f"digest {data.week.label} not sent ({e}); spooled as {spooled}, "
-                             "to be sent again at the next alert check") from e
-    return [eml]
+    now = now or datetime.now(config.tz)
+    period = parse_period(kind, week, config, now)
+    records: list[DigestSend] = []
+    for scope, addresses in _scopes(config).items():
+        found = {a: alert_store.get_digest_send(digest_key(kind, period.label, a)) for a in addresses}
+        todo = [a for a, r in found.items() if r is None or (r.state == "pending" and not Path(r.file).exists())]
+        records += [r for a, r in found.items() if r is not None and a not in todo]
+        if todo:
+            data = collect(config, store, alert_store, period, scope, now)
+            images = charts(data)
+            records += [_spool(config, alert_store, data, images, a, found[a], now) for a in todo]
+    failed: list[str] = []
+    for record in records:
+        if record.state == "pending" and not failed:  # after one failure the server is down for the rest too
+            error = _deliver(config, alert_store, record, now)
+            if error:
+                failed.append(f"{record.recipient}: {error}")
+    left = [r.recipient for r in records if r.state == "pending"]
+    if left:
+        raise mail.MailError(f"{kind} digest {period.label} not sent to {', '.join(left)} ({'; '.join(failed)}); "
+                             f"spooled in {DataDir(config.data_dir).spool('digests')}, to be sent again at the "
+                             "next alert check")
+    return records
 
 
-def _spool_dir(config: Config) -> Path:
-    return DataDir(config.data_dir).spool("digests")
-
-
-def resend_spooled(config: Config) -> list[Path]:
+def resend_spooled(config: Config, alert_store: AlertStore, now: datetime | None = None) -> list[DigestSend]:
     """Send the digests a dead mail server kept back (the scheduler's alert check calls this every
-    few minutes); each one leaves the spool only once the server took it. Returns those sent."""
+    few minutes); each is recorded sent only once the server took it. Returns those sent."""
     sent = []
-    for path in sorted(_spool_dir(config).glob("*.eml")):
-        message = email.message_from_bytes(path.read_bytes(), policy=SMTP)
-        try:
-            mail.send(config.smtp, message)  # type: ignore[arg-type]
-        except mail.MailError as e:
-            log.warning("spooled digest %s still not sent: %s", path.name, e)
+    now = now or datetime.now(config.tz)
+    for record in reversed(alert_store.digest_sends(state="pending")):  # oldest first
+        if not Path(record.file).exists():
+            log.error("pending %s digest %s for %s: its file %s is missing; the next run of the job composes it "
+                      "again", record.kind, record.period, record.recipient, record.file)
+            continue
+        error = _deliver(config, alert_store, record, now)
+        if error:
+            log.warning("spooled digest %s for %s still not sent: %s", record.period, record.recipient, error)
             break  # the server is still down: the rest would fail the same way
-        path.unlink()
-        sent.append(path)
+        sent.append(record)
     return sent
+
+
+def archived(alert_store: AlertStore, limit: int = 200, institutions: Sequence[str] | None = None
+             ) -> list[DigestSend]:
+    """Digests sent and pending, newest first (`yuqing digest list`, the web app's archive).
+    `institutions`: only those about no other institution (a reader limited to some)."""
+    allowed = None if institutions is None else set(institutions)
+    return [r for r in alert_store.digest_sends(limit=limit) if allowed is None or set(r.institutions) <= allowed]
+
+
+@dataclass
+class ArchivedDigest:
+    record: DigestSend
+    message: EmailMessage  # as sent (or, while pending, as it will be)
+    text: str
+    html: str  # with its inline images as data: URIs, to show in a page as it was read
+
+
+def read_archived(alert_store: AlertStore, key: str) -> ArchivedDigest | None:
+    """One digest by its key, as sent; None when there is no such record. Raises OSError when
+    the record's file is gone."""
+    record = alert_store.get_digest_send(key)
+    if record is None:
+        return None
+    msg = email.message_from_bytes(Path(record.file).read_bytes(), policy=SMTP)
+    assert isinstance(msg, EmailMessage)  # policy SMTP builds EmailMessage
+    text_part = msg.get_body(("plain",))
+    return ArchivedDigest(record, msg, text_part.get_content() if text_part is not None else "", html_as_read(msg))
+
+
+def html_as_read(msg: EmailMessage) -> str:
+    """The email's HTML with each `cid:` image replaced by a data: URI of its part, as a mail
+    client shows it."""
+    html_part = msg.get_body(("html",))
+    html = html_part.get_content() if html_part is not None else ""
+    for part in msg.walk():
+        cid = str(part.get("Content-ID", "")).strip("<>")
+        payload = part.get_payload(decode=True)
+        if cid and part.get_content_type().startswith("image/") and isinstance(payload, bytes):
+            data = base64.b64encode(payload).decode("ascii")
+            html = html.replace(f"cid:{cid}", f"data:{part.get_content_type()};base64,{data}")
+    return html

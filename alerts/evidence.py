@@ -6,7 +6,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, tzinfo
 
 from nlp.categories import CategoryRules
+from nlp.clusters import Components
 from nlp.keywords import top_keywords
+from nlp.normalize import normalize
 from yuqing.alertstore.model import AlertMention
 from yuqing.config import Config
 from yuqing.model import Institution, Mention
@@ -40,17 +42,39 @@ def riskiest(mentions: Iterable[Mention], n: int) -> list[Mention]:
                   reverse=True)[:n]
 
 
-def merge_reposts(mentions: Iterable[Mention]) -> list[tuple[Mention, int]]:
-    """One entry per post and its reposts (`repost_of`): the original when it is among them, else
-    the first repost, with the number of the others."""
-    groups: dict[str, list[Mention]] = {}
-    for m in mentions:
-        groups.setdefault(m.repost_of or m.id, []).append(m)
+MIN_TITLE_CHARS = 8  # shorter titles (投诉, 求助) are shared by unrelated posts
+
+
+def _title_key(m: Mention) -> str:
+    title = "".join(ch for ch in normalize(m.title) if ch.isalnum())
+    return title if len(title) >= MIN_TITLE_CHARS else ""
+
+
+def repost_groups(mentions: Iterable[Mention]) -> list[list[Mention]]:
+    """Posts and their reposts, in order of first appearance: joined by `repost_of` (the original's
+    id) and by identical normalised titles (a post copied without the platform's repost link).
+    The original comes first when it is among them."""
+    items = list(mentions)
+    components = Components(len(items))
+    seen: dict[tuple[str, str], int] = {}
+    for i, m in enumerate(items):
+        for key in (("post", m.repost_of or m.id), ("title", _title_key(m))):
+            if key[1]:
+                components.join(i, seen.setdefault(key, i))
+    groups: dict[int, list[Mention]] = {}
+    for i, m in enumerate(items):
+        groups.setdefault(components.root(i), []).append(m)
     out = []
-    for key, members in groups.items():
-        head = next((m for m in members if m.id == key), members[0])
-        out.append((head, len(members) - 1))
+    for members in groups.values():
+        originals = {m.repost_of for m in members if m.repost_of}
+        out.append(sorted(members, key=lambda m: m.id not in originals))  # stable: the original first
     return out
+
+
+def merge_reposts(mentions: Iterable[Mention]) -> list[tuple[Mention, int]]:
+    """One entry per post and its reposts (see `repost_groups`): the original when it is among
+    them, else the first one, with the number of the others."""
+    return [(members[0], len(members) - 1) for members in repost_groups(mentions)]
 
 
 def category_counts(mentions: Iterable[Mention], labels: dict[str, str], n: int = 5) -> list[tuple[str, int]]:

@@ -21,7 +21,7 @@ from types import FrameType
 from app import settings
 from app.services import Services
 from yuqing.config import Config, ConfigError, load, parse_duration
-from yuqing.storage.base import SearchRequest, StoreError
+from yuqing.storage.base import Facets, SearchRequest, StoreError
 
 Handler = Callable[[argparse.Namespace, Services], int]
 COMMANDS: dict[str, Handler] = {}
@@ -78,27 +78,33 @@ def _search_request(args: argparse.Namespace, services: Services, limit: int) ->
 
     return build_request(
         SearchInput(" ".join(args.query), args.since, args.until, args.polarity, args.source, args.institution,
-                    limit),
+                    limit, sort=args.sort or "", cursor=args.cursor, facets=args.facets, interval=args.interval),
         services.config.tz, "command line",
-        keys={"since": "--from", "until": "--to", "limit": "--limit", "query": "QUERY"})
+        keys={"since": "--from", "until": "--to", "limit": "--limit", "query": "QUERY", "sort": "--sort",
+              "cursor": "--cursor", "interval": "--interval"})
 
 
 @command("search")
 def cmd_search(args: argparse.Namespace, services: Services) -> int:
     from yuqing.search import result_json
 
-    result = services.store.search(_search_request(args, services, args.limit))
+    request = _search_request(args, services, args.limit)
+    result = services.store.search(request)
     if args.json:
         print(json.dumps(result_json(result), ensure_ascii=False))
         return 0
-    shown = f", newest {len(result.hits)} shown" if result.total > len(result.hits) else ""
+    shown = f", {len(result.hits)} shown ({request.order})" if result.total > len(result.hits) else ""
     print(f"{result.total} mention(s){shown}")
+    if result.facets is not None:
+        _print_facets(result.facets)
     for h in result.hits:
         m = h.mention
         when = m.published_at.strftime("%Y-%m-%d %H:%M") if m.published_at else "?"
         text = h.highlight.replace("<mark>", "\033[1m").replace("</mark>", "\033[0m") if sys.stdout.isatty() \
             else h.highlight.replace("<mark>", "【").replace("</mark>", "】")
         print(f"\n{when}  {m.polarity or '-':8} {m.source:10} {m.title}\n  {m.url}\n  {html.unescape(text)}")
+    if result.next_cursor:
+        print(f"\nmore: add --cursor {result.next_cursor}")
     return 0
 
 
@@ -145,6 +151,13 @@ def cmd_migrate(args: argparse.Namespace, services: Services) -> int:
     return 0 if report.ok else 1
 
 
+def _print_facets(facets: Facets) -> None:
+    for name, counts in (("sources", facets.sources), ("institutions", facets.institutions),
+                         ("categories", facets.categories), ("repost groups", facets.groups)):
+        print(f"  {name}: " + (", ".join(f"{value} {n}" for value, n in counts) or "-"))
+    print("  timeline: " + (", ".join(f"{b.start:%Y-%m-%d %H:%M} {b.total}" for b in facets.timeline) or "-"))
+
+
 @command("analyze")
 def cmd_analyze(args: argparse.Namespace, services: Services) -> int:
     from nlp import analyze_jsonl
@@ -171,16 +184,29 @@ def cmd_detect(args: argparse.Namespace, services: Services) -> int:
 
 @command("digest")
 def cmd_digest(args: argparse.Namespace, services: Services) -> int:
-    from alerts.digest import send_digest
+    from alerts.digest import archived, send_digest, write_preview
 
-    if args.dry_run and not args.out:
-        raise ConfigError("command line", "--out", "--dry-run needs --out DIR")
-    paths = send_digest(services.config, services.store, services.alert_store, week=args.week,
-                        dry_run_dir=Path(args.out) if args.dry_run else None)
-    for p in paths:
-        print(f"wrote {p}")
-    if not args.dry_run:
-        print(f"digest sent to {', '.join(services.config.digest.recipients)}")
+    if args.action == "list":
+        records = archived(services.alert_store, limit=args.limit)
+        if args.json:
+            print(json.dumps({"digests": [r.public() for r in records]}, ensure_ascii=False))
+        for r in records if not args.json else ():
+            when = f"{r.sent_at.astimezone(services.config.tz):%Y-%m-%d %H:%M}" if r.sent_at else "-"
+            print(f"{r.period:<10}  {r.kind:<6}  {r.state:<7}  {when:<16}  {r.recipient}  {r.file}")
+        if not records and not args.json:
+            print("no digests sent yet")
+        return 0
+    if args.week and args.day:
+        raise ConfigError("command line", "--day", "give --week (weekly digest) or --day (daily brief), not both")
+    kind, period = ("daily", args.day) if args.day or args.daily else ("weekly", args.week)
+    if args.dry_run:
+        if not args.out:
+            raise ConfigError("command line", "--out", "--dry-run needs --out DIR")
+        for p in write_preview(services.config, services.store, services.alert_store, Path(args.out), kind, period):
+            print(f"wrote {p}")
+        return 0
+    for r in send_digest(services.config, services.store, services.alert_store, period, kind=kind):
+        print(f"{r.kind} digest {r.period} {r.state} to {r.recipient}: {r.file}")
     return 0
 
 
@@ -509,6 +535,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("search", help="search stored mentions")
     _search_arguments(s)
     s.add_argument("--limit", type=_search_limit, default=20, metavar="N", help="hits shown, 1 to 1000 (default 20)")
+    s.add_argument("--sort", choices=["relevance", "time", "risk"],
+                   help="order of the hits (default: relevance when the query has terms, else time)")
+    s.add_argument("--cursor", metavar="C", help="the next page: the cursor the previous page printed")
+    s.add_argument("--facets", action="store_true",
+                   help="also count all hits per day and polarity, source, institution, category, repost group")
+    s.add_argument("--interval", metavar="1d", help="the timeline's bucket with --facets: 30m, 1h, 1d, 7d, ...")
     s.add_argument("--json", action="store_true", help="machine-readable output")
 
     s = sub.add_parser("export", help="write every mention a search finds to a CSV, JSON Lines or XLSX file")
@@ -516,6 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=["csv", "jsonl", "xlsx"], help="default: from the --out file's suffix")
     s.add_argument("--out", required=True, metavar="FILE", help="written whole or not at all (temp file, then rename)")
     s.add_argument("--batch", type=_positive, default=1000, metavar="N", help="mentions read per batch (default 1000)")
+    s.set_defaults(sort=None, cursor=None, facets=False, interval=None)  # every hit, in the store's own order
 
     s = sub.add_parser("prune", help="delete mentions published longer ago than a duration")
     s.add_argument("--older-than", required=True, metavar="AGE", help="e.g. 365d, 52w")
@@ -534,10 +567,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--output", required=True, metavar="SCORES.csv")
     s.add_argument("--direction", choices=["up", "down", "both"], default="up")
 
-    s = sub.add_parser("digest", help="send (or with --dry-run, write) the weekly digest")
+    s = sub.add_parser("digest", help="send (or with --dry-run, write) the weekly digest or the daily brief; "
+                       "`digest list`: the digests sent")
+    s.add_argument("action", nargs="?", choices=["list"], help="list the digests sent (and pending), newest first")
     s.add_argument("--week", metavar="YYYY-Www", help="ISO week (default: the last complete week)")
+    s.add_argument("--daily", action="store_true", help="the daily brief (default: yesterday) instead of the week")
+    s.add_argument("--day", metavar="YYYY-MM-DD", help="the daily brief of this day")
     s.add_argument("--dry-run", action="store_true", help="write .eml and .html files instead of sending")
     s.add_argument("--out", metavar="DIR", help="where --dry-run writes")
+    s.add_argument("--limit", type=int, default=50, metavar="N", help="list: how many (default 50)")
+    s.add_argument("--json", action="store_true", help="list: machine-readable output")
 
     s = sub.add_parser("check", help="run the alert rules once now")
     s.add_argument("--dry-run", action="store_true", help="show the notices a check would send; save and send nothing")

@@ -50,8 +50,8 @@ def run_check(services: Services, dry_run: bool = False) -> list[Any]:
     from alerts.digest import resend_spooled
 
     if not dry_run:
-        for path in resend_spooled(services.config):
-            log.info("spooled digest %s sent", path.name)
+        for record in resend_spooled(services.config, services.alert_store):
+            log.info("spooled %s digest %s sent to %s", record.kind, record.period, record.recipient)
     return list(alerts.check(services.config, services.store, services.alert_store, setup=services.alerts,
                              dry_run=dry_run))
 
@@ -70,6 +70,10 @@ def digest_job() -> None:
 
 def retention_job() -> int:
     return _service().retention()
+
+
+def daily_digest_job() -> None:
+    _service().digest("daily")
 
 
 def _trigger(schedule: Schedule, config: Config) -> Any:
@@ -130,12 +134,14 @@ class Service:
 
         return retention(self.services)
 
-    def digest(self) -> None:
-        """Send the weekly digest for the last complete week."""
+    def digest(self, kind: str = "weekly") -> None:
+        """Send the weekly digest for the last complete week (daily: the brief for yesterday);
+        recipients who already had it are skipped."""
         from alerts.digest import send_digest
 
-        send_digest(self.config, self.services.store, self.services.alert_store)
-        log.info("weekly digest sent to %s", ", ".join(self.config.digest.recipients))
+        records = send_digest(self.config, self.services.store, self.services.alert_store, kind=kind)
+        log.info("%s digest %s: sent to %s", kind, records[0].period if records else "",
+                 ", ".join(r.recipient for r in records))
 
     def job_specs(self) -> list[tuple[str, Any, Any, tuple[Any, ...]]]:
         """(job id, function, trigger, args) for every job the config asks for."""
@@ -146,6 +152,9 @@ class Service:
                       IntervalTrigger(seconds=ALERT_CHECK_SECONDS, timezone=self.config.tz), ()))
         if self.config.digest.recipients:
             specs.append(("digest:weekly", digest_job, _trigger(self.config.digest.schedule, self.config), ()))
+            if self.config.digest.daily.enabled:
+                specs.append(("digest:daily", daily_digest_job, _trigger(self.config.digest.daily.schedule,
+                                                                         self.config), ()))
         if self.config.store.retention_seconds is not None:
             specs.append(("store:retention", retention_job, CronTrigger.from_crontab(RETENTION_CRON,
                                                                                      timezone=self.config.tz), ()))

@@ -55,12 +55,20 @@ def _retention(config: Config) -> None:
                               f"({history / 86400:g}d): keep mentions at least that long")
 
 
+def _digest(config: Config) -> None:
+    if any(r.institutions for r in config.digest.audience):
+        from alerts.digest import validate
+
+        validate(config)
+
+
 # section → the stage's check (raises ConfigError naming the dotted key).
 STAGE_SECTIONS: dict[str, Callable[[Config], None]] = {
     "sources": _sources,
     "alerts": _alerts,
     "nlp": _nlp,
     "store.retention": _retention,
+    "digest": _digest,
 }
 
 

@@ -1,6 +1,7 @@
-"""Near duplicates by MinHash over character shingles (datasketch), for two uses: clusters of
-training texts, so an evaluation never scores a text whose twin it trained on; and the signature
-of each mention that `yuqing.groups` compares to group reposts and copies of one story.
+"""Near duplicates by MinHash over character shingles (datasketch), for three uses: clusters of
+training texts, so an evaluation never scores a text whose twin it trained on; a digest's stories
+(clusters of its mentions); and the signature of each mention that `yuqing.groups` compares to
+group reposts and copies of one story.
 
 Both training files repeat themselves beyond identical rows: finnsp carries the same Weibo spam
 and the same news wire with a different company name or a different tail, finfe the same forum
@@ -42,21 +43,32 @@ def _shingles(text: str) -> set[bytes]:
     return {text[i:i + SHINGLE].encode("utf-8") for i in range(len(text) - SHINGLE + 1)}
 
 
-def near_duplicate_clusters(texts: Sequence[str], threshold: float = THRESHOLD) -> list[int]:
-    """One cluster number per text (numbered by first member); identical texts always share one."""
-    parent = list(range(len(texts)))
+class Components:
+    """Connected components of items 0..n-1 (union-find); each joined to the lowest-numbered."""
 
-    def root(i: int) -> int:
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def root(self, i: int) -> int:
+        parent = self.parent
         while parent[i] != i:
             parent[i] = parent[parent[i]]
             i = parent[i]
         return i
 
+    def join(self, i: int, j: int) -> None:
+        a, b = self.root(i), self.root(j)
+        self.parent[max(a, b)] = min(a, b)
+
+
+def near_duplicate_clusters(texts: Sequence[str], threshold: float = THRESHOLD) -> list[int]:
+    """One cluster number per text (numbered by first member); identical texts always share one."""
+    components = Components(len(texts))
     first: dict[str, int] = {}
     distinct: list[int] = []
     for i, text in enumerate(texts):
         if text in first:
-            parent[i] = first[text]
+            components.join(i, first[text])
         else:
             first[text] = i
             distinct.append(i)
@@ -65,12 +77,12 @@ def near_duplicate_clusters(texts: Sequence[str], threshold: float = THRESHOLD) 
     for k, h in enumerate(hashes):
         # LSH proposes candidates; the estimated similarity decides.
         for j in (int(key) for key in lsh.query(h)):
-            a, b = root(distinct[k]), root(distinct[j])
-            if a != b and h.jaccard(hashes[j]) >= threshold:
-                parent[max(a, b)] = min(a, b)
+            if h.jaccard(hashes[j]) >= threshold:
+                components.join(distinct[k], distinct[j])
         lsh.insert(str(k), h)
     numbers: dict[int, int] = {}
-    return [numbers.setdefault(root(i), len(numbers)) for i in range(len(texts))]
+    return [numbers.setdefault(components.root(i), len(numbers)) for i in range(len(texts))]
+
 
 
 def comparable_text(text: str) -> str:

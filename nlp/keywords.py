@@ -43,13 +43,18 @@ def _tfidf() -> Any:
     return _extractor
 
 
+def is_name_part(word: str, names: Iterable[str]) -> bool:
+    """True when `word` contains one of the names or is a piece of one (招商 of 招商银行)."""
+    return any(n and (n in word or word in n) for n in names)
+
+
 def keywords(text: str, k: int, exclude: Iterable[str] = ()) -> list[str]:
     """The k words of a normalised text with the highest TF-IDF, excluded names left out."""
     names = sorted({n for n in exclude if n}, key=len, reverse=True)
     if names:
         text = re.sub("|".join(map(re.escape, names)), " ", text)
     ranked = _tfidf().extract_tags(text, topK=k + 10 + 3 * len(names))  # room for what is dropped
-    return [w for w in ranked if _WORDLIKE.match(w) and not any(n in w or w in n for n in names)][:k]
+    return [w for w in ranked if _WORDLIKE.match(w) and not is_name_part(w, names)][:k]
 
 
 def top_keywords(texts: Sequence[str], k: int = 10, exclude: Iterable[str] = ()) -> list[str]:

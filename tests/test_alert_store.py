@@ -23,7 +23,9 @@ from yuqing.alertstore.model import (
     CaseEvent,
     CaseQuery,
     Delivery,
+    DigestSend,
     Silence,
+    digest_key,
     idempotency_key,
 )
 from yuqing.config import ElasticsearchConfig, from_mapping
@@ -174,6 +176,29 @@ def test_delivery_keys_are_recorded_once(store):
         (d.key, "delivered", 1), (later.key, "pending", 0)]
     assert store.count_pending() == 1
     assert store.deliveries(alert_id="other") == []
+
+
+def test_digest_sends_are_recorded_once_per_period_and_recipient(store):
+    weekly = DigestSend(kind="weekly", period="2026-W10", recipient="risk@example.com", created_at=T0,
+                        subject="舆情周报 2026-W10", institutions=["招商银行"], file="/spool/a.eml")
+    assert weekly.key == digest_key("weekly", "2026-W10", "RISK@example.com") and len(weekly.key) == 32
+    assert store.add_digest_send(weekly) is True
+    again = DigestSend(kind="weekly", period="2026-W10", recipient="risk@example.com",
+                       created_at=T0 + timedelta(hours=1))
+    assert store.add_digest_send(again) is False  # a restart building the same digest again
+    daily = DigestSend(kind="daily", period="2026-03-09", recipient="risk@example.com",
+                       created_at=T0 + timedelta(minutes=5))
+    assert store.add_digest_send(daily) is True
+    assert [r.key for r in store.digest_sends()] == [daily.key, weekly.key]  # newest first
+    assert store.get_digest_send(weekly.key).file == "/spool/a.eml"  # the first one stays
+
+    weekly.state, weekly.sent_at, weekly.attempts, weekly.file = "sent", T0 + timedelta(hours=2), 2, "/archive/a.eml"
+    store.put_digest_send(weekly)
+    assert [r.key for r in store.digest_sends(state="pending")] == [daily.key]
+    found = store.get_digest_send(weekly.key)
+    assert (found.state, found.sent_at, found.attempts, found.institutions) == (
+        "sent", T0 + timedelta(hours=2), 2, ["招商银行"])
+    assert store.get_digest_send("nope") is None and len(store.digest_sends(limit=1)) == 1
 
 
 def test_rule_state(store):

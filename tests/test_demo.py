@@ -51,6 +51,24 @@ def test_demo_once_leaves_an_alert_and_a_digest(demo):
     assert "demo: stored" in proc.stdout
 
 
+THANKS = "感谢锦程银行柜员帮我拦下了一笔诈骗转账"  # praise that names fraud, posted 140 hours before the demo
+
+
+def negative_lists(digest) -> list[str]:
+    """Each institution's list of negative mentions in a digest's plain text."""
+    parts = digest.get_body(("plain",)).get_content().split("\n== ")[1:]
+    assert [p.split("【")[0] for p in parts] == ["锦程银行", "华岳保险"]  # one part per watched institution
+    return [p.split("负面内容")[1].split("投诉类别")[0] for p in parts]
+
+
+def test_the_demo_digest_lists_negative_posts_only_per_institution(demo):
+    data, _ = demo
+    [digest] = emails(data / "outbox")["digest"]  # this week so far
+    lists = negative_lists(digest)
+    assert "暴力催收" in lists[0]  # the planted burst of complaints is listed ...
+    assert all(THANKS not in listed for listed in lists)  # ... a thank-you is not
+
+
 def test_search_lists_the_demo_mentions(demo):
     data, _ = demo
     res = json.loads(yq(data, "search", "--json", "--limit", "100").stdout)
@@ -68,6 +86,19 @@ def test_digest_dry_run_after_demo(demo, tmp_path):
     msg = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
     assert msg["X-Yuqing-Kind"] == "digest"
     assert {"text/plain", "text/html", "image/png"} <= {p.get_content_type() for p in msg.walk()}
+
+
+@pytest.mark.xfail(strict=True, reason="the analyser reads the thank-you's title and body together as negative "
+                   "about 锦程银行 (risk 0.39, no category): the digest lists negatives only, so the analyser's fix "
+                   "(issue 12) makes this pass; strict, so that fix removes this mark")
+def test_the_demo_digest_of_last_week_does_not_list_the_thank_you(demo, tmp_path):
+    """The last complete week with the demo's institutions: with this week's digest it covers the
+    thank-you (posted 140 hours before the demo), whatever today is."""
+    data, _ = demo
+    yq(data, "--config", str(data / "demo" / "yuqing.yaml"), "digest", "--dry-run", "--out", str(tmp_path))
+    (eml,) = tmp_path.glob("*.eml")
+    lists = negative_lists(email.message_from_bytes(eml.read_bytes(), policy=policy.default))
+    assert all(THANKS not in listed for listed in lists)
 
 
 def test_status_after_demo(demo):

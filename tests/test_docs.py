@@ -33,7 +33,8 @@ def test_every_top_level_config_key_is_documented(key):
 
 @pytest.mark.parametrize("section, fields", [
     ("smtp", ["host", "port", "username", "security", "sender", "timeout"]),
-    ("digest", ["recipients", "schedule", "title"]),
+    ("digest", ["recipients", "schedule", "title", "daily"]),
+    ("digest.daily", ["schedule", "title"]),
     ("store.elasticsearch", ["url", "username", "ca_file", "index_prefix", "timeout"]),
     ("store", ["backend", "retention"]),
     ("institutions[]", ["name", "aliases", "exclude"]),

@@ -8,6 +8,7 @@ import sys
 import time
 
 import httpx
+from test_alerts_support import sink_fixture  # noqa: F401 (a fixture, known to pytest by its short name)
 
 from app.scheduler import Service, crawl_job
 from app.services import Services
@@ -49,6 +50,24 @@ def test_jobs_follow_the_config_and_persist(tmp_path):
         assert {j.id for j in s.scheduler.get_jobs()} == {"crawl:feed-a", "alerts:check", "digest:weekly"}
     finally:
         s.stop()
+
+
+def test_the_daily_brief_is_its_own_job_and_sends_once(tmp_path, sink):
+    s = service(tmp_path, CONFIG.replace("digest: {recipients: [team@example.com]}",
+                                         "digest: {recipients: [team@example.com], daily: {schedule: '30 7 * * *'}}\n"
+                                         f"smtp: {{host: 127.0.0.1, port: {sink.port}}}"))
+    s.start()
+    try:
+        jobs = {j.id: j for j in s.scheduler.get_jobs()}
+        assert {"digest:weekly", "digest:daily"} <= set(jobs)
+        assert (jobs["digest:daily"].next_run_time.hour, jobs["digest:daily"].next_run_time.minute) == (7, 30)
+        s.digest("daily")  # what the job runs; a second run (a restart making up a missed one) sends nothing
+        s.digest("daily")
+    finally:
+        s.stop()
+    [received] = sink.messages()
+    assert received.read_text(encoding="utf-8").count("X-Yuqing-Kind: digest") == 1
+    assert [r.kind for r in s.services.alert_store.digest_sends()] == ["daily"]
 
 
 def test_no_digest_job_without_recipients(tmp_path):

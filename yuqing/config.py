@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -122,10 +123,29 @@ MIN_RETENTION_SECONDS = 86400
 
 
 @dataclass(frozen=True)
+class DigestRecipient:
+    """One address the digests go to, limited to some institutions (empty: every watched one)."""
+
+    address: str
+    institutions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DailyBriefConfig:
+    """The daily brief (`digest.daily`): the digest's machinery over the last complete day."""
+
+    enabled: bool = False
+    schedule: Schedule = Schedule(cron="0 8 * * *")
+    title: str = "舆情日报"
+
+
+@dataclass(frozen=True)
 class DigestConfig:
-    recipients: tuple[str, ...] = ()
+    recipients: tuple[str, ...] = ()  # every address, for what goes to all (alerts without channels)
     schedule: Schedule = Schedule(cron="0 9 * * mon")
     title: str = "舆情周报"
+    audience: tuple[DigestRecipient, ...] = ()  # the same addresses with their institutions
+    daily: DailyBriefConfig = field(default_factory=DailyBriefConfig)
 
 
 @dataclass(frozen=True)
@@ -140,6 +160,7 @@ class WebConfig:
     trusted_proxies: tuple[str, ...] = ("127.0.0.1",)  # whose X-Forwarded-Proto/For is believed
     login_max_failures: int = 5
     login_window_seconds: int = 900
+    base_url: str = ""  # where readers reach the app (https://yuqing.bank.example); digests link to its pages
 
 
 @dataclass(frozen=True)
@@ -333,11 +354,53 @@ def _port(env: dict[str, str], s: Reader, default: int) -> int:
     return in_range(int(text), 1, 65535, "environment", "YUQING_SMTP_PORT")
 
 
+def _recipients(d: Reader) -> tuple[DigestRecipient, ...]:
+    """`digest.recipients`: addresses, or `{address, institutions}` for a reader of some of them.
+    Whether those institutions are watched is the digest stage's check (`alerts.digest.validate`)."""
+    value = d.data.get("recipients") or []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise ConfigError(d.where, d.key("recipients"), "must be a list of addresses or {address, institutions}")
+    out: list[DigestRecipient] = []
+    for i, item in enumerate(value):
+        key = f"{d.key('recipients')}[{i}]"
+        if isinstance(item, dict):
+            entry = Reader(d.where, item, key)
+            entry.only({"address", "institutions"})
+            address, institutions = entry.str("address", required=True).strip(), entry.strs("institutions")
+            key = entry.key("address")
+        elif isinstance(item, str):
+            address, institutions = item.strip(), ()
+        else:
+            raise ConfigError(d.where, key, f"must be an address or {{address, institutions}}, got {item!r}")
+        if not is_email(address):
+            raise ConfigError(d.where, key, f"{address!r} is not an email address (e.g. risk@bank.example)")
+        if any(r.address == address for r in out):
+            raise ConfigError(d.where, key, f"{address!r} is listed twice")
+        out.append(DigestRecipient(address, institutions))
+    return tuple(out)
+
+
+def _daily(d: Reader) -> DailyBriefConfig:
+    value = d.data.get("daily", False)
+    if isinstance(value, bool):
+        return DailyBriefConfig(enabled=value)
+    daily = d.sub("daily")  # a mapping, or an error naming digest.daily
+    daily.only({"enabled", "schedule", "title"})
+    enabled = daily.data.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(d.where, daily.key("enabled"), f"must be true or false, got {enabled!r}")
+    return DailyBriefConfig(enabled, Schedule.parse(daily.data.get("schedule", "0 8 * * *"), d.where,
+                                                    daily.key("schedule")), daily.str("title", "舆情日报"))
+
+
 def _digest(r: Reader) -> DigestConfig:
     d = r.sub("digest")
-    d.only({"recipients", "schedule", "title"})
+    d.only({"recipients", "schedule", "title", "daily"})
     schedule = Schedule.parse(d.data.get("schedule", "0 9 * * mon"), r.where, "digest.schedule")
-    return DigestConfig(d.emails("recipients"), schedule, d.str("title", "舆情周报"))
+    audience = _recipients(d)
+    return DigestConfig(tuple(a.address for a in audience), schedule, d.str("title", "舆情周报"), audience, _daily(d))
 
 
 class DuplicateKeyError(yaml.YAMLError):
@@ -364,7 +427,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _web(r: Reader) -> WebConfig:
     w = r.sub("web")
     w.only({"enabled", "host", "port", "session", "secure_cookies", "trusted_proxies", "login_max_failures",
-            "login_window"})
+            "login_window", "base_url"})
     enabled = w.data.get("enabled", True)
     if not isinstance(enabled, bool):
         raise ConfigError(r.where, "web.enabled", f"must be true or false, got {enabled!r}")
@@ -377,6 +440,9 @@ def _web(r: Reader) -> WebConfig:
     failures = w.int("login_max_failures", 5)
     if failures < 1:
         raise ConfigError(r.where, "web.login_max_failures", "must be at least 1")
+    base_url = w.str("base_url").strip().rstrip("/")
+    if base_url and (urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc):
+        raise ConfigError(r.where, "web.base_url", f"{base_url!r} is not an http(s) URL such as https://yuqing.example")
     return WebConfig(
         enabled=enabled, host=w.str("host", "127.0.0.1"), port=port,
         session_seconds=parse_duration(w.data.get("session", "12h"), r.where, "web.session"),
@@ -384,6 +450,7 @@ def _web(r: Reader) -> WebConfig:
         trusted_proxies=w.strs("trusted_proxies") if "trusted_proxies" in w.data else ("127.0.0.1",),
         login_max_failures=failures,
         login_window_seconds=parse_duration(w.data.get("login_window", "15m"), r.where, "web.login_window"),
+        base_url=base_url,
     )
 
 

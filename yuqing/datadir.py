@@ -105,6 +105,14 @@ class DataDir:
     def digests(self) -> Path:
         return self.root / "digests"
 
+    def digest_archive(self, kind: str, period: str, recipient: str) -> Path:
+        """DATA_DIR/digests/KIND/PERIOD/RECIPIENT.eml: one digest as it was sent."""
+        return self.digests / safe_name(kind) / safe_name(period) / f"{safe_name(recipient)}.eml"
+
+    def digest_spool(self, kind: str, period: str, recipient: str) -> Path:
+        """DATA_DIR/spool/digests/KIND-PERIOD-RECIPIENT.eml: one digest the mail server has not taken yet."""
+        return self.spool("digests") / f"{safe_name(f'{kind}-{period}-{recipient}')}.eml"
+
     @property
     def logs(self) -> Path:
         return self.root / "logs"

@@ -391,9 +391,11 @@ def _api(web: WebApp, api: FastAPI) -> None:
     @api.get("/api/search", summary="Search mentions: the same JSON as `yuqing search --json`")
     def search(request: Request, q: str = "", limit: int = Query(20, ge=0, le=MAX_LIMIT), offset: int = 0,
                since: str | None = Query(None, alias="from"), until: str | None = Query(None, alias="to"),
-               polarity: str | None = None, source: str | None = None,
-               institution: str | None = None) -> dict[str, Any]:
-        given = SearchInput(q, since, until, polarity, source, institution, limit, offset)
+               polarity: str | None = None, source: str | None = None, institution: str | None = None,
+               sort: str = "", cursor: str | None = None, facets: bool = False,
+               interval: str | None = None) -> dict[str, Any]:
+        given = SearchInput(q, since, until, polarity, source, institution, limit, offset,
+                            sort=sort, cursor=cursor, facets=facets, interval=interval)
         return web.search(current_user(request), given)
 
     @api.get("/api/export", summary="The whole result of a search as a file (format csv, xlsx or jsonl), streamed "

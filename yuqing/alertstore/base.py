@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from yuqing.alertstore.model import AlertQuery, AlertRecord, Case, CaseQuery, Delivery, Silence
+from yuqing.alertstore.model import AlertQuery, AlertRecord, Case, CaseQuery, Delivery, DigestSend, Silence
 from yuqing.storage.base import StoreError
 
 
@@ -72,6 +72,21 @@ class AlertStore(Protocol):
     def get_case(self, case_id: str) -> Case | None: ...
 
     def list_cases(self, query: CaseQuery) -> list[Case]: ...
+
+    # -- digests -------------------------------------------------------------------------------
+    def add_digest_send(self, record: DigestSend) -> bool:
+        """Record a digest to send; False (and nothing changed) when its key is already there."""
+        ...
+
+    def put_digest_send(self, record: DigestSend) -> None:
+        """Save an attempt's outcome (state, attempts, last error, file)."""
+        ...
+
+    def get_digest_send(self, key: str) -> DigestSend | None: ...
+
+    def digest_sends(self, state: str | None = None, limit: int = 1000) -> list[DigestSend]:
+        """Digests recorded (or those in one state), newest first."""
+        ...
 
     def close(self) -> None: ...
 

@@ -19,7 +19,7 @@ from elasticsearch import ConflictError, NotFoundError
 
 import index_config
 from yuqing.alertstore.base import Conflict
-from yuqing.alertstore.model import AlertQuery, AlertRecord, Case, CaseQuery, Delivery, Silence
+from yuqing.alertstore.model import AlertQuery, AlertRecord, Case, CaseQuery, Delivery, DigestSend, Silence
 from yuqing.config import ElasticsearchConfig
 from yuqing.storage.base import StoreError
 from yuqing.storage.elasticsearch import connect, translated_errors
@@ -254,6 +254,36 @@ class ElasticsearchAlertStore:
             docs = self._search("case", filters, [{"created_at": "desc"}, {"id": "asc"}],
                                 size=min(query.limit, MAX_RESULTS))
         return [Case.from_dict(doc) for doc in docs]
+
+    # -- digests -------------------------------------------------------------------------------
+    # `id`, `state` and `created_at` are fields the index already maps: no new index version.
+
+    @staticmethod
+    def _digest_fields(record: DigestSend) -> dict[str, Any]:
+        return {"id": record.key, "state": record.state, "created_at": record.created_at.isoformat()}
+
+    def add_digest_send(self, record: DigestSend) -> bool:
+        with self._errors(f"record digest {record.key}"):
+            try:
+                self._index("digest", record.key, self._digest_fields(record), record.to_dict(), op_type="create")
+            except ConflictError:
+                return False
+        return True
+
+    def put_digest_send(self, record: DigestSend) -> None:
+        with self._errors(f"save digest {record.key}"):
+            self._index("digest", record.key, self._digest_fields(record), record.to_dict())
+
+    def get_digest_send(self, key: str) -> DigestSend | None:
+        with self._errors(f"read digest {key}"):
+            doc = self._get("digest", key)
+        return DigestSend.from_dict(doc) if doc is not None else None
+
+    def digest_sends(self, state: str | None = None, limit: int = 1000) -> list[DigestSend]:
+        filters: list[dict[str, Any]] = [{"term": {"state": state}}] if state is not None else []
+        with self._errors("list digests"):
+            docs = self._search("digest", filters, [{"created_at": "desc"}, {"id": "asc"}], size=limit)
+        return [DigestSend.from_dict(doc) for doc in docs]
 
     def close(self) -> None:
         self._client.close()

@@ -11,6 +11,9 @@ stores, the CLI and (later) the web app share them without importing the stage.
 - `Silence`: a matcher (institution, rule, highest severity) muted until a time, by whom and why.
 - `Case`: the handling of one negative mention (受理 / 答复): who handles it, its status, the
   response noted, when it was accepted and answered, and who did what when.
+- `DigestSend`: one digest (weekly or daily, one period) for one recipient, keyed by an idempotency
+  key per kind × period × recipient; pending (its `.eml` in the spool) until the mail server took it,
+  then sent (its `.eml` in the archive).
 """
 from __future__ import annotations
 
@@ -332,6 +335,59 @@ class Silence:
         return silence
 
 
+DIGEST_KINDS = ("weekly", "daily")
+
+
+def digest_key(kind: str, period: str, recipient: str) -> str:
+    """One per digest kind × period × recipient: the record that keeps a digest from going out twice."""
+    return hashlib.sha256(f"digest\x1f{kind}\x1f{period}\x1f{recipient.lower()}".encode()).hexdigest()[:32]
+
+
+@dataclass
+class DigestSend:
+    """One digest for one recipient. `file` is its `.eml` as composed (in the spool while pending,
+    in the archive once sent); `institutions` are those it covers, so a reader limited to some
+    institutions sees only the digests about them."""
+
+    kind: str  # one of DIGEST_KINDS
+    period: str  # "2026-W10" (weekly) or "2026-03-09" (daily)
+    recipient: str
+    created_at: datetime
+    subject: str = ""
+    institutions: list[str] = field(default_factory=list)
+    file: str = ""
+    state: str = "pending"  # pending | sent
+    attempts: int = 0
+    last_error: str = ""
+    sent_at: datetime | None = None
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in DIGEST_KINDS:
+            raise ValueError(f"digest kind {self.kind!r} is not one of: {', '.join(DIGEST_KINDS)}")
+        if self.state not in ("pending", "sent"):
+            raise ValueError(f"digest state {self.state!r} is not pending or sent")
+        if not self.key:
+            self.key = digest_key(self.kind, self.period, self.recipient)
+
+    _TIMES: ClassVar[tuple[str, ...]] = ("created_at", "sent_at")
+
+    def public(self) -> dict[str, Any]:
+        """The shape of `yuqing digest list --json`."""
+        return {"key": self.key, "kind": self.kind, "period": self.period, "recipient": self.recipient,
+                "state": self.state, "subject": self.subject, "institutions": list(self.institutions),
+                "created_at": self.created_at.isoformat(), "sent_at": _iso(self.sent_at), "attempts": self.attempts,
+                "last_error": self.last_error or None, "file": self.file}
+
+    def to_dict(self) -> dict[str, Any]:
+        return _encode(self, self._TIMES)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DigestSend:
+        record: DigestSend = _decode(cls, data, cls._TIMES)
+        return record
+
+
 @dataclass
 class AlertQuery:
     """Which alerts to list: each given field must match; `since`/`until` select the alerts open
@@ -431,3 +487,6 @@ class CaseQuery:
 __all__ = ["ALERT_KINDS", "ANY", "CASE_STATUSES", "NOTICE_KINDS", "OPEN_STATES", "POLARITY_LABELS", "SEVERITIES",
            "STATES", "Alert", "AlertMention", "AlertQuery", "AlertRecord", "Case", "CaseEvent", "CaseQuery", "Delivery",
            "Silence", "idempotency_key", "severity_rank"]
+__all__ = ["ANY", "DIGEST_KINDS", "NOTICE_KINDS", "OPEN_STATES", "POLARITY_LABELS", "SEVERITIES", "STATES", "Alert",
+           "AlertMention", "AlertQuery", "AlertRecord", "Delivery", "DigestSend", "Silence", "digest_key",
+           "idempotency_key", "severity_rank"]

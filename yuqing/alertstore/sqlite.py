@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from yuqing.alertstore.base import Conflict
-from yuqing.alertstore.model import AlertQuery, AlertRecord, Case, CaseQuery, Delivery, Silence
+from yuqing.alertstore.model import AlertQuery, AlertRecord, Case, CaseQuery, Delivery, DigestSend, Silence
 from yuqing.storage.base import StoreError
 from yuqing.storage.sqlite import connect, migrate
 
@@ -76,6 +76,15 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE alerts ADD COLUMN source TEXT NOT NULL DEFAULT '';
     CREATE INDEX alerts_source ON alerts (rule, source, state);
+    """,
+    """
+    CREATE TABLE digest_sends (
+        key TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        created_ts REAL NOT NULL,
+        doc TEXT NOT NULL
+    );
+    CREATE INDEX digest_sends_state ON digest_sends (state, created_ts);
     """,
 )
 
@@ -294,6 +303,32 @@ class SqliteAlertStore:
         states = [(rule, institution, dict(json.loads(doc))) for rule, institution, doc in self._rows(
             "read rule state", "SELECT rule, institution, doc FROM alert_rule_state ORDER BY rule, institution")]
         return alerts, deliveries, states, self.silences()
+
+    # -- digests -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _digest_values(record: DigestSend) -> tuple[Any, ...]:
+        return (record.state, record.created_at.timestamp(), _json(record.to_dict()), record.key)
+
+    def add_digest_send(self, record: DigestSend) -> bool:
+        with self._transaction(f"record digest {record.key}") as db:
+            return bool(db.execute("INSERT OR IGNORE INTO digest_sends (state, created_ts, doc, key) "
+                                   "VALUES (?, ?, ?, ?)", self._digest_values(record)).rowcount)
+
+    def put_digest_send(self, record: DigestSend) -> None:
+        with self._transaction(f"save digest {record.key}") as db:
+            db.execute("INSERT OR REPLACE INTO digest_sends (state, created_ts, doc, key) VALUES (?, ?, ?, ?)",
+                       self._digest_values(record))
+
+    def get_digest_send(self, key: str) -> DigestSend | None:
+        rows = self._rows(f"read digest {key}", "SELECT doc FROM digest_sends WHERE key = ?", (key,))
+        return DigestSend.from_dict(json.loads(rows[0][0])) if rows else None
+
+    def digest_sends(self, state: str | None = None, limit: int = 1000) -> list[DigestSend]:
+        where, params = ("WHERE state = ?", [state]) if state is not None else ("", [])
+        rows = self._rows("list digests", f"SELECT doc FROM digest_sends {where} ORDER BY created_ts DESC, key "
+                          "LIMIT ?", [*params, limit])
+        return [DigestSend.from_dict(json.loads(doc)) for doc, in rows]
 
     def close(self) -> None:
         with self._lock:
