@@ -54,7 +54,8 @@ def sample_mentions() -> list[Mention]:
     ]
     reposted = out[1]
     reposted.group_id = reposted.id  # the repost below is a copy of it: one repost group
-    out.append(Mention(group_id=reposted.id, url="https://weibo.example.com/r/6", source="forum", title="", content="转发：锦程银行 乱收年费",
+    out.append(Mention(group_id=reposted.id, url="https://weibo.example.com/r/6", source="forum", title="",
+                       content="转发：锦程银行 乱收年费",
                        published_at=NOW - timedelta(hours=4), published_estimated=True, repost_of=reposted.id,
                        polarity="negative", institutions=[BANK]))
     return out
