@@ -143,11 +143,11 @@ SORT_LABELS = {"": "默认", "relevance": "相关度", "time": "时间", "risk":
 TIMELINE_POLARITIES = ("negative", "neutral", "positive")
 
 
-def _interval(web: WebApp, since: str | None, until: str | None) -> str:
-    """The timeline's bucket: hours for a range of up to three days, else days."""
+def timeline_interval(tz: ZoneInfo, since: str | None, until: str | None) -> str:
+    """The search page timeline's bucket: hours for a range of up to three days, else days."""
     try:
-        if since and until and (parse_when(until, web.config.tz, True, "request", "to")
-                                - parse_when(since, web.config.tz, False, "request", "from")).days <= 3:
+        if since and until and (parse_when(until, tz, True, "request", "to")
+                                - parse_when(since, tz, False, "request", "from")).days <= 3:
             return "1h"
     except ConfigError:
         pass  # the search itself reports the bad date, naming it
@@ -391,7 +391,9 @@ def _guard(web: WebApp) -> Callable[[Request, Callable[[Request], Awaitable[Resp
                                                f"{CSRF_HEADER} header"}, status_code=403)
         else:
             response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
+        for name, value in SECURITY_HEADERS.items():
+            # a route may set a stricter policy of its own (a digest as sent); never a missing one
+            response.headers.setdefault(name, value)
         return response
     return guard
 
@@ -555,7 +557,7 @@ def _pages(web: WebApp, pages: FastAPI) -> None:
                     sort: str = "") -> Response:
         user = current_user(request)
         given = SearchInput(q, since, until, polarity, source, institution, PAGE_SIZE, (page - 1) * PAGE_SIZE,
-                            sort=sort, facets=True, interval=_interval(web, since, until))
+                            sort=sort, facets=True, interval=timeline_interval(web.config.tz, since, until))
         form = {"q": q, "from": since or "", "to": until or "", "polarity": polarity or "", "source": source or "",
                 "institution": institution or "", "sort": sort}
         try:
