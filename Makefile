@@ -43,11 +43,13 @@ bench: setup
 	@if [ -n "$$YUQING_NAB" ]; then $(BIN)/python benchmarks/bench_nab.py "$$YUQING_NAB"; \
 	else echo "bench_nab.py skipped: set YUQING_NAB to a local copy of NAB (data/, labels/)"; fi
 	$(BIN)/python benchmarks/bench_query_bounds.py
+	$(BIN)/python benchmarks/bench_hostile_memory.py
 	$(BIN)/python benchmarks/learning_curve.py
 	$(BIN)/python benchmarks/bench_crawl.py
 	$(BIN)/python benchmarks/bench_dedup.py
 	YUQING_TEST_ES_URL=$${YUQING_TEST_ES_URL:-$$(tests/elasticsearch/node url)} $(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_web.py --mentions 100000
+	$(BIN)/python benchmarks/bench_digest.py
 
 # ruff, mypy and the layer contracts (import-linter, [importlinter] in setup.cfg); `make test` runs it too.
 lint: setup

@@ -18,9 +18,10 @@ import base64
 import email
 import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
@@ -36,13 +37,22 @@ from yuqing.datadir import DataDir, atomic_write
 from yuqing.storage.base import Store
 
 log = logging.getLogger("yuqing.digest")
+# what yuqing ≤ 0.1 spooled, before digests had records (the new names start with their kind)
+_LEGACY_SPOOL = re.compile(r"^digest-\d{4}-W\d{2}\.eml$")
 
 __all__ = ["ArchivedDigest", "DigestData", "Period", "archived", "build_digest", "html_as_read", "parse_day",
            "parse_week", "read_archived", "resend_spooled", "send_digest", "validate", "write_preview"]
 
 
 def validate(config: Config) -> None:
-    """The digest section's stage check: a recipient limited to institutions names watched ones."""
+    """The digest section's stage check: a recipient limited to institutions names watched ones,
+    and the mentions are kept long enough for the weekly digest's comparison (its week and the four
+    before: a shorter `store.retention` would compare the week with weeks already pruned away)."""
+    needed = timedelta(weeks=5)
+    keep = config.store.retention_seconds
+    if keep is not None and keep < needed.total_seconds():
+        raise ConfigError(config.path, "store.retention", f"{keep / 86400:g}d is shorter than the weekly digest "
+                          f"needs ({needed.days}d: its week and the four before); keep mentions at least that long")
     watched = {i.name for i in config.institutions}
     for n, reader in enumerate(config.digest.audience):
         for name in reader.institutions:
@@ -57,12 +67,12 @@ def _collect(config: Config, store: Store, alert_store: AlertStore, kind: str, p
     return collect(config, store, alert_store, parse_period(kind, period, config, now), scope, now)
 
 
-def build_digest(config: Config, store: Store, alert_store: AlertStore, week: str | None = None,
+def build_digest(config: Config, store: Store, alert_store: AlertStore, period: str | None = None,
                  now: datetime | None = None, kind: str = "weekly", scope: Sequence[str] = ()) -> EmailMessage:
     """The digest email over every institution in `scope` (default all), to every recipient: what
-    `--dry-run` writes. `week`: "YYYY-Www" (weekly) or "YYYY-MM-DD" (daily); default the last
+    `--dry-run` writes. `period`: "YYYY-Www" (weekly) or "YYYY-MM-DD" (daily); default the last
     complete one before `now`."""
-    data = _collect(config, store, alert_store, kind, week, now, scope)
+    data = _collect(config, store, alert_store, kind, period, now, scope)
     return message(data, config, list(config.digest.recipients), charts(data))
 
 
@@ -124,24 +134,25 @@ def _spool(config: Config, alert_store: AlertStore, data: DigestData, images: di
     return record
 
 
-def send_digest(config: Config, store: Store, alert_store: AlertStore, week: str | None = None,
+def send_digest(config: Config, store: Store, alert_store: AlertStore, period: str | None = None,
                 now: datetime | None = None, kind: str = "weekly") -> list[DigestSend]:
-    """Send the period's digest to every recipient who has not had it (each their institutions),
-    and return every recipient's record for the period. Raises MailError when some could not be
-    sent now: they are spooled and recorded, and go out with the next alert check."""
+    """Send the period's digest (`period` as for `build_digest`) to every recipient who has not had
+    it (each their institutions), and return every recipient's record for the period. Raises
+    MailError when some could not be sent now: they are spooled and recorded, and go out with the
+    next alert check."""
     if not config.digest.audience:
         raise ConfigError(config.path, "digest.recipients",
                           "no recipients configured: list addresses under digest.recipients, "
                           "or preview with `yuqing digest --dry-run --out DIR`")
     now = now or datetime.now(config.tz)
-    period = parse_period(kind, week, config, now)
+    which = parse_period(kind, period, config, now)
     records: list[DigestSend] = []
     for scope, addresses in _scopes(config).items():
-        found = {a: alert_store.get_digest_send(digest_key(kind, period.label, a)) for a in addresses}
+        found = {a: alert_store.get_digest_send(digest_key(kind, which.label, a)) for a in addresses}
         todo = [a for a, r in found.items() if r is None or (r.state == "pending" and not Path(r.file).exists())]
         records += [r for a, r in found.items() if r is not None and a not in todo]
         if todo:
-            data = collect(config, store, alert_store, period, scope, now)
+            data = collect(config, store, alert_store, which, scope, now)
             images = charts(data)
             records += [_spool(config, alert_store, data, images, a, found[a], now) for a in todo]
     failed: list[str] = []
@@ -152,7 +163,7 @@ def send_digest(config: Config, store: Store, alert_store: AlertStore, week: str
                 failed.append(f"{record.recipient}: {error}")
     left = [r.recipient for r in records if r.state == "pending"]
     if left:
-        raise mail.MailError(f"{kind} digest {period.label} not sent to {', '.join(left)} ({'; '.join(failed)}); "
+        raise mail.MailError(f"{kind} digest {which.label} not sent to {', '.join(left)} ({'; '.join(failed)}); "
                              f"spooled in {DataDir(config.data_dir).spool('digests')}, to be sent again at the "
                              "next alert check")
     return records
@@ -173,7 +184,27 @@ def resend_spooled(config: Config, alert_store: AlertStore, now: datetime | None
             log.warning("spooled digest %s for %s still not sent: %s", record.period, record.recipient, error)
             break  # the server is still down: the rest would fail the same way
         sent.append(record)
+    else:  # no break: the server is up (or had nothing to take), so the older spool's turn
+        _resend_legacy(config)
     return sent
+
+
+def _resend_legacy(config: Config) -> None:
+    """Digests an older yuqing spooled: sent as they were, to the addresses they name, then archived
+    in DATA_DIR/digests/legacy/."""
+    data = DataDir(config.data_dir)
+    for path in sorted(data.spool("digests").glob("digest-*.eml")):
+        if not _LEGACY_SPOOL.match(path.name):
+            continue
+        try:
+            mail.send(config.smtp, email.message_from_bytes(path.read_bytes(), policy=SMTP))  # type: ignore[arg-type]
+        except (OSError, mail.MailError) as e:
+            log.warning("spooled digest %s still not sent: %s", path.name, e)
+            return
+        archive = data.digests / "legacy" / path.name
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, archive)
+        log.info("spooled digest %s sent (archived as %s)", path.name, archive)
 
 
 def archived(alert_store: AlertStore, limit: int = 200, institutions: Sequence[str] | None = None

@@ -1,6 +1,7 @@
 """What a digest says, per institution in the reader's scope: the figures, the risk level and why,
 the chart's series, categories and sources against the period before, the top negative mentions
-(reposts merged), rising keywords, the period's stories, and its alerts with response times.
+(reposts merged), rising keywords, the period's stories, its alerts with their state, and the
+response times of its cases.
 
 Counts come from the store's own counting (`Store.count_by_interval`), so they are exact however
 many mentions there are; the breakdowns (categories, sources, keywords, stories) are taken from
@@ -15,10 +16,10 @@ from datetime import datetime
 
 from alerts import evidence
 from alerts.period import Period
-from alerts.response import ResponseTimes, response_times
 from nlp.keywords import is_name_part
 from yuqing.alertstore.base import AlertStore
-from yuqing.alertstore.model import AlertQuery, AlertRecord
+from yuqing.alertstore.model import AlertQuery, AlertRecord, CaseQuery
+from yuqing.cases import CaseKpis, response_kpis
 from yuqing.config import Config
 from yuqing.model import POLARITIES, Institution, Mention, is_web_url
 from yuqing.storage.base import Store
@@ -28,6 +29,7 @@ TOP_SOURCES = 6
 TOP_CATEGORIES = 8
 TOP_KEYWORDS = 10
 TOP_STORIES = 5
+MAX_CASES = 5000  # cases read per institution: the store lists them newest first
 STORY_THRESHOLD = 0.5  # Jaccard of 3-gram sets: looser than a repost, one event told in other words
 HIGH_RISK = 0.8  # a mention's risk from here on counts as high
 SNIPPET_CHARS = 120
@@ -70,6 +72,7 @@ class Story:
 class AlertLine:
     record: AlertRecord
     state: str  # in Chinese, with who and when
+    accepted_after: float | None  # hours from the alert to its acknowledgement
 
 
 @dataclass
@@ -87,7 +90,7 @@ class InstitutionDigest:
     keywords: list[tuple[str, int, int]]  # (word, mentions this period, the one before)
     stories: list[Story]
     alerts: list[AlertLine]
-    responses: ResponseTimes
+    responses: CaseKpis  # the negative cases opened in the period (yuqing.cases: 48 h, five working days)
     high_risk: int  # negative mentions at or above HIGH_RISK
     truncated: bool = False  # more mentions than evidence.FETCH_LIMIT: breakdowns from the newest
 
@@ -259,7 +262,8 @@ def collect_institution(config: Config, store: Store, alert_store: AlertStore, p
     negative = [m for m in mentions if _about(m, name)]
     alerts = sorted(alert_store.list_alerts(AlertQuery(institution=name, since=period.start, until=period.end,
                                                        limit=1000)), key=lambda r: r.started_at)
-    opened = [r for r in alerts if period.start <= r.started_at < period.end]
+    cases = [c for c in alert_store.list_cases(CaseQuery(institutions=(institution.name,), limit=MAX_CASES))
+             if period.start <= c.opened_at < period.end]
     high_risk = sum((m.risk or 0) >= HIGH_RISK for m in negative)
     level, reason = assess(current, average, alerts, high_risk, period)
     labels = evidence.category_labels(config)
@@ -271,8 +275,9 @@ def collect_institution(config: Config, store: Store, alert_store: AlertStore, p
         negative=_quoted(evidence.repost_groups(negative), config.web.base_url),
         keywords=_rising(mentions, before, institution),
         stories=_stories(mentions, institution),
-        alerts=[AlertLine(r, _state(r, config)) for r in alerts],
-        responses=response_times(opened, now),
+        alerts=[AlertLine(r, _state(r, config), (r.acknowledged_at - r.started_at).total_seconds() / 3600
+                          if r.acknowledged_at else None) for r in alerts],
+        responses=response_kpis(cases, now),
         high_risk=high_risk,
         truncated=current.total > len(mentions))
 

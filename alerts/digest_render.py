@@ -24,6 +24,15 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
 
 
+def _hours(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} 小时"
+
+
+def _overdue(missed: list[str]) -> str:
+    """`yuqing.cases.overdue`'s deadlines in words."""
+    return "、".join({"accept": "未按时受理", "answer": "未按时答复"}.get(m, m) for m in missed)
+
+
 def _change(now: float, before: float) -> str:
     delta = now - before
     return "持平" if abs(delta) < 0.05 else f"{delta:+.0f}" if float(delta).is_integer() else f"{delta:+.1f}"
@@ -35,7 +44,7 @@ def _environment() -> jinja2.Environment:
                              autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                              keep_trailing_newline=True)
-    env.filters.update(num=_num, pct=_pct, change=_change)
+    env.filters.update(num=_num, pct=_pct, change=_change, hours=_hours, overdue=_overdue)
     return env
 
 

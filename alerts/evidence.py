@@ -51,14 +51,15 @@ def _title_key(m: Mention) -> str:
 
 
 def repost_groups(mentions: Iterable[Mention]) -> list[list[Mention]]:
-    """Posts and their reposts, in order of first appearance: joined by `repost_of` (the original's
-    id) and by identical normalised titles (a post copied without the platform's repost link).
-    The original comes first when it is among them."""
+    """Posts and their reposts, in order of first appearance: joined by `group_id` (the crawl's
+    repost / near-duplicate group: its first-seen member's id), by `repost_of` (the original's id)
+    and by identical normalised titles (a post copied without the platform's repost link). The
+    original comes first when it is among them."""
     items = list(mentions)
     components = Components(len(items))
     seen: dict[tuple[str, str], int] = {}
     for i, m in enumerate(items):
-        for key in (("post", m.repost_of or m.id), ("title", _title_key(m))):
+        for key in (("post", m.group_id or m.repost_of or m.id), ("title", _title_key(m))):
             if key[1]:
                 components.join(i, seen.setdefault(key, i))
     groups: dict[int, list[Mention]] = {}
@@ -66,7 +67,7 @@ def repost_groups(mentions: Iterable[Mention]) -> list[list[Mention]]:
         groups.setdefault(components.root(i), []).append(m)
     out = []
     for members in groups.values():
-        originals = {m.repost_of for m in members if m.repost_of}
+        originals = {m.repost_of for m in members if m.repost_of} | {m.group_id for m in members if m.group_id}
         out.append(sorted(members, key=lambda m: m.id not in originals))  # stable: the original first
     return out
 

@@ -64,8 +64,8 @@ def _next_notify(rule: Rule, record: AlertRecord, now: datetime) -> datetime:
 def _announce(rule: Rule, record: AlertRecord, kind: str, now: datetime) -> tuple[str, Alert]:
     record.notices = 1 if kind == "escalated" else record.notices + 1
     record.next_notify_at = _next_notify(rule, record, now)
-    if kind == "repeat":
-        return f"repeat-{record.notices}", _notice(record, kind)
+    if kind == "repeat":  # per severity: an escalation starts the count (and the back-off) again
+        return f"repeat-{record.severity}-{record.notices}", _notice(record, kind)
     if kind == "escalated":
         return f"escalated-{record.severity}", _notice(record, kind)
     return kind, _notice(record, kind)

@@ -109,10 +109,14 @@ alerts:
       channels: [crisis-email]
 
 # The weekly sentiment digest (HTML email with charts), Monday 09:00 local time by default.
+# A recipient may be limited to some institutions; the daily brief (yesterday) is off by default.
 digest:
-  recipients: [pr-team@example.com, risk@example.com]
+  recipients:
+    - pr-team@example.com
+    - {address: risk@example.com, institutions: [招商银行]}
   schedule: "0 9 * * mon"
   title: 招商银行舆情周报
+  daily: {enabled: false, schedule: "0 8 * * *", title: 招商银行舆情日报}
 
 # Outgoing mail. security: none | starttls | ssl; password from YUQING_SMTP_PASSWORD.
 smtp:

@@ -68,12 +68,12 @@ def digest_job() -> None:
     _service().digest()
 
 
-def retention_job() -> int:
-    return _service().retention()
-
-
 def daily_digest_job() -> None:
     _service().digest("daily")
+
+
+def retention_job() -> int:
+    return _service().retention()
 
 
 def _trigger(schedule: Schedule, config: Config) -> Any:
@@ -139,9 +139,8 @@ class Service:
         recipients who already had it are skipped."""
         from alerts.digest import send_digest
 
-        records = send_digest(self.config, self.services.store, self.services.alert_store, kind=kind)
-        log.info("%s digest %s: sent to %s", kind, records[0].period if records else "",
-                 ", ".join(r.recipient for r in records))
+        for r in send_digest(self.config, self.services.store, self.services.alert_store, kind=kind):
+            log.info("%s digest %s: %s to %s", kind, r.period, r.state, r.recipient)
 
     def job_specs(self) -> list[tuple[str, Any, Any, tuple[Any, ...]]]:
         """(job id, function, trigger, args) for every job the config asks for."""

@@ -38,6 +38,13 @@ def _nlp(config: Config) -> None:
         AnalyzerSettings.parse(config.nlp)
 
 
+def _digest(config: Config) -> None:
+    if config.digest.audience:
+        from alerts.digest import validate
+
+        validate(config)
+
+
 def _retention(config: Config) -> None:
     """`store.retention` is a core key (its form is checked in `yuqing.config`); here, against the
     alert rules: a rule whose history reaches past the retention would judge today against a
@@ -55,20 +62,13 @@ def _retention(config: Config) -> None:
                               f"({history / 86400:g}d): keep mentions at least that long")
 
 
-def _digest(config: Config) -> None:
-    if any(r.institutions for r in config.digest.audience):
-        from alerts.digest import validate
-
-        validate(config)
-
-
 # section → the stage's check (raises ConfigError naming the dotted key).
 STAGE_SECTIONS: dict[str, Callable[[Config], None]] = {
     "sources": _sources,
     "alerts": _alerts,
     "nlp": _nlp,
-    "store.retention": _retention,
     "digest": _digest,
+    "store.retention": _retention,
 }
 
 

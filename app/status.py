@@ -58,17 +58,22 @@ def collect(services: Services, now: datetime | None = None) -> dict[str, Any]:
 
     config = services.config
     now = now or datetime.now(config.tz)
-    try:  # the alert store lives in the store's backend: unreachable with it, the local files still show
+    # the alert store lives in the store's backend: unreachable with it, or its index not set up
+    # (Elasticsearch) while the mentions' is; either way the local files still show
+    alert_state: dict[str, Any] = {"backend": config.store.backend}
+    try:
         alerts = services.alert_store.list_alerts(AlertQuery(since=now - timedelta(days=ALERT_DAYS), limit=1000))
         pending: int | None = services.alert_store.count_pending()
-    except StoreError:
+    except StoreError as e:
         alerts, pending = [], None
+        alert_state["unreachable"] = str(e)
     # alert notices wait in the alert store, the rest in spool folders
     spool = {kind: pending if kind == "alerts" else _pending(services.data.spool(kind)) for kind in SPOOL_KINDS}
     return {
         "config": config.path,
         "data_dir": str(config.data_dir),
         "store": _store(services, now),
+        "alert_store": alert_state,
         "sources": {s.name: {"type": s.type, **source_health(services, s.name)} for s in config.sources},
         "spool": spool,
         "alerts_last_7_days": [a.summary() for a in sorted(alerts, key=lambda a: a.started_at)],
@@ -78,9 +83,9 @@ def collect(services: Services, now: datetime | None = None) -> dict[str, Any]:
 
 def not_working(status: dict[str, Any]) -> list[str]:
     """Sources whose last crawl delivered nothing (failing, blocked, login-required), and the store
-    when it cannot be reached."""
-    store = ["store"] if status["store"].get("unreachable") else []
-    return store + [name for name, h in status["sources"].items() if h["state"] in NOT_WORKING]
+    or the alert state when it cannot be reached."""
+    stores = [key for key in ("store", "alert_store") if status[key].get("unreachable")]
+    return stores + [name for name, h in status["sources"].items() if h["state"] in NOT_WORKING]
 
 
 def render(status: dict[str, Any]) -> str:
@@ -100,9 +105,14 @@ def render(status: dict[str, Any]) -> str:
         lines.append(f"  {name} [{h['type']}]: {h['state']}" + (f", {detail}" if detail else "")
                      + (f" — {why}{where}" if why else "") + (f" — {errors}" if errors else ""))
     spool = status["spool"]
-    lines.append(f"spool: {spool['mentions']} mention(s), {spool['alerts']} alert(s), {spool['digests']} digest(s) "
+    alert_state = status["alert_store"]
+    pending = "an unknown number of" if spool["alerts"] is None else spool["alerts"]
+    lines.append(f"spool: {spool['mentions']} mention(s), {pending} alert(s), {spool['digests']} digest(s) "
                  "waiting to be delivered")
-    lines.append(f"alerts in the last {ALERT_DAYS} days: {len(status['alerts_last_7_days'])}")
+    if alert_state.get("unreachable"):
+        lines.append(f"alert state ({alert_state['backend']}): UNAVAILABLE — {alert_state['unreachable']}")
+    else:
+        lines.append(f"alerts in the last {ALERT_DAYS} days: {len(status['alerts_last_7_days'])}")
     lines.extend(f"  {a}" for a in status["alerts_last_7_days"][-5:])
     lines.extend(summary(status["model"]))
     return "\n".join(lines)

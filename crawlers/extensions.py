@@ -102,7 +102,8 @@ class SourceHealth:
             name=spider.name, type=getattr(spider, "source_type", ""), state=verdict.state,
             state_reason=verdict.reason, state_url=verdict.url, scraped=scraped, stored=stat("yuqing/stored"),
             created=stat("yuqing/created"), filtered=stat("yuqing/filtered"), rejected=stat("yuqing/rejected"),
-            spooled=stat("yuqing/spooled"), replayed=stat("yuqing/replayed"), http_errors=self.http_errors,
+            spooled=stat("yuqing/spooled"), replayed=stat("yuqing/replayed"), skipped=stat("yuqing/seen_skipped"),
+            http_errors=self.http_errors,
             connection_failures=self.unreachable, errors=self.errors, reachable=reachable, finish_reason=reason,
             finished_at=now,
             last_success=now if reachable and self.ok_responses else (previous.last_success if previous else None))

@@ -17,7 +17,7 @@ from scrapy import Spider
 from scrapy.crawler import Crawler
 
 from crawlers.context import services_from_settings
-from crawlers.signals import stage_failed
+from crawlers.signals import batch_ingested, stage_failed
 from yuqing.ingest import IngestReport
 from yuqing.model import Mention, Rejected
 
@@ -63,9 +63,14 @@ class IngestPipeline:
         batch, self.buffer = self.buffer, []
         if not batch:
             return
-        future = asyncio.get_running_loop().run_in_executor(self.worker, self.ingest.ingest, batch, self.source)
+        future = asyncio.get_running_loop().run_in_executor(self.worker, self._ingest, batch)
         self.running.add(future)
         future.add_done_callback(self._done)
+
+    def _ingest(self, batch: list[Mention | Rejected]) -> IngestReport:
+        report = self.ingest.ingest(batch, self.source)
+        self.crawler.signals.send_catch_log(batch_ingested, batch=batch, report=report)
+        return report
 
     def _done(self, future: asyncio.Future[IngestReport]) -> None:
         self.running.discard(future)

@@ -16,6 +16,7 @@ from twisted.python.failure import Failure
 
 from crawlers import settings as project_settings
 from crawlers.context import CrawlServices, services_from_settings
+from crawlers.distributed import redis_settings, unreachable
 from crawlers.extensions import SourceHealth
 from crawlers.sources import spider_class
 from yuqing.config import SourceConfig
@@ -29,6 +30,8 @@ def crawl_settings(services: CrawlServices, overrides: dict[str, Any] | None = N
     settings = Settings()
     settings.setmodule(project_settings, priority="project")
     settings.set("YUQING_SERVICES", services, priority="cmdline")
+    for key, value in redis_settings(services.config).items():
+        settings.set(key, value, priority="cmdline")
     for key, value in (overrides or {}).items():
         settings.set(key, value, priority="cmdline")
     return settings
@@ -72,6 +75,9 @@ def crawl_sources(sources: Sequence[SourceConfig], settings: Settings) -> list[H
 def _crawl(sources: Sequence[SourceConfig], settings: Settings) -> dict[str, HealthRecord]:
     if not sources:
         return {}
+    if problem := unreachable(settings):
+        log.error("%s", problem)
+        return {s.name: _failed_report(s, problem) for s in sources}
     process = CrawlerProcess(settings)
     started: list[tuple[SourceConfig, Crawler]] = []
     start_errors: dict[str, str] = {}

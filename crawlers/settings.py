@@ -58,7 +58,10 @@ DOWNLOADER_MIDDLEWARES = {
 }
 SPIDER_MIDDLEWARES = {
     "crawlers.limits.LinksPerPage": 950,  # next to the spider: sees every request it yields
+    # Closer still: a page already stored is dropped before it counts against the page's links.
+    "crawlers.seen.SeenPages": 960,
 }
+YUQING_SEEN_DAYS = 7  # a page a post was read from is fetched again after this many days (0: always)
 # One step: the ingest path (validate → analyse → relevance → store or spool), off the reactor thread.
 ITEM_PIPELINES = {
     "crawlers.pipelines.IngestPipeline": 300,

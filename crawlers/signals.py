@@ -15,3 +15,7 @@ source_problem = object()
 # that lists nothing): args state (one of yuqing.datadir.HEALTH_STATES), reason, url. The health
 # record (`yuqing.datadir.HealthRecord`) carries it to `yuqing status`.
 source_state = object()
+
+# The pipeline's worker thread has put a batch through the ingest path: args batch (the items, in
+# order), report (the `yuqing.ingest.IngestReport`). `crawlers.seen` marks the pages read as seen.
+batch_ingested = object()

@@ -6,6 +6,7 @@ a selector or URL is reported before anything is scheduled, naming the file and 
 from __future__ import annotations
 
 import codecs
+import functools
 import importlib
 import re
 from collections.abc import Callable, Mapping
@@ -158,9 +159,34 @@ _PLATFORM = re.compile(r"^[\w.:-]+$", re.ASCII)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def compile_selector(text: str) -> str:
+@functools.cache
+def _whole_page_translator() -> Any:
+    """parsel's HTML translator (CSS with ::text / ::attr(name)), but a descendant combinator
+    between two simple selectors (`li a`) becomes a condition on the ancestor instead of a step:
+    `descendant-or-self::a[ancestor::li]`, not `descendant-or-self::li/descendant::a`. From the
+    document root these are the same elements, in document order; but libxml2 merges the node
+    sets of a step from many context nodes in quadratic time, so the step took about a minute on a
+    list page of 100,000 links (and a shutdown waited for it), where the condition takes about a
+    second. Only for the whole page: below an element, the ancestor could lie outside it."""
+    from cssselect.xpath import XPathExpr
+    from parsel.csstranslator import HTMLTranslator
+
+    class Translator(HTMLTranslator):
+        def xpath_descendant_combinator(self, left: XPathExpr, right: XPathExpr) -> XPathExpr:
+            # only a selector with no step of its own (no combinator, no `*/` of :nth-child & co)
+            # can be written as a condition; anything else keeps cssselect's translation
+            if left.path or right.path or (right.element == "*" and not right.condition):
+                return super().xpath_descendant_combinator(left, right)
+            ancestor = f"ancestor::{left.element}" + (f"[{left.condition}]" if left.condition else "")
+            return XPathExpr(element=right.element, condition=right.condition).add_condition(ancestor)
+
+    return Translator()
+
+
+def compile_selector(text: str, whole_page: bool = False) -> str:
     """A selector as XPath: XPath as written (starting with '/', '(' or 'xpath:'), else CSS with
-    parsel's ::text / ::attr(name) extensions. Raises ValueError naming the problem."""
+    parsel's ::text / ::attr(name) extensions (for the `whole_page`: see `_whole_page_translator`).
+    Raises ValueError naming the problem."""
     from cssselect import SelectorError
     from lxml import etree
     from parsel.csstranslator import css2xpath
@@ -172,7 +198,7 @@ def compile_selector(text: str) -> str:
         xpath = text
     else:
         try:
-            xpath = css2xpath(text)
+            xpath = _whole_page_translator().css_to_xpath(text) if whole_page else css2xpath(text)
         except (SelectorError, ValueError) as e:
             raise ValueError(f"{text!r} is not a valid CSS selector: {e}") from None
     try:

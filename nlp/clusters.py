@@ -1,7 +1,7 @@
 """Near duplicates by MinHash over character shingles (datasketch), for three uses: clusters of
-training texts, so an evaluation never scores a text whose twin it trained on; a digest's stories
-(clusters of its mentions); and the signature of each mention that `yuqing.groups` compares to
-group reposts and copies of one story.
+training texts, so an evaluation never scores a text whose twin it trained on; the signature of
+each mention that `yuqing.groups` compares to group reposts and copies of one story; and a
+digest's stories (clusters of its mentions).
 
 Both training files repeat themselves beyond identical rows: finnsp carries the same Weibo spam
 and the same news wire with a different company name or a different tail, finfe the same forum
@@ -82,7 +82,6 @@ def near_duplicate_clusters(texts: Sequence[str], threshold: float = THRESHOLD) 
         lsh.insert(str(k), h)
     numbers: dict[int, int] = {}
     return [numbers.setdefault(components.root(i), len(numbers)) for i in range(len(texts))]
-
 
 
 def comparable_text(text: str) -> str:

@@ -2,7 +2,7 @@
 W10), posts from Weibo, 黑猫投诉, 股吧 and a news feed in every polarity, a burst of fee and
 debt-collection complaints against the first bank in the last week with a viral post and its
 reposts, one story told in several wordings, praise that mentions fraud (never negative), a
-hostile title, and the alerts of that week in each state.
+hostile title, and the alerts and negative cases of that week in each state.
 
 Polarity, categories and risk are given, as an analyst would have labelled them (the digest must
 not depend on how well the current model reads a text); keywords come from the real extractor
@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from nlp.keywords import keywords
+from yuqing.alertstore.base import AlertStore
 from yuqing.alertstore.model import Alert, AlertRecord
+from yuqing.cases import open_case, update_case
 from yuqing.model import Mention
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -44,6 +47,12 @@ STORY = ["{bank}信用卡中心暴力催收，天天打电话骚扰家人，太�
          "{bank}信用卡中心又在暴力催收，天天打电话骚扰家人，怎么投诉"]
 
 
+@cache
+def _keywords(text: str) -> tuple[str, ...]:
+    """The real extractor, once per distinct text (the generator repeats its templates)."""
+    return tuple(keywords(text, 5))
+
+
 def _mention(rnd: random.Random, n: int, when: datetime, bank: str, polarity: str, text: str,
              category: str = "", risk: float = 0.0, **extra: object) -> Mention:
     source, platform = SOURCES[n % len(SOURCES)]
@@ -53,11 +62,12 @@ def _mention(rnd: random.Random, n: int, when: datetime, bank: str, polarity: st
                    sentiment=0.1 if polarity == "negative" else 0.5 if polarity == "neutral" else 0.9,
                    negative_entities=[bank] if polarity == "negative" else [],
                    categories=[category] if category else [], risk=round(risk + rnd.uniform(-0.05, 0.05), 3)
-                   if risk else 0.0, engagement=rnd.randint(0, 400), keywords=keywords(text, 5),
+                   if risk else 0.0, engagement=rnd.randint(0, 400), keywords=list(_keywords(text)),
                    **extra)  # type: ignore[arg-type]
 
 
-def month() -> list[Mention]:
+def month(scale: int = 1) -> list[Mention]:
+    """The month; `scale` multiplies the everyday posts (the benchmark's larger volumes)."""
     rnd = random.Random(14)
     out: list[Mention] = []
     n = 0
@@ -66,7 +76,7 @@ def month() -> list[Mention]:
         last_week = start >= LAST_WEEK
         for bank in (BANK, OTHER):
             burst = last_week and bank == BANK
-            per_day = rnd.randint(4, 7) + (6 if burst else 0)
+            per_day = (rnd.randint(4, 7) + (6 if burst else 0)) * scale
             for _ in range(per_day):
                 n += 1
                 when = start + timedelta(hours=rnd.randint(7, 22), minutes=rnd.randint(0, 59))
@@ -118,3 +128,19 @@ def alerts() -> list[AlertRecord]:
         _record(OTHER, LAST_WEEK + timedelta(days=4, hours=9), "关注", 5, "acknowledged",
                 acknowledged=timedelta(hours=50), by="李四"),
     ]
+
+
+def cases(store: AlertStore, mentions: list[Mention]) -> None:
+    """Negative cases of the last week, through the web app's operations: the viral post accepted
+    and answered in time, a debt-collection story never accepted (overdue by NOW), and one at the
+    other bank accepted, its answer not due yet."""
+    viral = next(m for m in mentions if m.engagement == 12_000)
+    story = next(m for m in mentions if m.url.endswith("-10100"))
+    hostile = next(m for m in mentions if m.url.startswith("javascript:"))
+    opened = viral.published_at + timedelta(hours=1)
+    case = open_case(store, viral.id, viral.title, BANK, "analyst", opened, handler="王五")
+    update_case(store, case.id, "王五", opened + timedelta(hours=2), status="in_progress")
+    update_case(store, case.id, "王五", opened + timedelta(days=1), response="已退还年费并致歉", status="answered")
+    open_case(store, story.id, story.title, BANK, "analyst", story.published_at + timedelta(hours=1), handler="赵六")
+    late = open_case(store, hostile.id, hostile.title, OTHER, "analyst", hostile.published_at - timedelta(days=1))
+    update_case(store, late.id, "李四", late.opened_at + timedelta(hours=3), status="in_progress")

@@ -73,11 +73,11 @@ def test_one_alert_per_spike_with_reminders_backing_off():
     assert run.at(0) == ["firing"]
     first_id = run.record.id
     assert [run.at(m) for m in (5, 30, 55)] == [[], [], []]
-    assert run.at(60) == ["repeat-2"]  # after cooldown (1 h)
+    assert run.at(60) == ["repeat-关注-2"]  # after cooldown (1 h)
     assert run.at(150) == []  # the next waits 2 h
-    assert run.at(180) == ["repeat-3"]
+    assert run.at(180) == ["repeat-关注-3"]
     assert run.at(359) == []  # then 4 h, capped at max_cooldown (3 h)
-    assert run.at(360) == ["repeat-4"]
+    assert run.at(360) == ["repeat-关注-4"]
     assert run.record.id == first_id and run.record.state == "firing" and run.record.notices == 4
 
 
@@ -472,3 +472,62 @@ def test_alert_commands_on_elasticsearch(tmp_path, receiver):
         alert_store = ElasticsearchAlertStore(cfg)
         alert_store.drop()
         alert_store.close()
+
+
+# -- end to end --------------------------------------------------------------------------------
+
+def test_a_growing_burst_escalates_reminds_with_back_off_and_resolves(tmp_path, sqlite_store, alert_store, sink,
+                                                                      receiver):
+    """Hourly checks on a real SQLite store while a burst of negative mentions grows, delivered to
+    the MailSink (SMTP) and a webhook on loopback: 关注 → 预警 → 紧急 as it grows; reminders back
+    off (1 h, then 2 h); an acknowledgement stops them until the severity rises; one resolved
+    notice when it has been over for `resolve_after`. Every notice of the incident is one alert id
+    with its own idempotency key, the same on both channels' sides."""
+    rule = {"name": "neg", "type": "spike", "institution": BANK, "history": "7d", "min_count": 5,
+            "threshold": 0.9, "cooldown": "1h", "max_cooldown": "4h", "resolve_after": "2h"}
+    config = make_config(tmp_path / "data", sink.port, {
+        "channels": [{"name": "mail", "type": "email", "to": ["crisis@example.com"]},
+                     {"name": "ops", "type": "webhook", "url": receiver.url}], "rules": [rule]})
+    setup = quick(alerts.load(config))
+    hourly(sqlite_store, NOW, background(7 * 24, seed=1, low=1, high=4))
+    # negatives per hour after a quiet week of 1-4: the burst grows, holds, peaks and ends
+    counts = [9, 9, 9, 9, 12, 12, 12, 12, 25, 40, 60, 3, 2, 2]
+    acks = {0: "值班员", 5: "王经理"}  # acknowledged right after these checks
+    seen: list[tuple[int, str, str]] = []
+    for hour, count in enumerate(counts):
+        now = NOW + timedelta(hours=hour + 1)
+        hourly(sqlite_store, now, [count])
+        for notice in alerts.check(config, sqlite_store, alert_store, now=now, setup=setup):
+            seen.append((hour, notice.notice, notice.severity))
+        if hour in acks:
+            [open_alert] = alert_store.list_alerts(AlertQuery(institution=BANK, states=("firing",)))
+            lifecycle.acknowledge(alert_store, open_alert.id, acks[hour], "在处理", now)
+    assert seen == [
+        (0, "firing", "关注"),  # then acknowledged: no reminder at hour 1 though it still holds
+        (2, "escalated", "预警"),  # the acknowledgement was for a smaller problem
+        (4, "repeat", "预警"),  # 1 h after the escalation the rule paused (hour 3); the next holding check
+        # acknowledged after hour 5: the reminder due at hour 6 (2 h later: backing off) is not sent
+        (8, "escalated", "紧急"),
+        (9, "repeat", "紧急"),  # 1 h: the back-off starts again for the new severity
+        (12, "resolved", "紧急"),  # last held at hour 10; over for resolve_after (2 h)
+    ]
+    [record] = alert_store.list_alerts(AlertQuery(institution=BANK, states=("resolved",)))
+    assert (record.severity, record.acknowledged_by, record.resolved_at) == ("紧急", "", NOW + timedelta(hours=13))
+    assert record.started_at == NOW + timedelta(hours=1) and record.note == "在处理"
+
+    mails = [email.message_from_bytes(p.read_bytes()) for p in sink.messages()]
+    hooks = [json.loads(r["body"]) for r in receiver.requests]
+    expected = [kind for _, kind, _ in seen]
+    assert all(d.state == "delivered" for d in alert_store.deliveries(alert_id=record.id))
+    # one delivery per notice and channel: the reminder after the escalation to 紧急 is not taken
+    # for the repeat of the same number at 预警 (their kinds, and so their keys, differ)
+    assert sorted(d.kind for d in alert_store.deliveries(alert_id=record.id) if d.channel == "mail") == sorted([
+        "firing", "escalated-预警", "repeat-预警-2", "escalated-紧急", "repeat-紧急-2", "resolved"])
+    assert [m["X-Yuqing-Notice"] for m in mails] == expected == [h["notice"] for h in hooks]
+    assert [h["severity"] for h in hooks] == [severity for _, _, severity in seen]
+    assert {m["X-Yuqing-Alert-Id"] for m in mails} == {h["id"] for h in hooks} == {record.id}
+    keys = [r["headers"]["Idempotency-Key"] for r in receiver.requests]
+    assert len(set(keys)) == len(keys) == len(receiver.accepted)
+    assert len({m["Message-ID"] for m in mails}) == len(mails)
+    assert hooks[3]["title"].startswith("【升级为紧急】") and hooks[2]["title"].startswith("【预警·持续】")
+    assert hooks[-1]["title"].startswith("【已恢复】")

@@ -176,6 +176,8 @@ def test_a_repost_keeps_its_original_linked(platforms, site):
     chained = weibo[f"{site.url}/weibo-repost/detail/5021222222222003"]
     assert chained.repost_of == "" and "已被作者删除" not in chained.content
     assert reports["weibo-repost"].state == "ok" and reports["weibo-repost"].stored == 3
+    # Through the crawl's ingest path, the repost is counted with its original's story.
+    assert repost.group_id == original.group_id == original.id and chained.group_id == chained.id
 
 
 def test_tieba_keyword_search_full_dates_and_image_only_posts(platforms, site):

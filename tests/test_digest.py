@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from email import policy
 
 import pytest
-from digest_support import BANK, HOSTILE, LAST_WEEK, NOW, OTHER, PRAISE, SHANGHAI, VIRAL, alerts, month
+from digest_support import BANK, HOSTILE, LAST_WEEK, NOW, OTHER, PRAISE, SHANGHAI, VIRAL, alerts, cases, month
 from test_alerts_support import (  # noqa: F401 (fixtures, known to pytest by their short names)
     alert_store_fixture,
     free_port,
@@ -30,7 +30,6 @@ from alerts.digest import (
     write_preview,
 )
 from alerts.mail import MailError
-from alerts.response import add_working_days
 from app.settings import validate
 from yuqing.config import ConfigError, from_mapping
 
@@ -41,6 +40,7 @@ def store(sqlite_store, alert_store):
     assert not report.failed
     for record in alerts():
         alert_store.put_alert(record)
+    cases(alert_store, month())
     return sqlite_store
 
 
@@ -72,12 +72,6 @@ def test_periods_default_to_the_last_complete_one(tmp_path):
             parse_week(bad, config)
     with pytest.raises(ConfigError, match="--day"):
         parse_day("2026-02-30", config)
-
-
-def test_working_days_skip_the_weekend():
-    friday = datetime(2026, 3, 6, 15, 0, tzinfo=SHANGHAI)
-    assert add_working_days(friday, 5) == datetime(2026, 3, 13, 15, 0, tzinfo=SHANGHAI)
-    assert add_working_days(friday.replace(day=7), 1) == datetime(2026, 3, 10, 0, 0, tzinfo=SHANGHAI)  # Saturday
 
 
 def test_figures_risk_and_negative_only_list_per_institution(tmp_path, store, alert_store):
@@ -114,11 +108,14 @@ def test_figures_risk_and_negative_only_list_per_institution(tmp_path, store, al
     keywords = bank.split("上升关键词：")[1].split("\n")[0]
     assert keywords != "无" and not any(part in keywords for part in ("招商", "银行", "招行"))
     assert "本周话题：\n- " in bank and "暴力催收" in bank.split("本周话题：")[1].split("告警")[0]
-    assert "已解除（03-05 10:00，张三 已受理）" in bank and "紧急 [negative-spike] 最近 14 条：未受理" in bank
-    assert "48 小时内受理 50.0%（1/2），5 个工作日内答复 100.0%（1/1）" in bank
-    assert "超时：03-05 15:00" in bank and "（未受理）" in bank
+    assert "已解除（03-05 10:00，张三 已受理），受理用时 3.0 小时" in bank
+    assert "紧急 [negative-spike] 最近 14 条：未受理\n" in bank
+    # cases: the viral one in time, the story's never accepted; its answer is not due before 03-12
+    assert "新建 2 件）：48 小时内受理 50.0%（1/2），5 个工作日内答复 100.0%（1/1）" in bank
+    assert "超时：03-05 09:00 招商银行信用卡中心暴力催收（未按时受理，处置人 赵六）" in bank
     other = section(text, OTHER)
-    assert "已受理（李四，03-08 11:00）" in other and "48 小时内受理 0.0%（0/1）" in other
+    assert "已受理（李四，03-08 11:00），受理用时 50.0 小时" in other
+    assert "新建 1 件）：48 小时内受理 100.0%（1/1），5 个工作日内答复 —（0/0）" in other and "超时" not in other
     assert "原文：（非网页链接）" in other  # a javascript: URL is never given as a link
 
 
@@ -162,6 +159,11 @@ def test_recipients_limited_to_institutions_are_validated(tmp_path):
         with pytest.raises(ConfigError) as info:
             from_mapping(_mapping(tmp_path, recipients=recipients), "t.yaml", tmp_path, env={})
         assert info.value.key == key, recipients
+    short = from_mapping({**_mapping(tmp_path), "store": {"retention": "30d"}}, "t.yaml", tmp_path, env={})
+    with pytest.raises(ConfigError) as info:
+        validate(short)
+    assert info.value.key == "store.retention" and "35d" in info.value.problem
+    validate(from_mapping({**_mapping(tmp_path), "store": {"retention": "35d"}}, "t.yaml", tmp_path, env={}))
     with pytest.raises(ConfigError, match="digest.daily.schedule"):
         from_mapping(_mapping(tmp_path, daily={"schedule": "every day"}), "t.yaml", tmp_path, env={})
     daily = from_mapping(_mapping(tmp_path, daily=True), "t.yaml", tmp_path, env={}).digest.daily
@@ -206,7 +208,7 @@ def test_each_recipient_gets_their_institutions_once_across_restarts(tmp_path, s
 def test_the_daily_brief_covers_yesterday_by_the_hour(tmp_path, store, sink, alert_store):
     config = from_mapping(_mapping(tmp_path, sink.port, daily=True), "t.yaml", tmp_path / "data", env={})
     wednesday = LAST_WEEK + timedelta(days=2)
-    [record] = send_digest(config, store, alert_store, week="2026-03-04", now=NOW, kind="daily")
+    [record] = send_digest(config, store, alert_store, period="2026-03-04", now=NOW, kind="daily")
     assert (record.kind, record.period, record.state) == ("daily", "2026-03-04", "sent")
     [received] = [email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in sink.messages()]
     assert received["Subject"].startswith("舆情日报 2026-03-04：") and received["X-Yuqing-Kind"] == "digest"
@@ -321,3 +323,74 @@ def test_the_command_sends_lists_and_refuses_bad_flags(tmp_path, sink, capsys):
     assert main([*base, "--week", "2026-W10", "--day", "2026-03-04"]) == 2
     assert "give --week (weekly digest) or --day (daily brief), not both" in capsys.readouterr().err
     assert main([*base, "--dry-run"]) == 2 and "--dry-run needs --out DIR" in capsys.readouterr().err
+
+
+@pytest.mark.elasticsearch
+def test_on_elasticsearch_the_figures_match_sqlite_and_nothing_goes_twice(tmp_path, store, alert_store, sink):
+    """The same month in the real Elasticsearch node's mention and alert indexes: the headline
+    figures agree with SQLite's, and the idempotency record holds there too."""
+    import uuid
+
+    from conftest import es_url
+
+    from yuqing.alertstore.elasticsearch import ElasticsearchAlertStore
+    from yuqing.config import ElasticsearchConfig
+    from yuqing.storage.elasticsearch import ElasticsearchStore
+
+    cfg = ElasticsearchConfig(url=es_url(), index_prefix=f"test-digest-{uuid.uuid4().hex[:8]}")
+    es, es_alerts = ElasticsearchStore(cfg, tz=SHANGHAI, refresh=True), ElasticsearchAlertStore(cfg)
+    try:
+        es.setup()
+        es_alerts.setup()
+        assert not es.index_many(month()).failed
+        for record in alerts():
+            es_alerts.put_alert(record)
+        cases(es_alerts, month())
+        config = make_config(tmp_path / "data", sink.port)
+
+        def headline(s, a):
+            msg = build_digest(config, s, a, now=NOW)
+            return msg["Subject"], text_of(msg).split("\n== ")[0]
+
+        assert headline(es, es_alerts) == headline(store, alert_store)
+        for _ in range(2):
+            [record] = send_digest(config, es, es_alerts, now=NOW)
+            assert record.state == "sent"
+        assert len(sink.messages()) == 1 and [r.key for r in es_alerts.digest_sends()] == [record.key]
+    finally:
+        es.drop()
+        es.close()
+        es_alerts.drop()
+        es_alerts.close()
+
+
+def test_charts_draw_chinese_with_the_projects_cjk_font():
+    """`scripts/system-deps` installs fonts-wqy-microhei: the chart finds it, and matplotlib draws
+    every Chinese glyph of a chart (it warns "Glyph ... missing from font" for each box)."""
+    import warnings
+
+    from alerts import chart
+
+    assert chart.cjk_font() is not None, "no CJK font: run scripts/system-deps (fonts-wqy-microhei)"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        png = chart.polarity_chart(["03-02\n周一", "03-03\n周二"], {"negative": [3, 1], "positive": [1, 2]},
+                                   "招商银行 每日提及", "Mentions per day")
+    assert png.startswith(b"\x89PNG")
+    assert not [w for w in caught if "missing from" in str(w.message)], [str(w.message) for w in caught]
+
+
+def test_a_digest_spooled_by_an_older_yuqing_is_still_sent(tmp_path, store, sink, alert_store):
+    """Before digests had records, the spool held `digest-YYYY-Www.eml`: the alert check still
+    sends it, once, and archives it."""
+    config = make_config(tmp_path / "data", sink.port)
+    old = build_digest(config, store, alert_store, now=NOW)
+    spool = config.data_dir / "spool" / "digests"
+    spool.mkdir(parents=True)
+    (spool / "digest-2026-W10.eml").write_bytes(old.as_bytes(policy=policy.SMTP))
+    assert resend_spooled(config, alert_store) == []  # no record: nothing of this version's was pending
+    [received] = sink.messages()
+    assert email.message_from_bytes(received.read_bytes(), policy=policy.default)["Message-ID"] == old["Message-ID"]
+    assert not list(spool.glob("*.eml")) and (config.data_dir / "digests" / "legacy" / "digest-2026-W10.eml").exists()
+    resend_spooled(config, alert_store)
+    assert len(sink.messages()) == 1

@@ -11,7 +11,7 @@ import io
 from email import policy
 
 import pytest
-from digest_support import BANK, HOSTILE, NOW, OTHER, PRAISE, VIRAL, alerts, month
+from digest_support import BANK, HOSTILE, NOW, OTHER, PRAISE, VIRAL, alerts, cases, month
 from test_alerts_support import (  # noqa: F401 (fixtures, known to pytest by their short names)
     alert_store_fixture,
     make_config,
@@ -30,6 +30,7 @@ def received(tmp_path, sqlite_store, alert_store, sink):
     assert not sqlite_store.index_many(month()).failed
     for record in alerts():
         alert_store.put_alert(record)
+    cases(alert_store, month())
     send_digest(make_config(tmp_path / "data", sink.port), sqlite_store, alert_store, now=NOW)
     [path] = sink.messages()
     return email.message_from_bytes(path.read_bytes(), policy=policy.default)
@@ -72,7 +73,8 @@ def test_the_received_digest_renders_as_expected(browser, received, tmp_path):  
     assert lists.nth(1).locator("a[href^='javascript']").count() == 0
 
     body = page.inner_text("body")
-    for expected in ("投诉类别", "主要来源", "上升关键词", "本周话题", "告警与处置时效", "48 小时内受理", "超时未处置"):
+    for expected in ("投诉类别", "主要来源", "上升关键词", "本周话题", "告警与处置时效", "48 小时内受理", "超时未处置",
+                     "受理用时"):
         assert expected in body, expected
 
     charts = page.locator("img")

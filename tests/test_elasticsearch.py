@@ -308,3 +308,39 @@ def test_writes_are_searchable_after_close_and_drop_then_close_is_clean():
                                published_at=datetime(2026, 3, 1, tzinfo=SHANGHAI))])
     reader.drop()
     reader.close()
+
+
+@pytest.mark.elasticsearch
+def test_status_without_the_alert_index_says_so_and_shows_the_rest(es_store, cfg, tmp_path):
+    """The mentions' index set up, the alert state's not (an upgrade before `yuqing index setup`, or
+    an index deleted by hand): `yuqing status` shows the store, names the missing alert index and
+    what to run, and exits 1, without a traceback."""
+    import json
+
+    import yaml
+
+    from tests.test_cli import yq
+
+    (tmp_path / "yuqing.yaml").write_text(yaml.safe_dump({"store": {"backend": "elasticsearch", "elasticsearch": {
+        "url": cfg.url, "index_prefix": cfg.index_prefix}}}), encoding="utf-8")
+    es_store.index_many([mention(1)])
+    proc = yq(tmp_path, "status", check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "store (elasticsearch): 1 mention(s)" in proc.stdout
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("alert state (elasticsearch): UNAVAILABLE — "))
+    assert f"{cfg.index_prefix}-alerts" in line and "run `yuqing index setup`" in line
+    assert "an unknown number of alert(s)" in proc.stdout
+    status = json.loads(yq(tmp_path, "status", "--json", check=False).stdout)
+    assert status["store"]["mentions"] == 1 and status["spool"]["alerts"] is None
+    assert "index_not_found" in status["alert_store"]["unreachable"]
+    from yuqing.alertstore.elasticsearch import ElasticsearchAlertStore
+
+    alert_store = ElasticsearchAlertStore(cfg)
+    try:
+        assert yq(tmp_path, "index", "setup").returncode == 0
+        proc = yq(tmp_path, "status")
+        assert proc.returncode == 0 and "alerts in the last 7 days: 0" in proc.stdout
+        assert "UNAVAILABLE" not in proc.stdout
+    finally:
+        alert_store.drop()
+        alert_store.close()

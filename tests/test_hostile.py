@@ -24,10 +24,10 @@ from markdown_it import MarkdownIt
 
 from alerts import render
 from alerts.channels import FeishuChannel
-from alerts.digest import DigestData, Row, render_html, week_of
+from alerts.digest import build_digest
 from nlp import Analyzer, analyze_jsonl
 from yuqing.alertstore.model import Alert, AlertMention
-from yuqing.config import load
+from yuqing.config import from_mapping
 from yuqing.model import Mention, is_web_url
 from yuqing.query import MAX_DEPTH, MAX_TERMS, And, Node, Not, Or, QuerySyntaxError, Term, parse
 
@@ -153,15 +153,25 @@ def test_a_title_cannot_inject_markdown_or_html(title: str) -> None:
     assert body.count("<a ") == 1 and "<font" not in body and "<b>粗体" not in body
 
 
-def test_the_digest_links_only_http_urls() -> None:
-    config = load(None, None)
-    week = week_of(datetime(2026, 3, 2).date(), TZ)
-    risky = [Mention(url, "weibo", title=f"标题{i}", content="暴力催收", published_at=week.start + timedelta(hours=i),
-                     risk=0.9) for i, url in enumerate([*HOSTILE_URLS, "https://ok.example/2"])]
-    data = DigestData("舆情周报", week, [Row("全部", 11, 11, 0, 0)], {"全部": [11, 0, 0, 0, 0, 0, 0]}, [], [], risky)
-    page = render_html(data, config, "cid:chart")
+@pytest.mark.parametrize("url", HOSTILE_URLS)
+def test_the_digest_links_only_http_urls(url: str, tmp_path: Path) -> None:
+    from yuqing.alertstore.sqlite import SqliteAlertStore
+    from yuqing.storage.sqlite import SqliteStore
+
+    config = from_mapping({"institutions": [{"name": "锦程银行"}]}, "t.yaml", tmp_path, env={})
+    store, alert_store = SqliteStore(tmp_path / "s.db", tz=TZ), SqliteAlertStore(tmp_path / "s.db")
+    week = datetime(2026, 3, 2, tzinfo=TZ)
+    try:
+        assert not store.index_many([
+            Mention(u, "weibo", title=f"标题{i}", content="锦程银行暴力催收", published_at=week + timedelta(hours=i),
+                    institutions=["锦程银行"], polarity="negative", risk=0.9 - i / 10)
+            for i, u in enumerate([url, "https://ok.example/2"])]).failed
+        page = build_digest(config, store, alert_store, "2026-W10").get_body(("html",)).get_content()
+    finally:
+        store.close()
+        alert_store.close()
     assert page.count("<a ") == 1 and 'href="https://ok.example/2"' in page
-    assert all(f"标题{i}" in page for i in range(len(HOSTILE_URLS)))  # the rows are kept, without links
+    assert "标题0" in page and "原文链接不可用" in page  # the hostile one is kept, without a link
 
 
 # --- analyze and detect files ----------------------------------------------------------------------

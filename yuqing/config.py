@@ -179,6 +179,7 @@ class Config:
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     nlp: dict[str, Any] = field(default_factory=dict)
     web: WebConfig = field(default_factory=WebConfig)
+    crawl: dict[str, Any] = field(default_factory=dict)  # checked by the crawl stage (crawlers.distributed)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -198,7 +199,7 @@ class Config:
 
 ALERTS_KEYS = {"rules", "channels", "quiet_hours", "search_url"}  # what each holds: alerts/setup.py
 # A section is accepted only once something reads it.
-TOP_KEYS = {"timezone", "institutions", "sources", "store", "alerts", "digest", "smtp", "nlp", "web"}
+TOP_KEYS = {"timezone", "institutions", "sources", "store", "alerts", "digest", "smtp", "nlp", "web", "crawl"}
 
 
 class Reader:
@@ -424,6 +425,13 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _crawl(r: Reader, env: dict[str, str]) -> dict[str, Any]:
+    crawl = dict(r.sub("crawl").data)
+    if env.get("YUQING_REDIS_URL"):  # a Redis URL may carry a password: it can stay out of the file
+        crawl["redis_url"] = env["YUQING_REDIS_URL"]
+    return crawl
+
+
 def _web(r: Reader) -> WebConfig:
     w = r.sub("web")
     w.only({"enabled", "host", "port", "session", "secure_cookies", "trusted_proxies", "login_max_failures",
@@ -478,6 +486,7 @@ def from_mapping(data: Any, where: str, data_dir: Path, env: dict[str, str] | No
         smtp=_smtp(r, env),
         nlp=dict(r.sub("nlp").data),
         web=_web(r),
+        crawl=_crawl(r, env),
     )
 
 

@@ -73,6 +73,11 @@ class DataDir:
         return self.root / "groups.db"
 
     @property
+    def seen_db(self) -> Path:
+        """The pages each source has already read a stored post from (`crawlers.seen`)."""
+        return self.root / "seen.db"
+
+    @property
     def migrate_checkpoint(self) -> Path:
         """How far `yuqing migrate --to elasticsearch` got (deleted once it completes)."""
         return self.root / "migrate-elasticsearch.json"
@@ -218,6 +223,7 @@ class HealthRecord:
     rejected: int = 0
     spooled: int = 0
     replayed: int = 0
+    skipped: int = 0  # pages not fetched: a post read from them is already stored (crawlers.seen)
     http_errors: int = 0
     connection_failures: int = 0
     errors: list[str] = field(default_factory=list)
@@ -243,7 +249,8 @@ class HealthRecord:
 
     def summary(self) -> str:
         figures = (f"{self.scraped} scraped, {self.stored} stored, {self.filtered} filtered, "
-                   f"{self.rejected} rejected" + (f", {self.spooled} spooled" if self.spooled else ""))
+                   f"{self.rejected} rejected" + (f", {self.spooled} spooled" if self.spooled else "")
+                   + (f", {self.skipped} pages already stored not fetched again" if self.skipped else ""))
         if not self.reachable:
             return f"source {self.name}: {self.errors[0] if self.errors else 'unreachable'}"
         state = f" {self.state}: {self.state_reason} ({self.state_url});" if self.state in WALL_STATES else ""

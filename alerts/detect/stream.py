@@ -392,13 +392,13 @@ class Detector:
         if best.errors < 2:
             return Row(0.0, pred, -math.inf)
         z, up, down = self._tails(x, pred, best.sd)
-        old = self._old_level(best, pred, candidates)
+        old = self._old_level(best, pred)
         if old is not None:
             # the level before a burst is a baseline too: a row back there (or between the two)
             # is the end of the burst, not an anomaly the other way
             oz, oup, odown = self._tails(x, *old)
-            if self._prior_rows > 0:  # far out by the new level, and not by the old one: it is back
-                self._returned = max(up, down) >= OUTLIER_DECADES > max(oup, odown)
+            # far out by the new level, and not by the old one: it is back
+            self._returned = max(up, down) >= OUTLIER_DECADES > max(oup, odown)
             if old[0] < pred:
                 z, down = max(z, min(oz, 0.0)), min(down, odown)
             else:
@@ -418,21 +418,15 @@ class Detector:
         decades = self._record.decades(raw, self.rows_per_day)
         return Row(score_from_decades(decades), pred, decades)
 
-    def _old_level(self, best: _Predictor, pred: float, candidates: list[tuple[_Predictor, float]]
-                   ) -> tuple[float, float] | None:
-        """(prediction, spread) by the level before a burst, when the chosen prediction may be the
-        burst's own: after a shift to a new level (for PRIOR_DAYS), or while the recent value is
-        chosen and has followed extreme rows that the other predictors left out."""
-        if self._prior_rows > 0:
-            if self.counts and self._level.level > 0:
-                return pred * self._prior / self._level.level, best.sd
-            return pred + self._prior - self._level.level, best.sd
-        if best is self._recent and self._outliers >= 1:
-            others = [(p, at) for p, at in candidates if p is not self._recent and p.errors >= 2]
-            if others:
-                p, at = min(others, key=lambda c: c[0].err)
-                return at, p.sd
-        return None
+    def _old_level(self, best: _Predictor, pred: float) -> tuple[float, float] | None:
+        """(prediction, spread) by the level before a shift to a new one, for PRIOR_DAYS after it.
+        (Judging the return against the other predictors while the chosen recent value follows a
+        burst was tried too: it helped smooth series but cost the real NAB series 7 points.)"""
+        if self._prior_rows <= 0:
+            return None
+        if self.counts and self._level.level > 0:
+            return pred * self._prior / self._level.level, best.sd
+        return pred + self._prior - self._level.level, best.sd
 
     def _tails(self, x: float, pred: float, spread: float) -> tuple[float, float, float]:
         """(z, up, down) of `x` against the prediction `pred`: its z value and the decades of

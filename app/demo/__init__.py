@@ -82,7 +82,8 @@ def run_cycle(services: Services) -> CycleSummary:
     # the week so far, so the digest shows the planted burst and its alert (the scheduled
     # Monday digest covers the last complete week)
     year, week, _ = datetime.now(config.tz).isocalendar()
-    digest = [Path(r.file) for r in send_digest(config, store, services.alert_store, week=f"{year}-W{week:02d}")]
+    sent = send_digest(config, store, services.alert_store, period=f"{year}-W{week:02d}")
+    digest = [Path(r.file) for r in sent]
     return CycleSummary([r.summary() for r in reports], stored, negative, len(raised), digest,
                         outbox_kinds(services.data.outbox))
 

@@ -21,7 +21,7 @@ _SKIP = {"script", "style", "noscript"}
 
 
 def select(node: Selector | TextResponse, selector: str) -> SelectorList[Selector]:
-    return node.xpath(compile_selector(selector))
+    return node.xpath(compile_selector(selector, whole_page=isinstance(node, TextResponse)))
 
 
 def text_of(found: SelectorList[Selector], separator: str = "\n") -> str:

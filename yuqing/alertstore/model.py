@@ -266,7 +266,7 @@ def idempotency_key(alert_id: str, channel: str, kind: str) -> str:
 
 @dataclass
 class Delivery:
-    """One notice for one channel. `kind` is unique per alert and channel: `firing`, `repeat-2`,
+    """One notice for one channel. `kind` is unique per alert and channel: `firing`, `repeat-关注-2`,
     `escalated-紧急`, `resolved`. Pending until delivered; `due_at` is the earliest next attempt
     (quiet hours, back-off after a failure)."""
 
@@ -484,9 +484,6 @@ class CaseQuery:
     limit: int = 500
 
 
-__all__ = ["ALERT_KINDS", "ANY", "CASE_STATUSES", "NOTICE_KINDS", "OPEN_STATES", "POLARITY_LABELS", "SEVERITIES",
-           "STATES", "Alert", "AlertMention", "AlertQuery", "AlertRecord", "Case", "CaseEvent", "CaseQuery", "Delivery",
-           "Silence", "idempotency_key", "severity_rank"]
-__all__ = ["ANY", "DIGEST_KINDS", "NOTICE_KINDS", "OPEN_STATES", "POLARITY_LABELS", "SEVERITIES", "STATES", "Alert",
-           "AlertMention", "AlertQuery", "AlertRecord", "Delivery", "DigestSend", "Silence", "digest_key",
-           "idempotency_key", "severity_rank"]
+__all__ = ["ALERT_KINDS", "ANY", "CASE_STATUSES", "DIGEST_KINDS", "NOTICE_KINDS", "OPEN_STATES", "POLARITY_LABELS",
+           "SEVERITIES", "STATES", "Alert", "AlertMention", "AlertQuery", "AlertRecord", "Case", "CaseEvent",
+           "CaseQuery", "Delivery", "DigestSend", "Silence", "digest_key", "idempotency_key", "severity_rank"]
