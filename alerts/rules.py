@@ -1,5 +1,6 @@
 """Alert rule types, registered in `RULE_TYPES`: `spike` (volume), `share` (the negative share),
-`silence` (a source gone quiet) and `new_term` (a rare term suddenly frequent). A rule type
+`silence` (a source gone quiet), `new_term` (a rare term suddenly frequent) and `saved_search`
+(new mentions matching a search). A rule type
 declares its options and validates them at start-up; `evaluate` looks at the store and says
 whether the rule holds now. Severity is the detector's (`alerts.detect.severity`): one meaning of
 关注 / 预警 / 紧急 for every rule."""
@@ -16,7 +17,8 @@ from alerts.evidence import fetch
 from yuqing.config import Config, ConfigError, Reader, parse_duration
 from yuqing.datadir import DataDir
 from yuqing.model import POLARITIES, Institution
-from yuqing.storage.base import Store
+from yuqing.query import Query, QuerySyntaxError, parse, positive_terms
+from yuqing.storage.base import SearchRequest, Store
 
 
 @dataclass(frozen=True)
@@ -318,8 +320,79 @@ class NewTermRule:
         return Spike(start, now, top.count, top.expected, top.score, level, tuple(b.term for b in bursts))
 
 
-Rule = SpikeRule | ShareRule | SilenceRule | NewTermRule
-RULE_TYPES: dict[str, type[Rule]] = {r.TYPE: r for r in (SpikeRule, ShareRule, SilenceRule, NewTermRule)}
+@dataclass(frozen=True)
+class SavedSearchRule:
+    """A search kept as an alert: mentions of the institution that match `query` (the search
+    language, as on the search page; `polarity` and `source` as its filters) — at least `min_count`
+    in the last `window` — raise an alert of `severity`, which reminds and resolves as the other
+    rules do. No anomaly score: a match is the news (the alert's score is 0); the baseline is the
+    matches per window in the `history` before it. The web app's saved searches show the rule
+    that watches them, to paste into `alerts.rules`."""
+
+    TYPE: ClassVar[str] = "saved_search"
+    OPTIONS: ClassVar[frozenset[str]] = _LIFECYCLE_OPTIONS | {"query", "polarity", "source", "window", "history",
+                                                              "min_count", "severity"}
+
+    name: str
+    institutions: tuple[Institution, ...]
+    channels: tuple[str, ...]
+    query: Query
+    polarity: str = "any"
+    source: str = ""
+    window_seconds: int = 3600
+    history_seconds: int = 7 * 86400
+    min_count: int = 1
+    severity: str = SEVERITIES[0]
+    cooldown_seconds: int = 6 * 3600
+    max_cooldown_seconds: int = 48 * 3600
+    resolve_after_seconds: int = 3600
+    top: int = 5
+
+    @classmethod
+    def from_config(cls, name: str, r: Reader, config: Config, channels: tuple[str, ...]) -> SavedSearchRule:
+        text = r.str("query", required=True)
+        try:
+            query = parse(text)
+        except QuerySyntaxError as e:
+            raise ConfigError(r.where, r.key("query"), str(e)) from None
+        if not positive_terms(query):
+            raise ConfigError(r.where, r.key("query"), "needs at least one term to look for (not only NOT terms)")
+        polarity = r.str("polarity", "any")
+        if polarity not in (*POLARITIES, "any"):
+            raise ConfigError(r.where, r.key("polarity"), f"{polarity!r} is not one of: {', '.join(POLARITIES)}, any")
+        source = r.str("source", "")
+        if source and source not in {s.name for s in config.sources}:
+            raise ConfigError(r.where, r.key("source"), f"{source!r} is not a configured source")
+        level = r.str("severity", SEVERITIES[0])
+        if level not in SEVERITIES:
+            raise ConfigError(r.where, r.key("severity"), f"{level!r} is not one of: {', '.join(SEVERITIES)}")
+        window = parse_duration(r.data.get("window", "1h"), r.where, r.key("window"))
+        history = parse_duration(r.data.get("history", "7d"), r.where, r.key("history"))
+        if history <= window:
+            raise ConfigError(r.where, r.key("history"), "must be longer than window")
+        return cls(name=name, institutions=_institutions(r, config), channels=channels, query=query,
+                   polarity=polarity, source=source, window_seconds=window, history_seconds=history,
+                   min_count=int(_number(r, "min_count", 1, 1, 1e9)), severity=level,
+                   **_lifecycle(r, r.data.get("window", "1h")))
+
+    def _count(self, store: Store, institution: Institution, since: datetime, until: datetime) -> int:
+        return store.search(SearchRequest(query=self.query, since=since, until=until, institution=institution.name,
+                                          polarity=None if self.polarity == "any" else self.polarity,
+                                          source=self.source or None, limit=0)).total
+
+    def evaluate(self, store: Store, institution: Institution, now: datetime) -> Spike | None:
+        start = now - timedelta(seconds=self.window_seconds)
+        count = self._count(store, institution, start, now)
+        if count < self.min_count:
+            return None
+        before = self._count(store, institution, now - timedelta(seconds=self.history_seconds), start)
+        baseline = before * self.window_seconds / (self.history_seconds - self.window_seconds)
+        return Spike(start, now, count, baseline, 0.0, self.severity, tuple(positive_terms(self.query)))
+
+
+Rule = SpikeRule | ShareRule | SilenceRule | NewTermRule | SavedSearchRule
+RULE_TYPES: dict[str, type[Rule]] = {r.TYPE: r for r in (SpikeRule, ShareRule, SilenceRule, NewTermRule,
+                                                         SavedSearchRule)}
 
 
 def subject(rule: Rule, group: str) -> dict[str, str]:

@@ -410,3 +410,21 @@ def test_user_add_on_a_terminal_asks_twice(tmp_path):
         assert state.verify("tty-user", "typed-twice-1") is not None
     finally:
         state.close()
+
+
+def test_the_search_page_has_facets_a_timeline_by_polarity_and_sorts(site):
+    with site.client() as c:
+        site.login(c, "viewer")
+        api = c.get("/api/search", params={"q": "", "facets": "true"}).json()
+        page = c.get("/search", params={"q": "", "sort": "risk"}).text
+        risky = c.get("/api/search", params={"q": "", "sort": "risk"}).json()
+        narrowed = c.get("/search", params={"q": "category:fees"}).text
+    facets = api["facets"]
+    assert {f["value"]: f["count"] for f in facets["sources"]} == {"forum": 4, "news": 2}
+    assert sum(b["polarity"].get("negative", 0) for b in facets["timeline"]) == 3
+    assert page.count('class="t-negative"') == len([b for b in facets["timeline"] if b["polarity"].get("negative")])
+    assert 'href="/search?sort=risk&amp;source=news"' in page  # a facet link keeps the search, adds the filter
+    assert "category%3Afees" in page  # a category facet narrows through the query's field filter
+    assert 'value="risk" selected' in page
+    assert [h["risk"] for h in risky["hits"]][:2] == [0.8, 0.8]
+    assert '共 <strong id="total">1</strong> 条' in narrowed

@@ -4,10 +4,12 @@ in the store as the alert check leaves them; every change goes through the lifec
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from app.cli import main
 from tests.test_web import inline_code
 from tests.web_support import BANK, HOSTILE_TITLE, INSURER, NOW, Site, sample_mentions, seed_alert
+from yuqing.alertstore.model import CaseQuery
 
 
 def cli(site: Site, capsys, *args: str) -> dict:
@@ -121,3 +123,40 @@ def test_the_alert_page_shows_the_evidence_chart_and_escapes_the_quotes(site):
     assert 'href="javascript:' not in page
     assert 'id="ack-form"' not in page  # a viewer gets no forms
     assert f'href="/alerts/{record.id}"' in listing and inline_code(page) == [] and inline_code(listing) == []
+
+
+def test_an_alert_about_a_source_names_it_and_charts_its_mentions(sqlite_site):
+    record = seed_alert(sqlite_site, source="news")
+    with sqlite_site.client() as c:
+        sqlite_site.login(c, "viewer")
+        listing = c.get("/alerts").text
+        page = c.get(f"/alerts/{record.id}").text
+        evidence = c.get(f"/api/alerts/{record.id}/evidence").json()
+    assert "<td>来源 news</td>" in listing and "None" not in listing
+    assert 'id="alert-title">来源 news · source-quiet' in page
+    news = [m for m in sample_mentions() if m.source == "news"
+            and NOW - timedelta(hours=37) <= m.published_at < NOW + timedelta(hours=12)]
+    assert sum(b["count"] for b in evidence["buckets"]) == len(news) == 1  # the insurer's 50 h ago is outside
+
+
+def test_every_change_refuses_a_viewer(sqlite_site):
+    """Walk the app's routes: every state-changing one but the user's own (logout, saved searches)
+    answers 403 to a viewer with a valid CSRF token, before it reads or changes anything."""
+    from fastapi.routing import APIRoute
+
+    own = {"/api/login", "/api/logout", "/api/saved-searches", "/api/saved-searches/{search_id}"}
+    checked = []
+    with sqlite_site.client() as c:
+        csrf = sqlite_site.login(c, "viewer")
+        for route in sqlite_site.server.server.config.app.routes:
+            if not isinstance(route, APIRoute) or route.path in own:
+                continue
+            for method in route.methods - {"GET", "HEAD"}:
+                path = route.path.replace("{", "").replace("}", "")
+                r = c.request(method, path, json={"note": "", "reason": "x", "duration": "1h", "mention_id": "x",
+                                                  "name": "x", "role": "viewer", "password": "long-enough-1",
+                                                  "polarity": "neutral"}, headers={"X-CSRF-Token": csrf})
+                assert r.status_code == 403, (method, route.path, r.status_code, r.text)
+                checked.append(route.path)
+    assert len(checked) >= 9
+    assert sqlite_site.services.alert_store.list_cases(CaseQuery()) == []

@@ -156,6 +156,21 @@ def test_an_analyst_acknowledges_an_alert_from_its_page(page, site, watched):
     assert watched.dialogs == [] and watched.console_errors == []
 
 
+def test_a_facet_filters_on_click_and_reposts_show_once(page, site, watched):
+    log_in(page, site, name="viewer", target="/search?q=%E9%94%A6%E7%A8%8B%E9%93%B6%E8%A1%8C")  # 锦程银行
+    assert page.locator("#timeline rect").count() >= 1
+    # the fee complaint and its repost are one group: shown once, with the group's count
+    assert page.locator("li.hit .reposts").all_inner_texts() == ["转发/同文 2 条"]
+    assert page.locator("a.mention-link", has_text="锦程银行信用卡年费").count() == 1
+    news = page.locator("a.facet-link[data-facet=sources]", has_text="news")
+    expected = int(news.locator("xpath=following-sibling::span").inner_text())
+    news.click()
+    page.wait_for_url("**source=news**")
+    assert page.input_value("select[name=source]") == "news" and int(page.inner_text("#total")) == expected
+    assert expected == sum(1 for m in sample_mentions() if m.source == "news" and "锦程银行" in m.text)
+    assert watched.dialogs == []
+
+
 def test_the_whole_search_downloads_as_csv(page, site, tmp_path):
     log_in(page, site, name="viewer", target="/search?polarity=negative")
     with page.expect_download() as info:

@@ -53,7 +53,9 @@ def sample_mentions() -> list[Mention]:
           [BANK, INSURER]),
     ]
     reposted = out[1]
-    out.append(Mention(url="https://weibo.example.com/r/6", source="forum", title="", content="转发：锦程银行 乱收年费",
+    reposted.group_id = reposted.id  # the repost below is a copy of it: one repost group
+    out.append(Mention(group_id=reposted.id, url="https://weibo.example.com/r/6", source="forum", title="",
+                       content="转发：锦程银行 乱收年费",
                        published_at=NOW - timedelta(hours=4), published_estimated=True, repost_of=reposted.id,
                        polarity="negative", institutions=[BANK]))
     return out
@@ -123,16 +125,21 @@ def start_site(tmp_path: Path, backend: str, web: dict[str, Any] | None = None) 
     return Site(config, config_path, store, state, server, server.start(), services)
 
 
-def seed_alert(site: Site, institution: str = BANK, severity: str = "预警", hours_ago: int = 0) -> AlertRecord:
+def seed_alert(site: Site, institution: str = BANK, severity: str = "预警", hours_ago: int = 0,
+               source: str = "") -> AlertRecord:
     """An open alert in the site's real alert store, as the alert check would leave it: the spike
-    bucket of the sample's negative posts about the bank, quoting the hostile post."""
+    bucket of the sample's negative posts about the bank, quoting the hostile post (with `source`:
+    an alert about that source, its institution empty, as the silence rule raises)."""
+    if source:
+        institution = ""
     start = NOW - timedelta(hours=hours_ago + 1)
     hostile = sample_mentions()[0]
-    latest = Alert(rule="negative-spike", institution=institution, polarity="negative", bucket_start=start,
+    latest = Alert(rule="source-quiet" if source else "negative-spike", institution=institution,
+                   polarity="any" if source else "negative", source=source, bucket_start=start,
                    bucket_end=start + timedelta(hours=1), count=3, baseline=0.4, score=0.97, created_at=NOW,
                    severity=severity, channels=[], keywords=["催收"], categories=[("暴力催收", 1)],
                    mentions=[AlertMention(title=hostile.title, url=hostile.url, source=hostile.source,
                                           published_at=NOW.isoformat(), risk=0.8)])
-    record = AlertRecord(id=latest.id, rule=latest.rule, institution=institution, severity=severity, state="firing",
-                         started_at=NOW, updated_at=NOW, last_seen_at=NOW, latest=latest, notices=1)
+    record = AlertRecord(id=latest.id, rule=latest.rule, institution=institution, source=source, severity=severity,
+                         state="firing", started_at=NOW, updated_at=NOW, last_seen_at=NOW, latest=latest, notices=1)
     return site.services.alert_store.put_alert(record)

@@ -19,7 +19,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from app.services import Services
-from app.web import alert_routes, case_routes
+from app.web import alert_routes, case_routes, digest_routes
 from app.web.app import base_app
 from app.web.state import ROLES, User, UserError, WebState
 
@@ -33,6 +33,7 @@ def create_app(services: Services, state: WebState) -> FastAPI:
     web, app = base_app(services, state)
     alert_routes.add_routes(web, app)
     case_routes.add_routes(web, app)
+    digest_routes.add_routes(web, app)
     return app
 
 

@@ -84,8 +84,9 @@ class AlertWeb:
         since = latest.bucket_start - timedelta(seconds=step * CHART_BEFORE)
         until = min(latest.bucket_end + timedelta(seconds=step * CHART_AFTER),
                     max(self.web.now(), latest.bucket_end))
+        # an alert about a source gone quiet (institution empty) counts that source's mentions
         counts = self.web.services.store.count_by_interval(
-            since, until, step, institution=latest.institution,
+            since, until, step, institution=latest.institution or None, source=latest.source or None,
             polarity=None if latest.polarity == "any" else latest.polarity)
         return {"interval_seconds": step, "polarity": latest.polarity, "baseline": latest.baseline,
                 "bucket_start": latest.bucket_start.isoformat(),

@@ -21,6 +21,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import jinja2
+import yaml
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -40,7 +41,7 @@ from yuqing.cases import CaseError
 from yuqing.config import Config, ConfigError
 from yuqing.corrections import CorrectionError, correct
 from yuqing.query import QuerySyntaxError
-from yuqing.search import SearchInput, build_request, result_json
+from yuqing.search import SearchInput, build_request, parse_when, result_json
 from yuqing.storage import StoreError
 
 HERE = Path(__file__).parent
@@ -138,9 +139,56 @@ FIELD_LABELS = {"polarity": "情感", "institutions": "涉及机构", "negative_
                 "categories": "投诉类别", "risk": "风险"}
 
 
+SORT_LABELS = {"": "默认", "relevance": "相关度", "time": "时间", "risk": "风险"}
+TIMELINE_POLARITIES = ("negative", "neutral", "positive")
+
+
+def timeline_interval(tz: ZoneInfo, since: str | None, until: str | None) -> str:
+    """The search page timeline's bucket: hours for a range of up to three days, else days."""
+    try:
+        if since and until and (parse_when(until, tz, True, "request", "to")
+                                - parse_when(since, tz, False, "request", "from")).days <= 3:
+            return "1h"
+    except ConfigError:
+        pass  # the search itself reports the bad date, naming it
+    return "1d"
+
+
+def timeline_bars(facets: dict[str, Any] | None, width: int = 960, height: int = 120) -> dict[str, Any] | None:
+    """The timeline facet as stacked SVG bars, one colour per polarity (drawn by the template; no
+    script, no inline style). The last buckets when there are more than fit."""
+    if not facets or not facets["timeline"]:
+        return None
+    buckets = facets["timeline"][-width // 4:]
+    top = max(b["total"] for b in buckets) or 1
+    slot = width / len(buckets)
+    bars = []
+    for i, b in enumerate(buckets):
+        y = float(height)
+        for polarity in TIMELINE_POLARITIES:
+            h = b["polarity"].get(polarity, 0) / top * (height - 10)
+            if h:
+                y -= h
+                bars.append({"x": round(i * slot, 1), "y": round(y, 1), "w": round(max(slot - 1, 1), 1),
+                             "h": round(h, 1), "polarity": polarity, "start": b["start"],
+                             "count": b["polarity"].get(polarity, 0)})
+    return {"width": width, "height": height, "bars": bars, "first": buckets[0]["start"],
+            "last": buckets[-1]["start"]}
+
+
 def search_url(params: dict[str, str]) -> str:
     """The search page's URL for these parameters: the URL holds the whole search."""
     return f"/search?{urlencode(params)}" if params else "/search"
+
+
+def alert_rule(name: str, params: dict[str, str]) -> str:
+    """A saved search as a `saved_search` alert rule, to paste into `alerts.rules` (the dates of
+    the search do not carry over: the rule watches a moving window)."""
+    rule: dict[str, Any] = {"name": name, "type": "saved_search", "query": params.get("q", ""),
+                            "institution": params.get("institution") or "*"}
+    rule.update({key: params[key] for key in ("polarity", "source") if params.get(key)})
+    rule.update({"window": "1h", "min_count": 1, "severity": "关注", "channels": []})
+    return yaml.safe_dump([rule], allow_unicode=True, sort_keys=False, default_flow_style=None).strip()
 
 
 def _templates(tz: ZoneInfo, category_labels: dict[str, str]) -> Jinja2Templates:
@@ -231,6 +279,22 @@ class WebApp:
         request = build_request(given, self.config.tz, "request", allowed_institutions=user.institutions)
         return result_json(self.services.store.search(request))
 
+    def search_page(self, user: User, given: SearchInput) -> tuple[dict[str, Any], dict[str, tuple[str, int]]]:
+        """The page's search: the API's JSON, and for each hit that has copies (reposts, near
+        duplicates) its group and how many the group has, so the page shows the group once. The
+        count is the group facet's (its largest groups) or else the copies on this page."""
+        request = build_request(given, self.config.tz, "request", allowed_institutions=user.institutions)
+        result = self.services.store.search(request)
+        sizes = dict(result.facets.groups) if result.facets else {}
+        on_page: dict[str, int] = {}
+        for h in result.hits:
+            if h.mention.group_id:
+                on_page[h.mention.group_id] = on_page.get(h.mention.group_id, 0) + 1
+        groups = {h.mention.id: (h.mention.group_id, max(sizes.get(h.mention.group_id, 0),
+                                                         on_page[h.mention.group_id]))
+                  for h in result.hits if h.mention.group_id}
+        return result_json(result), {k: v for k, v in groups.items() if v[1] > 1}
+
     def mention(self, user: User, mention_id: str) -> dict[str, Any]:
         m = self.services.store.get(mention_id)
         if m is None or not self.in_scope(user, m.institutions):
@@ -262,7 +326,8 @@ class WebApp:
         return fixed.to_dict()
 
     def saved_searches(self, user: User) -> list[dict[str, Any]]:
-        return [{**saved, "url": search_url(saved["params"])}
+        """Each with its search URL and the alert rule that would watch it (YAML for `alerts.rules`)."""
+        return [{**saved, "url": search_url(saved["params"]), "rule": alert_rule(saved["name"], saved["params"])}
                 for saved in self.state.saved_searches(user.name)]
 
     def sources(self) -> list[dict[str, Any]]:
@@ -326,7 +391,9 @@ def _guard(web: WebApp) -> Callable[[Request, Callable[[Request], Awaitable[Resp
                                                f"{CSRF_HEADER} header"}, status_code=403)
         else:
             response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
+        for name, value in SECURITY_HEADERS.items():
+            # a route may set a stricter policy of its own (a digest as sent); never a missing one
+            response.headers.setdefault(name, value)
         return response
     return guard
 
@@ -486,25 +553,34 @@ def _pages(web: WebApp, pages: FastAPI) -> None:
     @pages.get("/search", include_in_schema=False, response_class=HTMLResponse)
     def search_page(request: Request, q: str = "", page: int = Query(1, ge=1, le=10_000),
                     since: str | None = Query(None, alias="from"), until: str | None = Query(None, alias="to"),
-                    polarity: str | None = None, source: str | None = None,
-                    institution: str | None = None) -> Response:
-        given = SearchInput(q, since, until, polarity, source, institution, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+                    polarity: str | None = None, source: str | None = None, institution: str | None = None,
+                    sort: str = "") -> Response:
+        user = current_user(request)
+        given = SearchInput(q, since, until, polarity, source, institution, PAGE_SIZE, (page - 1) * PAGE_SIZE,
+                            sort=sort, facets=True, interval=timeline_interval(web.config.tz, since, until))
         form = {"q": q, "from": since or "", "to": until or "", "polarity": polarity or "", "source": source or "",
-                "institution": institution or ""}
+                "institution": institution or "", "sort": sort}
         try:
-            result, error = web.search(current_user(request), given), ""
+            result, groups, error = *web.search_page(user, given), ""
         except (ConfigError, QuerySyntaxError) as e:
-            result, error = {"total": 0, "hits": []}, str(e)
+            result, groups, error = {"total": 0, "hits": []}, {}, str(e)
         pages_total = max(1, math.ceil(result["total"] / PAGE_SIZE))
         kept = {k: v for k, v in form.items() if v}
+
+        def with_filter(key: str, value: str) -> str:
+            """This search narrowed by one facet value (a category is a field filter in the query)."""
+            if key == "category":
+                return search_url({**kept, "q": f"{q} category:{value}".strip()})
+            return search_url({**kept, key: value})
+
         return render(request, "search.html", 400 if error else 200, form=form, result=result, error=error,
-                      page=page, pages_total=pages_total,
+                      page=page, pages_total=pages_total, groups=groups, with_filter=with_filter,
+                      timeline=timeline_bars(result.get("facets")), sorts=SORT_LABELS,
                       prev_url=search_url({**kept, "page": str(page - 1)}) if page > 1 else None,
                       next_url=search_url({**kept, "page": str(page + 1)}) if page < pages_total else None,
                       sources=[s.name for s in web.config.sources],
-                      institutions=scope(current_user(request), web.config),
-                      saved=web.saved_searches(current_user(request)),
-                      export_query=urlencode(kept))
+                      institutions=scope(user, web.config), saved=web.saved_searches(user),
+                      export_query=urlencode({k: v for k, v in kept.items() if k != "sort"}))
 
     @pages.get("/mentions/{mention_id}", include_in_schema=False, response_class=HTMLResponse)
     def mention_page(request: Request, mention_id: str) -> Response:
