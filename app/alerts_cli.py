@@ -7,10 +7,13 @@ import argparse
 import json
 import sys
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.services import Services
 from yuqing.config import Config, ConfigError, parse_duration
+
+if TYPE_CHECKING:
+    from yuqing.alertstore.model import AlertRecord, Delivery
 
 
 def add_parser(sub: Any) -> None:
@@ -69,6 +72,18 @@ def _when(text: str, config: Config, flag: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=config.tz)
 
 
+def list_json(records: list[AlertRecord]) -> dict[str, Any]:
+    """`alerts list --json` (a contract) and `GET /api/alerts`: one shape for both."""
+    return {"alerts": [r.public() for r in records]}
+
+
+def show_json(record: AlertRecord, deliveries: list[Delivery]) -> dict[str, Any]:
+    """`alerts show --json` and `GET /api/alerts/{id}`: the record and its notices (without the
+    copy of the alert each notice carries)."""
+    return {**record.to_dict(), "deliveries": [{k: v for k, v in d.to_dict().items() if k != "notice"}
+                                               for d in deliveries]}
+
+
 def _list(args: argparse.Namespace, config: Config, store: Any) -> int:
     from yuqing.alertstore.model import OPEN_STATES, STATES, AlertQuery
 
@@ -86,7 +101,7 @@ def _list(args: argparse.Namespace, config: Config, store: Any) -> int:
                        limit=args.limit, since=_when(args.since, config, "--from") if args.since else None)
     records = store.list_alerts(query)
     if args.json:
-        print(json.dumps({"alerts": [r.public() for r in records]}, ensure_ascii=False))
+        print(json.dumps(list_json(records), ensure_ascii=False))
         return 0
     for r in records:
         print(r.summary())
@@ -103,8 +118,7 @@ def _show(args: argparse.Namespace, config: Config, store: Any) -> int:
         return 2
     deliveries = store.deliveries(alert_id=record.id)
     if args.json:
-        print(json.dumps({**record.to_dict(), "deliveries": [
-            {k: v for k, v in d.to_dict().items() if k != "notice"} for d in deliveries]}, ensure_ascii=False))
+        print(json.dumps(show_json(record, deliveries), ensure_ascii=False))
         return 0
     print(record.summary())
     if record.acknowledged_by:

@@ -21,7 +21,7 @@ from types import FrameType
 from app import settings
 from app.services import Services
 from yuqing.config import Config, ConfigError, load, parse_duration
-from yuqing.storage.base import SearchRequest, StoreError
+from yuqing.storage.base import Facets, SearchRequest, StoreError
 
 Handler = Callable[[argparse.Namespace, Services], int]
 COMMANDS: dict[str, Handler] = {}
@@ -78,27 +78,33 @@ def _search_request(args: argparse.Namespace, services: Services, limit: int) ->
 
     return build_request(
         SearchInput(" ".join(args.query), args.since, args.until, args.polarity, args.source, args.institution,
-                    limit),
+                    limit, sort=args.sort or "", cursor=args.cursor, facets=args.facets, interval=args.interval),
         services.config.tz, "command line",
-        keys={"since": "--from", "until": "--to", "limit": "--limit", "query": "QUERY"})
+        keys={"since": "--from", "until": "--to", "limit": "--limit", "query": "QUERY", "sort": "--sort",
+              "cursor": "--cursor", "interval": "--interval"})
 
 
 @command("search")
 def cmd_search(args: argparse.Namespace, services: Services) -> int:
     from yuqing.search import result_json
 
-    result = services.store.search(_search_request(args, services, args.limit))
+    request = _search_request(args, services, args.limit)
+    result = services.store.search(request)
     if args.json:
         print(json.dumps(result_json(result), ensure_ascii=False))
         return 0
-    shown = f", newest {len(result.hits)} shown" if result.total > len(result.hits) else ""
+    shown = f", {len(result.hits)} shown ({request.order})" if result.total > len(result.hits) else ""
     print(f"{result.total} mention(s){shown}")
+    if result.facets is not None:
+        _print_facets(result.facets)
     for h in result.hits:
         m = h.mention
         when = m.published_at.strftime("%Y-%m-%d %H:%M") if m.published_at else "?"
         text = h.highlight.replace("<mark>", "\033[1m").replace("</mark>", "\033[0m") if sys.stdout.isatty() \
             else h.highlight.replace("<mark>", "【").replace("</mark>", "】")
         print(f"\n{when}  {m.polarity or '-':8} {m.source:10} {m.title}\n  {m.url}\n  {html.unescape(text)}")
+    if result.next_cursor:
+        print(f"\nmore: add --cursor {result.next_cursor}")
     return 0
 
 
@@ -143,6 +149,13 @@ def cmd_migrate(args: argparse.Namespace, services: Services) -> int:
         _err(line)
     print(report.summary())
     return 0 if report.ok else 1
+
+
+def _print_facets(facets: Facets) -> None:
+    for name, counts in (("sources", facets.sources), ("institutions", facets.institutions),
+                         ("categories", facets.categories), ("repost groups", facets.groups)):
+        print(f"  {name}: " + (", ".join(f"{value} {n}" for value, n in counts) or "-"))
+    print("  timeline: " + (", ".join(f"{b.start:%Y-%m-%d %H:%M} {b.total}" for b in facets.timeline) or "-"))
 
 
 @command("analyze")
@@ -522,6 +535,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("search", help="search stored mentions")
     _search_arguments(s)
     s.add_argument("--limit", type=_search_limit, default=20, metavar="N", help="hits shown, 1 to 1000 (default 20)")
+    s.add_argument("--sort", choices=["relevance", "time", "risk"],
+                   help="order of the hits (default: relevance when the query has terms, else time)")
+    s.add_argument("--cursor", metavar="C", help="the next page: the cursor the previous page printed")
+    s.add_argument("--facets", action="store_true",
+                   help="also count all hits per day and polarity, source, institution, category, repost group")
+    s.add_argument("--interval", metavar="1d", help="the timeline's bucket with --facets: 30m, 1h, 1d, 7d, ...")
     s.add_argument("--json", action="store_true", help="machine-readable output")
 
     s = sub.add_parser("export", help="write every mention a search finds to a CSV, JSON Lines or XLSX file")
@@ -529,6 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=["csv", "jsonl", "xlsx"], help="default: from the --out file's suffix")
     s.add_argument("--out", required=True, metavar="FILE", help="written whole or not at all (temp file, then rename)")
     s.add_argument("--batch", type=_positive, default=1000, metavar="N", help="mentions read per batch (default 1000)")
+    s.set_defaults(sort=None, cursor=None, facets=False, interval=None)  # every hit, in the store's own order
 
     s = sub.add_parser("prune", help="delete mentions published longer ago than a duration")
     s.add_argument("--older-than", required=True, metavar="AGE", help="e.g. 365d, 52w")

@@ -63,6 +63,16 @@ def crawl(config_path: str, data_dir: str, sources: list[str] | None = None, tim
 
     with Services.load(config_path, data_dir) as services:
         return launch(services, sources, timeout, settings=settings)
+@pytest.fixture(params=["sqlite", pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)])
+def site(request, tmp_path):
+    """The web app over either backend: a SQLite file, or an index on the real Elasticsearch node."""
+    from tests.web_support import start_site
+
+    s = start_site(tmp_path, request.param)
+    yield s
+    s.close()
+
+
 @pytest.fixture
 def sqlite_site(tmp_path):
     """The web app running over a SQLite store with sample mentions and users (tests/web_support.py)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from yuqing.highlight import highlight
-from yuqing.query import And, Not, Or, QuerySyntaxError, Term, parse, positive_terms
+from yuqing.query import And, Field, Not, Or, QuerySyntaxError, Term, parse, positive_terms
 
 
 @pytest.mark.parametrize("text, tree", [
@@ -20,6 +20,24 @@ from yuqing.query import And, Not, Or, QuerySyntaxError, Term, parse, positive_t
     ("信用卡 -年费", And((Term("信用卡"), Not(Term("年费"))))),
     ("(催收 OR 骚扰) 银行", And((Or((Term("催收"), Term("骚扰"))), Term("银行")))),
     ("NOT (a OR b)", Not(Or((Term("a"), Term("b"))))),
+    ("source:weibo 催收", And((Field("source", "weibo"), Term("催收")))),
+    ("institution:招商银行", Field("institution", "招商银行")),
+    ("Polarity:negative", Field("polarity", "negative")),
+    ("category:暴力催收 OR category:骚扰", Or((Field("category", "暴力催收"), Field("category", "骚扰")))),
+    ('author:"张 三"', Field("author", "张 三")),
+    ('author:"张 三" 催收', And((Field("author", "张 三"), Term("催收")))),
+    ("-source:weibo", Not(Field("source", "weibo"))),
+    ("NOT polarity:positive", Not(Field("polarity", "positive"))),
+    ("risk:>0.6", Field("risk", "0.6", ">")),
+    ("risk:>=0.60", Field("risk", "0.6", ">=")),
+    ("risk:<1", Field("risk", "1", "<")),
+    ("risk:<=0", Field("risk", "0", "<=")),
+    ("risk:0.35", Field("risk", "0.35", "=")),
+    ("risk:=0.35", Field("risk", "0.35", "=")),
+    ("http://a.example/x", Term("http://a.example/x")),  # not a field name: a term
+    ("12:30", Term("12:30")),
+    ("(source:weibo OR source:tieba) -polarity:positive",
+     And((Or((Field("source", "weibo"), Field("source", "tieba"))), Not(Field("polarity", "positive"))))),
 ])
 def test_parse(text, tree):
     assert parse(text) == tree
@@ -32,6 +50,17 @@ def test_parse(text, tree):
     ("OR a", "needs a term on each side"),
     ("a OR", "ends where a term was expected"),
     ('""', "empty phrase"),
+    ("source:", "source: at character 1 of 'source:' needs a value, e.g. source:weibo"),
+    ("催收 institution:", "institution: at character 4 of '催收 institution:' needs a value"),
+    ('author: "x"', "author: at character 1"),
+    ("polarity:bad", "polarity:bad at character 1 of 'polarity:bad': expected one of negative, neutral, positive"),
+    ("a -polarity:bad", "polarity:bad at character 4"),
+    ("risk:>1.5", "risk:>1.5 at character 6 of 'risk:>1.5': expected >, >=, <, <= or nothing, then a number"),
+    ("risk:high", "risk:high at character 6"),
+    ("risk:>", "risk:> at character 6"),
+    ("risk:nan", "expected >, >=, <, <= or nothing"),
+    ("risk:-0.1", "expected >, >=, <, <= or nothing"),
+    ("risk:0.123", "risk:0.123 at character 6 of 'risk:0.123': at most 2 decimals"),
 ])
 def test_syntax_errors_say_where(text, words):
     with pytest.raises(QuerySyntaxError, match=words.replace("(", r"\(").replace(")", r"\)")):
@@ -40,6 +69,18 @@ def test_syntax_errors_say_where(text, words):
 
 def test_positive_terms_skip_negated():
     assert positive_terms(parse("(催收 OR 骚扰) 银行 -年费")) == ["催收", "骚扰", "银行"]
+
+
+def test_field_filters_are_not_highlighted_or_ranked():
+    assert positive_terms(parse("催收 source:weibo institution:招商银行 risk:>0.5")) == ["催收"]
+    assert "<mark>" not in highlight("来自weibo的帖子", parse("source:weibo"))
+
+
+def test_fields_count_toward_the_term_bound():
+    from yuqing.query import MAX_TERMS
+
+    with pytest.raises(QuerySyntaxError, match="one too many"):
+        parse(" ".join(["source:weibo"] * (MAX_TERMS + 1)))
 
 
 def test_highlight_escapes_and_marks():
@@ -58,3 +99,34 @@ def test_highlight_windows_long_text_around_first_match():
 
 def test_highlight_phrase_marks_the_whole_phrase():
     assert "<mark>暴力催收</mark>" in highlight("遭到暴力催收", parse('"暴力 催收"'))
+
+
+QUICK = """
+import json, sys
+from yuqing import segment
+words = [segment.query_tokens(t) for t in json.load(sys.stdin)]
+print(json.dumps({"words": words, "loaded": segment._tokenizer.initialized}))
+"""
+
+
+def test_query_words_without_loading_the_dictionary_match_jieba():
+    """A search process segments its query from the dictionary copy, without loading jieba's whole
+    dictionary (the slow part of starting), and gets exactly the words the full dictionary gives."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from yuqing.segment import _WORD, _ready
+
+    root = Path(__file__).resolve().parent.parent
+    posts = json.loads((root / "app/demo/sample_posts.json").read_text("utf-8"))["posts"]
+    terms = [p["title"] for p in posts] + [p["content"][:80] for p in posts] + [
+        "招商银行暴力催收", "信用卡年费", "APP闪退", "cmb credit card", "3.15晚会", "c++ 与 c#", "１２３ｆｕｌｌ", "—"]
+    out = subprocess.run([sys.executable, "-c", QUICK], input=json.dumps(terms), capture_output=True, text=True,
+                         cwd=root, check=True, timeout=300)
+    quick = json.loads(out.stdout)
+    assert quick["loaded"] is False
+    full = [[w for w in _ready().lcut(t.lower(), HMM=False) if w.strip() and _WORD.search(w)]
+            or [t.lower()] for t in terms]
+    assert quick["words"] == full

@@ -17,21 +17,26 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)
 
 def mention(i: int, title: str, content: str, *, hours: float = 0, source: str = "weibo",
             polarity: str = "neutral", institutions: tuple[str, ...] = ("招商银行",), **kw) -> Mention:
+    kw.setdefault("categories", ["service"])
+    kw.setdefault("risk", 0.3)
     return Mention(url=f"https://example.org/post/{i}", source=source, title=title, content=content,
                    published_at=T0 + timedelta(hours=hours), polarity=polarity, sentiment=0.5,
-                   institutions=list(institutions), categories=["service"], risk=0.3, **kw)
+                   institutions=list(institutions), **kw)
 
 
 CORPUS = [
-    mention(1, "招商银行信用卡暴力催收", "客户反映遭到暴力催收，催收人员多次骚扰家人。", hours=0, polarity="negative"),
-    mention(2, "招行网点服务好", "今天在网点办业务，工作人员态度很好。", hours=1, polarity="positive", source="news"),
-    mention(3, "信用卡年费争议", "信用卡年费被乱收，客服说会退还。", hours=2, polarity="negative"),
+    mention(1, "招商银行信用卡暴力催收", "客户反映遭到暴力催收，催收人员多次骚扰家人。", hours=0, polarity="negative",
+            risk=0.9, categories=["暴力催收", "骚扰"], author="张 三"),
+    mention(2, "招行网点服务好", "今天在网点办业务，工作人员态度很好。", hours=1, polarity="positive", source="news",
+            risk=0.1, author="李四"),
+    mention(3, "信用卡年费争议", "信用卡年费被乱收，客服说会退还。", hours=2, polarity="negative", risk=0.6,
+            categories=["乱收费"]),
     mention(4, "平安银行理财亏损", "理财产品亏损严重，销售时说保本。", hours=3, polarity="negative",
             institutions=("平安银行",), source="guba", repost_of="a-weibo-original", group_id="a-weibo-original",
-            published_estimated=True),
-    mention(5, "CMB Credit Card outage", "The mobile app was down for hours.", hours=4, source="news"),
+            published_estimated=True, risk=0.61, categories=["误导销售"]),
+    mention(5, "CMB Credit Card outage", "The mobile app was down for hours.", hours=4, source="news", risk=None),
     mention(6, "催收电话", "每天接到催收电话，但不是招商银行打来的。", hours=26, polarity="negative",
-            institutions=()),
+            institutions=(), risk=0.59, categories=["暴力催收"], group_id="a-weibo-original"),
 ]
 
 
@@ -97,6 +102,40 @@ def test_query_syntax(filled, query, want):
     assert result.total == len(want)
 
 
+@pytest.mark.parametrize("query, want", [
+    ("source:news", [2, 5]),
+    ("source:News", []),  # exact, as stored
+    ("-source:news", [1, 3, 4, 6]),
+    ("institution:平安银行", [4]),
+    ("institution:平安", []),  # the canonical name, not a part of it
+    ("polarity:negative", [1, 3, 4, 6]),
+    ("polarity:negative source:guba", [4]),
+    ("category:暴力催收", [1, 6]),
+    ("category:暴力催收 OR category:乱收费", [1, 3, 6]),
+    ('author:"张 三"', [1]),
+    ("author:李四 OR author:王五", [2]),
+    ("risk:>0.6", [1, 4]),
+    ("risk:>=0.6", [1, 3, 4]),
+    ("risk:<0.6", [2, 6]),
+    ("risk:<=0.6", [2, 3, 6]),
+    ("risk:0.6", [3]),
+    ("risk:=0.61", [4]),
+    ("risk:>=0.59 risk:<0.61", [3, 6]),
+    ("risk:<0", []),
+    ("risk:>=0", [1, 2, 3, 4, 6]),  # a mention without a risk compares with nothing
+    ("NOT risk:>=0", [5]),
+    ("催收 polarity:negative -institution:招商银行", [6]),  # 6 names no watched institution
+    ("催收 polarity:negative", [1, 6]),
+    ("(催收 OR 年费) category:暴力催收", [1, 6]),
+    ("银行 OR source:news", [1, 2, 4, 5, 6]),
+    ("-催收 -source:news", [3, 4]),
+])
+def test_field_filters(filled, query, want):
+    result = find(filled, query)
+    assert ids(result) == want
+    assert result.total == len(want)
+
+
 def test_hits_are_highlighted_and_escaped(filled):
     result = find(filled, "催收")
     for hit in result.hits:
@@ -130,6 +169,94 @@ def test_limit_offset_and_exact_total(filled):
     assert first.total == second.total == len(CORPUS)
     assert len(first.hits) == len(second.hits) == 2
     assert not {h.mention.id for h in first.hits} & {h.mention.id for h in second.hits}
+
+
+def order(result):
+    return [int(h.mention.url.rsplit("/", 1)[1]) for h in result.hits]
+
+
+def test_sort_by_time_risk_and_relevance(filled):
+    assert order(find(filled, "", sort="time")) == [6, 5, 4, 3, 2, 1]
+    assert order(find(filled, "", sort="risk")) == [1, 4, 3, 6, 2, 5]  # no risk: last
+    assert order(find(filled, "source:news", sort="risk")) == [2, 5]
+    # relevance: 信用卡 in the title and the body of 3, in the longer title of 1 only
+    assert order(find(filled, "信用卡", sort="relevance")) == [3, 1]
+    assert order(find(filled, "信用卡")) == [3, 1]  # the default with terms
+    assert order(find(filled, "信用卡", sort="time")) == [3, 1]
+    assert order(find(filled, "信用卡 OR 催收", sort="time")) == [6, 3, 1]
+    assert order(find(filled, "polarity:negative")) == [6, 4, 3, 1]  # only filters: newest first
+
+
+@pytest.mark.parametrize("query, sort", [("", "time"), ("", "risk"), ("催收 OR 银行 OR 信用卡", "relevance"),
+                                         ("polarity:negative", "risk"), ("-催收", "time")])
+def test_cursor_walks_every_hit_once_in_order(filled, query, sort):
+    everything = find(filled, query, sort=sort)
+    assert everything.next_cursor is None
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = find(filled, query, sort=sort, limit=2, cursor=cursor)
+        assert page.total == everything.total
+        seen += order(page)
+        pages += 1
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == order(everything)
+    assert pages == max(1, -(-everything.total // 2))
+
+
+def test_a_cursor_of_another_search_is_refused(filled):
+    from yuqing.storage.base import CursorError
+
+    cursor = find(filled, "", sort="time", limit=2).next_cursor
+    assert cursor
+    with pytest.raises(CursorError, match="another search"):
+        find(filled, "催收", sort="time", limit=2, cursor=cursor)
+    with pytest.raises(CursorError, match="another search"):
+        find(filled, "", sort="risk", limit=2, cursor=cursor)
+    with pytest.raises(CursorError, match="not a search cursor"):
+        find(filled, "", sort="time", limit=2, cursor="nonsense")
+    with pytest.raises(CursorError, match="offset"):
+        find(filled, "", sort="time", limit=2, cursor=cursor, offset=2)
+
+
+def test_limit_zero_only_counts(filled):
+    result = find(filled, "催收", limit=0)
+    assert (result.total, result.hits, result.next_cursor) == (2, [], None)
+
+
+def test_facets_count_every_match_not_only_the_page(filled):
+    from yuqing.storage.base import FacetRequest
+
+    result = find(filled, "", limit=1, facets=FacetRequest(interval_seconds=86400, size=10))
+    f = result.facets
+    assert f.sources == [("weibo", 3), ("news", 2), ("guba", 1)]
+    assert f.institutions == [("招商银行", 4), ("平安银行", 1)]
+    assert f.categories == [("service", 2), ("暴力催收", 2), ("乱收费", 1), ("误导销售", 1), ("骚扰", 1)]
+    assert f.groups[0] == ("a-weibo-original", 2)
+    assert sorted(f.groups[1:]) == sorted((m.id, 1) for m in CORPUS if not m.group_id)
+    # days from midnight (configured zone): 09:00-13:00 on day one, 11:00 the day after
+    assert [(b.start, b.counts) for b in f.timeline] == [
+        (datetime(2026, 3, 2, tzinfo=SHANGHAI), {"negative": 3, "positive": 1, "neutral": 1}),
+        (datetime(2026, 3, 3, tzinfo=SHANGHAI), {"negative": 1})]
+    assert all(b.start.utcoffset() == timedelta(hours=8) for b in f.timeline)
+
+
+def test_facets_follow_the_query_filters_and_size(filled):
+    from yuqing.storage.base import FacetRequest
+
+    since = T0 - timedelta(hours=1)
+    result = find(filled, "催收 OR 年费", since=since, facets=FacetRequest(interval_seconds=3600 * 12, size=1))
+    f = result.facets
+    assert result.total == 3
+    assert f.sources == [("weibo", 3)]
+    assert f.institutions == [("招商银行", 2)]
+    assert f.categories == [("暴力催收", 2)]
+    assert f.groups in ([(CORPUS[0].id, 1)], [(CORPUS[2].id, 1)], [("a-weibo-original", 1)])
+    # 12-hour buckets from `since` (08:00): 08-20 holds 1 and 3, 20-08 nothing, 08-20 next day holds 6
+    assert [(b.start, b.total) for b in f.timeline] == [(since, 2), (since + timedelta(hours=12), 0),
+                                                       (since + timedelta(hours=24), 1)]
+    assert find(filled, "不存在的词", facets=FacetRequest()).facets.timeline == []
 
 
 def test_count_by_interval_fills_empty_buckets(filled):

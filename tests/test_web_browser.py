@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.web_support import BANK, HOSTILE_TITLE, PASSWORD, sample_mentions
+from tests.web_support import BANK, HOSTILE_TITLE, PASSWORD, sample_mentions, seed_alert
+from yuqing.alertstore.model import CaseQuery
 
 pytestmark = pytest.mark.browser
 
@@ -138,6 +139,48 @@ def test_an_admin_adds_a_user_limited_to_an_institution(page, site, watched):
     assert watched.console_errors == []
 
 
+def test_an_analyst_acknowledges_an_alert_from_its_page(page, site, watched):
+    record = seed_alert(site)
+    log_in(page, site, target="/alerts")
+    page.click(f"a.alert-link[href='/alerts/{record.id}']")
+    page.wait_for_url(f"**/alerts/{record.id}")
+    assert page.locator("#evidence-chart rect.spike").count() == 1
+    assert HOSTILE_TITLE in page.inner_text("ol.top-mentions")  # the quoted post's markup is text
+    page.fill("#ack-form input[name=note]", "公关部已跟进")
+    page.click("#ack-form button[type=submit]")
+    page.wait_for_selector("#alert-acked-by")
+    assert page.inner_text("#alert-state") == "已确认" and page.inner_text("#alert-note") == "公关部已跟进"
+    stored = site.services.alert_store.get_alert(record.id)
+    assert (stored.state, stored.acknowledged_by, stored.note) == ("acknowledged", "analyst", "公关部已跟进")
+    assert page.locator("table.history td:text-is('alert.ack')").count() == 1
+    assert watched.dialogs == [] and watched.console_errors == []
+
+
+def test_an_analyst_opens_a_case_on_a_negative_mention_and_assigns_it(page, site, watched):
+    negative = sample_mentions()[1]
+    log_in(page, site, target=f"/mentions/{negative.id}")
+    page.select_option("#case-open select[name=handler]", "admin")
+    page.click("#case-open button[type=submit]")
+    page.wait_for_url("**/cases/*")
+    assert page.inner_text("#case-handler") == "admin" and page.inner_text("#case-status") == "待受理"
+    page.select_option("#case-form select[name=handler]", "analyst")
+    page.select_option("#case-form select[name=status]", "answered")
+    page.click("#case-form button[type=submit]")
+    page.wait_for_selector("#case-form .form-error:not([hidden])")  # answered needs the response noted
+    assert "note the response" in page.inner_text("#case-form .form-error")
+    page.fill("#case-form textarea[name=response]", "已致电客户说明年费政策")
+    page.click("#case-form button[type=submit]")
+    page.wait_for_selector("#case-status:text-is('已答复')")  # the page reloaded with the saved case
+    assert page.inner_text("#case-handler") == "analyst"
+    assert page.inner_text("#case-response") == "已致电客户说明年费政策"
+    [case] = site.services.alert_store.list_cases(CaseQuery())
+    assert (case.mention_id, case.handler, case.status) == (negative.id, "analyst", "answered")
+    assert case.accepted_at is not None and case.answered_at is not None
+    page.goto(site.url + "/cases")
+    assert page.locator("a.case-link").count() == 1
+    assert watched.dialogs == []
+
+
 def cjk_renders(page) -> bool:
     """Whether the page's font draws Chinese as real glyphs: the same text in private-use code
     points (no font has them) draws the missing-glyph box; real glyphs must differ from it and
@@ -160,13 +203,15 @@ def cjk_renders(page) -> bool:
 
 def test_screenshots_of_the_main_pages_render_chinese(page, site, watched, tmp_path):
     folder = screenshot_dir(tmp_path)
+    alert = seed_alert(site)
     page.goto(site.url + "/login")
     assert cjk_renders(page)
     page.screenshot(path=str(folder / "login.png"), full_page=True)
     log_in(page, site, name="admin")
     for name, path in (("search", "/search?q=%E9%94%A6%E7%A8%8B%E9%93%B6%E8%A1%8C"),
                        ("mention", f"/mentions/{sample_mentions()[1].id}"), ("sources", "/sources"),
-                       ("users", "/admin/users")):
+                       ("users", "/admin/users"), ("alerts", "/alerts"), ("alert", f"/alerts/{alert.id}"),
+                       ("cases", "/cases"), ("silences", "/silences")):
         page.goto(site.url + path)
         assert cjk_renders(page), name
         assert page.inner_text("a.brand") == "舆情监测"

@@ -16,6 +16,7 @@ from app import settings
 from app.services import Services
 from app.web import WebServer, WebState, state_path
 from tests.conftest import SHANGHAI, es_url
+from yuqing.alertstore.model import Alert, AlertMention, AlertRecord
 from yuqing.config import Config
 from yuqing.model import Mention
 from yuqing.storage import Store, open_store
@@ -66,6 +67,7 @@ class Site:
     state: WebState
     server: WebServer
     url: str
+    services: Services
 
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, follow_redirects=False, timeout=60, **kwargs)
@@ -79,10 +81,11 @@ class Site:
     def close(self) -> None:
         self.server.stop()
         self.state.close()
-        drop = getattr(self.store, "drop", None)
-        if drop is not None:
-            drop()
-        self.store.close()
+        for store in (self.store, self.services.alert_store):
+            drop = getattr(store, "drop", None)
+            if drop is not None:
+                drop()
+            store.close()
 
 
 def start_site(tmp_path: Path, backend: str, web: dict[str, Any] | None = None) -> Site:
@@ -111,9 +114,25 @@ def start_site(tmp_path: Path, backend: str, web: dict[str, Any] | None = None) 
     report = store.index_many(sample_mentions())
     assert not report.failed, report.failed
     services = Services(config, str(config_path), store=store)
+    services.alert_store.setup()  # the alert index on Elasticsearch; nothing to do on SQLite
     state = WebState(state_path(services))
     for name, role in (("admin", "admin"), ("analyst", "analyst"), ("viewer", "viewer")):
         state.add_user("test", name, role, PASSWORD)
     state.add_user("test", "insurer-only", "viewer", PASSWORD, institutions=(INSURER,))
     server = WebServer(services, state, host="127.0.0.1", port=0)
-    return Site(config, config_path, store, state, server, server.start())
+    return Site(config, config_path, store, state, server, server.start(), services)
+
+
+def seed_alert(site: Site, institution: str = BANK, severity: str = "预警", hours_ago: int = 0) -> AlertRecord:
+    """An open alert in the site's real alert store, as the alert check would leave it: the spike
+    bucket of the sample's negative posts about the bank, quoting the hostile post."""
+    start = NOW - timedelta(hours=hours_ago + 1)
+    hostile = sample_mentions()[0]
+    latest = Alert(rule="negative-spike", institution=institution, polarity="negative", bucket_start=start,
+                   bucket_end=start + timedelta(hours=1), count=3, baseline=0.4, score=0.97, created_at=NOW,
+                   severity=severity, channels=[], keywords=["催收"], categories=[("暴力催收", 1)],
+                   mentions=[AlertMention(title=hostile.title, url=hostile.url, source=hostile.source,
+                                          published_at=NOW.isoformat(), risk=0.8)])
+    record = AlertRecord(id=latest.id, rule=latest.rule, institution=institution, severity=severity, state="firing",
+                         started_at=NOW, updated_at=NOW, last_seen_at=NOW, latest=latest, notices=1)
+    return site.services.alert_store.put_alert(record)

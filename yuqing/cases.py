@@ -58,6 +58,13 @@ def overdue(case: Case, now: datetime) -> list[str]:
              *(["answer"] if case.answered_at is None and now > answer_by else [])])
 
 
+def public(case: Case, now: datetime) -> dict[str, Any]:
+    """A case as the API answers it: the record, its two deadlines and what it owes at `now`."""
+    accept_by, answer_by = deadlines(case)
+    return {**case.to_dict(), "accept_by": accept_by.isoformat(), "answer_by": answer_by.isoformat(),
+            "overdue": overdue(case, now)}
+
+
 def open_case(store: AlertStore, mention_id: str, title: str, institution: str, by: str, now: datetime,
               handler: str = "") -> Case:
     """A new case on a mention; refused while the mention has one that is not closed."""
@@ -171,4 +178,4 @@ def response_kpis(cases: Iterable[Case], now: datetime) -> CaseKpis:
 
 
 __all__ = ["ACCEPT_WITHIN", "ANSWER_WITHIN_WORKING_DAYS", "CaseError", "CaseKpis", "add_working_days", "deadlines",
-           "open_case", "overdue", "response_kpis", "update_case"]
+           "open_case", "overdue", "public", "response_kpis", "update_case"]

@@ -5,6 +5,13 @@
     催收 OR 骚扰                  either
     信用卡 NOT 年费  /  -年费      exclude
     (催收 OR 骚扰) 银行           grouping
+    source:weibo                  a field filter: source, institution, polarity, category, author
+    institution:招商银行 risk:>0.6  risk compares: >, >=, <, <= (or = by default)
+    author:"张 三"                 a value with spaces, in double quotes
+
+A field filter matches the stored value exactly (`institution:招商银行` is the canonical name; it does
+not find 招行); it can stand anywhere a term can, under OR and NOT too. A word with a colon that does
+not start with one of the field names (`http://…`, `12:30`) is an ordinary term.
 
 Chinese has no spaces, so every term is segmented with the same jieba tokenizer the index uses
 (`yuqing.segment`); a term of several words matches those words close together. Both backends
@@ -18,6 +25,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from yuqing.model import POLARITIES
 
 MAX_CHARS = 500
 MAX_TERMS = 32
@@ -35,6 +45,22 @@ class Term:
     phrase: bool = False  # written in double quotes
 
 
+# Field filters: each names a stored keyword (or, for risk, the number) it compares with.
+FIELDS = ("source", "institution", "polarity", "category", "author", "risk")
+RISK_OPS = (">=", "<=", ">", "<", "=")
+RISK_DECIMALS = 2  # the SQLite store's risk index resolves hundredths
+
+
+@dataclass(frozen=True)
+class Field:
+    """`name:value`. For risk, `op` is one of RISK_OPS and `value` a number in [0, 1] as text (at
+    most RISK_DECIMALS decimals); for the other fields `op` is "=" and the match is exact."""
+
+    name: str
+    value: str
+    op: str = "="
+
+
 @dataclass(frozen=True)
 class And:
     items: tuple[Node, ...]
@@ -50,10 +76,11 @@ class Not:
     item: Node
 
 
-Node = Term | And | Or | Not
+Node = Term | Field | And | Or | Not
 Query = Node | None  # None: match everything
 
 _TOKEN = re.compile(r'\s*(?:(?P<phrase>"[^"]*"?)|(?P<open>\()|(?P<close>\))|(?P<word>[^\s()"]+))')
+_FIELD = re.compile(r"(?P<name>[A-Za-z]+):(?P<value>.*)", re.DOTALL)
 
 
 def _tokens(text: str) -> list[tuple[str, str, int]]:
@@ -151,9 +178,53 @@ class _Parser:
         if self.terms > MAX_TERMS:
             raise QuerySyntaxError(f"term {value!r} at character {at + 1} is one too many: at most {MAX_TERMS} terms")
         self.i += 1
-        if kind == "word" and value.startswith("-") and len(value) > 1:
-            return Not(Term(value[1:]))
-        return Term(value, phrase=kind == "phrase")
+        negated = kind == "word" and value.startswith("-") and len(value) > 1
+        if negated:
+            value, at = value[1:], at + 1
+        node: Node = (self.parse_field(value, at) if kind == "word" else None) or Term(value, phrase=kind == "phrase")
+        return Not(node) if negated else node
+
+    def parse_field(self, word: str, at: int) -> Field | None:
+        """`name:value` for a known field name, its value being the rest of the word or the phrase
+        right after the colon (`author:"张 三"`); None when the word is an ordinary term."""
+        m = _FIELD.fullmatch(word)
+        if not m or m["name"].lower() not in FIELDS:
+            return None
+        name, value = m["name"].lower(), m["value"]
+        after = self.peek()
+        if not value and after and after[0] == "phrase" and after[2] == at + len(word):
+            value = after[1]  # the phrase token starts at its quote, right after the colon
+            self.i += 1
+        if not value.strip():
+            raise QuerySyntaxError(f"{name}: at character {at + 1} of {self.text!r} needs a value, "
+                                   f"e.g. {_EXAMPLES[name]}")
+        if name == "risk":
+            return _risk(value, at + len(name) + 1, self.text)
+        if name == "polarity" and value not in POLARITIES:
+            raise QuerySyntaxError(f"polarity:{value} at character {at + 1} of {self.text!r}: "
+                                   f"expected one of {', '.join(POLARITIES)}")
+        return Field(name, value)
+
+
+_EXAMPLES = {"source": "source:weibo", "institution": "institution:招商银行", "polarity": "polarity:negative",
+             "category": "category:暴力催收", "author": 'author:"张 三"', "risk": "risk:>0.6"}
+
+
+def _risk(value: str, at: int, text: str) -> Field:
+    """`risk:` followed by an optional comparison and a number from 0 to 1 (`value` starts at `at`)."""
+    op = next((o for o in RISK_OPS if value.startswith(o)), "=")
+    number = value[len(op):] if value.startswith(op) else value
+    where = f"at character {at + 1} of {text!r}"
+    try:
+        parsed = Decimal(number)
+    except InvalidOperation:
+        parsed = Decimal("NaN")
+    if not parsed.is_finite() or not 0 <= parsed <= 1:
+        raise QuerySyntaxError(f"risk:{value} {where}: expected >, >=, <, <= or nothing, then a number "
+                               "from 0 to 1, e.g. risk:>0.6")
+    if -parsed.normalize().as_tuple().exponent > RISK_DECIMALS:  # type: ignore[operator]
+        raise QuerySyntaxError(f"risk:{value} {where}: at most {RISK_DECIMALS} decimals")
+    return Field("risk", str(parsed.normalize() if parsed else Decimal(0)), op)
 
 
 def parse(text: str | None) -> Query:
@@ -162,8 +233,8 @@ def parse(text: str | None) -> Query:
 
 
 def positive_terms(node: Query) -> list[str]:
-    """The terms a match can contain (not under NOT): what highlighting marks."""
-    if node is None or isinstance(node, Not):
+    """The terms a match can contain (not under NOT, not field filters): what highlighting marks."""
+    if node is None or isinstance(node, (Not, Field)):
         return []
     if isinstance(node, Term):
         return [node.text]

@@ -7,14 +7,32 @@ A private jieba tokenizer with only the stock dictionary and HMM off is used on 
 institution names to the analysis dictionary (nlp/) must not change how already-indexed text was
 split, or old documents would stop matching new queries. Search mode (`cut_for_search`) also emits
 the dictionary words inside longer words, so `银行` finds `招商银行` and `信用` finds `信用卡`.
+
+Loading jieba's dictionary takes most of a second, which `yuqing search` would pay on every run
+for a few query words. So a query is segmented by jieba's own code over only the dictionary
+entries it can use: every substring of the query up to the longest word, read from an SQLite copy
+of the dictionary that the first search builds (in the temporary folder, like jieba's own cache).
+The full dictionary is used whenever it is loaded anyway, and whenever the copy cannot be made.
 """
 from __future__ import annotations
 
+import atexit
 import logging
+import multiprocessing
+import os
 import re
+import sqlite3
+import tempfile
 import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import TypeVar
 
 import jieba
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 _tokenizer = jieba.Tokenizer()
 _init_lock = threading.Lock()
@@ -43,10 +61,119 @@ def index_tokens(text: str) -> str:
 
 def query_tokens(term: str) -> list[str]:
     """The words of one query term, in order; the term itself when it has no word characters."""
-    words = [w for w in _ready().lcut(term.lower(), HMM=False) if _WORD.search(w) and w.strip()]
-    return words or [term.lower()]
+    term = term.lower()
+    tokenizer = _tokenizer if _tokenizer.initialized else _query_tokenizer(term)
+    words = [w for w in tokenizer.lcut(term, HMM=False) if _WORD.search(w) and w.strip()]
+    return words or [term]
+
+
+_DICT_LOCK = threading.Lock()
+_dict_db: sqlite3.Connection | None = None
+
+
+def _dict_copy() -> sqlite3.Connection | None:
+    """The SQLite copy of jieba's dictionary (word → frequency, 0 for a prefix of a word, as in
+    jieba's own table), built once per dictionary file; None when it cannot be built."""
+    global _dict_db
+    if _dict_db is not None:
+        return _dict_db
+    source = _tokenizer.get_dict_file()
+    source.close()
+    stat = os.stat(source.name)
+    path = os.path.join(tempfile.gettempdir(), f"yuqing-jieba-{jieba.__version__}-{stat.st_size}-{stat.st_mtime_ns}.db")
+    try:
+        if not os.path.exists(path):
+            _build_dict_copy(path)
+        _dict_db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    except (OSError, sqlite3.Error) as e:
+        _log.warning("query words are segmented with the whole jieba dictionary: cannot use %s (%s)", path, e)
+        return None
+    return _dict_db
+
+
+def _build_dict_copy(path: str) -> None:
+    freq, total = jieba.Tokenizer.gen_pfdict(_tokenizer.get_dict_file())
+    partial = f"{path}.{os.getpid()}.tmp"
+    db = sqlite3.connect(partial)
+    try:
+        db.execute("CREATE TABLE freq (word TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID")
+        db.execute("CREATE TABLE meta (total INTEGER NOT NULL, longest INTEGER NOT NULL)")
+        db.executemany("INSERT INTO freq VALUES (?, ?)", freq.items())
+        db.execute("INSERT INTO meta VALUES (?, ?)", (total, max(map(len, freq))))
+        db.commit()
+    finally:
+        db.close()
+    os.replace(partial, path)  # whole or not at all: another process may be building it too
+
+
+def _query_tokenizer(term: str) -> jieba.Tokenizer:
+    """A jieba tokenizer whose table holds only the entries a cut of `term` can look up: the same
+    words as the full dictionary gives."""
+    with _DICT_LOCK:
+        db = _dict_copy()
+        if db is None:
+            return _ready()
+        total, longest = db.execute("SELECT total, longest FROM meta").fetchone()
+        pieces = sorted({term[i:j] for i in range(len(term)) for j in range(i + 1, min(len(term), i + longest) + 1)})
+        freq: dict[str, int] = {}
+        for start in range(0, len(pieces), 900):
+            chunk = pieces[start:start + 900]
+            freq.update(db.execute(f"SELECT word, n FROM freq WHERE word IN ({', '.join('?' * len(chunk))})", chunk))
+    tokenizer = jieba.Tokenizer()
+    tokenizer.FREQ, tokenizer.total, tokenizer.initialized = freq, total, True
+    return tokenizer
 
 
 def near_distance(tokens: list[str]) -> int:
     """The largest gap allowed between the words of a multi-word term or phrase."""
     return NEAR_DISTANCE_PER_WORD * max(len(tokens) - 1, 1)
+
+
+# Segmenting is pure Python (the GIL holds threads to one core): a write of many mentions
+# segments them in worker processes, one per core, while the caller stores earlier chunks.
+PARALLEL_MIN = 2000  # smaller writes (a crawl's batches) are segmented in-process: no pool to start
+PARALLEL_CHUNK = 500
+_pool: ProcessPoolExecutor | None = None
+_pool_broken = False  # a worker could not start or died: this process segments by itself from then on
+_pool_lock = threading.Lock()
+_log = logging.getLogger(__name__)
+
+
+def _workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _shutdown() -> None:
+    if _pool is not None:
+        _pool.shutdown(cancel_futures=True)
+
+
+def chunked_map(fn: Callable[[Sequence[T]], list[R]], items: Sequence[T]) -> Iterator[list[R]]:
+    """`fn` over chunks of `items`, in order: in worker processes for a large write on a machine
+    with more than one core (started once per process, with `spawn`, so a threaded caller such
+    as the scheduler is never forked), else right here. `fn` must be a module-level function."""
+    chunks = [items[i:i + PARALLEL_CHUNK] for i in range(0, len(items), PARALLEL_CHUNK)]
+    if len(items) < PARALLEL_MIN or _workers() < 2 or _pool_broken:
+        return iter([fn(chunk) for chunk in chunks])
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ProcessPoolExecutor(_workers(), mp_context=multiprocessing.get_context("spawn"))
+            atexit.register(_shutdown)
+        pool = _pool
+    return _parallel(pool, fn, chunks)
+
+
+def _parallel(pool: ProcessPoolExecutor, fn: Callable[[Sequence[T]], list[R]],
+              chunks: list[Sequence[T]]) -> Iterator[list[R]]:
+    global _pool, _pool_broken
+    done = 0
+    try:
+        for result in pool.map(fn, chunks):
+            yield result
+            done += 1
+    except BrokenProcessPool as e:  # e.g. the main module cannot be imported again (`python -`)
+        _log.warning("segmenting in this process only: the worker processes failed (%s)", e)
+        with _pool_lock:
+            _pool_broken, _pool = True, None
+        yield from (fn(chunk) for chunk in chunks[done:])

@@ -2,7 +2,8 @@
 
 Part of the application layer: it serves the process's one `Services` (its store is shared with
 the scheduler's jobs in `yuqing run`), plus its own state: `WebServer(services, state)`. See
-`app.web.app` for the routes and the security rules, `app.web.state` for users, sessions and the
+`app.web.app` for the base routes and the security rules, `app.web.alert_routes` and
+`app.web.case_routes` for alerts, silences and cases, `app.web.state` for users, sessions and the
 audit log.
 """
 from __future__ import annotations
@@ -15,13 +16,24 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import uvicorn
+from fastapi import FastAPI
 
 from app.services import Services
-from app.web.app import create_app
+from app.web import alert_routes, case_routes
+from app.web.app import base_app
 from app.web.state import ROLES, User, UserError, WebState
 
-__all__ = ["ROLES", "User", "UserError", "WebServer", "WebState", "beside", "state_path"]
+__all__ = ["ROLES", "User", "UserError", "WebServer", "WebState", "beside", "create_app", "state_path"]
 log = logging.getLogger("yuqing.web")
+
+
+def create_app(services: Services, state: WebState) -> FastAPI:
+    """The ASGI app over the process's services and the web state (shared, thread-safe objects;
+    the caller closes them): the base routes, then alerts and silences, then cases."""
+    web, app = base_app(services, state)
+    alert_routes.add_routes(web, app)
+    case_routes.add_routes(web, app)
+    return app
 
 
 def state_path(services: Services) -> Path:

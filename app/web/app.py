@@ -5,8 +5,8 @@ template (autoescaped), so what a page shows is what the API answers. One middle
 before any route runs, who may see what: only the login page, its static files and the health
 check answer without a session (the API with 401, pages with a redirect to the login page); every
 state-changing request needs the session's CSRF token; a Content-Security-Policy forbids inline
-script. Routes that need a part that has not landed yet (alerts, cases, saved searches, export,
-facets) slot in as more functions like `_api` and `_pages` that add their routes, and templates.
+script. Other modules add their routes to this base (`app.web.create_app`): alerts and silences
+(`alert_routes`), cases (`case_routes`).
 """
 from __future__ import annotations
 
@@ -29,9 +29,14 @@ from itsdangerous import BadSignature, TimestampSigner
 from markupsafe import Markup, escape
 from pydantic import BaseModel, Field
 
+from alerts.lifecycle import LifecycleError
 from app.services import Services
 from app.status import source_health
 from app.web.state import ROLES, Session, User, UserError, WebState
+from yuqing import cases
+from yuqing.alertstore import Conflict
+from yuqing.alertstore.model import CaseQuery
+from yuqing.cases import CaseError
 from yuqing.config import Config, ConfigError
 from yuqing.query import QuerySyntaxError
 from yuqing.search import SearchInput, build_request, result_json
@@ -55,6 +60,9 @@ POLARITY_LABELS = {"negative": "负面", "neutral": "中性", "positive": "正�
 STATE_LABELS = {"ok": "正常", "degraded": "部分失败", "blocked": "被拦截", "login-required": "需要登录",
                 "failing": "失败", "never crawled": "尚未抓取"}
 ROLE_LABELS = {"viewer": "查看者", "analyst": "分析员", "admin": "管理员"}
+ALERT_STATE_LABELS = {"firing": "告警中", "acknowledged": "已确认", "silenced": "已静默", "resolved": "已解除"}
+CASE_STATUS_LABELS = {"open": "待受理", "in_progress": "处理中", "answered": "已答复", "closed": "已办结"}
+MISSED_LABELS = {"accept": "超过 48 小时未受理", "answer": "超过 5 个工作日未答复"}
 _MARK = re.compile(r"</?mark>")
 
 
@@ -117,7 +125,8 @@ def _templates(tz: ZoneInfo) -> Jinja2Templates:
                              undefined=jinja2.StrictUndefined)
     env.filters.update(marked=marked, http_url=http_url, when=when)
     env.globals.update(polarity_labels=POLARITY_LABELS, role_labels=ROLE_LABELS, state_labels=STATE_LABELS,
-                       category_labels=CATEGORY_LABELS, roles=ROLES)
+                       category_labels=CATEGORY_LABELS, roles=ROLES, alert_state_labels=ALERT_STATE_LABELS,
+                       case_status_labels=CASE_STATUS_LABELS, missed_labels=MISSED_LABELS)
     return Jinja2Templates(env=env)
 
 
@@ -149,6 +158,24 @@ class WebApp:
         response.set_cookie(COOKIE, self.signer.sign(session_id).decode("ascii"), httponly=True, samesite="lax",
                             secure=secure, max_age=self.config.web.session_seconds, path="/")
 
+    def render(self, request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
+        """A page from its template; the template sees the session (its user, the CSRF token)."""
+        session: Session | None = request.state.session
+        return self.templates.TemplateResponse(request, name, {"session": session, **context},
+                                               status_code=status_code)
+
+    def now(self) -> datetime:
+        return datetime.now(self.config.tz)
+
+    def in_scope(self, user: User, institutions: list[str] | tuple[str, ...]) -> bool:
+        """Whether a user limited to some institutions may see a record about `institutions`."""
+        return user.institutions is None or bool(set(institutions) & set(user.institutions))
+
+    def handlers(self, institution: str) -> list[str]:
+        """Who may handle a case about `institution`: enabled analysts and admins whose scope has it."""
+        return [u.name for u in self.state.users()
+                if u.may("analyst") and not u.disabled and self.in_scope(u, [institution])]
+
     # the API functions the pages share
 
     def search(self, user: User, given: SearchInput) -> dict[str, Any]:
@@ -157,7 +184,7 @@ class WebApp:
 
     def mention(self, user: User, mention_id: str) -> dict[str, Any]:
         m = self.services.store.get(mention_id)
-        if m is None or (user.institutions is not None and not set(m.institutions) & set(user.institutions)):
+        if m is None or not self.in_scope(user, m.institutions):
             raise HTTPException(404, f"no mention {mention_id}")
         return m.to_dict()
 
@@ -175,19 +202,20 @@ class WebApp:
         return tuple(names)
 
 
-def _user(request: Request) -> User:
+def current_user(request: Request) -> User:
     session: Session = request.state.session
     return session.user
 
 
-def _require(request: Request, role: str) -> User:
-    user = _user(request)
+def require(request: Request, role: str) -> User:
+    """The logged-in user when they have `role` (or a higher one); 403 otherwise."""
+    user = current_user(request)
     if not user.may(role):
         raise HTTPException(403, f"needs the {role} role; {user.name} is {user.role}")
     return user
 
 
-def _scope(user: User, config: Config) -> list[str]:
+def scope(user: User, config: Config) -> list[str]:
     """The institutions a user may filter on."""
     return list(user.institutions) if user.institutions is not None else [i.name for i in config.institutions]
 
@@ -261,7 +289,7 @@ def _api(web: WebApp, api: FastAPI) -> None:
 
     @api.post("/api/logout", summary="End the session")
     def logout(request: Request) -> Response:
-        web.state.end_session(request.state.session_id, _user(request).name)
+        web.state.end_session(request.state.session_id, current_user(request).name)
         response = JSONResponse({"status": "logged out"})
         response.delete_cookie(COOKIE, path="/")
         return response
@@ -274,13 +302,16 @@ def _api(web: WebApp, api: FastAPI) -> None:
     @api.get("/api/search", summary="Search mentions: the same JSON as `yuqing search --json`")
     def search(request: Request, q: str = "", limit: int = Query(20, ge=0, le=MAX_LIMIT), offset: int = 0,
                since: str | None = Query(None, alias="from"), until: str | None = Query(None, alias="to"),
-               polarity: str | None = None, source: str | None = None,
-               institution: str | None = None) -> dict[str, Any]:
-        return web.search(_user(request), SearchInput(q, since, until, polarity, source, institution, limit, offset))
+               polarity: str | None = None, source: str | None = None, institution: str | None = None,
+               sort: str = "", cursor: str | None = None, facets: bool = False,
+               interval: str | None = None) -> dict[str, Any]:
+        given = SearchInput(q, since, until, polarity, source, institution, limit, offset,
+                            sort=sort, cursor=cursor, facets=facets, interval=interval)
+        return web.search(current_user(request), given)
 
     @api.get("/api/mentions/{mention_id}", summary="One mention: full text and analysis")
     def mention(request: Request, mention_id: str) -> dict[str, Any]:
-        return web.mention(_user(request), mention_id)
+        return web.mention(current_user(request), mention_id)
 
     @api.get("/api/sources", summary="Each configured source and its crawl health")
     def sources() -> list[dict[str, Any]]:
@@ -288,18 +319,18 @@ def _api(web: WebApp, api: FastAPI) -> None:
 
     @api.get("/api/users", summary="Users (admin)")
     def users(request: Request) -> list[dict[str, object]]:
-        _require(request, "admin")
+        require(request, "admin")
         return [u.to_dict() for u in web.state.users()]
 
     @api.post("/api/users", summary="Add a user (admin)", status_code=201)
     def add_user(request: Request, body: NewUserBody) -> dict[str, object]:
-        actor = _require(request, "admin")
+        actor = require(request, "admin")
         institutions = web.check_institutions(body.institutions)
         return web.state.add_user(actor.name, body.name, body.role, body.password, institutions).to_dict()
 
     @api.patch("/api/users/{name}", summary="Change a user's role, institutions, password or access (admin)")
     def change_user(request: Request, name: str, body: UserChangeBody) -> dict[str, object]:
-        actor = _require(request, "admin")
+        actor = require(request, "admin")
         if name == actor.name and (body.disabled or (body.role and body.role != "admin")):
             raise HTTPException(400, "an admin cannot lock themself out; ask another admin")
         institutions: tuple[str, ...] | None | bool = None if body.all_institutions else (
@@ -309,16 +340,12 @@ def _api(web: WebApp, api: FastAPI) -> None:
 
     @api.get("/api/audit", summary="The audit log, newest first (admin)")
     def audit(request: Request, limit: int = Query(200, ge=1, le=MAX_LIMIT)) -> list[dict[str, object]]:
-        _require(request, "admin")
+        require(request, "admin")
         return web.state.audit_log(limit)
 
 
 def _pages(web: WebApp, pages: FastAPI) -> None:
-
-    def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
-        session: Session | None = request.state.session
-        return web.templates.TemplateResponse(request, name, {"session": session, **context},
-                                              status_code=status_code)
+    render = web.render
 
     @pages.get("/", include_in_schema=False, response_class=HTMLResponse)
     def home() -> Response:
@@ -342,7 +369,7 @@ def _pages(web: WebApp, pages: FastAPI) -> None:
         form = {"q": q, "from": since or "", "to": until or "", "polarity": polarity or "", "source": source or "",
                 "institution": institution or ""}
         try:
-            result, error = web.search(_user(request), given), ""
+            result, error = web.search(current_user(request), given), ""
         except (ConfigError, QuerySyntaxError) as e:
             result, error = {"total": 0, "hits": []}, str(e)
         pages_total = max(1, math.ceil(result["total"] / PAGE_SIZE))
@@ -352,11 +379,17 @@ def _pages(web: WebApp, pages: FastAPI) -> None:
                       prev_url=f"/search?{urlencode({**kept, 'page': page - 1})}" if page > 1 else None,
                       next_url=f"/search?{urlencode({**kept, 'page': page + 1})}" if page < pages_total else None,
                       sources=[s.name for s in web.config.sources],
-                      institutions=_scope(_user(request), web.config))
+                      institutions=scope(current_user(request), web.config))
 
     @pages.get("/mentions/{mention_id}", include_in_schema=False, response_class=HTMLResponse)
     def mention_page(request: Request, mention_id: str) -> Response:
-        return render(request, "mention.html", m=web.mention(_user(request), mention_id))
+        user = current_user(request)
+        m = web.mention(user, mention_id)
+        now = web.now()
+        found = web.services.alert_store.list_cases(CaseQuery(mention_id=mention_id, institutions=user.institutions))
+        institution = next((i for i in m["institutions"] if web.in_scope(user, [i])), "")
+        return render(request, "mention.html", m=m, cases=[cases.public(c, now) for c in found],
+                      handlers=web.handlers(institution))
 
     @pages.get("/sources", include_in_schema=False, response_class=HTMLResponse)
     def sources_page(request: Request) -> Response:
@@ -364,7 +397,7 @@ def _pages(web: WebApp, pages: FastAPI) -> None:
 
     @pages.get("/admin/users", include_in_schema=False, response_class=HTMLResponse)
     def users_page(request: Request) -> Response:
-        _require(request, "admin")
+        require(request, "admin")
         return render(request, "users.html", users=[u.to_dict() for u in web.state.users()],
                       audit=web.state.audit_log(50), institutions=[i.name for i in web.config.institutions])
 
@@ -373,9 +406,9 @@ def _pages(web: WebApp, pages: FastAPI) -> None:
         return render(request, "api_docs.html", schema=request.app.openapi())
 
 
-def create_app(services: Services, state: WebState) -> FastAPI:
-    """The ASGI app over the process's services and the web state (shared, thread-safe objects;
-    the caller closes them)."""
+def base_app(services: Services, state: WebState) -> tuple[WebApp, FastAPI]:
+    """The ASGI app with the session guard, the error pages and the routes of this module (login,
+    search, mentions, sources, users); `app.web.create_app` adds the other modules' routes."""
     web = WebApp(services, state)
     app = FastAPI(title="yuqing 舆情 API", version="1", docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json")
@@ -400,11 +433,17 @@ def create_app(services: Services, state: WebState) -> FastAPI:
     @app.exception_handler(ConfigError)
     @app.exception_handler(QuerySyntaxError)
     @app.exception_handler(UserError)
+    @app.exception_handler(CaseError)
     async def bad_input(request: Request, e: Exception) -> Response:
         return error_page(request, 400, str(e))
+
+    @app.exception_handler(LifecycleError)
+    @app.exception_handler(Conflict)
+    async def conflict(request: Request, e: Exception) -> Response:
+        return error_page(request, 409, str(e))
 
     @app.exception_handler(StoreError)
     async def store_down(request: Request, e: Exception) -> Response:
         return error_page(request, 503, f"the store failed: {e}")
 
-    return app
+    return web, app

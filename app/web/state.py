@@ -61,6 +61,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX audit_at ON audit (at);
     """,
+    "CREATE INDEX audit_target ON audit (target, id);",
 )
 
 
@@ -164,10 +165,12 @@ class WebState:
         db.execute("INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
                    (time.time(), actor, action, target, json.dumps(detail, ensure_ascii=False, sort_keys=True)))
 
-    def audit_log(self, limit: int = 200) -> list[dict[str, object]]:
+    def audit_log(self, limit: int = 200, target: str | None = None) -> list[dict[str, object]]:
+        """Newest first; `target`: only the changes to that one thing (an alert, a case)."""
+        where, params = ("WHERE target = ?", (target, limit)) if target is not None else ("", (limit,))
         with self._lock:
-            rows = self._db.execute("SELECT at, actor, action, target, detail FROM audit "
-                                    "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+            rows = self._db.execute(f"SELECT at, actor, action, target, detail FROM audit {where} "
+                                    "ORDER BY id DESC LIMIT ?", params).fetchall()
         return [{"at": at, "actor": actor, "action": action, "target": target, "detail": json.loads(detail)}
                 for at, actor, action, target, detail in rows]
 

@@ -251,8 +251,10 @@ class ElasticsearchAlertStore:
         if query.institutions is not None:
             filters.append({"terms": {"institution": list(query.institutions)}})
         with self._errors("list cases"):
-            docs = self._search("case", filters, [{"created_at": "desc"}, {"id": "asc"}], size=query.limit)
+            docs = self._search("case", filters, [{"created_at": "desc"}, {"id": "asc"}],
+                                size=min(query.limit, MAX_RESULTS))
         return [Case.from_dict(doc) for doc in docs]
+
     # -- digests -------------------------------------------------------------------------------
     # `id`, `state` and `created_at` are fields the index already maps: no new index version.
 

@@ -2,9 +2,21 @@
 from __future__ import annotations
 
 from yuqing.config import Config
-from yuqing.storage.base import Hit, IndexReport, SearchRequest, SearchResult, Store, StoreError
+from yuqing.storage.base import (
+    CursorError,
+    FacetRequest,
+    Facets,
+    Hit,
+    IndexReport,
+    SearchRequest,
+    SearchResult,
+    Store,
+    StoreError,
+    TimeBucket,
+)
 
-__all__ = ["Hit", "IndexReport", "SearchRequest", "SearchResult", "Store", "StoreError", "open_store"]
+__all__ = ["CursorError", "FacetRequest", "Facets", "Hit", "IndexReport", "SearchRequest", "SearchResult", "Store",
+           "StoreError", "TimeBucket", "open_store"]
 
 
 def open_store(config: Config) -> Store:

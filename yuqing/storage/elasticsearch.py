@@ -35,15 +35,20 @@ import index_config
 from yuqing.config import ElasticsearchConfig
 from yuqing.highlight import highlight
 from yuqing.model import CORRECTABLE, Mention, keep_corrections
-from yuqing.query import And, Node, Not, Term, positive_terms
+from yuqing.query import And, Field, Node, Not, Or, Term
 from yuqing.segment import index_tokens, near_distance, query_tokens
 from yuqing.storage.base import (
     SCAN_BATCH,
+    Facets,
     Hit,
     IndexReport,
     SearchRequest,
     SearchResult,
     StoreError,
+    make_cursor,
+    read_cursor,
+    timeline,
+    top,
 )
 
 # Title matches weigh twice body matches, as in the SQLite store's bm25 weights.
@@ -55,9 +60,17 @@ BULK_INITIAL_BACKOFF = 1.0
 BULK_CHUNK = 500
 # What an upsert reads of a stored mention to keep its corrections (`keep_corrections`): small fields only.
 _CORRECTION_FIELDS = ["corrections", "model_analysis", *CORRECTABLE, "risk"]
-# How long a scan's point in time lives between two pages: a slow consumer (a progress bar, a file
-# on a slow disk) must not lose it; each page renews it.
-SCAN_KEEP_ALIVE = "5m"
+# How long a point in time stays open after each page: a cursor older than this goes on from
+# where it was, over the index as it is then; a scan's slow consumer (a progress bar, a slow disk)
+# keeps its view, since each page renews it.
+PIT_KEEP_ALIVE = "5m"
+# The query language's fields and the mapped fields they compare with.
+_KEYWORDS = {"source": "source", "institution": "institutions", "polarity": "polarity", "category": "categories",
+             "author": "author"}
+_RANGES = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}
+_NEWEST: list[Any] = [{"published": "desc"}, {"id": "asc"}]
+_SORTS: dict[str, list[Any]] = {"time": _NEWEST, "relevance": ["_score", *_NEWEST],
+                                "risk": [{"risk": {"order": "desc", "missing": "_last"}}, *_NEWEST]}
 
 
 def _error_reason(e: ApiError) -> str:
@@ -96,7 +109,7 @@ def _document(m: Mention) -> str:
     doc["published"] = (m.published_at or m.fetched_at).isoformat()
     # What the per-group aggregation counts: "" means the mention is its own group, as in SQLite.
     doc["group"] = m.group_id or m.id
-    # The fields a person corrected, as a keyword field: `scan(corrected_only=True)` filters on it.
+    # The fields a person corrected, as a keyword field: `SearchRequest.corrected_only` filters on it.
     doc["corrected"] = sorted(m.model_analysis)
     return json.dumps(doc, ensure_ascii=False, allow_nan=False)
 
@@ -159,10 +172,25 @@ def _term_query(term: Term) -> dict[str, Any]:
     return {"bool": {"should": clauses, "minimum_should_match": 1}}
 
 
+def _field_query(node: Field) -> dict[str, Any]:
+    """A field filter; it adds nothing to the score (on SQLite, the tags column weighs 0 in bm25)."""
+    if node.name != "risk":
+        query: dict[str, Any] = {"term": {_KEYWORDS[node.name]: node.value}}
+    elif node.op == "=":
+        query = {"term": {"risk": float(node.value)}}
+    else:
+        query = {"range": {"risk": {_RANGES[node.op]: float(node.value)}}}
+    return {"constant_score": {"filter": query, "boost": 0.0}}
+
+
 def _query(node: Node) -> dict[str, Any]:
     """The `yuqing.query` tree as an Elasticsearch bool query with the SQLite store's meaning."""
     if isinstance(node, Term):
         return _term_query(node)
+    if isinstance(node, Field):
+        return _field_query(node)
+    if isinstance(node, Or) and not node.items:
+        return {"match_none": {}}
     if isinstance(node, Not):
         return {"bool": {"must_not": [_query(node.item)]}}
     if isinstance(node, And):
@@ -413,17 +441,70 @@ class ElasticsearchStore:
         return {"bool": {"must": must, "filter": self._filters(request)}}
 
     def search(self, request: SearchRequest) -> SearchResult:
-        newest: list[Any] = [{"published": "desc"}, {"id": "asc"}]
-        sort = ["_score", *newest] if positive_terms(request.query) else newest
+        after = read_cursor(request)
+        order = request.order if request.order != "relevance" or request.query is not None else "time"
+        body: dict[str, Any] = {"query": self._bool(request), "sort": _SORTS[order], "size": request.limit + 1,
+                                "track_total_hits": True, "track_scores": True}
+        if request.facets:
+            body["aggs"] = self._aggregations(request)
         with self._errors(f"search {self.names.read_alias}"):
-            body = self._client.search(index=self.names.read_alias, query=self._bool(request), sort=sort,
-                                       from_=request.offset, size=request.limit, track_total_hits=True,
-                                       track_scores=True).body
+            if after is None:
+                found = self._client.search(index=self.names.read_alias, from_=request.offset, **body).body
+                pit = self._open_pit() if len(found["hits"]["hits"]) > request.limit else None
+            else:
+                found, pit = self._search_after(body, after)
+        page = found["hits"]["hits"][:request.limit]
         hits = []
-        for h in body["hits"]["hits"]:
+        for h in page:
             m = self._mention(h["_source"])
             hits.append(Hit(m, highlight(m.text, request.query), float(h.get("_score") or 0.0)))
-        return SearchResult(body["hits"]["total"]["value"], hits)
+        more = len(found["hits"]["hits"]) > request.limit
+        next_cursor = make_cursor(request, page[-1]["sort"], p=pit) if more and page else None
+        facets = self._facets(request, found["aggregations"]) if request.facets else None
+        return SearchResult(found["hits"]["total"]["value"], hits, next_cursor, facets)
+
+    def _open_pit(self) -> str:
+        return str(self._client.open_point_in_time(index=self.names.read_alias, keep_alive=PIT_KEEP_ALIVE).body["id"])
+
+    def _search_after(self, body: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        """The page after a cursor, in its point in time; one that has expired is replaced by a new one."""
+        pit = after.get("p") or self._open_pit()
+        try:
+            found = self._client.search(pit={"id": pit, "keep_alive": PIT_KEEP_ALIVE}, search_after=after["k"],
+                                        **body).body
+        except NotFoundError:  # the point in time expired (or the cluster restarted)
+            pit = self._open_pit()
+            found = self._client.search(pit={"id": pit, "keep_alive": PIT_KEEP_ALIVE}, search_after=after["k"],
+                                        **body).body
+        return found, str(found.get("pit_id", pit))
+
+    def _origin(self, request: SearchRequest) -> datetime:
+        return request.since or datetime(1970, 1, 1, tzinfo=self.tz)
+
+    def _aggregations(self, request: SearchRequest) -> dict[str, Any]:
+        assert request.facets is not None
+        size, step = request.facets.size, request.facets.interval_seconds * 1000
+        histogram = {"field": "published", "fixed_interval": f"{request.facets.interval_seconds}s",
+                     "offset": f"{_epoch_ms(self._origin(request)) % step}ms", "min_doc_count": 1}
+        aggs: dict[str, Any] = {"timeline": {"date_histogram": histogram,
+                                             "aggs": {"polarity": {"terms": {"field": "polarity", "size": 10}}}}}
+        for name, field in (("sources", "source"), ("institutions", "institutions"), ("categories", "categories"),
+                            ("groups", "group")):
+            aggs[name] = {"terms": {"field": field, "size": size}}
+        return aggs
+
+    def _facets(self, request: SearchRequest, aggs: dict[str, Any]) -> Facets:
+        assert request.facets is not None
+        size, step = request.facets.size, request.facets.interval_seconds * 1000
+        origin = self._origin(request)
+        counts = {(b["key"] - _epoch_ms(origin)) // step: {p["key"]: p["doc_count"] for p in b["polarity"]["buckets"]}
+                  for b in aggs["timeline"]["buckets"]}
+
+        def pairs(name: str) -> list[tuple[str, int]]:
+            return top([(b["key"], b["doc_count"]) for b in aggs[name]["buckets"]], size)
+
+        return Facets(timeline=timeline(counts, origin, request.facets.interval_seconds), sources=pairs("sources"),
+                      institutions=pairs("institutions"), categories=pairs("categories"), groups=pairs("groups"))
 
     def _hits(self, query: dict[str, Any], batch_size: int, source: bool) -> Iterator[list[dict[str, Any]]]:
         """Every hit of `query` over the read alias, a page at a time: a point in time and
@@ -435,12 +516,12 @@ class ElasticsearchStore:
             if self._unrefreshed:  # this process's own writes belong in the view
                 self._client.indices.refresh(index=self.names.read_alias)
                 self._unrefreshed = False
-            pit = self._client.open_point_in_time(index=self.names.read_alias, keep_alive=SCAN_KEEP_ALIVE).body["id"]
+            pit = self._client.open_point_in_time(index=self.names.read_alias, keep_alive=PIT_KEEP_ALIVE).body["id"]
         try:
             after: list[Any] | None = None
             while True:
                 with self._errors(f"scan {self.names.read_alias}"):
-                    body = self._client.search(pit={"id": pit, "keep_alive": SCAN_KEEP_ALIVE}, query=query,
+                    body = self._client.search(pit={"id": pit, "keep_alive": PIT_KEEP_ALIVE}, query=query,
                                                sort=[{"_shard_doc": "asc"}], size=batch_size, search_after=after,
                                                source=source, track_total_hits=False).body
                 pit = body.get("pit_id", pit)

@@ -2,6 +2,20 @@
 
 One writer connection guarded by a lock (the scheduler's jobs and the web app share the object);
 the schema is created idempotently and migrated by version, as Datasette does.
+
+Laid out so that a search is one FTS5 lookup (schema 3):
+
+- **Row ids are time-ordered**: `rowid = published millisecond * ROWIDS_PER_MS + n` (`n` tells
+  mentions of one millisecond apart). Newest first is FTS5's own reverse doclist order, a date
+  range is a rowid range FTS5 seeks to, and the time cursor is a rowid: page 500 costs what page 1
+  does.
+- **Filters are tokens** in the index's `tags` column (`s` + the source's UTF-8 in hex,
+  `p`olarity, `i`nstitution, `c`ategory, `a`uthor, risk buckets, and `z` on every row), so
+  `催收 source:weibo` or `--polarity negative` is one FTS5 expression, and counting the matches
+  reads only the index.
+- **Narrow rows**: `mentions` holds only what sorting and facets read; the JSON document is in
+  `mention_docs`, read for the page's hits alone; `mention_labels` holds the institutions and
+  categories the facets count.
 """
 from __future__ import annotations
 
@@ -9,23 +23,84 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from yuqing.highlight import highlight
 from yuqing.model import Mention, keep_corrections
-from yuqing.query import And, Node, Not, Or, Term, positive_terms
-from yuqing.segment import index_tokens, near_distance, query_tokens
-from yuqing.storage.base import SCAN_BATCH, Hit, IndexReport, SearchRequest, SearchResult, StoreError
+from yuqing.query import And, Field, Node, Not, Or, Term
+from yuqing.segment import chunked_map, index_tokens, near_distance, query_tokens
+from yuqing.storage.base import (
+    SCAN_BATCH,
+    Facets,
+    Hit,
+    IndexReport,
+    SearchRequest,
+    SearchResult,
+    StoreError,
+    make_cursor,
+    read_cursor,
+    timeline,
+    top,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Rows deleted per transaction by `prune`: a writer (the crawl) waits at most one batch, not the whole prune.
 PRUNE_BATCH = 5000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ROWIDS_PER_MS = 2 ** 15  # fits year 9999 in 63 bits; more mentions in one millisecond spill into the next
+_ROWID_RANGE = (-(2 ** 63), 2 ** 63 - 1)
+Migration = str | Callable[[sqlite3.Connection], None]
+
+
+def _schema_3(db: sqlite3.Connection) -> None:
+    """Time-ordered rowids, filter tokens, narrow rows: every mention moves to the new tables, with
+    the segmented text of the old index (nothing is segmented again)."""
+    for statement in filter(str.strip, SCHEMA_3.split(";")):
+        db.execute(statement)
+    old = db.execute("SELECT m.doc, f.title, f.body FROM mentions_v2 m LEFT JOIN mentions_fts f ON f.rowid = m.rowid "
+                     "ORDER BY m.published_ts")
+    for doc, title_seg, body_seg in old:
+        _insert(db, _row(Mention.from_dict(json.loads(doc)), doc, title_seg or "", body_seg or ""))
+    for table in ("mention_institutions", "mentions_fts", "mentions_v2"):
+        db.execute(f"DROP TABLE {table}")
+
+
+SCHEMA_3 = """
+    ALTER TABLE mentions RENAME TO mentions_v2;
+    DROP INDEX mentions_published;
+    DROP INDEX mentions_source;
+    DROP INDEX mentions_group;
+    CREATE TABLE mentions (
+        rowid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        source TEXT NOT NULL,
+        polarity TEXT NOT NULL,
+        published_ts REAL NOT NULL,
+        risk REAL,
+        group_id TEXT NOT NULL
+    );
+    CREATE INDEX mentions_risk ON mentions (coalesce(risk, -1), rowid);
+    CREATE TABLE mention_docs (rowid INTEGER PRIMARY KEY, doc TEXT NOT NULL);
+    CREATE TABLE mention_labels (
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        mention_rowid INTEGER NOT NULL,
+        PRIMARY KEY (kind, value, mention_rowid)
+    ) WITHOUT ROWID;
+    CREATE INDEX mention_labels_rowid ON mention_labels (mention_rowid);
+    CREATE VIRTUAL TABLE mention_index USING fts5 (title, body, tags, tokenize = 'unicode61');
+    INSERT INTO mention_index (mention_index, rank) VALUES ('rank', 'bm25(2.0, 1.0, 0.0)')
+"""
+
 # Each entry upgrades the schema by one version; never edit a released entry, append a new one.
-MIGRATIONS: tuple[str, ...] = (
+MIGRATIONS: tuple[Migration, ...] = (
     """
     CREATE TABLE mentions (
         rowid INTEGER PRIMARY KEY,
@@ -49,13 +124,15 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE mentions ADD COLUMN group_id TEXT NOT NULL DEFAULT '';
     CREATE INDEX mentions_group ON mentions (group_id);
     """,
+    # 3: time-ordered rowids, filters as index tokens, narrow rows (see the module docstring)
+    _schema_3,
 )
 
 
-def migrate(db: sqlite3.Connection, path: Path, migrations: tuple[str, ...], key: str) -> list[str]:
+def migrate(db: sqlite3.Connection, path: Path, migrations: Sequence[Migration], key: str) -> list[str]:
     """Bring one schema in `db` up to date; one line per version applied, or one saying it is
     current. Each schema sharing the file (the mentions, the alert state) keeps its own version
-    under `key` in the `meta` table."""
+    under `key` in the `meta` table. A migration is SQL, or a function for one that moves rows."""
     db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
     db.execute("BEGIN IMMEDIATE")  # two processes opening a new file at once: one migrates, one waits
     try:
@@ -65,8 +142,11 @@ def migrate(db: sqlite3.Connection, path: Path, migrations: tuple[str, ...], key
             raise StoreError(f"{path} has {key} {version}, newer than this yuqing ({len(migrations)}); upgrade yuqing")
         lines = []
         for number, script in enumerate(migrations[version:], start=version + 1):
-            for statement in filter(str.strip, script.split(";")):
-                db.execute(statement)
+            if callable(script):
+                script(db)
+            else:
+                for statement in filter(str.strip, script.split(";")):
+                    db.execute(statement)
             db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(number)))
             lines.append(f"migrated {path} to {key} {number}")
         db.execute("COMMIT")
@@ -77,15 +157,172 @@ def migrate(db: sqlite3.Connection, path: Path, migrations: tuple[str, ...], key
     return lines or [f"unchanged: {path} at {key} {version}"]
 
 
-def _ts(mention: Mention) -> float:
-    return (mention.published_at or mention.fetched_at).timestamp()
+# -- what one mention is in the tables ----------------------------------------------------------
 
+@dataclass(frozen=True)
+class _Row:
+    """A mention made ready to store (in a worker process for large writes: segmenting is slow)."""
+
+    id: str
+    source: str
+    polarity: str
+    ms: int
+    published_ts: float
+    risk: float | None
+    group_id: str
+    doc: str
+    title_seg: str
+    body_seg: str
+    tags: str
+    labels: tuple[tuple[str, str], ...]
+
+
+def _ms(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(milliseconds=1)
+
+
+def _tag(kind: str, value: str) -> str:
+    """One filter token: the kind letter and the value's UTF-8 in hex (one unicode61 token, exact)."""
+    return kind + value.encode("utf-8", "surrogatepass").hex()
+
+
+FIELD_TAGS = {"source": "s", "polarity": "p", "institution": "i", "category": "c", "author": "a"}
+_ALL = "tags : z"
+_NOTHING = f"({_ALL} NOT {_ALL})"
+
+
+def _risk_tags(risk: float | None) -> list[str]:
+    """Risk as tokens: its tenth (`rt6`), its hundredth (`rh63`, floor), and `rx` when it is
+    exactly that hundredth, so any comparison with a two-decimal threshold is exact."""
+    if risk is None or not 0 <= risk <= 1:
+        return []
+    scaled = risk * 100
+    hundredth = int(scaled + 1e-9)  # 0.29 * 100 is 28.999999999999996
+    tags = [f"rt{hundredth // 10}", f"rh{hundredth}"]
+    return tags + ["rx"] if abs(scaled - round(scaled)) < 1e-9 else tags
+
+
+def _row(m: Mention, doc: str, title_seg: str, body_seg: str) -> _Row:
+    tags = ["z", _tag("s", m.source), *(_tag("i", n) for n in m.institutions), *(_tag("c", c) for c in m.categories)]
+    tags += [_tag("p", m.polarity)] if m.polarity else []
+    tags += [_tag("a", m.author)] if m.author else []
+    tags += ["k"] if m.corrections else []  # `corrected_only`
+    when = m.published_at or m.fetched_at
+    labels = tuple(dict.fromkeys([("i", n) for n in m.institutions] + [("c", c) for c in m.categories]))
+    return _Row(m.id, m.source, m.polarity, _ms(when), when.timestamp(), m.risk, m.group_id or m.id, doc,
+                title_seg, body_seg, " ".join(tags + _risk_tags(m.risk)), labels)
+
+
+def _prepare(mentions: Sequence[Mention]) -> list[_Row | tuple[str, str]]:
+    """Rows for `mentions`, or (id, reason) for one that cannot be stored. Runs in worker processes."""
+    out: list[_Row | tuple[str, str]] = []
+    for m in mentions:
+        try:
+            doc = json.dumps(m.to_dict(), ensure_ascii=False, allow_nan=False)
+            out.append(_row(m, doc, index_tokens(m.title), index_tokens(m.content)))
+        except (TypeError, ValueError, AttributeError) as e:
+            out.append((getattr(m, "id", "?"), f"cannot serialise: {e}"))
+    return out
+
+
+def _corrected(stored: dict[str, Any], row: _Row) -> _Row:
+    """`row` written over a stored mention a person corrected: the people's values stay
+    (`keep_corrections`), and its tags follow them."""
+    m = keep_corrections(Mention.from_dict(stored), Mention.from_dict(json.loads(row.doc)))
+    return _row(m, json.dumps(m.to_dict(), ensure_ascii=False, allow_nan=False), row.title_seg, row.body_seg)
+
+
+def _delete(db: sqlite3.Connection, rowid: int) -> None:
+    for sql in ("DELETE FROM mentions WHERE rowid = ?", "DELETE FROM mention_docs WHERE rowid = ?",
+                "DELETE FROM mention_index WHERE rowid = ?", "DELETE FROM mention_labels WHERE mention_rowid = ?"):
+        db.execute(sql, (rowid,))
+
+
+def _insert(db: sqlite3.Connection, row: _Row, rowid: int | None = None) -> None:
+    """Insert `row`, at `rowid` or at the next free id of its millisecond."""
+    if rowid is None:
+        base = row.ms * ROWIDS_PER_MS
+        last = db.execute("SELECT max(rowid) FROM mentions WHERE rowid >= ? AND rowid < ?",
+                          (base, base + ROWIDS_PER_MS)).fetchone()[0]
+        rowid = base if last is None else last + 1
+        while rowid >= base + ROWIDS_PER_MS and db.execute("SELECT 1 FROM mentions WHERE rowid = ?",
+                                                            (rowid,)).fetchone():  # a full millisecond spills over
+            rowid += 1
+    db.execute("INSERT INTO mentions VALUES (?, ?, ?, ?, ?, ?, ?)",
+               (rowid, row.id, row.source, row.polarity, row.published_ts, row.risk, row.group_id))
+    db.execute("INSERT INTO mention_docs VALUES (?, ?)", (rowid, row.doc))
+    db.execute("INSERT INTO mention_index (rowid, title, body, tags) VALUES (?, ?, ?, ?)",
+               (rowid, row.title_seg, row.body_seg, row.tags))
+    db.executemany("INSERT INTO mention_labels VALUES (?, ?, ?)", [(k, v, rowid) for k, v in row.labels])
+
+
+# -- the query as one FTS5 expression ------------------------------------------------------------
 
 def _fts_phrase(tokens: list[str]) -> str:
     quoted = ['"' + t.replace('"', '""') + '"' for t in tokens]
     if len(quoted) == 1:
         return quoted[0]
     return f"NEAR({' '.join(quoted)}, {near_distance(tokens)})"
+
+
+def _cover(low: int, high: int) -> list[str]:
+    """Risk tokens for hundredths `low`..`high`: whole tenths where they fit, hundredths elsewhere."""
+    tokens, h = [], low
+    while h <= high:
+        if h % 10 == 0 and h + 9 <= high and h < 100:
+            tokens.append(f"rt{h // 10}")
+            h += 10
+        else:
+            tokens.append(f"rh{h}")
+            h += 1
+    return tokens
+
+
+def _risk_fts(op: str, value: str) -> str:
+    t = int(Decimal(value) * 100)
+    exact, inexact = f"(tags : rh{t} AND tags : rx)", f"(tags : rh{t} NOT tags : rx)"
+    tokens = _cover(t + 1, 100) if op == ">" else _cover(t, 100) if op == ">=" else _cover(0, t - 1)
+    parts = [f"tags : ({' OR '.join(tokens)})"] if tokens and op != "=" else []
+    parts += {">": [inexact], "<=": [exact], "=": [exact]}.get(op, [])
+    return "(" + " OR ".join(parts) + ")" if parts else _NOTHING
+
+
+def _fts(node: Node) -> str:
+    """The query tree as an FTS5 expression: terms look in title and body, fields in tags."""
+    if isinstance(node, Term):
+        return "{title body} : " + _fts_phrase(query_tokens(node.text))
+    if isinstance(node, Field):
+        if node.name == "risk":
+            return _risk_fts(node.op, node.value)
+        return f'tags : "{_tag(FIELD_TAGS[node.name], node.value)}"'
+    if isinstance(node, Not):  # FTS5's NOT is binary: everything (z) but the item
+        return f"({_ALL} NOT {_fts(node.item)})"
+    if isinstance(node, Or):
+        return "(" + " OR ".join(_fts(item) for item in node.items) + ")" if node.items else _NOTHING
+    wanted = [_fts(item) for item in node.items if not isinstance(item, Not)] or [_ALL]
+    unwanted = [_fts(item.item) for item in node.items if isinstance(item, Not)]
+    expr = "(" + " AND ".join(wanted) + ")"
+    return f"({expr} NOT ({' OR '.join(unwanted)}))" if unwanted else expr
+
+
+def _match(request: SearchRequest) -> str | None:
+    """The request's query and filters as one FTS5 expression; None when nothing restricts it."""
+    nodes: list[Node] = [request.query] if request.query is not None else []
+    nodes += [Field(name, value) for name, value in (("polarity", request.polarity), ("source", request.source),
+                                                      ("institution", request.institution)) if value]
+    if request.allowed_institutions is not None:
+        nodes.append(Or(tuple(Field("institution", n) for n in request.allowed_institutions)))
+    parts = [_fts(nodes[0] if len(nodes) == 1 else And(tuple(nodes)))] if nodes else []
+    if request.corrected_only:
+        parts.append("tags : k")
+    return " AND ".join(f"({p})" for p in parts) if parts else None
+
+
+def _rowid_bounds(request: SearchRequest) -> tuple[int, int]:
+    """The inclusive rowid range of the date bounds (milliseconds)."""
+    low = _ms(request.since) * ROWIDS_PER_MS if request.since else _ROWID_RANGE[0]
+    high = _ms(request.until) * ROWIDS_PER_MS - 1 if request.until else _ROWID_RANGE[1]
+    return low, high
 
 
 def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
@@ -120,6 +357,8 @@ class SqliteStore:
         try:
             self._db = connect(self.path, self.BUSY_TIMEOUT)
             self._db.execute("PRAGMA synchronous = NORMAL")
+            # Searches read the index pages again and again: map them instead of copying them in.
+            self._db.execute("PRAGMA mmap_size = 1073741824")
             self._migrate()
         except (sqlite3.Error, OSError) as e:
             raise StoreError(f"cannot open the SQLite store at {self.path}: {e}{_why_not(self.path)}") from e
@@ -155,44 +394,36 @@ class SqliteStore:
     # -- writes ---------------------------------------------------------------------------------
 
     def index_many(self, mentions: Iterable[Mention]) -> IndexReport:
+        """Upserts. A large write is prepared in worker processes while earlier chunks are stored,
+        one transaction per chunk; a small one is prepared before the write lock is taken."""
         report = IndexReport()
-        rows = []
-        for m in mentions:  # segmenting is the slow part: do it outside the write lock
-            try:
-                rows.append((m, json.dumps(m.to_dict(), ensure_ascii=False, allow_nan=False),
-                             index_tokens(m.title), index_tokens(m.content)))
-            except (TypeError, ValueError, AttributeError) as e:
-                report.failed.append((getattr(m, "id", "?"), f"cannot serialise: {e}"))
-        with self._errors(f"write {len(rows)} mentions") as db:
-            db.execute("BEGIN IMMEDIATE")
-            for m, doc, title_seg, body_seg in rows:
-                self._upsert(m, doc, title_seg, body_seg, report)
-            db.execute("COMMIT")
+        for prepared in chunked_map(_prepare, list(mentions)):
+            rows = [r for r in prepared if isinstance(r, _Row)]
+            report.failed.extend(r for r in prepared if not isinstance(r, _Row))
+            with self._errors(f"write {len(rows)} mentions") as db:
+                db.execute("BEGIN IMMEDIATE")
+                for row in rows:
+                    self._upsert(db, row, report)
+                db.execute("COMMIT")
         return report
 
-    def _upsert(self, m: Mention, doc: str, title_seg: str, body_seg: str, report: IndexReport) -> None:
-        db = self._db
+    @staticmethod
+    def _upsert(db: sqlite3.Connection, row: _Row, report: IndexReport) -> None:
         # The stored document only when it carries corrections: the one case that changes what is written.
-        old = db.execute("SELECT rowid, CASE WHEN json_array_length(doc, '$.corrections') > 0 THEN doc END "
-                         "FROM mentions WHERE id = ?", (m.id,)).fetchone()
+        old = db.execute("SELECT m.rowid, CASE WHEN json_array_length(d.doc, '$.corrections') > 0 THEN d.doc END "
+                         "FROM mentions m JOIN mention_docs d ON d.rowid = m.rowid WHERE m.id = ?",
+                         (row.id,)).fetchone()
+        keep = None
         if old and old[1]:
-            m = keep_corrections(self._mention(old[1]), m)
-            doc = json.dumps(m.to_dict(), ensure_ascii=False, allow_nan=False)
-        values = (m.source, m.polarity, _ts(m), m.group_id, doc)
+            row = _corrected(json.loads(old[1]), row)
         if old:
-            rowid = old[0]
-            db.execute("UPDATE mentions SET source = ?, polarity = ?, published_ts = ?, group_id = ?, doc = ? "
-                       "WHERE rowid = ?", (*values, rowid))
-            db.execute("DELETE FROM mentions_fts WHERE rowid = ?", (rowid,))
-            db.execute("DELETE FROM mention_institutions WHERE mention_rowid = ?", (rowid,))
+            _delete(db, old[0])
+            # Same millisecond: the same place in time order (a replay changes no rowid).
+            keep = old[0] if old[0] // ROWIDS_PER_MS == row.ms else None
             report.updated += 1
         else:
-            rowid = db.execute("INSERT INTO mentions (id, source, polarity, published_ts, group_id, doc) "
-                               "VALUES (?, ?, ?, ?, ?, ?)", (m.id, *values)).lastrowid
             report.created += 1
-        db.execute("INSERT INTO mentions_fts (rowid, title, body) VALUES (?, ?, ?)", (rowid, title_seg, body_seg))
-        db.executemany("INSERT OR IGNORE INTO mention_institutions VALUES (?, ?)",
-                       [(rowid, name) for name in m.institutions])
+        _insert(db, row, keep)
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -204,68 +435,103 @@ class SqliteStore:
 
     def get(self, mention_id: str) -> Mention | None:
         with self._errors(f"read mention {mention_id}") as db:
-            row = db.execute("SELECT doc FROM mentions WHERE id = ?", (mention_id,)).fetchone()
+            row = db.execute("SELECT d.doc FROM mentions m JOIN mention_docs d ON d.rowid = m.rowid WHERE m.id = ?",
+                             (mention_id,)).fetchone()
         return self._mention(row[0]) if row else None
 
-    def _match_sql(self, node: Node, params: list[object]) -> str:
-        if isinstance(node, Term):
-            params.append(_fts_phrase(query_tokens(node.text)))
-            return "m.rowid IN (SELECT rowid FROM mentions_fts WHERE mentions_fts MATCH ?)"
-        if isinstance(node, Not):
-            return f"NOT ({self._match_sql(node.item, params)})"
-        joiner = " AND " if isinstance(node, And) else " OR "
-        assert isinstance(node, (And, Or))
-        return "(" + joiner.join(self._match_sql(item, params) for item in node.items) + ")"
-
-    def _where(self, request: SearchRequest) -> tuple[str, list[object]]:
-        clauses, params = ["1 = 1"], []  # type: tuple[list[str], list[object]]
-        if request.query is not None:
-            clauses.append(self._match_sql(request.query, params))
-        if request.since is not None:
-            clauses.append("m.published_ts >= ?")
-            params.append(request.since.timestamp())
-        if request.until is not None:
-            clauses.append("m.published_ts < ?")
-            params.append(request.until.timestamp())
-        if request.polarity:
-            clauses.append("m.polarity = ?")
-            params.append(request.polarity)
-        if request.source:
-            clauses.append("m.source = ?")
-            params.append(request.source)
-        if request.institution:
-            clauses.append("m.rowid IN (SELECT mention_rowid FROM mention_institutions WHERE institution = ?)")
-            params.append(request.institution)
-        if request.allowed_institutions is not None:
-            marks = ", ".join("?" * len(request.allowed_institutions))
-            clauses.append(f"m.rowid IN (SELECT mention_rowid FROM mention_institutions WHERE institution IN ({marks}))"
-                           if marks else "0 = 1")
-            params.extend(request.allowed_institutions)
-        if request.corrected_only:
-            clauses.append("json_array_length(m.doc, '$.corrections') > 0")
-        return " AND ".join(clauses), params
+    @staticmethod
+    def _matching(request: SearchRequest, column: str = "rowid") -> tuple[str, list[object]]:
+        """An SQL condition on `column` (a mentions rowid) for the mentions the request matches."""
+        match = _match(request)
+        low, high = _rowid_bounds(request)
+        if match is None:
+            return f"{column} BETWEEN ? AND ?", [low, high]
+        return (f"{column} IN (SELECT rowid FROM mention_index WHERE mention_index MATCH ? AND rowid BETWEEN ? AND ?)",
+                [match, low, high])
 
     def search(self, request: SearchRequest) -> SearchResult:
-        where, params = self._where(request)
-        rank_terms = positive_terms(request.query)
+        after = read_cursor(request)
+        match = _match(request)
+        low, high = _rowid_bounds(request)
+        order = request.order
         with self._errors("search") as db:
-            total = db.execute(f"SELECT COUNT(*) FROM mentions m WHERE {where}", params).fetchone()[0]
-            if rank_terms:
-                rank_match = " OR ".join(_fts_phrase(query_tokens(t)) for t in rank_terms)
-                sql = (f"SELECT m.doc, -COALESCE(r.rank, 0) FROM mentions m LEFT JOIN "
-                       f"(SELECT rowid, bm25(mentions_fts, 2.0, 1.0) AS rank FROM mentions_fts "
-                       f"WHERE mentions_fts MATCH ?) r ON r.rowid = m.rowid WHERE {where} "
-                       f"ORDER BY COALESCE(r.rank, 0), m.published_ts DESC, m.id LIMIT ? OFFSET ?")
-                rows = db.execute(sql, [rank_match, *params, request.limit, request.offset]).fetchall()
+            if match is None:
+                counted = db.execute("SELECT count(*) FROM mentions WHERE rowid BETWEEN ? AND ?", (low, high))
             else:
-                sql = (f"SELECT m.doc, 0 FROM mentions m WHERE {where} "
-                       f"ORDER BY m.published_ts DESC, m.id LIMIT ? OFFSET ?")
-                rows = db.execute(sql, [*params, request.limit, request.offset]).fetchall()
+                counted = db.execute("SELECT count(*) FROM mention_index WHERE mention_index MATCH ? "
+                                     "AND rowid BETWEEN ? AND ?", (match, low, high))
+            total = counted.fetchone()[0]
+            page = self._page(db, request, order, after["k"] if after else None) if request.limit else []
+            more = len(page) > request.limit
+            page = page[:request.limit]
+            docs = dict(db.execute(f"SELECT rowid, doc FROM mention_docs WHERE rowid IN ({', '.join('?' * len(page))})",
+                                   [rowid for rowid, _ in page]).fetchall()) if page else {}
+            facets = self._facets(db, request) if request.facets else None
         hits = []
-        for doc, score in rows:
-            m = self._mention(doc)
-            hits.append(Hit(m, highlight(m.text, request.query), float(score)))
-        return SearchResult(total, hits)
+        for rowid, key in page:
+            m = self._mention(docs[rowid])
+            hits.append(Hit(m, highlight(m.text, request.query), -key if order == "relevance" else 0.0))
+        next_cursor = make_cursor(request, [page[-1][1], page[-1][0]]) if more else None
+        return SearchResult(total, hits, next_cursor, facets)
+
+    def _page(self, db: sqlite3.Connection, request: SearchRequest, order: str,
+              after: list[Any] | None) -> list[tuple[int, float]]:
+        """(rowid, sort key) of the page's hits and one more (is there a next page?), in order."""
+        match = _match(request)
+        low, high = _rowid_bounds(request)
+        window = [request.limit + 1, request.offset]
+        if order == "relevance" and match is not None:
+            keyset, params = ("AND (rank > ? OR (rank = ? AND rowid < ?))", [after[0], after[0], after[1]]) \
+                if after else ("", [])
+            return db.execute(f"SELECT rowid, rank FROM mention_index WHERE mention_index MATCH ? AND rowid BETWEEN ? "
+                              f"AND ? {keyset} ORDER BY rank, rowid DESC LIMIT ? OFFSET ?",
+                              [match, low, high, *params, *window]).fetchall()
+        if order == "risk":
+            where, params = self._matching(request)
+            if after:
+                where += " AND (coalesce(risk, -1) < ? OR (coalesce(risk, -1) = ? AND rowid < ?))"
+                params += [after[0], after[0], after[1]]
+            return db.execute(f"SELECT rowid, coalesce(risk, -1) FROM mentions WHERE {where} "
+                              f"ORDER BY coalesce(risk, -1) DESC, rowid DESC LIMIT ? OFFSET ?",
+                              [*params, *window]).fetchall()
+        if after:  # newest first: the rowid is the time
+            high = min(high, int(after[1]) - 1)
+        table = "mention_index WHERE mention_index MATCH ? AND" if match is not None else "mentions WHERE"
+        return db.execute(f"SELECT rowid, 0 FROM {table} rowid BETWEEN ? AND ? ORDER BY rowid DESC LIMIT ? OFFSET ?",
+                          [*([match] if match is not None else []), low, high, *window]).fetchall()
+
+    def _timeline_counts(self, db: sqlite3.Connection, request: SearchRequest, origin: datetime,
+                         interval_seconds: int) -> dict[int, dict[str, int]]:
+        where, params = self._matching(request)
+        start = origin.timestamp()
+        # floor, not CAST's truncation toward zero, for a mention before the origin
+        bucket = "((published_ts - ?) / ?)"
+        rows = db.execute(f"SELECT CAST({bucket} AS INTEGER) - ({bucket} < CAST({bucket} AS INTEGER)) AS b, "
+                          f"polarity, count(*) FROM mentions WHERE {where} GROUP BY b, polarity",
+                          [start, interval_seconds] * 3 + params).fetchall()
+        counts: dict[int, dict[str, int]] = {}
+        for b, polarity, n in rows:
+            counts.setdefault(b, {})[polarity] = n
+        return counts
+
+    def _facets(self, db: sqlite3.Connection, request: SearchRequest) -> Facets:
+        assert request.facets is not None
+        size, interval = request.facets.size, request.facets.interval_seconds
+        origin = request.since or datetime(1970, 1, 1, tzinfo=self.tz)
+        where, params = self._matching(request)
+        labels_where, labels_params = self._matching(request, "mention_rowid")
+
+        def labels(kind: str) -> list[tuple[str, int]]:
+            return top(db.execute(f"SELECT value, count(*) FROM mention_labels WHERE kind = ? AND {labels_where} "
+                                  "GROUP BY value", [kind, *labels_params]).fetchall(), size)
+
+        return Facets(
+            timeline=timeline(self._timeline_counts(db, request, origin, interval), origin, interval),
+            sources=top(db.execute(f"SELECT source, count(*) FROM mentions WHERE {where} GROUP BY source",
+                                   params).fetchall(), size),
+            institutions=labels("i"), categories=labels("c"),
+            groups=db.execute(f"SELECT group_id, count(*) AS n FROM mentions WHERE {where} GROUP BY group_id "
+                              "ORDER BY n DESC, group_id LIMIT ?", [*params, size]).fetchall())
 
     def count_by_interval(self, since: datetime, until: datetime, interval_seconds: int, *,
                           institution: str | None = None, polarity: str | None = None,
@@ -274,29 +540,27 @@ class SqliteStore:
             raise ValueError("interval_seconds must be positive")
         request = SearchRequest(query=None, since=since, until=until, polarity=polarity, source=source,
                                 institution=institution)
-        where, params = self._where(request)
-        start = since.timestamp()
         with self._errors("count mentions") as db:
-            rows = db.execute(
-                f"SELECT CAST((m.published_ts - ?) / ? AS INTEGER) AS b, COUNT(*) FROM mentions m "
-                f"WHERE {where} GROUP BY b", [start, interval_seconds, *params]).fetchall()
-        counts = dict(rows)
+            counts = self._timeline_counts(db, request, since, interval_seconds)
+        start = since.timestamp()
         n = max(0, int(-(-(until.timestamp() - start) // interval_seconds)))
-        tz = since.tzinfo or timezone.utc
-        return [(datetime.fromtimestamp(start + i * interval_seconds, tz), counts.get(i, 0)) for i in range(n)]
+        tz = since.tzinfo or UTC
+        return [(datetime.fromtimestamp(start + i * interval_seconds, tz), sum(counts.get(i, {}).values()))
+                for i in range(n)]
 
     def scan_rows(self, request: SearchRequest | None = None, batch_size: int = SCAN_BATCH,
-                  after_rowid: int = 0) -> Iterator[tuple[int, list[Mention]]]:
+                  after_rowid: int = _ROWID_RANGE[0]) -> Iterator[tuple[int, list[Mention]]]:
         """`scan`, with the last rowid of each batch: `yuqing migrate` keeps it as its checkpoint and
         resumes after it. Keyset paging on rowid, so batch 1,000 costs what batch 1 does; the lock is
         held for one batch at a time, so writers go on between batches."""
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        where, params = self._where(request or SearchRequest(query=None))
+        where, params = self._matching(request or SearchRequest(query=None), "m.rowid")
         while True:
             with self._errors("scan mentions") as db:
-                rows = db.execute(f"SELECT m.rowid, m.doc FROM mentions m WHERE {where} AND m.rowid > ? "
-                                  f"ORDER BY m.rowid LIMIT ?", [*params, after_rowid, batch_size]).fetchall()
+                rows = db.execute(f"SELECT m.rowid, d.doc FROM mentions m JOIN mention_docs d ON d.rowid = m.rowid "
+                                  f"WHERE {where} AND m.rowid > ? ORDER BY m.rowid LIMIT ?",
+                                  [*params, after_rowid, batch_size]).fetchall()
             if not rows:
                 return
             after_rowid = rows[-1][0]
@@ -310,7 +574,7 @@ class SqliteStore:
 
     def ids(self, batch_size: int = SCAN_BATCH) -> Iterator[list[str]]:
         """Every mention id, in rowid order, `batch_size` at a time (the migration's count check)."""
-        after = 0
+        after = _ROWID_RANGE[0]
         while True:
             with self._errors("list mention ids") as db:
                 rows = db.execute("SELECT rowid, id FROM mentions WHERE rowid > ? ORDER BY rowid LIMIT ?",
@@ -329,12 +593,11 @@ class SqliteStore:
         while True:
             with self._errors("prune mentions") as db:
                 db.execute("BEGIN IMMEDIATE")
-                rowids = json.dumps([r for r, in db.execute("SELECT rowid FROM mentions WHERE published_ts < ? LIMIT ?",
-                                                             (cutoff, PRUNE_BATCH))])
-                db.execute("DELETE FROM mentions_fts WHERE rowid IN (SELECT value FROM json_each(?))", (rowids,))
-                # mention_institutions rows go with their mention (ON DELETE CASCADE)
-                n = db.execute("DELETE FROM mentions WHERE rowid IN (SELECT value FROM json_each(?))",
-                               (rowids,)).rowcount
+                rowids = [r for r, in db.execute("SELECT rowid FROM mentions WHERE published_ts < ? LIMIT ?",
+                                                 (cutoff, PRUNE_BATCH))]
+                for rowid in rowids:
+                    _delete(db, rowid)
+                n = len(rowids)
                 db.execute("COMMIT")
             deleted += n
             if n < PRUNE_BATCH:
@@ -342,7 +605,7 @@ class SqliteStore:
 
     def count(self) -> int:
         with self._errors("count mentions") as db:
-            return int(db.execute("SELECT COUNT(*) FROM mentions").fetchone()[0])
+            return int(db.execute("SELECT count(*) FROM mentions").fetchone()[0])
 
     def close(self) -> None:
         """Idempotent; every later call raises `StoreError`."""

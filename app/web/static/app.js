@@ -75,6 +75,36 @@ function onUserChange(form) {
   });
 }
 
+// A form that calls the API: <form class="api" data-method="POST" data-path="/api/..."> sends its
+// named fields as JSON (empty ones left out, unless the field has data-send-empty: "no handler"),
+// then reloads the page, or goes to data-next with {id} taken from the answer.
+function fieldsOf(form) {
+  const body = {};
+  for (const field of form.elements) {
+    if (!field.name) continue;
+    if (field.type === "checkbox") body[field.name] = field.checked;
+    else if (field.value !== "" || field.hasAttribute("data-send-empty")) body[field.name] = field.value;
+  }
+  return body;
+}
+
+function onApiForm(form) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = form.querySelector(".form-error");
+    try {
+      const method = form.dataset.method;
+      const data = await api(method, form.dataset.path, method === "DELETE" ? undefined : fieldsOf(form));
+      const next = form.dataset.next;
+      if (next) window.location.assign(next.replace("{id}", encodeURIComponent(data.id)));
+      else window.location.reload();
+    } catch (failure) {
+      error.textContent = failure.message;
+      error.hidden = false;
+    }
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const login = document.getElementById("login-form");
   if (login) onLogin(login);
@@ -83,4 +113,5 @@ document.addEventListener("DOMContentLoaded", () => {
   const add = document.getElementById("user-add");
   if (add) onUserAdd(add);
   document.querySelectorAll("form.user-change").forEach(onUserChange);
+  document.querySelectorAll("form.api").forEach(onApiForm);
 });
