@@ -3,9 +3,10 @@ the chart's series, categories and sources against the period before, the top ne
 (reposts merged), rising keywords, the period's stories, its alerts with their state, and the
 response times of its cases.
 
-Counts come from the store's own counting (`Store.count_by_interval`), so they are exact however
-many mentions there are; the breakdowns (categories, sources, keywords, stories) are taken from
-the period's mentions as read by `evidence.fetch`, at most `evidence.FETCH_LIMIT` of them.
+Counts, the timeline by polarity, sources and categories come from the store's own counting (the
+search facets, `Store.count_by_interval` for the history), so they are exact however many mentions
+there are; the lists (negative mentions, keywords, stories) are taken from the period's mentions as
+read by `evidence.fetch`, at most `evidence.FETCH_LIMIT` of them.
 """
 from __future__ import annotations
 
@@ -22,11 +23,13 @@ from yuqing.alertstore.model import AlertQuery, AlertRecord, CaseQuery
 from yuqing.cases import CaseKpis, response_kpis
 from yuqing.config import Config
 from yuqing.model import POLARITIES, Institution, Mention, is_web_url
-from yuqing.storage.base import Store
+from yuqing.query import parse
+from yuqing.storage.base import FacetRequest, Facets, SearchRequest, Store
 
 TOP_NEGATIVE = 5
 TOP_SOURCES = 6
 TOP_CATEGORIES = 8
+FACET_SIZE = 20  # values per facet asked of the store: enough for both periods' top categories
 TOP_KEYWORDS = 10
 TOP_STORIES = 5
 MAX_CASES = 5000  # cases read per institution: the store lists them newest first
@@ -92,7 +95,7 @@ class InstitutionDigest:
     alerts: list[AlertLine]
     responses: CaseKpis  # the negative cases opened in the period (yuqing.cases: 48 h, five working days)
     high_risk: int  # negative mentions at or above HIGH_RISK
-    truncated: bool = False  # more mentions than evidence.FETCH_LIMIT: breakdowns from the newest
+    truncated: bool = False  # more mentions than evidence.FETCH_LIMIT: lists from the newest
 
 
 @dataclass
@@ -125,13 +128,28 @@ def _figures(store: Store, period: Period, name: str | None) -> tuple[Figures, F
     return Figures(total[-1], negative[-1]), Figures(sum(total) / n, sum(negative) / n)
 
 
-def _series(store: Store, period: Period, name: str | None) -> tuple[dict[str, list[int]], Figures]:
-    total = _counts(store, period.start, period.end, period.bucket_seconds, name)
-    series = {p: _counts(store, period.start, period.end, period.bucket_seconds, name, p) for p in POLARITIES}
-    other = [t - sum(s[i] for s in series.values()) for i, t in enumerate(total)]
+def _facets(store: Store, since: datetime, until: datetime, name: str | None, step: int,
+            polarity: str | None = None) -> tuple[int, Facets]:
+    """(how many, their facets) of the mentions in [since, until): one search that counts."""
+    result = store.search(SearchRequest(query=parse(""), since=since, until=until, institution=name, polarity=polarity,
+                                        limit=0, facets=FacetRequest(interval_seconds=step, size=FACET_SIZE)))
+    assert result.facets is not None  # asked for
+    return result.total, result.facets
+
+
+def _series(period: Period, total: int, facets: Facets) -> tuple[dict[str, list[int]], Figures]:
+    """Mentions per bucket of the period by polarity (the timeline facet lists only the buckets
+    between the first and the last that hold any)."""
+    n = int(period.length.total_seconds()) // period.bucket_seconds
+    series = {p: [0] * n for p in POLARITIES}
+    other = [0] * n
+    for bucket in facets.timeline:
+        i = int((bucket.start - period.start).total_seconds()) // period.bucket_seconds
+        for polarity, count in bucket.counts.items():
+            (series[polarity] if polarity in series else other)[i] += count
     if any(other):  # mentions not analysed (yet), or of a polarity the chart does not know
         series["other"] = other
-    return series, Figures(sum(total), sum(series["negative"]))
+    return series, Figures(total, sum(series["negative"]))
 
 
 def _about(m: Mention, name: str | None) -> bool:
@@ -155,21 +173,17 @@ def _quoted(groups: list[list[Mention]], base_url: str) -> list[Quoted]:
     return out[:TOP_NEGATIVE]
 
 
-def _categories(now: Sequence[Mention], before: Sequence[Mention],
-                labels: dict[str, str]) -> list[tuple[str, int, int]]:
-    def count(ms: Sequence[Mention]) -> Counter[str]:
-        return Counter(code for m in ms for code in dict.fromkeys(m.categories))
-
-    a, b = count(now), count(before)
+def _categories(now: Facets, before: Facets, labels: dict[str, str]) -> list[tuple[str, int, int]]:
+    """Complaint categories of the negative mentions, against the period before."""
+    a, b = Counter(dict(now.categories)), Counter(dict(before.categories))
     ranked = sorted(set(a) | set(b), key=lambda c: (-a[c], -b[c], c))[:TOP_CATEGORIES]
     return [(labels.get(c, c), a[c], b[c]) for c in ranked]
 
 
-def _sources(mentions: Sequence[Mention]) -> list[tuple[str, str, int, int]]:
-    total = Counter(m.source for m in mentions)
-    negative = Counter(m.source for m in mentions if m.polarity == "negative")
-    platform = {m.source: m.platform for m in mentions}
-    return [(s, platform[s], n, negative[s]) for s, n in total.most_common(TOP_SOURCES)]
+def _sources(every: Facets, negative: Facets, mentions: Sequence[Mention]) -> list[tuple[str, str, int, int]]:
+    platform = {m.source: m.platform for m in mentions}  # a source's kind of site, as its mentions say
+    counted = dict(negative.sources)
+    return [(s, platform.get(s, ""), n, counted.get(s, 0)) for s, n in every.sources[:TOP_SOURCES]]
 
 
 def _rising(now: Sequence[Mention], before: Sequence[Mention], institution: Institution) -> list[tuple[str, int, int]]:
@@ -255,7 +269,10 @@ def assess(now: Figures, average: Figures, alerts: Sequence[AlertRecord], high_r
 def collect_institution(config: Config, store: Store, alert_store: AlertStore, period: Period,
                         institution: Institution, now: datetime) -> InstitutionDigest:
     name = None if institution is EVERYTHING else institution.name
-    series, current = _series(store, period, name)
+    total, every = _facets(store, period.start, period.end, name, period.bucket_seconds)
+    series, current = _series(period, total, every)
+    _, negative_facets = _facets(store, period.start, period.end, name, period.bucket_seconds, "negative")
+    _, before_facets = _facets(store, period.previous().start, period.start, name, period.bucket_seconds, "negative")
     previous, average = _figures(store, period, name)
     mentions = evidence.fetch(store, period.start, period.end, institution=name)
     before = evidence.fetch(store, period.previous().start, period.start, institution=name)
@@ -270,8 +287,8 @@ def collect_institution(config: Config, store: Store, alert_store: AlertStore, p
     return InstitutionDigest(
         name=institution.name, now=current, previous=previous, average=average, level=level, reason=reason,
         series=series,
-        categories=_categories(negative, [m for m in before if _about(m, name)], labels),
-        sources=_sources(mentions),
+        categories=_categories(negative_facets, before_facets, labels),
+        sources=_sources(every, negative_facets, mentions),
         negative=_quoted(evidence.repost_groups(negative), config.web.base_url),
         keywords=_rising(mentions, before, institution),
         stories=_stories(mentions, institution),

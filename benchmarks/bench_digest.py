@@ -5,9 +5,10 @@
 For each scale, the test suite's generated month (`tests/digest_support.py`: two banks, five
 weeks, every polarity, a burst, reposts, stories; `--scale` multiplies the everyday posts) is
 indexed into a fresh SQLite store, then timed in the same run (fastest of `--repeats`):
-    baseline  the store reads a digest makes and nothing else: per bank, the interval counts
-              (`count_by_interval`, 4 polarities + history) and the mentions of this week and
-              the week before (`evidence.fetch`)
+    baseline  the store reads a digest makes and nothing else: per bank, three counting searches
+              with facets (the week, its negatives, the week before's negatives), the history
+              counts (`count_by_interval`) and the mentions of this week and the week before
+              (`evidence.fetch`)
     collect   everything the digest says (`digest_content.collect`: the reads, categories,
               sources, reposts merged, rising keywords, MinHash stories, alerts, cases)
     email     collect, the charts (matplotlib, one per bank) and both templates into the email
@@ -33,7 +34,8 @@ from alerts.digest_content import collect  # noqa: E402
 from alerts.period import parse_week  # noqa: E402
 from yuqing.alertstore.sqlite import SqliteAlertStore  # noqa: E402
 from yuqing.config import from_mapping  # noqa: E402
-from yuqing.model import POLARITIES  # noqa: E402
+from yuqing.query import parse  # noqa: E402
+from yuqing.storage.base import FacetRequest, SearchRequest  # noqa: E402
 from yuqing.storage.sqlite import SqliteStore  # noqa: E402
 
 
@@ -63,8 +65,10 @@ def measure(scale: int, repeats: int) -> str:
 
         def reads() -> None:
             for inst in config.institutions:
-                for polarity in (None, *POLARITIES):
-                    store.count_by_interval(week.start, week.end, 86400, institution=inst.name, polarity=polarity)
+                for since, until, polarity in ((week.start, week.end, None), (week.start, week.end, "negative"),
+                                               (week.previous().start, week.start, "negative")):
+                    store.search(SearchRequest(query=parse(""), since=since, until=until, institution=inst.name,
+                                               polarity=polarity, limit=0, facets=FacetRequest(86400, 20)))
                 for polarity in (None, "negative"):
                     store.count_by_interval(week.history_start(), week.start, 7 * 86400, institution=inst.name,
                                             polarity=polarity)
