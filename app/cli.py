@@ -392,7 +392,9 @@ def cmd_reanalyze(args: argparse.Namespace, services: Services) -> int:
 def cmd_train(args: argparse.Namespace, services: Services) -> int:
     from nlp.train import main as train_main
 
-    return int(train_main(args.train_args) or 0)
+    # The store is opened only for the corrections: training on the files alone needs none.
+    corrections = list(services.store.scan(corrected_only=True)) if "--with-corrections" in args.train_args else []
+    return int(train_main(args.train_args, corrections) or 0)
 
 
 # -- argument parsing ----------------------------------------------------------------------------
