@@ -45,6 +45,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_query_bounds.py
 	$(BIN)/python benchmarks/learning_curve.py
 	$(BIN)/python benchmarks/bench_crawl.py
+	$(BIN)/python benchmarks/bench_dedup.py
 	YUQING_TEST_ES_URL=$${YUQING_TEST_ES_URL:-$$(tests/elasticsearch/node url)} $(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_web.py --mentions 100000
 

@@ -64,12 +64,9 @@ class EmailChannel(Channel):
 
     @classmethod
     def from_config(cls, name: str, r: Reader, config: Config, env: Mapping[str, str]) -> Channel:
-        to = r.strs("to") or config.digest.recipients
+        to = r.emails("to") or config.digest.recipients  # digest.recipients are checked where they are read
         if not to:
             raise ConfigError(r.where, r.key("to"), "no recipients: list addresses here or in digest.recipients")
-        bad = [a for a in to if "@" not in a]
-        if bad:
-            raise ConfigError(r.where, r.key("to"), f"{bad[0]!r} is not an email address")
         return cls(name, to, config)
 
     def send(self, alert: Alert, key: str) -> None:

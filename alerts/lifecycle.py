@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from alerts.rules import Rule
+from alerts.rules import Rule, subject
 from yuqing.alertstore.base import AlertStore, Conflict
 from yuqing.alertstore.model import ANY, OPEN_STATES, Alert, AlertQuery, AlertRecord, Silence, severity_rank
 
@@ -39,8 +39,11 @@ class Step:
     notices: list[tuple[str, Alert]] = field(default_factory=list)  # (delivery kind, what it says)
 
 
-def open_alert(store: AlertStore, rule: str, institution: str) -> AlertRecord | None:
-    found = store.list_alerts(AlertQuery(rule=rule, institution=institution, states=OPEN_STATES, limit=1))
+def open_alert(store: AlertStore, rule: Rule, group: str) -> AlertRecord | None:
+    """The open alert of one group of the rule (an institution, or a source: `rules.subject`)."""
+    group_fields = subject(rule, group)
+    found = store.list_alerts(AlertQuery(rule=rule.name, institution=group_fields["institution"],
+                                         source=group_fields["source"], states=OPEN_STATES, limit=1))
     return found[0] if found else None
 
 
@@ -77,8 +80,8 @@ def advance(rule: Rule, current: AlertRecord | None, evidence: Alert | None, sil
         if evidence is None or (quiet_until is not None and now < quiet_until):
             return Step()
         record = AlertRecord(id=evidence.id, rule=rule.name, institution=evidence.institution,
-                             severity=evidence.severity, state="firing", started_at=now, updated_at=now,
-                             last_seen_at=now, latest=evidence)
+                             source=evidence.source, severity=evidence.severity, state="firing", started_at=now,
+                             updated_at=now, last_seen_at=now, latest=evidence)
         escalated = False
     else:
         record = copy.deepcopy(current)
@@ -170,15 +173,15 @@ def resolve(store: AlertStore, alert_id: str, by: str, note: str, now: datetime,
     rule stays quiet for `quiet_seconds` (its cooldown), so a spike that is still there does not
     reopen it at once."""
     saved, step = _retrying(store, alert_id, lambda r: _resolved(r, now, f"resolved by {by or 'hand'}", note))
-    state = store.get_rule_state(saved.rule, saved.institution)
+    state = store.get_rule_state(saved.rule, saved.subject)
     quiet = now + timedelta(seconds=quiet_seconds)
-    store.put_rule_state(saved.rule, saved.institution, {**state, "quiet_until": quiet.isoformat()})
+    store.put_rule_state(saved.rule, saved.subject, {**state, "quiet_until": quiet.isoformat()})
     return Step(saved, step.notices)
 
 
-def quiet_until(store: AlertStore, rule: Rule, institution: str) -> datetime | None:
-    """No new alert for this rule + institution before this time (see `advance`)."""
-    state = store.get_rule_state(rule.name, institution)
+def quiet_until(store: AlertStore, rule: Rule, group: str) -> datetime | None:
+    """No new alert for this rule + group (institution or source) before this time (see `advance`)."""
+    state = store.get_rule_state(rule.name, group)
     moments = [datetime.fromisoformat(state["quiet_until"])] if "quiet_until" in state else []
     if "last_alert" in state:  # migrated from the JSON state: the old cooldown
         moments.append(datetime.fromisoformat(state["last_alert"]) + timedelta(seconds=rule.cooldown_seconds))
@@ -186,14 +189,14 @@ def quiet_until(store: AlertStore, rule: Rule, institution: str) -> datetime | N
 
 
 def silence(store: AlertStore, by: str, reason: str, until: datetime, now: datetime, institution: str = ANY,
-            rule: str = ANY, severity: str = ANY) -> Silence:
+            rule: str = ANY, severity: str = ANY, source: str = ANY) -> Silence:
     """Mute matching alerts until `until`; open alerts it matches are silenced at the next check."""
     if not by.strip() or not reason.strip():
         raise LifecycleError("a silence needs who (--by NAME) and why (--why TEXT)")
     if until <= now:
         raise LifecycleError(f"--until {until.isoformat()} is not in the future")
     s = Silence(until=until, created_by=by.strip(), reason=reason.strip(), created_at=now, institution=institution,
-                rule=rule, severity=severity)
+                rule=rule, severity=severity, source=source)
     store.put_silence(s)
     return s
 

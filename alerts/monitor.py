@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from alerts import evidence, lifecycle
 from alerts.delivery import Deliverer, queue
-from alerts.rules import Rule, Spike
+from alerts.rules import Rule, Spike, subject
 from alerts.setup import AlertSetup, load
 from yuqing.alertstore.base import AlertStore, Conflict
 from yuqing.alertstore.model import Alert
@@ -41,10 +41,11 @@ def exclusive(directory: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _search_link(setup: AlertSetup, config: Config, institution: str, spike: Spike) -> str:
+def _search_link(setup: AlertSetup, config: Config, group: dict[str, str], spike: Spike) -> str:
     if not setup.search_url:
         return ""
-    query = urlencode({"institution": institution, "from": spike.bucket_start.astimezone(config.tz).isoformat(),
+    query = urlencode({**{k: v for k, v in group.items() if v},
+                       "from": spike.bucket_start.astimezone(config.tz).isoformat(),
                        "to": spike.bucket_end.astimezone(config.tz).isoformat()})
     return f"{setup.search_url}{'&' if '?' in setup.search_url else '?'}{query}"
 
@@ -52,10 +53,12 @@ def _search_link(setup: AlertSetup, config: Config, institution: str, spike: Spi
 def _build_alert(config: Config, setup: AlertSetup, store: Store, rule: Rule, institution: Institution,
                  spike: Spike, now: datetime, labels: dict[str, str]) -> Alert:
     polarity = None if rule.polarity == "any" else rule.polarity
-    mentions = evidence.fetch(store, spike.bucket_start, spike.bucket_end, institution.name, polarity)
+    group = subject(rule, institution.name)
+    mentions = evidence.fetch(store, spike.bucket_start, spike.bucket_end, group["institution"] or None, polarity,
+                              source=group["source"] or None)
     reposts = {m.id: n for m, n in evidence.merge_reposts(mentions)}
     quoted = evidence.riskiest([m for m in mentions if m.id in reposts], rule.top)
-    return Alert(rule=rule.name, institution=institution.name, polarity=rule.polarity,
+    return Alert(rule=rule.name, **group, kind=rule.TYPE, total=spike.total, polarity=rule.polarity,
                  bucket_start=spike.bucket_start, bucket_end=spike.bucket_end, count=spike.count,
                  baseline=round(spike.baseline, 2), score=round(spike.score, 4), created_at=now,
                  mentions=[evidence.quote(m, labels, config.tz, reposts[m.id]) for m in quoted],
@@ -63,14 +66,14 @@ def _build_alert(config: Config, setup: AlertSetup, store: Store, rule: Rule, in
                  keywords=list(dict.fromkeys([*spike.terms, *evidence.keywords(mentions, [institution])])),
                  channels=list(rule.channels), severity=spike.severity,
                  sources=Counter(m.source for m in mentions).most_common(5),
-                 search_url=_search_link(setup, config, institution.name, spike))
+                 search_url=_search_link(setup, config, group, spike))
 
 
 def _advance(alert_store: AlertStore, rule: Rule, institution: str, spike_alert: Alert | None, now: datetime,
              dry_run: bool) -> lifecycle.Step:
     """Advance and save one group's alert; on a Conflict (an `ack` meanwhile) start from the new copy."""
     for _ in range(CONFLICT_RETRIES):
-        current = lifecycle.open_alert(alert_store, rule.name, institution)
+        current = lifecycle.open_alert(alert_store, rule, institution)
         step = lifecycle.advance(rule, current, spike_alert, alert_store.silences(active_at=now), now,
                                  lifecycle.quiet_until(alert_store, rule, institution))
         if step.record is None or dry_run:

@@ -30,8 +30,16 @@ def _period(alert: Alert) -> str:
 
 def facts(alert: Alert) -> list[str]:
     """The headline numbers, one per line, without markup."""
-    lines = [f"级别：{alert.severity}", f"时段：{_period(alert)}",
-             f"数量：{alert.count} 条（基线约 {alert.baseline:.1f} 条，异常分 {alert.score:.3f}）"]
+    if alert.kind == "silence":
+        lines = [f"级别：{alert.severity}", f"来源：{alert.source}",
+                 f"无新内容：自 {alert.bucket_start:%Y-%m-%d %H:%M} 起（通常间隔约 {alert.baseline:.1f} 小时）"]
+    elif alert.kind == "share":
+        lines = [f"级别：{alert.severity}", f"时段：{_period(alert)}",
+                 f"负面：{alert.count}/{alert.total} 条（通常占比约 {alert.usual_share:.0%}，"
+                 f"即约 {alert.baseline:.1f} 条；异常分 {alert.score:.3f}）"]
+    else:
+        lines = [f"级别：{alert.severity}", f"时段：{_period(alert)}",
+                 f"数量：{alert.count} 条（基线约 {alert.baseline:.1f} 条，异常分 {alert.score:.3f}）"]
     if alert.categories:
         lines.append("类别：" + "、".join(f"{label} {n}" for label, n in alert.categories))
     if alert.keywords:

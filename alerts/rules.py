@@ -1,7 +1,8 @@
-"""Alert rule types, registered in `RULE_TYPES`: `spike` (volume), `silence` (a source gone quiet)
-and `new_term` (a rare term suddenly frequent). A rule type declares its options and validates
-them at start-up; `evaluate` looks at the store and says whether the rule holds now. Severity is
-the detector's (`alerts.detect.severity`): one meaning of 关注 / 预警 / 紧急 for every rule."""
+"""Alert rule types, registered in `RULE_TYPES`: `spike` (volume), `share` (the negative share),
+`silence` (a source gone quiet) and `new_term` (a rare term suddenly frequent). A rule type
+declares its options and validates them at start-up; `evaluate` looks at the store and says
+whether the rule holds now. Severity is the detector's (`alerts.detect.severity`): one meaning of
+关注 / 预警 / 紧急 for every rule."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import ClassVar, TypedDict
 
-from alerts.detect import SEVERITIES, analyse_series, severity, source_silence, term_bursts
+from alerts.detect import SEVERITIES, analyse_series, analyse_share, severity, source_silence, term_bursts
 from alerts.detect.silence import WALLED
 from alerts.evidence import fetch
 from yuqing.config import Config, ConfigError, Reader, parse_duration
@@ -29,6 +30,7 @@ class Spike:
     score: float
     severity: str  # 关注 | 预警 | 紧急 (alerts.detect.SEVERITIES)
     terms: tuple[str, ...] = ()  # new_term: the bursting terms, highest score first
+    total: int = 0  # share: all mentions of the bucket (`count` is its negatives)
 
 
 def _institutions(r: Reader, config: Config) -> tuple[Institution, ...]:
@@ -79,6 +81,22 @@ def _lifecycle(r: Reader, default_resolve: str) -> _Lifecycle:
             "top": int(_number(r, "top", 5, 1, 50))}
 
 
+def _buckets(r: Reader, default_history: str) -> tuple[int, int]:
+    """`bucket` and `history` of the rules that score a series of buckets."""
+    bucket = parse_duration(r.data.get("bucket", "1h"), r.where, r.key("bucket"))
+    history = parse_duration(r.data.get("history", default_history), r.where, r.key("history"))
+    if history < 4 * bucket:
+        raise ConfigError(r.where, r.key("history"), "must cover at least 4 buckets to give a baseline")
+    if history // bucket > 20_000:
+        raise ConfigError(r.where, r.key("bucket"), "too small for the history (more than 20 000 buckets)")
+    return bucket, history
+
+
+def _bucket_range(rule: SpikeRule | ShareRule, now: datetime) -> datetime:
+    """The start of the history of buckets whose last one ends at `now` (a full bucket)."""
+    return now - timedelta(seconds=(rule.history_seconds // rule.bucket_seconds + 1) * rule.bucket_seconds)
+
+
 @dataclass(frozen=True)
 class SpikeRule:
     """Mentions of one polarity per bucket; alert when the latest full bucket scores at least
@@ -108,12 +126,7 @@ class SpikeRule:
         polarity = r.str("polarity", "negative")
         if polarity not in (*POLARITIES, "any"):
             raise ConfigError(r.where, r.key("polarity"), f"{polarity!r} is not one of: {', '.join(POLARITIES)}, any")
-        bucket = parse_duration(r.data.get("bucket", "1h"), r.where, r.key("bucket"))
-        history = parse_duration(r.data.get("history", "21d"), r.where, r.key("history"))
-        if history < 4 * bucket:
-            raise ConfigError(r.where, r.key("history"), "must cover at least 4 buckets to give a baseline")
-        if history // bucket > 20_000:
-            raise ConfigError(r.where, r.key("bucket"), "too small for the history (more than 20 000 buckets)")
+        bucket, history = _buckets(r, "21d")
         return cls(name=name, institutions=_institutions(r, config), channels=channels, polarity=polarity,
                    bucket_seconds=bucket, history_seconds=history,
                    min_count=int(_number(r, "min_count", 5, 0, 1e9)),
@@ -122,9 +135,8 @@ class SpikeRule:
 
     def evaluate(self, store: Store, institution: Institution, now: datetime) -> Spike | None:
         """The latest bucket ends at `now`, so it is always a full bucket."""
-        n = self.history_seconds // self.bucket_seconds + 1
-        since = now - timedelta(seconds=n * self.bucket_seconds)
-        series = store.count_by_interval(since, now, self.bucket_seconds, institution=institution.name,
+        series = store.count_by_interval(_bucket_range(self, now), now, self.bucket_seconds,
+                                         institution=institution.name,
                                          polarity=None if self.polarity == "any" else self.polarity)
         if not series:
             return None
@@ -138,11 +150,61 @@ class SpikeRule:
 
 
 @dataclass(frozen=True)
+class ShareRule:
+    """The share of negative mentions per bucket (`alerts.detect.analyse_share`): alert when the
+    latest full bucket's share scores at least `threshold` against `history` and the bucket holds
+    at least `min_count` negative mentions. Count-aware: the test is binomial against the usual
+    share, so 4 negatives of 5 posts is no crisis where a third are usually negative, 400 of 500
+    is. Catches a turn in tone that the volume alone does not show (as many posts as usual, but
+    most of them complaints). Reminders and resolving as for `spike`."""
+
+    TYPE: ClassVar[str] = "share"
+    OPTIONS: ClassVar[frozenset[str]] = _LIFECYCLE_OPTIONS | {"bucket", "history", "min_count", "threshold"}
+
+    name: str
+    institutions: tuple[Institution, ...]
+    channels: tuple[str, ...]
+    polarity: str = "negative"  # the mentions quoted: the negative ones
+    bucket_seconds: int = 3600
+    history_seconds: int = 14 * 86400  # the usual share is that of about the last week (SHARE_HALF_LIFE)
+    min_count: int = 5
+    threshold: float = 0.95
+    cooldown_seconds: int = 6 * 3600
+    max_cooldown_seconds: int = 48 * 3600
+    resolve_after_seconds: int = 3600
+    top: int = 5
+
+    @classmethod
+    def from_config(cls, name: str, r: Reader, config: Config, channels: tuple[str, ...]) -> ShareRule:
+        bucket, history = _buckets(r, "14d")
+        return cls(name=name, institutions=_institutions(r, config), channels=channels, bucket_seconds=bucket,
+                   history_seconds=history, min_count=int(_number(r, "min_count", 5, 1, 1e9)),
+                   threshold=_number(r, "threshold", 0.95, 0.0, 1.0), **_lifecycle(r, r.data.get("bucket", "1h")))
+
+    def evaluate(self, store: Store, institution: Institution, now: datetime) -> Spike | None:
+        since = _bucket_range(self, now)
+        totals = store.count_by_interval(since, now, self.bucket_seconds, institution=institution.name)
+        negatives = store.count_by_interval(since, now, self.bucket_seconds, institution=institution.name,
+                                            polarity="negative")
+        if not totals:
+            return None
+        result = analyse_share([b for b, _ in totals], [n for _, n in negatives], [t for _, t in totals])
+        (start, total), count = totals[-1], negatives[-1][1]
+        score, share = result.scores[-1], result.baselines[-1]
+        if count < self.min_count or score < self.threshold:
+            return None
+        level = severity(score, count, self.min_count) or SEVERITIES[0]
+        # the baseline is a count, as for spikes: the negatives expected at the usual share
+        return Spike(start, start + timedelta(seconds=self.bucket_seconds), count, share * total, score, level,
+                     total=total)
+
+
+@dataclass(frozen=True)
 class SilenceRule:
     """A source whose mentions stop for longer than twice its usual gap, or whose crawl health is
     blocked / login-required / failing for longer than that gap (`alerts.detect.source_silence`):
-    the crawler broke or its cookie expired. Alerts are grouped per source (the alert's
-    `institution` is the source's name); severity 预警 (nothing comes in: act today). Resolves once
+    the crawler broke or its cookie expired. Alerts are grouped per source (the alert's `source`;
+    its `institution` is empty); severity 预警 (nothing comes in: act today). Resolves once
     mentions arrive again and the health is no longer walled, for `resolve_after` (30 min)."""
 
     TYPE: ClassVar[str] = "silence"
@@ -256,5 +318,12 @@ class NewTermRule:
         return Spike(start, now, top.count, top.expected, top.score, level, tuple(b.term for b in bursts))
 
 
-Rule = SpikeRule | SilenceRule | NewTermRule
-RULE_TYPES: dict[str, type[Rule]] = {r.TYPE: r for r in (SpikeRule, SilenceRule, NewTermRule)}
+Rule = SpikeRule | ShareRule | SilenceRule | NewTermRule
+RULE_TYPES: dict[str, type[Rule]] = {r.TYPE: r for r in (SpikeRule, ShareRule, SilenceRule, NewTermRule)}
+
+
+def subject(rule: Rule, group: str) -> dict[str, str]:
+    """The alert fields naming one group of a rule (one name of `rule.institutions`): its
+    institution, or its source for the rule that watches sources."""
+    return {"institution": "", "source": group} if isinstance(rule, SilenceRule) else {"institution": group,
+                                                                                        "source": ""}

@@ -21,6 +21,7 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--state", action="append", choices=["firing", "acknowledged", "resolved", "silenced", "all"],
                    help="only these states (repeatable; default: all but resolved)")
     s.add_argument("--institution", metavar="I")
+    s.add_argument("--source", metavar="S", help="alerts about this source (the silence rule)")
     s.add_argument("--rule", metavar="R")
     s.add_argument("--from", dest="since", metavar="DATE", help="open at some time since this date/time")
     s.add_argument("--limit", type=int, default=100, metavar="N")
@@ -43,6 +44,7 @@ def add_parser(sub: Any) -> None:
 
     s = actions.add_parser("silence", help="mute matching alerts for a while")
     s.add_argument("--institution", default="*", metavar="I", help="an institution name (default: all)")
+    s.add_argument("--source", default="*", metavar="S", help="a source name, for its silence alerts (default: all)")
     s.add_argument("--rule", default="*", metavar="R", help="a rule name (default: all)")
     s.add_argument("--severity", default="*", choices=["*", "关注", "预警", "紧急"],
                    help="the highest severity muted (default: all)")
@@ -75,12 +77,13 @@ def _list(args: argparse.Namespace, config: Config, store: Any) -> int:
         if args.json:
             print(json.dumps({"silences": [s.to_dict() for s in silences]}, ensure_ascii=False))
         for s in [] if args.json else silences:
-            print(f"{s.id}  until {s.until.astimezone(config.tz):%Y-%m-%d %H:%M}  institution={s.institution} "
+            source = f" source={s.source}" if s.source != "*" else ""
+            print(f"{s.id}  until {s.until.astimezone(config.tz):%Y-%m-%d %H:%M}  institution={s.institution}{source} "
                   f"rule={s.rule} severity≤{s.severity}  by {s.created_by}: {s.reason}")
         return 0
     states = tuple(STATES) if args.state and "all" in args.state else tuple(args.state or OPEN_STATES)
-    query = AlertQuery(institution=args.institution, rule=args.rule, states=states, limit=args.limit,
-                       since=_when(args.since, config, "--from") if args.since else None)
+    query = AlertQuery(institution=args.institution, source=args.source, rule=args.rule, states=states,
+                       limit=args.limit, since=_when(args.since, config, "--from") if args.since else None)
     records = store.list_alerts(query)
     if args.json:
         print(json.dumps({"alerts": [r.public() for r in records]}, ensure_ascii=False))
@@ -157,7 +160,7 @@ def run(args: argparse.Namespace, services: Services) -> int:
             until = (_when(args.until, config, "--until") if args.until else
                      now + timedelta(seconds=parse_duration(args.duration, "command line", "--for")))
             s = lifecycle.silence(store, args.by, args.why, until, now, institution=args.institution,
-                                  rule=args.rule, severity=args.severity)
+                                  rule=args.rule, severity=args.severity, source=args.source)
             print(f"silence {s.id} until {s.until:%Y-%m-%d %H:%M}; matching alerts go quiet at the next check")
         else:
             lifecycle.unsilence(store, args.id)

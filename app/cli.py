@@ -20,8 +20,8 @@ from types import FrameType
 
 from app import settings
 from app.services import Services
-from yuqing.config import Config, ConfigError, load
-from yuqing.storage.base import StoreError
+from yuqing.config import Config, ConfigError, load, parse_duration
+from yuqing.storage.base import SearchRequest, StoreError
 
 Handler = Callable[[argparse.Namespace, Services], int]
 COMMANDS: dict[str, Handler] = {}
@@ -72,16 +72,22 @@ def cmd_import(args: argparse.Namespace, services: Services) -> int:
     return 1 if failed else 0
 
 
-@command("search")
-def cmd_search(args: argparse.Namespace, services: Services) -> int:
-    from yuqing.search import SearchInput, build_request, result_json
+def _search_request(args: argparse.Namespace, services: Services, limit: int) -> SearchRequest:
+    """The query and filters of `search` and `export`, validated, errors naming the flag."""
+    from yuqing.search import SearchInput, build_request
 
-    request = build_request(
+    return build_request(
         SearchInput(" ".join(args.query), args.since, args.until, args.polarity, args.source, args.institution,
-                    args.limit),
+                    limit),
         services.config.tz, "command line",
         keys={"since": "--from", "until": "--to", "limit": "--limit", "query": "QUERY"})
-    result = services.store.search(request)
+
+
+@command("search")
+def cmd_search(args: argparse.Namespace, services: Services) -> int:
+    from yuqing.search import result_json
+
+    result = services.store.search(_search_request(args, services, args.limit))
     if args.json:
         print(json.dumps(result_json(result), ensure_ascii=False))
         return 0
@@ -94,6 +100,49 @@ def cmd_search(args: argparse.Namespace, services: Services) -> int:
             else h.highlight.replace("<mark>", "【").replace("</mark>", "】")
         print(f"\n{when}  {m.polarity or '-':8} {m.source:10} {m.title}\n  {m.url}\n  {html.unescape(text)}")
     return 0
+
+
+@command("export")
+def cmd_export(args: argparse.Namespace, services: Services) -> int:
+    from app.dataops import export
+    from yuqing.export import FORMATS
+
+    out = Path(args.out)
+    fmt = args.format or out.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise ConfigError("command line", "--format", f"give --format {'|'.join(FORMATS)}, or an --out file "
+                          "ending in .csv, .jsonl or .xlsx")
+    if out.is_dir():
+        raise ConfigError("command line", "--out", f"{out} is a folder; name the file to write")
+    n = export(services, _search_request(args, services, 1), fmt, out, args.batch)
+    print(f"exported {n} mention(s) to {out} ({fmt})")
+    return 0
+
+
+@command("prune")
+def cmd_prune(args: argparse.Namespace, services: Services) -> int:
+    from app.dataops import prune
+
+    seconds = parse_duration(args.older_than, "command line", "--older-than")
+    n, before = prune(services, seconds, dry_run=args.dry_run)
+    verb = "would delete" if args.dry_run else "deleted"
+    print(f"{verb} {n} mention(s) published before {before.isoformat(timespec='seconds')}")
+    return 0
+
+
+@command("migrate")
+def cmd_migrate(args: argparse.Namespace, services: Services) -> int:
+    from app.dataops import migrate_to_elasticsearch
+
+    report = migrate_to_elasticsearch(services, args.batch)
+    for line in report.setup:
+        print(line)
+    for mention_id, reason in report.failed:
+        _err(f"mention {mention_id} not copied: {reason}")
+    for line in report.differences():
+        _err(line)
+    print(report.summary())
+    return 0 if report.ok else 1
 
 
 @command("analyze")
@@ -407,6 +456,26 @@ def _search_limit(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n} must be at least 1")
+    return n
+
+
+def _search_arguments(s: argparse.ArgumentParser) -> None:
+    """The query and filters `search` and `export` share."""
+    s.add_argument("query", nargs="*", help='terms (AND), "phrases", OR, NOT, -term, parentheses')
+    s.add_argument("--from", dest="since", metavar="DATE", help="from this date/time (configured timezone)")
+    s.add_argument("--to", dest="until", metavar="DATE", help="up to this date (inclusive) or time")
+    s.add_argument("--polarity", choices=["negative", "neutral", "positive"])
+    s.add_argument("--source", metavar="S")
+    s.add_argument("--institution", metavar="I")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="yuqing", description="舆情 monitoring for financial institutions: "
                                 "crawl public posts, score sentiment, search, alert on negative spikes.")
@@ -440,14 +509,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--input", required=True, metavar="FILE.jsonl")
 
     s = sub.add_parser("search", help="search stored mentions")
-    s.add_argument("query", nargs="*", help='terms (AND), "phrases", OR, NOT, -term, parentheses')
-    s.add_argument("--from", dest="since", metavar="DATE", help="from this date/time (configured timezone)")
-    s.add_argument("--to", dest="until", metavar="DATE", help="up to this date (inclusive) or time")
-    s.add_argument("--polarity", choices=["negative", "neutral", "positive"])
-    s.add_argument("--source", metavar="S")
-    s.add_argument("--institution", metavar="I")
+    _search_arguments(s)
     s.add_argument("--limit", type=_search_limit, default=20, metavar="N", help="hits shown, 1 to 1000 (default 20)")
     s.add_argument("--json", action="store_true", help="machine-readable output")
+
+    s = sub.add_parser("export", help="write every mention a search finds to a CSV, JSON Lines or XLSX file")
+    _search_arguments(s)
+    s.add_argument("--format", choices=["csv", "jsonl", "xlsx"], help="default: from the --out file's suffix")
+    s.add_argument("--out", required=True, metavar="FILE", help="written whole or not at all (temp file, then rename)")
+    s.add_argument("--batch", type=_positive, default=1000, metavar="N", help="mentions read per batch (default 1000)")
+
+    s = sub.add_parser("prune", help="delete mentions published longer ago than a duration")
+    s.add_argument("--older-than", required=True, metavar="AGE", help="e.g. 365d, 52w")
+    s.add_argument("--dry-run", action="store_true", help="count what would be deleted; delete nothing")
+
+    s = sub.add_parser("migrate", help="copy the embedded store (mentions and alert state) into Elasticsearch")
+    s.add_argument("--to", required=True, choices=["elasticsearch"], help="the configured store.elasticsearch cluster")
+    s.add_argument("--batch", type=_positive, default=1000, metavar="N", help="mentions per write (default 1000)")
 
     s = sub.add_parser("analyze", help="score sentiment, targets, categories and risk of JSON Lines texts")
     s.add_argument("--input", required=True, metavar="IN.jsonl")

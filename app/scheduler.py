@@ -31,6 +31,8 @@ from yuqing.storage.base import StoreError
 
 log = logging.getLogger("yuqing.scheduler")
 ALERT_CHECK_SECONDS = 300
+# Daily, at night in the configured zone: a prune's deletes compete with nobody's searches then.
+RETENTION_CRON = "30 3 * * *"
 
 _running: Service | None = None
 
@@ -64,6 +66,10 @@ def check_job() -> int:
 
 def digest_job() -> None:
     _service().digest()
+
+
+def retention_job() -> int:
+    return _service().retention()
 
 
 def _trigger(schedule: Schedule, config: Config) -> Any:
@@ -118,6 +124,12 @@ class Service:
             log.warning("notice: %s", a.summary())
         return len(notices)
 
+    def retention(self) -> int:
+        """Delete the mentions older than `store.retention`; returns how many."""
+        from app.dataops import retention
+
+        return retention(self.services)
+
     def digest(self) -> None:
         """Send the weekly digest for the last complete week."""
         from alerts.digest import send_digest
@@ -134,6 +146,9 @@ class Service:
                       IntervalTrigger(seconds=ALERT_CHECK_SECONDS, timezone=self.config.tz), ()))
         if self.config.digest.recipients:
             specs.append(("digest:weekly", digest_job, _trigger(self.config.digest.schedule, self.config), ()))
+        if self.config.store.retention_seconds is not None:
+            specs.append(("store:retention", retention_job, CronTrigger.from_crontab(RETENTION_CRON,
+                                                                                     timezone=self.config.tz), ()))
         return specs
 
     def start(self) -> None:

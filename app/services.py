@@ -16,6 +16,7 @@ from app import settings
 from yuqing.alertstore import AlertStore, open_alert_store
 from yuqing.config import Config
 from yuqing.datadir import DataDir
+from yuqing.groups import Groups
 from yuqing.ingest import Ingest
 from yuqing.storage import Store, open_store
 
@@ -41,6 +42,7 @@ class Services:
         self._store: Store | None = store
         self._analyzer: Analyzer | None = None
         self._ingest: Ingest | None = None
+        self._groups: Groups | None = None
         self._alerts: AlertSetup | None = None
         self._alert_store: AlertStore | None = None
 
@@ -87,14 +89,19 @@ class Services:
     def ingest(self) -> Ingest:
         with self._lock:
             if self._ingest is None:
+                from nlp.clusters import signature
+
+                self._groups = Groups(self.data.groups_db, signature)
                 self._ingest = Ingest(lambda: self.store, self.analyzer, self.config.institutions, self.data,
-                                      self.config.tz, backend=self.config.store.backend)
+                                      self.config.tz, backend=self.config.store.backend, groups=self._groups)
             return self._ingest
 
     def close(self) -> None:
         with self._lock:
             store, self._store = self._store, None
             alert_store, self._alert_store = self._alert_store, None
+            if self._groups is not None:
+                self._groups.close()
         try:
             if store is not None:
                 store.close()

@@ -38,11 +38,29 @@ def _nlp(config: Config) -> None:
         AnalyzerSettings.parse(config.nlp)
 
 
+def _retention(config: Config) -> None:
+    """`store.retention` is a core key (its form is checked in `yuqing.config`); here, against the
+    alert rules: a rule whose history reaches past the retention would judge today against a
+    baseline the retention job has already pruned away."""
+    keep = config.store.retention_seconds
+    if keep is None:
+        return
+    import alerts
+
+    for rule in alerts.load(config).rules:
+        history = getattr(rule, "history_seconds", 0)
+        if history > keep:
+            raise ConfigError(config.path, "store.retention",
+                              f"{keep / 86400:g}d is shorter than the history of alert rule {rule.name!r} "
+                              f"({history / 86400:g}d): keep mentions at least that long")
+
+
 # section → the stage's check (raises ConfigError naming the dotted key).
 STAGE_SECTIONS: dict[str, Callable[[Config], None]] = {
     "sources": _sources,
     "alerts": _alerts,
     "nlp": _nlp,
+    "store.retention": _retention,
 }
 
 

@@ -83,7 +83,8 @@ class IngestPipeline:
         for key, n in (("stored", report.stored), ("created", report.index.created), ("rejected", report.rejected),
                        ("filtered", report.filtered), ("spooled", report.spooled), ("replayed", report.replayed),
                        ("analysed", report.analysed), ("truncated", report.truncated),
-                       ("analyse_failed", report.analyse_failed), ("store_failed", len(report.index.failed))):
+                       ("analyse_failed", report.analyse_failed), ("group_failed", report.group_failed),
+                       ("store_failed", len(report.index.failed))):
             if n:
                 stats.inc_value(f"yuqing/{key}", n)
         for problem in report.problems:

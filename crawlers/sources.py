@@ -138,6 +138,12 @@ class _Check:
             raise self.fail(key, f"{value!r} is not an hour in s.weibo.com's form YYYY-MM-DD-H (e.g. 2026-11-26-8)")
         return value
 
+    def platform(self, key: str) -> str:
+        value = self.params[key]
+        if not isinstance(value, str) or not _PLATFORM.match(value):
+            raise self.fail(key, f"{value!r} is not a platform name (letters, digits and . _ : -, e.g. json)")
+        return value
+
     def date_format(self, key: str) -> str:
         value = self.params[key]
         if not isinstance(value, str) or "%" not in value:
@@ -148,6 +154,7 @@ class _Check:
 # A header or cookie name (an RFC 9110 token).
 HTTP_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _HOUR = re.compile(r"^\d{4}-\d{2}-\d{2}-(1?\d|2[0-3])$")
+_PLATFORM = re.compile(r"^[\w.:-]+$", re.ASCII)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -287,7 +294,8 @@ _PLATFORM_PARAMS: dict[str, dict[str, str]] = {
     "guba": {"boards": "", "fetch_posts": "boolean", "caifuhao_base_url": "url", **_COMMON},
     "heimao": {"keywords": "words", "page_size": "positive_int", "fetch_details": "boolean", **_COMMON},
     "rss": {"url": "", "urls": "", **_REQUEST},
-    "json": {"url": "", "urls": "", "items": "", "fields": "", "next": "", "max_pages": "positive_int", **_REQUEST},
+    "json": {"url": "", "urls": "", "items": "", "fields": "", "next": "", "max_pages": "positive_int",
+             "platform": "platform", **_REQUEST},
     "article": {"urls": "", **_REQUEST},
     "sitemap": {"url": "url", "allow": "", "max_pages": "positive_int", **_REQUEST},
     "html": {"start_urls": "", "list_item": "", "link": "", "next_page": "", "detail": "",

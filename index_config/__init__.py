@@ -4,6 +4,10 @@ Writes go to the write alias, reads to the read alias, so a new template version
 by building `...-v2-*` indices and moving the aliases, without touching the application. Text is
 segmented by jieba in Python (`yuqing.segment`) and indexed with the whitespace analyser, which
 every cluster has, so search behaves the same everywhere and the same as the SQLite store.
+
+A mapping version that only adds fields (v2: `group_id`, `group`, `repost_of`,
+`published_estimated`) keeps the names of v1: `yuqing index setup` replaces the template and adds
+the new fields to the index being written, in place; documents written before keep working.
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-TEMPLATE_VERSION = 1
+TEMPLATE_VERSION = 2
 ALERTS_TEMPLATE_VERSION = 1
 
 

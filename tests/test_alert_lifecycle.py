@@ -370,7 +370,8 @@ def test_alerts_commands_and_the_list_json_contract(tmp_path, receiver):
     listed = json.loads(yq(data, "alerts", "list", "--json").stdout)
     [item] = listed["alerts"]
     assert list(item) == ["id", "institution", "rule", "severity", "state", "started_at", "updated_at",
-                          "acknowledged_by", "note"]
+                          "acknowledged_by", "note", "source"]  # the contract's keys, then `source` (added)
+    assert item["source"] is None
     assert (item["institution"], item["rule"], item["state"], item["acknowledged_by"]) == (BANK, "neg", "firing", None)
     assert item["severity"] in ("关注", "预警", "紧急") and datetime.fromisoformat(item["started_at"]).utcoffset()
 

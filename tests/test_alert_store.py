@@ -15,7 +15,17 @@ from conftest import es_url
 
 from yuqing.alertstore import Conflict, open_alert_store
 from yuqing.alertstore.legacy import migrate_json_state
-from yuqing.alertstore.model import Alert, AlertQuery, AlertRecord, Delivery, Silence, idempotency_key
+from yuqing.alertstore.model import (
+    Alert,
+    AlertQuery,
+    AlertRecord,
+    Case,
+    CaseEvent,
+    CaseQuery,
+    Delivery,
+    Silence,
+    idempotency_key,
+)
 from yuqing.config import ElasticsearchConfig, from_mapping
 from yuqing.storage.base import StoreError
 
@@ -101,6 +111,46 @@ def test_alerts_are_queryable_by_institution_rule_state_and_time(store):
     assert ids(institution="招商银行", rule="neg", states=("resolved",)) == []
 
 
+def test_alerts_about_a_source_are_queryable_by_source(store):
+    """Silence alerts are grouped per source, with no institution: `source=` finds them, on both
+    backends, and an institution query does not."""
+    a = alert("quiet", "")
+    a.source, a.kind = "weibo", "silence"
+    quiet = store.put_alert(AlertRecord(id=a.id, rule="quiet", institution="", source="weibo", severity="预警",
+                                        state="firing", started_at=T0, updated_at=T0, last_seen_at=T0, latest=a))
+    other = store.put_alert(record("neg", "招商银行", T0 + timedelta(hours=1)))
+    assert [r.id for r in store.list_alerts(AlertQuery(source="weibo"))] == [quiet.id]
+    assert [r.id for r in store.list_alerts(AlertQuery(rule="quiet", institution="", source="weibo"))] == [quiet.id]
+    assert [r.id for r in store.list_alerts(AlertQuery(institution="招商银行", source=""))] == [other.id]
+    assert store.list_alerts(AlertQuery(institution="weibo")) == []
+    got = store.get_alert(quiet.id)
+    assert (got.source, got.latest.source, got.latest.kind, got.subject) == ("weibo", "weibo", "silence", "weibo")
+
+
+def test_a_file_of_alert_schema_1_gains_the_source_column(tmp_path):
+    """Alerts written before `source` existed stay readable and queryable after the upgrade."""
+    import sqlite3
+
+    from yuqing.alertstore.sqlite import MIGRATIONS, SCHEMA_KEY, SqliteAlertStore
+    from yuqing.storage.sqlite import migrate
+
+    path = tmp_path / "yuqing.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    migrate(db, path, MIGRATIONS[:1], SCHEMA_KEY)
+    r = record()
+    doc = {k: v for k, v in r.to_dict().items() if k != "source"}
+    db.execute("INSERT INTO alerts (id, rule, institution, state, started_ts, updated_ts, version, doc) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (r.id, r.rule, r.institution, r.state, T0.timestamp(),
+                                                   T0.timestamp(), 1, json.dumps(doc)))
+    db.close()
+    s = SqliteAlertStore(path)
+    try:
+        [got] = s.list_alerts(AlertQuery(institution="招商银行", source=""))
+        assert got.id == r.id and got.source == ""
+    finally:
+        s.close()
+
+
 def test_delivery_keys_are_recorded_once(store):
     a = alert()
     d = Delivery(alert_id=a.id, channel="mail", kind="firing", notice=a, created_at=T0, due_at=T0)
@@ -148,6 +198,39 @@ def test_silences(store):
     assert store.delete_silence(week.id) is True
     assert store.delete_silence(week.id) is False
     assert [s.id for s in store.silences()] == [hour.id]
+
+
+def test_cases_round_trip_versions_and_queries(store):
+    a = Case(mention_id="m1", title="<b>暴力催收</b>", institution="招商银行", opened_by="分析员", opened_at=T0,
+             history=[CaseEvent(T0, "分析员", "opened")])
+    saved = store.put_case(a)
+    assert saved.version == 1 and store.get_case(a.id) == saved
+    assert saved.opened_at.utcoffset() == timedelta(hours=8) and saved.updated_at == T0
+    saved.status, saved.handler, saved.accepted_at = "in_progress", "王五", T0 + timedelta(hours=3)
+    saved.history.append(CaseEvent(T0 + timedelta(hours=3), "分析员", "assigned", "王五"))
+    assert store.put_case(saved).version == 2
+    with pytest.raises(Conflict, match=a.id):
+        store.put_case(saved)  # the copy read before the last write
+    with pytest.raises(Conflict):
+        store.put_case(a)  # a second new case with the same id
+    got = store.get_case(a.id)
+    assert (got.handler, got.accepted_at, got.history[-1].value) == ("王五", T0 + timedelta(hours=3), "王五")
+    b = store.put_case(Case(mention_id="m2", title="", institution="平安银行", opened_by="x",
+                            opened_at=T0 + timedelta(days=1)))
+    c = store.put_case(Case(mention_id="m1", title="", institution="招商银行", opened_by="x",
+                            opened_at=T0 + timedelta(days=2), status="closed"))
+
+    def ids(**kwargs: Any) -> list[str]:
+        return [x.id for x in store.list_cases(CaseQuery(**kwargs))]
+
+    assert ids() == [c.id, b.id, a.id]  # newest first
+    assert ids(statuses=("open", "in_progress")) == [b.id, a.id]
+    assert ids(handler="王五") == [a.id]
+    assert ids(institutions=("招商银行",)) == [c.id, a.id]
+    assert ids(institutions=()) == []  # a user limited to no institution sees none
+    assert ids(mention_id="m1") == [c.id, a.id]
+    assert ids(limit=1) == [c.id]
+    assert store.get_case("no-such-case") is None
 
 
 def _bump(spec: dict[str, Any], alert_id: str, times: int) -> int:

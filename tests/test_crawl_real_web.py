@@ -225,6 +225,23 @@ def test_a_json_api_read_with_jmespath_follows_its_cursor(any_site, site):
     assert any(p.endswith("/articles/api?cursor=1764061200") for p in site.requests)
 
 
+def test_two_json_apis_numbering_their_posts_alike_keep_both(site, tmp_path):
+    api = {"url": f"{site.url}/articles/api", "items": "data.items",
+           "fields": {"url": "uri", "id": "to_string(id)", "title": "title", "content": "content_short",
+                      "published_at": "to_string(display_time)"}}
+    reports, mentions = crawl_sources(tmp_path, [
+        {"name": "api-a", "type": "json", "params": api}, {"name": "api-b", "type": "json", "params": api},
+        # An installation whose mentions were stored before ids named the source keeps them so.
+        {"name": "api-old", "type": "json", "params": {**api, "platform": "json"}}])
+    assert [reports[n].stored for n in ("api-a", "api-b", "api-old")] == [2, 2, 2]
+    ids = {name: {m.platform_id: m.id for m in mentions.values() if m.source == name}
+           for name in ("api-a", "api-b", "api-old")}
+    assert ids["api-a"].keys() == ids["api-b"].keys() == ids["api-old"].keys() and len(ids["api-a"]) == 2
+    for post, mid in ids["api-a"].items():
+        assert mid == mention_id(platform="json:api-a", post_id=post) != ids["api-b"][post]
+        assert ids["api-old"][post] == mention_id(platform="json", post_id=post)
+
+
 def test_sitemap_and_article_pages_without_selectors(any_site, site):
     reports, mentions = any_site
     pages = {m.url: m for m in mentions.values() if m.source in ("sitemap", "article")}

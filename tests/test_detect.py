@@ -337,6 +337,41 @@ def test_gaps_in_the_series_keep_the_daily_profile():
     assert np.sum(np.delete(scores, at) >= 0.95) <= 1
 
 
+def burst_series(seed: int, width: int, height: float, measurements: bool) -> tuple[list[datetime], list[float], int]:
+    """Six days of 5-minute counts around a daily cycle, `height` × normal for `width` rows from
+    row b (returned); as measurements (not counts) when asked."""
+    rng = np.random.default_rng(seed)
+    n = 6 * 288
+    mean = 20 + 8 * np.sin(2 * np.pi * np.arange(n) / 288)
+    b = 5 * 288 + 40
+    mean[b:b + width] *= height
+    values = rng.poisson(mean).astype(float)
+    if measurements:
+        values = values / 7 + 100
+    return [START + i * FIVE_MIN for i in range(n)], values.tolist(), b
+
+
+@pytest.mark.parametrize("measurements", [False, True])
+@pytest.mark.parametrize("width", [6, 12, 24, 48])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_end_of_a_burst_is_no_anomaly_either_way(seed, width, measurements):
+    """With --direction both, the rows after a burst are the series back at its old level: neither a
+    drop (a burst long enough to be taken for the new level has ended) nor the tail of the burst's
+    run. Before the fix the hour after a 6- to 48-row burst scored 0.99-1.0 on these series."""
+    ts, values, b = burst_series(seed, width, 3, measurements)
+    scores = np.array(score_series(ts, values, "both"))
+    assert scores[b:b + 3].min() > 0.95 and scores[b:b + 3].max() > 0.99
+    assert scores[b + width:b + width + 12].max() < 0.9
+
+
+def test_a_real_drop_after_a_new_level_still_scores():
+    """The old level after a shift is no anomaly, but a source dying is: 0 is far below both."""
+    ts, values, b = burst_series(3, 48, 3, False)
+    values[b + 48:b + 60] = [0.0] * 12
+    scores = np.array(score_series(ts, values, "both"))
+    assert scores[b + 48:b + 51].min() > 0.95
+
+
 def test_a_dead_source_is_a_drop_not_a_spike():
     rng = np.random.default_rng(15)
     ts, mean = hourly_cycle(8, level=40)

@@ -35,6 +35,7 @@ def test_every_top_level_config_key_is_documented(key):
     ("smtp", ["host", "port", "username", "security", "sender", "timeout"]),
     ("digest", ["recipients", "schedule", "title"]),
     ("store.elasticsearch", ["url", "username", "ca_file", "index_prefix", "timeout"]),
+    ("store", ["backend", "retention"]),
     ("institutions[]", ["name", "aliases", "exclude"]),
     ("sources[]", ["name", "type", "schedule", "params"]),
 ])

@@ -90,6 +90,30 @@ def test_setup_updates_a_changed_template_and_the_write_index_mapping(es_store, 
 
 
 @pytest.mark.elasticsearch
+def test_setup_upgrades_an_index_made_from_the_first_mapping(cfg, raw):
+    """An index set up by a yuqing with mapping v1 gets the v2 fields (repost groups) from
+    `index setup`, in place, and keeps its documents; a second setup changes nothing."""
+    import index_config
+
+    old = ElasticsearchStore(cfg, tz=SHANGHAI, refresh=True)
+    old.layout = index_config.load(cfg.index_prefix, 1)
+    try:
+        old.setup()
+        old.index_many([mention(1)])
+        new = ElasticsearchStore(cfg, tz=SHANGHAI, refresh=True)
+        lines = new.setup()
+        assert f"updated mappings of {new.names.first_index}" in lines
+        fields = raw.indices.get_mapping(index=new.names.first_index).body[new.names.first_index]
+        assert {"group_id", "group", "repost_of", "published_estimated"} <= set(fields["mappings"]["properties"])
+        assert not [line for line in new.setup() if line.startswith(("created", "updated"))]
+        assert new.search(SearchRequest(query=parse("催收"))).total == 1
+        new.close()
+    finally:
+        old.drop()
+        old.close()
+
+
+@pytest.mark.elasticsearch
 def test_setup_degrades_without_ilm_and_says_so(es_store, raw):
     """The bare test node has no ILM: the policy is skipped with a note and the template must not
     carry lifecycle settings, which such a cluster rejects. On a cluster with ILM, both are there."""

@@ -2,6 +2,7 @@
 Elasticsearch against the real node when YUQING_TEST_ES_URL is set — see tests/conftest.py)."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 import pytest
@@ -15,10 +16,10 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)
 
 
 def mention(i: int, title: str, content: str, *, hours: float = 0, source: str = "weibo",
-            polarity: str = "neutral", institutions: tuple[str, ...] = ("招商银行",)) -> Mention:
+            polarity: str = "neutral", institutions: tuple[str, ...] = ("招商银行",), **kw) -> Mention:
     return Mention(url=f"https://example.org/post/{i}", source=source, title=title, content=content,
                    published_at=T0 + timedelta(hours=hours), polarity=polarity, sentiment=0.5,
-                   institutions=list(institutions), categories=["service"], risk=0.3)
+                   institutions=list(institutions), categories=["service"], risk=0.3, **kw)
 
 
 CORPUS = [
@@ -26,7 +27,8 @@ CORPUS = [
     mention(2, "招行网点服务好", "今天在网点办业务，工作人员态度很好。", hours=1, polarity="positive", source="news"),
     mention(3, "信用卡年费争议", "信用卡年费被乱收，客服说会退还。", hours=2, polarity="negative"),
     mention(4, "平安银行理财亏损", "理财产品亏损严重，销售时说保本。", hours=3, polarity="negative",
-            institutions=("平安银行",), source="guba"),
+            institutions=("平安银行",), source="guba", repost_of="a-weibo-original", group_id="a-weibo-original",
+            published_estimated=True),
     mention(5, "CMB Credit Card outage", "The mobile app was down for hours.", hours=4, source="news"),
     mention(6, "催收电话", "每天接到催收电话，但不是招商银行打来的。", hours=26, polarity="negative",
             institutions=()),
@@ -162,7 +164,8 @@ def test_a_closed_store_raises_store_error_on_every_call(store):
     store.close()  # idempotent
     since = T0 - timedelta(hours=1)
     calls = [lambda: store.index_many(CORPUS[1:2]), lambda: store.get(CORPUS[0].id),
-             lambda: find(store), lambda: store.count_by_interval(since, since + timedelta(hours=2), 3600)]
+             lambda: find(store), lambda: store.count_by_interval(since, since + timedelta(hours=2), 3600),
+             lambda: list(store.scan()), lambda: store.prune(T0), store.count]
     for call in calls:
         with pytest.raises(StoreError, match="closed"):
             call()
@@ -175,6 +178,31 @@ def test_a_document_the_backend_refuses_is_reported_and_the_rest_written(store):
     assert report.created == 2
     assert [i for i, _ in report.failed] == [bad.id] and report.failed[0][1]
     assert store.get(bad.id) is None and store.get(CORPUS[1].id) is not None
+
+
+def test_an_old_sqlite_store_is_migrated_and_keeps_its_mentions(tmp_path):
+    """A file written by yuqing before repost groups (schema 1) opens, upgrades in place, and its
+    mentions are found and read back with `group_id` "" (their own group)."""
+    import sqlite3
+
+    from yuqing.storage.sqlite import MIGRATIONS, SqliteStore, migrate
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    migrate(db, path, MIGRATIONS[:1], "schema_version")
+    old = CORPUS[0].to_dict()
+    del old["group_id"]
+    db.execute("INSERT INTO mentions (id, source, polarity, published_ts, doc) VALUES (?, ?, ?, ?, ?)",
+               (old["id"], old["source"], old["polarity"], CORPUS[0].published_at.timestamp(),
+                json.dumps(old, ensure_ascii=False)))
+    db.execute("INSERT INTO mentions_fts (rowid, title, body) VALUES (1, '招商 银行 招商银行', '暴力 催收')")
+    db.close()
+    store = SqliteStore(path, tz=SHANGHAI)
+    assert store.schema_version == len(MIGRATIONS)
+    assert store.setup() == [f"unchanged: {path} at schema_version {len(MIGRATIONS)}"]
+    assert ids(find(store, "催收")) == [1]
+    assert store.get(CORPUS[0].id).group_id == ""
+    store.close()
 
 
 def test_an_unreachable_sqlite_store_is_a_store_error(tmp_path):
@@ -239,3 +267,54 @@ def test_two_processes_writing_one_store_lose_nothing(store, store_location):
     assert [w.returncode for w in writers] == [0, 0], [err[-2000:] for _, err in results]
     assert [int(out) for out, _ in results] == [n, n]
     assert find(store, "写入").total == 2 * n
+
+
+# -- scan and prune ----------------------------------------------------------------------------
+
+def test_scan_yields_every_match_once_in_batches(filled):
+    batches = list(filled.scan(batch_size=4))
+    assert [len(b) for b in batches] == [4, 2]
+    seen = [m.id for b in batches for m in b]
+    assert sorted(seen) == sorted(m.id for m in CORPUS)
+    assert [m.id for b in filled.scan(batch_size=4) for m in b] == seen  # a stable order
+    assert batches[0][0].to_dict() == filled.get(batches[0][0].id).to_dict()  # whole mentions
+
+
+@pytest.mark.parametrize("query, filters", [
+    ("催收", {}), ("银行", {"polarity": "negative"}), ("", {"source": "news"}),
+    ("", {"since": T0 + timedelta(hours=2), "until": T0 + timedelta(hours=5)}), ("不存在的词", {}),
+])
+def test_scan_finds_what_search_finds(filled, query, filters):
+    request = SearchRequest(query=parse(query), limit=1, **filters)  # the limit does not bound a scan
+    scanned = sorted(m.id for b in filled.scan(request, batch_size=2) for m in b)
+    assert scanned == sorted(h.mention.id for h in find(filled, query, **filters).hits)
+
+
+def test_scan_is_not_bounded_by_a_result_window(store, store_location):
+    """On Elasticsearch the index's result window is cut to 50 here: from/size paging would stop
+    there (the same holds for the default 10,000 at scale: benchmarks/bench_dataops.py)."""
+    if store_location[0] == "elasticsearch":
+        from elasticsearch import Elasticsearch
+
+        url, _ = store_location[1].split(" ")
+        with Elasticsearch(url) as raw:
+            raw.indices.put_settings(index=store.names.read_alias, settings={"index.max_result_window": 50})
+    n = 137
+    store.index_many(mention(1000 + i, f"扫描 {i}", "全部导出。", hours=i) for i in range(n))
+    batches = list(store.scan(SearchRequest(query=parse("扫描")), batch_size=20))
+    assert len(batches) == 7 and all(len(b) <= 20 for b in batches)
+    got = [m.id for b in batches for m in b]
+    assert len(got) == len(set(got)) == n
+
+
+def test_prune_deletes_what_is_older_and_dry_run_only_counts(filled):
+    cutoff = T0 + timedelta(hours=2)
+    assert filled.prune(cutoff, dry_run=True) == 2  # hours 0 and 1
+    assert filled.count() == len(CORPUS)
+    assert filled.prune(cutoff) == 2
+    assert filled.count() == len(CORPUS) - 2
+    assert filled.get(CORPUS[0].id) is None and filled.get(CORPUS[2].id) is not None
+    assert ids(find(filled, "催收")) == [6]  # gone from the text index too
+    assert ids(find(filled, institution="招商银行")) == [3, 5]
+    assert filled.prune(cutoff) == 0
+    assert filled.index_many(CORPUS[:1]).created == 1  # a pruned id can come back

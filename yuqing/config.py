@@ -114,6 +114,11 @@ class StoreConfig:
     backend: str = "sqlite"  # sqlite | elasticsearch
     sqlite_path: str = ""  # empty: DATA_DIR/yuqing.db
     elasticsearch: ElasticsearchConfig = field(default_factory=ElasticsearchConfig)
+    retention_seconds: int | None = None  # None: keep every mention
+
+
+# Retention below a day would delete today's mentions before the alert check has counted them.
+MIN_RETENTION_SECONDS = 86400
 
 
 @dataclass(frozen=True)
@@ -276,7 +281,7 @@ def _sources(r: Reader) -> tuple[SourceConfig, ...]:
 
 def _store(r: Reader, env: dict[str, str]) -> StoreConfig:
     s = r.sub("store")
-    s.only({"backend", "sqlite", "elasticsearch"})
+    s.only({"backend", "sqlite", "elasticsearch", "retention"})
     backend = s.str("backend", "sqlite")
     if backend not in ("sqlite", "elasticsearch"):
         raise ConfigError(r.where, "store.backend", f"{backend!r} is not one of: sqlite, elasticsearch")
@@ -293,7 +298,13 @@ def _store(r: Reader, env: dict[str, str]) -> StoreConfig:
         index_prefix=es.str("index_prefix", "yuqing"),
         timeout_seconds=parse_duration(es.data.get("timeout", 30), r.where, "store.elasticsearch.timeout"),
     )
-    return StoreConfig(backend, sq.str("path"), es_cfg)
+    retention = None
+    if s.data.get("retention") is not None:
+        retention = parse_duration(s.data["retention"], r.where, "store.retention")
+        if retention < MIN_RETENTION_SECONDS:
+            raise ConfigError(r.where, "store.retention", f"{s.data['retention']!r} is shorter than a day; "
+                              "mentions are kept at least 1d (e.g. 365d), or leave it out to keep them all")
+    return StoreConfig(backend, sq.str("path"), es_cfg, retention)
 
 
 def _smtp(r: Reader, env: dict[str, str]) -> SmtpConfig:

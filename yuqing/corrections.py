@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from yuqing.model import CORRECTABLE, POLARITIES, Mention
-from yuqing.storage.base import Store, StoreError
+from yuqing.storage.base import SearchRequest, Store, StoreError
 
 
 class CorrectionError(ValueError):
@@ -113,7 +113,8 @@ def correct(store: Store, mention_id: str, *, polarity: str | None = None,
 
 def list_corrections(store: Store, *, since: datetime | None = None) -> list[Correction]:
     """Every correction in the store (made at or after `since`), oldest first."""
-    out = [Correction.from_record(m.id, r) for m in store.scan(corrected_only=True) for r in m.corrections]
+    out = [Correction.from_record(m.id, r) for batch in store.scan(SearchRequest(query=None, corrected_only=True))
+           for m in batch for r in m.corrections]
     return sorted((c for c in out if since is None or c.at >= since), key=lambda c: (c.at, c.mention_id))
 
 

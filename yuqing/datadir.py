@@ -68,6 +68,16 @@ class DataDir:
         return self.root / "yuqing.db"
 
     @property
+    def groups_db(self) -> Path:
+        """The signatures that group reposts and near-duplicates (`yuqing.groups`)."""
+        return self.root / "groups.db"
+
+    @property
+    def migrate_checkpoint(self) -> Path:
+        """How far `yuqing migrate --to elasticsearch` got (deleted once it completes)."""
+        return self.root / "migrate-elasticsearch.json"
+
+    @property
     def scheduler_db(self) -> Path:
         return self.root / "scheduler.db"
 

@@ -1,4 +1,4 @@
-"""The one way in: validate → analyse → relevance → store, or spool when the store fails.
+"""The one way in: validate → analyse → relevance → group → store, or spool when the store fails.
 
 Every source of mentions goes through `Ingest.ingest`: the crawl (`crawlers.pipelines.IngestPipeline`),
 `yuqing import` (`yuqing.importer`) and later the web API. So the rules are the same everywhere:
@@ -9,7 +9,8 @@ is replayed by the next ingest. Nothing is dropped silently.
 Relevance is the analyser's own institution matcher (the names and aliases it finds in the
 normalised text, honouring exclusion words), so what the crawler keeps and what the analyser
 reports can never disagree. The analyser is passed in (anything with `analyze_mentions`), so this
-core module imports no stage.
+core module imports no stage. So is the grouping of reposts and near-duplicates (`yuqing.groups`,
+with the analyse stage's signatures): every stored mention carries its `group_id`.
 """
 from __future__ import annotations
 
@@ -41,6 +42,13 @@ class Analyser(Protocol):
     analysis fields in place, `institutions` by canonical name."""
 
     def analyze_mentions(self, mentions: Sequence[Mention]) -> None: ...
+
+
+class Grouper(Protocol):
+    """What the ingest path needs to group reposts and near-duplicates (`yuqing.groups.Groups` is
+    one): set each mention's `group_id` in place; StoreError when its index fails."""
+
+    def group(self, mentions: Sequence[Mention]) -> None: ...
 
 
 def mention_problem(m: Mention, now: datetime) -> str | None:
@@ -84,6 +92,7 @@ class IngestReport:
     replayed: int = 0
     analysed: int = 0
     analyse_failed: int = 0
+    group_failed: int = 0
     truncated: int = 0
     index: IndexReport = field(default_factory=IndexReport)
     rejects: list[tuple[str, str]] = field(default_factory=list)  # (URL or FILE:LINE, reason)
@@ -105,6 +114,7 @@ class IngestReport:
         self.replayed += other.replayed
         self.analysed += other.analysed
         self.analyse_failed += other.analyse_failed
+        self.group_failed += other.group_failed
         self.truncated += other.truncated
         self.index += other.index
         self.rejects.extend(other.rejects)
@@ -123,9 +133,10 @@ class Ingest:
     it again and brings the spooled mentions in."""
 
     def __init__(self, store: Callable[[], Store], analyser: Analyser, institutions: Iterable[Institution],
-                 data: DataDir, tz: tzinfo, backend: str = "") -> None:
+                 data: DataDir, tz: tzinfo, backend: str = "", groups: Grouper | None = None) -> None:
         self._store = store
         self.analyser = analyser
+        self.groups = groups
         self.watched = frozenset(i.name for i in institutions)
         self.tz = tz
         self.backend = backend or "configured"
@@ -147,6 +158,7 @@ class Ingest:
             self._analyse(valid, report)
             relevant = self._relevant(valid, report)
             if relevant:
+                self._group(relevant, report)
                 self._store_or_spool(relevant, origin, report)
         return report
 
@@ -183,6 +195,17 @@ class Ingest:
             report.analyse_failed += len(mentions)
             report.problem(f"analysis failed for {len(mentions)} items ({type(e).__name__}: {e}); "
                            "stored without sentiment")
+
+    def _group(self, mentions: list[Mention], report: IngestReport) -> None:
+        if self.groups is not None:
+            try:
+                self.groups.group(mentions)
+            except StoreError as e:  # the posts matter more than their grouping: store them alone
+                log.error("%s", e)
+                report.group_failed += len(mentions)
+                report.problem(f"grouping failed for {len(mentions)} items ({e}); stored each as its own group")
+        for m in mentions:
+            m.group_id = m.group_id or m.id
 
     def _relevant(self, mentions: list[Mention], report: IngestReport) -> list[Mention]:
         """With institutions configured, only posts about one of them (found by the analyser, or
@@ -266,5 +289,6 @@ class Ingest:
         return report
 
 
-__all__ = ["EARLIEST", "FUTURE_TOLERANCE", "MAX_CONTENT_CHARS", "MAX_TITLE_CHARS", "Analyser", "Ingest", "IngestReport",
+__all__ = ["EARLIEST", "FUTURE_TOLERANCE", "MAX_CONTENT_CHARS", "MAX_TITLE_CHARS", "Analyser", "Grouper", "Ingest",
+           "IngestReport",
            "clean_mention", "mention_problem"]

@@ -121,6 +121,10 @@ class Mention:
     platform_id: str = ""  # the platform's own post id (Weibo mid, Tieba tid, ...), when known
     engagement: int = 0  # reposts + comments + likes, when the platform shows them
     repost_of: str = ""  # the id of the Mention this one reposts (a Weibo repost's original)
+    # The id of the first-seen mention of its repost / near-duplicate group (the ingest path sets
+    # it; a mention alone is its own group). "" (mentions stored before groups existed) means the
+    # same as its own id.
+    group_id: str = ""
     # filled by the analyse stage
     institutions: list[str] = field(default_factory=list)
     polarity: str = ""

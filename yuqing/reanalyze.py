@@ -48,10 +48,9 @@ def reanalyse(store: Store, analyser: Analyser, *, since: datetime | None = None
         if progress is not None:
             progress(report)
 
-    for mention in store.scan(since=since):
-        batch.append(mention)
-        if len(batch) >= BATCH:
-            flush()
+    for scanned in store.scan(SearchRequest(query=None, since=since), BATCH):
+        batch.extend(scanned)
+        flush()
     if batch:
         flush()
     return report

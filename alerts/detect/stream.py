@@ -46,6 +46,7 @@ CLIP_ERROR = 3.5  # sd: the largest residual counted in the spread
 OUTLIER_DECADES = 4.0  # a row this rare either way (p < 1e-4 by the model) is left out of the baselines
 ACCEPT_OUTLIERS = 12.0  # ... unless about this many recent rows were: then it is the new normal
 OUTLIER_MEMORY = 0.9  # per normal row
+PRIOR_DAYS = 1.0  # after a shift to a new level, a return to the old one is no anomaly for this long
 _MIN_FACTOR = 0.02  # a multiplicative profile slot is within 1/50 and 50 times the level
 MIN_RATE = 0.1  # counts: a silent series is treated as at least this busy per row
 POISSON_FLOOR_BELOW = 20.0  # counts: below this level the spread is never less than Poisson
@@ -186,6 +187,25 @@ class _Season:
             self.factors = [self.predictor.level * (f - 1.0) for f in self.factors]
 
 
+class _Run:
+    """A one-sided CUSUM of z values (each capped at RUN_CAP, drift RUN_DRIFT), and its length."""
+
+    __slots__ = ("total", "rows")
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.rows = 0
+
+    def add(self, z: float) -> None:
+        # a row on the other side of the baseline ends the run: otherwise a burst's run outlives
+        # it by run / drift rows, and a slightly high row just after the burst inherits its score
+        self.total = max(0.0, self.total + min(z, RUN_CAP) - RUN_DRIFT) if z > 0 else 0.0
+        self.rows = self.rows + 1 if self.total > 0 else 0
+
+    def goes_on(self, z: float) -> bool:
+        return self.rows > 0 and z >= RUN_GATE
+
+
 @dataclass(frozen=True)
 class Row:
     """What the detector says about one row."""
@@ -273,11 +293,14 @@ class Detector:
         self._recent = _Predictor(0.0)
         self._level = _Predictor(0.0)
         self._seasons = (_Season(24, _HOUR, SEASON_CYCLES[0], 1), _Season(168, _HOUR, SEASON_CYCLES[1], 2))
-        self._run_up = self._run_down = 0.0
+        self._up, self._down = _Run(), _Run()
         self._record = Record()
         self._chosen: _Predictor | None = None
         self._extreme = 0.0  # the last row's rarity in decades, either way, by the model alone
         self._outliers = 0.0  # recent extreme rows, each counting OUTLIER_MEMORY ** (normal rows since)
+        self._prior = math.nan  # the level before the last shift, while a return to it is expected
+        self._prior_rows = 0.0  # rows left until the new level is the only normal
+        self._returned = False  # the last row was back at the prior level, far from the new one
 
     @property
     def step(self) -> float:
@@ -307,15 +330,21 @@ class Detector:
         for season, slot in zip(self._seasons, slots, strict=True):
             if season.ready(slot, history):
                 candidates.append((season.predictor, season.predict(slot)))
-        self._extreme = 0.0
+        self._extreme, self._returned = 0.0, False
         row = self._score(value, candidates) if self.rows >= 1 else _NOT_SCORED
+        self._prior_rows -= 1
+        if self._returned:  # the burst is over: the old level is the normal again
+            self._shift_to(self._prior, slots, remember=False)
+            self._outliers = 0.0
         extreme = self._extreme >= OUTLIER_DECADES
-        before = self._outliers
         self._outliers = self._outliers + 1 if extreme else self._outliers * OUTLIER_MEMORY
         # a lasting change is the new normal, but a source that went silent is not
         dead = self.counts and value == 0
         outlier = extreme and (self._outliers <= ACCEPT_OUTLIERS or dead)
-        if extreme and not dead and before <= ACCEPT_OUTLIERS < self._outliers:
+        # ... once the row itself is nearer the recent level than the baseline: a shift decided on
+        # the first row back at the old level would make the return look like a drop
+        if (extreme and not dead and self._outliers > ACCEPT_OUTLIERS
+                and abs(value - self._recent.level) < abs(value - row.baseline)):
             self._shift_to(self._recent.level, slots)
         if outlier:  # only the recent value follows it, so that a lasting change can take over later
             self._recent.level += _ALPHA_RECENT * (value - self._recent.level)
@@ -324,9 +353,16 @@ class Detector:
         self.rows += 1
         return row if self.rows > MIN_HISTORY else Row(0.0, row.baseline, row.decades)
 
-    def _shift_to(self, level: float, slots: list[int]) -> None:
+    def _shift_to(self, level: float, slots: list[int], remember: bool = True) -> None:
         """A lasting change (ACCEPT_OUTLIERS extreme rows lately): move the levels to the recent
-        one at once, keeping the profiles' shapes, instead of letting them crawl there."""
+        one at once, keeping the profiles' shapes, instead of letting them crawl there. The old
+        level is remembered for PRIOR_DAYS: a burst that lasted long enough to be taken for the
+        new normal usually ends, and its end is then no anomaly the other way (see `_score`)."""
+        if not remember:
+            self._prior, self._prior_rows = math.nan, 0.0
+        elif self._prior_rows <= 0:  # a second shift soon after the first: the level before both is the old one
+            self._prior, self._prior_rows = self._level.level, PRIOR_DAYS * self.rows_per_day
+        self._up, self._down = _Run(), _Run()  # runs against the old level say nothing about the new
         self._level.level = level
         for season, slot in zip(self._seasons, slots, strict=True):
             season.predictor.level = season.level_for(level, slot)
@@ -355,31 +391,60 @@ class Detector:
         self._chosen = best
         if best.errors < 2:
             return Row(0.0, pred, -math.inf)
-        spread = best.sd
-        if self.counts:
-            lam = max(pred, MIN_RATE)
-            floor = min(1.0, max(0.0, (2 * POISSON_FLOOR_BELOW - lam) / POISSON_FLOOR_BELOW))
-            phi = max(spread * spread, floor, 1e-6)
-            z = (x - lam) / math.sqrt(phi * lam)
-            up = -log10_poisson_at_least(x / phi, lam / phi)
-            down = -_log10_poisson_at_most(x / phi, lam / phi)
-        else:
-            sigma = max(spread, 1e-4 * abs(pred), 1e-12)
-            z = (x - pred) / sigma
-            up, down = -log10_normal_sf(z), -log10_normal_sf(-z)
-        capped = max(-RUN_CAP, min(RUN_CAP, z))
-        self._run_up = max(0.0, self._run_up + capped - RUN_DRIFT)
-        self._run_down = max(0.0, self._run_down - capped - RUN_DRIFT)
-        # P(CUSUM >= h) ≈ exp(-2 · drift · h) for unit-variance steps; halved for two tests (row, run)
-        if z >= RUN_GATE:
-            up = max(up, 2 * RUN_DRIFT * self._run_up / _LN10 - _LOG10_2)
-        if z <= -RUN_GATE:
-            down = max(down, 2 * RUN_DRIFT * self._run_down / _LN10 - _LOG10_2)
+        z, up, down = self._tails(x, pred, best.sd)
+        old = self._old_level(best, pred, candidates)
+        if old is not None:
+            # the level before a burst is a baseline too: a row back there (or between the two)
+            # is the end of the burst, not an anomaly the other way
+            oz, oup, odown = self._tails(x, *old)
+            if self._prior_rows > 0:  # far out by the new level, and not by the old one: it is back
+                self._returned = max(up, down) >= OUTLIER_DECADES > max(oup, odown)
+            if old[0] < pred:
+                z, down = max(z, min(oz, 0.0)), min(down, odown)
+            else:
+                z, up = min(z, max(oz, 0.0)), min(up, oup)
+        self._up.add(z)
+        self._down.add(-z)
+        # P(CUSUM >= h) ≈ exp(-2 · drift · h) for unit-variance steps; halved for two tests (row,
+        # run). A row counts as part of a run while it is nearer the recent values than the baseline.
+        within = abs(x - self._recent.level) <= abs(x - pred)
+        if within and self._up.goes_on(z):
+            up = max(up, 2 * RUN_DRIFT * self._up.total / _LN10 - _LOG10_2)
+        if within and self._down.goes_on(-z):
+            down = max(down, 2 * RUN_DRIFT * self._down.total / _LN10 - _LOG10_2)
         self._extreme = max(up, down)  # too unusual for the baselines, whichever way it goes
         raw = {"up": up, "down": down, "both": max(up, down) - _LOG10_2}[self.direction]
         raw = max(raw, 0.0)
         decades = self._record.decades(raw, self.rows_per_day)
         return Row(score_from_decades(decades), pred, decades)
+
+    def _old_level(self, best: _Predictor, pred: float, candidates: list[tuple[_Predictor, float]]
+                   ) -> tuple[float, float] | None:
+        """(prediction, spread) by the level before a burst, when the chosen prediction may be the
+        burst's own: after a shift to a new level (for PRIOR_DAYS), or while the recent value is
+        chosen and has followed extreme rows that the other predictors left out."""
+        if self._prior_rows > 0:
+            if self.counts and self._level.level > 0:
+                return pred * self._prior / self._level.level, best.sd
+            return pred + self._prior - self._level.level, best.sd
+        if best is self._recent and self._outliers >= 1:
+            others = [(p, at) for p, at in candidates if p is not self._recent and p.errors >= 2]
+            if others:
+                p, at = min(others, key=lambda c: c[0].err)
+                return at, p.sd
+        return None
+
+    def _tails(self, x: float, pred: float, spread: float) -> tuple[float, float, float]:
+        """(z, up, down) of `x` against the prediction `pred`: its z value and the decades of
+        rarity of a row at least this high / at most this low."""
+        if self.counts:
+            lam = max(pred, MIN_RATE)
+            floor = min(1.0, max(0.0, (2 * POISSON_FLOOR_BELOW - lam) / POISSON_FLOOR_BELOW))
+            phi = max(spread * spread, floor, 1e-6)
+            return ((x - lam) / math.sqrt(phi * lam), -log10_poisson_at_least(x / phi, lam / phi),
+                    -_log10_poisson_at_most(x / phi, lam / phi))
+        z = (x - pred) / max(spread, 1e-4 * abs(pred), 1e-12)
+        return z, -log10_normal_sf(z), -log10_normal_sf(-z)
 
     def _learn(self, x: float, slots: list[int]) -> None:
         step = self.step

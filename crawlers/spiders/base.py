@@ -84,7 +84,7 @@ class SourceSpider(scrapy.Spider):
             return Rejected(url, self.source.name, f"unreadable date {published!r}: {e}", raw)
         try:
             return Mention(url=url, source=self.source.name, published_at=published_at,
-                           platform=self.platform or self.source_type, platform_id=platform_id,
+                           platform=self.post_platform, platform_id=platform_id,
                            **fields)
         except ValueError as e:
             return Rejected(url, self.source.name, str(e), raw)
@@ -100,9 +100,14 @@ class SourceSpider(scrapy.Spider):
         (a changed layout, or a wall we do not know yet)."""
         self.report_problem(response, f"{what} lists no posts (layout changed, or a wall?)")
 
+    @property
+    def post_platform(self) -> str:
+        """The `platform` of this source's mentions: whose post ids their `platform_id`s are."""
+        return self.platform or self.source_type
+
     def post_key(self, platform_id: str) -> str:
         """The mention id of this platform's post `platform_id`."""
-        return mention_id(platform=self.platform or self.source_type, post_id=platform_id)
+        return mention_id(platform=self.post_platform, post_id=platform_id)
 
     def parse_date(self, text: str) -> datetime | None:
         if not text.strip():

@@ -1,8 +1,10 @@
 """Any JSON API described in config with JMESPath: params `url` or `urls`, `items` (the expression
 giving the list of posts in a reply), `fields` (for each Mention field — `url`, `title`, `content`,
 `author`, `published_at`, `id`, `engagement` — an expression evaluated on one post), optional
-`next` (an expression giving the next page's URL) and `max_pages`. A relative `url` is resolved
-against the reply's URL; a post without a `published_at` is rejected with its reason."""
+`next` (an expression giving the next page's URL), `max_pages` and `platform` (whose post ids `id`
+gives: by default `json:SOURCE`, so two APIs that number their posts alike never share an id). A
+relative `url` is resolved against the reply's URL; a post without a `published_at` is rejected
+with its reason."""
 from __future__ import annotations
 
 import json
@@ -26,6 +28,11 @@ def _text(value: Any) -> str:
 class JsonApiSpider(SourceSpider):
     name = "json"
     source_type = "json"
+
+    @property
+    def post_platform(self) -> str:
+        # Two APIs may number their posts alike: the ids are the source's own, not the type's.
+        return str(self.params.get("platform") or f"json:{self.source.name}")
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         for url in self.configured_urls():

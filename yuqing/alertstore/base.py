@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from yuqing.alertstore.model import AlertQuery, AlertRecord, Delivery, Silence
+from yuqing.alertstore.model import AlertQuery, AlertRecord, Case, CaseQuery, Delivery, Silence
 from yuqing.storage.base import StoreError
 
 
@@ -63,6 +63,15 @@ class AlertStore(Protocol):
         ...
 
     def delete_silence(self, silence_id: str) -> bool: ...
+
+    # -- cases ---------------------------------------------------------------------------------
+    def put_case(self, case: Case) -> Case:
+        """Create or update, versioned like `put_alert` (0 for a new case); raises `Conflict`."""
+        ...
+
+    def get_case(self, case_id: str) -> Case | None: ...
+
+    def list_cases(self, query: CaseQuery) -> list[Case]: ...
 
     def close(self) -> None: ...
 

@@ -1,5 +1,5 @@
 """Alert state on Elasticsearch: one small index (`index_config/alerts-v1.json`) holding alerts,
-deliveries, per-rule state and silences, told apart by `kind`; the record itself is kept whole in
+deliveries, per-rule state, silences and cases, told apart by `kind`; the record itself is kept whole in
 an unindexed `doc` object, beside the fields queries filter on.
 
 Writes refresh at once (alert state is written a few times per check, and the next read must see
@@ -19,7 +19,7 @@ from elasticsearch import ConflictError, NotFoundError
 
 import index_config
 from yuqing.alertstore.base import Conflict
-from yuqing.alertstore.model import AlertQuery, AlertRecord, Delivery, Silence
+from yuqing.alertstore.model import AlertQuery, AlertRecord, Case, CaseQuery, Delivery, Silence
 from yuqing.config import ElasticsearchConfig
 from yuqing.storage.base import StoreError
 from yuqing.storage.elasticsearch import connect, translated_errors
@@ -102,7 +102,7 @@ class ElasticsearchAlertStore:
 
     @staticmethod
     def _alert_fields(r: AlertRecord) -> dict[str, Any]:
-        return {"id": r.id, "rule": r.rule, "institution": r.institution, "state": r.state,
+        return {"id": r.id, "rule": r.rule, "institution": r.institution, "source": r.source, "state": r.state,
                 "started_at": r.started_at.isoformat(), "updated_at": r.updated_at.isoformat()}
 
     def put_alert(self, record: AlertRecord) -> AlertRecord:
@@ -130,7 +130,8 @@ class ElasticsearchAlertStore:
 
     def list_alerts(self, query: AlertQuery) -> list[AlertRecord]:
         filters: list[dict[str, Any]] = [{"term": {field: value}} for field, value in
-                                         (("institution", query.institution), ("rule", query.rule))
+                                         (("institution", query.institution), ("rule", query.rule),
+                                          ("source", query.source))
                                          if value is not None]
         if query.states:
             filters.append({"terms": {"state": list(query.states)}})
@@ -222,6 +223,36 @@ class ElasticsearchAlertStore:
             result = self._client.options(ignore_status=404).delete(index=self.names.index, id=f"silence:{silence_id}",
                                                                     refresh=True).body
         return bool(result.get("result") == "deleted")
+
+    # -- cases ---------------------------------------------------------------------------------
+
+    def put_case(self, case: Case) -> Case:
+        saved = Case.from_dict({**case.to_dict(), "version": case.version + 1})
+        fields = {"id": saved.id, "mention_id": saved.mention_id, "institution": saved.institution,
+                  "state": saved.status, "handler": saved.handler, "created_at": saved.opened_at.isoformat()}
+        with self._errors(f"save case {case.id}"):
+            try:
+                self._index("case", case.id, fields, saved.to_dict(), version=saved.version, version_type="external")
+            except ConflictError:
+                raise Conflict(f"case {case.id} was changed by someone else since version {case.version}") from None
+        return saved
+
+    def get_case(self, case_id: str) -> Case | None:
+        with self._errors(f"read case {case_id}"):
+            doc = self._get("case", case_id)
+        return Case.from_dict(doc) if doc is not None else None
+
+    def list_cases(self, query: CaseQuery) -> list[Case]:
+        filters: list[dict[str, Any]] = [{"term": {field: value}} for field, value in
+                                         (("handler", query.handler), ("mention_id", query.mention_id))
+                                         if value is not None]
+        if query.statuses:
+            filters.append({"terms": {"state": list(query.statuses)}})
+        if query.institutions is not None:
+            filters.append({"terms": {"institution": list(query.institutions)}})
+        with self._errors("list cases"):
+            docs = self._search("case", filters, [{"created_at": "desc"}, {"id": "asc"}], size=query.limit)
+        return [Case.from_dict(doc) for doc in docs]
 
     def close(self) -> None:
         self._client.close()

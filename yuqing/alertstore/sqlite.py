@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from yuqing.alertstore.base import Conflict
-from yuqing.alertstore.model import AlertQuery, AlertRecord, Delivery, Silence
+from yuqing.alertstore.model import AlertQuery, AlertRecord, Case, CaseQuery, Delivery, Silence
 from yuqing.storage.base import StoreError
 from yuqing.storage.sqlite import connect, migrate
 
@@ -57,6 +57,25 @@ MIGRATIONS: tuple[str, ...] = (
         until_ts REAL NOT NULL,
         doc TEXT NOT NULL
     );
+    """,
+    """
+    CREATE TABLE cases (
+        id TEXT PRIMARY KEY,
+        mention_id TEXT NOT NULL,
+        institution TEXT NOT NULL,
+        status TEXT NOT NULL,
+        handler TEXT NOT NULL,
+        opened_ts REAL NOT NULL,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    );
+    CREATE INDEX cases_status ON cases (status, opened_ts);
+    CREATE INDEX cases_mention ON cases (mention_id);
+    """,
+    # alerts about a source (silence) are grouped by it; their `institution` is empty
+    """
+    ALTER TABLE alerts ADD COLUMN source TEXT NOT NULL DEFAULT '';
+    CREATE INDEX alerts_source ON alerts (rule, source, state);
     """,
 )
 
@@ -114,15 +133,17 @@ class SqliteAlertStore:
 
     def put_alert(self, record: AlertRecord) -> AlertRecord:
         saved = AlertRecord.from_dict({**record.to_dict(), "version": record.version + 1})
-        values = (saved.rule, saved.institution, saved.state, saved.started_at.timestamp(),
+        values = (saved.rule, saved.institution, saved.source, saved.state, saved.started_at.timestamp(),
                   saved.updated_at.timestamp(), saved.version, _json(saved.to_dict()))
         with self._transaction(f"save alert {record.id}") as db:
             if record.version == 0:
-                changed = db.execute("INSERT OR IGNORE INTO alerts (rule, institution, state, started_ts, updated_ts, "
-                                     "version, doc, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (*values, record.id)).rowcount
+                changed = db.execute("INSERT OR IGNORE INTO alerts (rule, institution, source, state, started_ts, "
+                                     "updated_ts, version, doc, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                     (*values, record.id)).rowcount
             else:
-                changed = db.execute("UPDATE alerts SET rule = ?, institution = ?, state = ?, started_ts = ?, "
-                                     "updated_ts = ?, version = ?, doc = ? WHERE id = ? AND version = ?",
+                changed = db.execute("UPDATE alerts SET rule = ?, institution = ?, source = ?, state = ?, "
+                                     "started_ts = ?, updated_ts = ?, version = ?, doc = ? "
+                                     "WHERE id = ? AND version = ?",
                                      (*values, record.id, record.version)).rowcount
             if not changed:
                 raise Conflict(f"alert {record.id} was changed by another process since version {record.version}")
@@ -141,7 +162,7 @@ class SqliteAlertStore:
 
     def list_alerts(self, query: AlertQuery) -> list[AlertRecord]:
         clauses, params = ["1 = 1"], []  # type: tuple[list[str], list[Any]]
-        for column, value in (("institution", query.institution), ("rule", query.rule)):
+        for column, value in (("institution", query.institution), ("rule", query.rule), ("source", query.source)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
@@ -225,6 +246,54 @@ class SqliteAlertStore:
     def delete_silence(self, silence_id: str) -> bool:
         with self._transaction(f"delete silence {silence_id}") as db:
             return bool(db.execute("DELETE FROM alert_silences WHERE id = ?", (silence_id,)).rowcount)
+
+    # -- cases ---------------------------------------------------------------------------------
+
+    def put_case(self, case: Case) -> Case:
+        saved = Case.from_dict({**case.to_dict(), "version": case.version + 1})
+        values = (saved.mention_id, saved.institution, saved.status, saved.handler, saved.opened_at.timestamp(),
+                  saved.version, _json(saved.to_dict()), case.id)
+        with self._transaction(f"save case {case.id}") as db:
+            if case.version == 0:
+                changed = db.execute("INSERT OR IGNORE INTO cases (mention_id, institution, status, handler, "
+                                     "opened_ts, version, doc, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values).rowcount
+            else:
+                changed = db.execute("UPDATE cases SET mention_id = ?, institution = ?, status = ?, handler = ?, "
+                                     "opened_ts = ?, version = ?, doc = ? WHERE id = ? AND version = ?",
+                                     (*values, case.version)).rowcount
+            if not changed:
+                raise Conflict(f"case {case.id} was changed by someone else since version {case.version}")
+        return saved
+
+    def get_case(self, case_id: str) -> Case | None:
+        rows = self._rows(f"read case {case_id}", "SELECT doc FROM cases WHERE id = ?", (case_id,))
+        return Case.from_dict(json.loads(rows[0][0])) if rows else None
+
+    def list_cases(self, query: CaseQuery) -> list[Case]:
+        clauses, params = ["1 = 1"], []  # type: tuple[list[str], list[Any]]
+        for column, value in (("handler", query.handler), ("mention_id", query.mention_id)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        # no statuses: any; institutions None: any, () (a user limited to none): nothing
+        for column, values in (("status", query.statuses or None), ("institution", query.institutions)):
+            if values is not None:
+                clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+                params.extend(values)
+        rows = self._rows("list cases", f"SELECT doc FROM cases WHERE {' AND '.join(clauses)} "
+                          "ORDER BY opened_ts DESC, id LIMIT ?", [*params, query.limit])
+        return [Case.from_dict(json.loads(doc)) for doc, in rows]
+
+    def snapshot(self) -> tuple[list[AlertRecord], list[Delivery], list[tuple[str, str, dict[str, Any]]],
+                                list[Silence]]:
+        """Everything kept here (alerts, deliveries, per-rule state, silences), for `yuqing migrate`."""
+        alerts = [r for r in (self._record(doc) for doc, in self._rows("read alerts", "SELECT doc FROM alerts "
+                                                                      "ORDER BY id")) if r is not None]
+        deliveries = [Delivery.from_dict(json.loads(doc)) for doc, in self._rows(
+            "read notices", "SELECT doc FROM alert_deliveries ORDER BY created_ts, key")]
+        states = [(rule, institution, dict(json.loads(doc))) for rule, institution, doc in self._rows(
+            "read rule state", "SELECT rule, institution, doc FROM alert_rule_state ORDER BY rule, institution")]
+        return alerts, deliveries, states, self.silences()
 
     def close(self) -> None:
         with self._lock:

@@ -14,6 +14,9 @@ from typing import Protocol
 from yuqing.model import Mention
 from yuqing.query import Query
 
+# Mentions per batch of `Store.scan`: large enough that a round trip is rare, small enough to hold.
+SCAN_BATCH = 1000
+
 
 class StoreError(RuntimeError):
     """The store could not do what was asked (unreachable, closed, refused the write, ...).
@@ -26,7 +29,8 @@ class SearchRequest:
     """What to look for. `query` is parsed user syntax (terms AND-ed, "phrases", OR, NOT, parens);
     an empty query matches everything. Date bounds are tz-aware; `until` is exclusive.
     `allowed_institutions` keeps only mentions naming one of them (a user limited to some
-    institutions); None means no such limit, an empty tuple matches nothing."""
+    institutions); None means no such limit, an empty tuple matches nothing. `corrected_only` keeps
+    only mentions a person corrected (`yuqing.corrections`)."""
 
     query: Query
     since: datetime | None = None
@@ -37,6 +41,7 @@ class SearchRequest:
     limit: int = 20
     offset: int = 0
     allowed_institutions: tuple[str, ...] | None = None
+    corrected_only: bool = False
 
 
 @dataclass
@@ -85,16 +90,29 @@ class Store(Protocol):
 
     def search(self, request: SearchRequest) -> SearchResult: ...
 
-    def scan(self, *, since: datetime | None = None, corrected_only: bool = False) -> Iterator[Mention]:
-        """Every stored mention (published at or after `since`; only those a person corrected),
-        in no particular order, read in batches: for re-analysis and the list of corrections."""
-        ...
-
     def count_by_interval(self, since: datetime, until: datetime, interval_seconds: int, *,
                           institution: str | None = None, polarity: str | None = None,
                           source: str | None = None) -> list[tuple[datetime, int]]:
         """Mentions per time bucket by `published_at`, buckets aligned to `since`, empty buckets
         included as 0, in order. Bucket datetimes carry `since`'s timezone."""
+        ...
+
+    def scan(self, request: SearchRequest | None = None, batch_size: int = SCAN_BATCH) -> Iterator[list[Mention]]:
+        """Every mention matching `request`'s query and filters (all of them without one), in a stable
+        order, `batch_size` at a time; `limit`, `offset` and ranking are ignored. Not bounded by a
+        result window: the SQLite store pages by rowid, Elasticsearch by `search_after` over a point
+        in time, so a scan sees the store as it was when it began (Elasticsearch) or takes in rows
+        written behind it (SQLite), and never repeats or skips one that stays."""
+        ...
+
+    def count(self) -> int:
+        """How many mentions the store holds (exact)."""
+        ...
+
+    def prune(self, before: datetime, *, dry_run: bool = False) -> int:
+        """Delete every mention published (else fetched) before `before`; the number deleted, or
+        with `dry_run` the number that would be. Alert state keeps its own copy of the mentions it
+        quotes, so it is untouched."""
         ...
 
     def close(self) -> None:

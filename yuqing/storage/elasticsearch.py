@@ -29,7 +29,7 @@ from elasticsearch import (
     NotFoundError,
     TransportError,
 )
-from elasticsearch.helpers import scan, streaming_bulk
+from elasticsearch.helpers import streaming_bulk
 
 import index_config
 from yuqing.config import ElasticsearchConfig
@@ -38,6 +38,7 @@ from yuqing.model import CORRECTABLE, Mention, keep_corrections
 from yuqing.query import And, Node, Not, Term, positive_terms
 from yuqing.segment import index_tokens, near_distance, query_tokens
 from yuqing.storage.base import (
+    SCAN_BATCH,
     Hit,
     IndexReport,
     SearchRequest,
@@ -54,6 +55,9 @@ BULK_INITIAL_BACKOFF = 1.0
 BULK_CHUNK = 500
 # What an upsert reads of a stored mention to keep its corrections (`keep_corrections`): small fields only.
 _CORRECTION_FIELDS = ["corrections", "model_analysis", *CORRECTABLE, "risk"]
+# How long a scan's point in time lives between two pages: a slow consumer (a progress bar, a file
+# on a slow disk) must not lose it; each page renews it.
+SCAN_KEEP_ALIVE = "5m"
 
 
 def _error_reason(e: ApiError) -> str:
@@ -90,6 +94,8 @@ def _document(m: Mention) -> str:
     doc["content_seg"] = index_tokens(m.content)
     # What filters, sorting and histograms use: the SQLite store falls back to fetched_at the same way.
     doc["published"] = (m.published_at or m.fetched_at).isoformat()
+    # What the per-group aggregation counts: "" means the mention is its own group, as in SQLite.
+    doc["group"] = m.group_id or m.id
     # The fields a person corrected, as a keyword field: `scan(corrected_only=True)` filters on it.
     doc["corrected"] = sorted(m.model_analysis)
     return json.dumps(doc, ensure_ascii=False, allow_nan=False)
@@ -398,6 +404,8 @@ class ElasticsearchStore:
                 filters.append({"term": {field: value}})
         if request.allowed_institutions is not None:
             filters.append({"terms": {"institutions": list(request.allowed_institutions)}})
+        if request.corrected_only:
+            filters.append({"exists": {"field": "corrected"}})
         return filters
 
     def _bool(self, request: SearchRequest) -> dict[str, Any]:
@@ -417,15 +425,77 @@ class ElasticsearchStore:
             hits.append(Hit(m, highlight(m.text, request.query), float(h.get("_score") or 0.0)))
         return SearchResult(body["hits"]["total"]["value"], hits)
 
-    def scan(self, *, since: datetime | None = None, corrected_only: bool = False) -> Iterator[Mention]:
-        filters = self._filters(SearchRequest(query=None, since=since))
-        if corrected_only:
-            filters.append({"exists": {"field": "corrected"}})
-        with self._errors(f"read the mentions in {self.names.read_alias}"):
-            # A scroll: a consistent view while the caller rewrites what it reads (`yuqing reanalyze`).
-            for hit in scan(self._client, index=self.names.read_alias, query={"query": {"bool": {"filter": filters}}},
-                            size=500, scroll="5m"):
-                yield self._mention(hit["_source"])
+    def _hits(self, query: dict[str, Any], batch_size: int, source: bool) -> Iterator[list[dict[str, Any]]]:
+        """Every hit of `query` over the read alias, a page at a time: a point in time and
+        `search_after` on `_shard_doc` (the cheapest stable order), so there is no 10,000-hit window
+        and the pages are one consistent view even while others write."""
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        with self._errors(f"scan {self.names.read_alias}"):
+            if self._unrefreshed:  # this process's own writes belong in the view
+                self._client.indices.refresh(index=self.names.read_alias)
+                self._unrefreshed = False
+            pit = self._client.open_point_in_time(index=self.names.read_alias, keep_alive=SCAN_KEEP_ALIVE).body["id"]
+        try:
+            after: list[Any] | None = None
+            while True:
+                with self._errors(f"scan {self.names.read_alias}"):
+                    body = self._client.search(pit={"id": pit, "keep_alive": SCAN_KEEP_ALIVE}, query=query,
+                                               sort=[{"_shard_doc": "asc"}], size=batch_size, search_after=after,
+                                               source=source, track_total_hits=False).body
+                pit = body.get("pit_id", pit)
+                hits = body["hits"]["hits"]
+                if not hits:
+                    return
+                after = hits[-1]["sort"]
+                yield hits
+                if len(hits) < batch_size:
+                    return
+        finally:
+            if not self._closed:
+                # A point in time holds segments on the cluster until it expires: give it back now.
+                self._client.options(ignore_status=404).close_point_in_time(id=pit)
+
+    def scan(self, request: SearchRequest | None = None, batch_size: int = SCAN_BATCH) -> Iterator[list[Mention]]:
+        query = self._bool(request or SearchRequest(query=None))
+        for hits in self._hits(query, batch_size, source=True):
+            yield [self._mention(h["_source"]) for h in hits]
+
+    def count(self) -> int:
+        with self._errors(f"count {self.names.read_alias}"):
+            if self._unrefreshed:
+                self._client.indices.refresh(index=self.names.read_alias)
+                self._unrefreshed = False
+            return int(self._client.count(index=self.names.read_alias).body["count"])
+
+    def existing(self, ids: list[str]) -> set[str]:
+        """Which of these ids the store holds (a realtime look-up: writes not yet refreshed count)."""
+        with self._errors(f"look up {len(ids)} mentions"):
+            return {d["_id"] for d in self._find(ids, source=False)}
+
+    def prune(self, before: datetime, *, dry_run: bool = False) -> int:
+        query = {"bool": {"filter": [{"range": {"published": {"lt": before.isoformat()}}}]}}
+        if dry_run:
+            with self._errors(f"count mentions to prune in {self.names.read_alias}"):
+                return int(self._client.count(index=self.names.read_alias, query=query).body["count"])
+        deleted = 0
+        # Scan, then delete by id: _delete_by_query lives in the reindex module, which not every
+        # cluster has (the test node does not).
+        for hits in self._hits(query, BULK_CHUNK, source=False):
+            actions = ({"_op_type": "delete", "_index": h["_index"], "_id": h["_id"]} for h in hits)
+            with self._errors(f"prune mentions in {self.names.read_alias}"):
+                for ok, item in streaming_bulk(self._client, actions, chunk_size=BULK_CHUNK, raise_on_error=False,
+                                               raise_on_exception=False, max_retries=BULK_MAX_RETRIES,
+                                               initial_backoff=BULK_INITIAL_BACKOFF):
+                    info = item["delete"]
+                    if ok:
+                        deleted += 1
+                    elif info.get("status") != 404:  # gone already: another prune got there first
+                        raise StoreError(f"cannot prune mention {info.get('_id')}: {self._bulk_reason(info)}")
+        if deleted:
+            with self._errors(f"refresh {self.names.read_alias}"):
+                self._client.indices.refresh(index=self.names.read_alias)
+        return deleted
 
     def count_by_interval(self, since: datetime, until: datetime, interval_seconds: int, *,
                           institution: str | None = None, polarity: str | None = None,

@@ -19,9 +19,11 @@ from yuqing.highlight import highlight
 from yuqing.model import Mention, keep_corrections
 from yuqing.query import And, Node, Not, Or, Term, positive_terms
 from yuqing.segment import index_tokens, near_distance, query_tokens
-from yuqing.storage.base import Hit, IndexReport, SearchRequest, SearchResult, StoreError
+from yuqing.storage.base import SCAN_BATCH, Hit, IndexReport, SearchRequest, SearchResult, StoreError
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+# Rows deleted per transaction by `prune`: a writer (the crawl) waits at most one batch, not the whole prune.
+PRUNE_BATCH = 5000
 # Each entry upgrades the schema by one version; never edit a released entry, append a new one.
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -41,6 +43,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (institution, mention_rowid)
     ) WITHOUT ROWID;
     CREATE VIRTUAL TABLE mentions_fts USING fts5 (title, body, tokenize = 'unicode61');
+    """,
+    # 2: repost / near-duplicate groups; "" on older rows means "its own group"
+    """
+    ALTER TABLE mentions ADD COLUMN group_id TEXT NOT NULL DEFAULT '';
+    CREATE INDEX mentions_group ON mentions (group_id);
     """,
 )
 
@@ -171,17 +178,17 @@ class SqliteStore:
         if old and old[1]:
             m = keep_corrections(self._mention(old[1]), m)
             doc = json.dumps(m.to_dict(), ensure_ascii=False, allow_nan=False)
-        values = (m.source, m.polarity, _ts(m), doc)
+        values = (m.source, m.polarity, _ts(m), m.group_id, doc)
         if old:
             rowid = old[0]
-            db.execute("UPDATE mentions SET source = ?, polarity = ?, published_ts = ?, doc = ? WHERE rowid = ?",
-                       (*values, rowid))
+            db.execute("UPDATE mentions SET source = ?, polarity = ?, published_ts = ?, group_id = ?, doc = ? "
+                       "WHERE rowid = ?", (*values, rowid))
             db.execute("DELETE FROM mentions_fts WHERE rowid = ?", (rowid,))
             db.execute("DELETE FROM mention_institutions WHERE mention_rowid = ?", (rowid,))
             report.updated += 1
         else:
-            rowid = db.execute("INSERT INTO mentions (id, source, polarity, published_ts, doc) VALUES (?, ?, ?, ?, ?)",
-                               (m.id, *values)).lastrowid
+            rowid = db.execute("INSERT INTO mentions (id, source, polarity, published_ts, group_id, doc) "
+                               "VALUES (?, ?, ?, ?, ?, ?)", (m.id, *values)).lastrowid
             report.created += 1
         db.execute("INSERT INTO mentions_fts (rowid, title, body) VALUES (?, ?, ?)", (rowid, title_seg, body_seg))
         db.executemany("INSERT OR IGNORE INTO mention_institutions VALUES (?, ?)",
@@ -234,6 +241,8 @@ class SqliteStore:
             clauses.append(f"m.rowid IN (SELECT mention_rowid FROM mention_institutions WHERE institution IN ({marks}))"
                            if marks else "0 = 1")
             params.extend(request.allowed_institutions)
+        if request.corrected_only:
+            clauses.append("json_array_length(m.doc, '$.corrections') > 0")
         return " AND ".join(clauses), params
 
     def search(self, request: SearchRequest) -> SearchResult:
@@ -258,26 +267,6 @@ class SqliteStore:
             hits.append(Hit(m, highlight(m.text, request.query), float(score)))
         return SearchResult(total, hits)
 
-    def scan(self, *, since: datetime | None = None, corrected_only: bool = False,
-             batch: int = 500) -> Iterator[Mention]:
-        where = ["rowid > ?"]
-        params: list[object] = []
-        if since is not None:
-            where.append("published_ts >= ?")
-            params.append(since.timestamp())
-        if corrected_only:
-            where.append("json_array_length(doc, '$.corrections') > 0")
-        sql = f"SELECT rowid, doc FROM mentions WHERE {' AND '.join(where)} ORDER BY rowid LIMIT ?"
-        last = 0
-        while True:  # a batch at a time, so a long scan never holds the lock between batches
-            with self._errors("read the stored mentions") as db:
-                rows = db.execute(sql, [last, *params, batch]).fetchall()
-            if not rows:
-                return
-            for _, doc in rows:
-                yield self._mention(doc)
-            last = rows[-1][0]
-
     def count_by_interval(self, since: datetime, until: datetime, interval_seconds: int, *,
                           institution: str | None = None, polarity: str | None = None,
                           source: str | None = None) -> list[tuple[datetime, int]]:
@@ -295,6 +284,61 @@ class SqliteStore:
         n = max(0, int(-(-(until.timestamp() - start) // interval_seconds)))
         tz = since.tzinfo or timezone.utc
         return [(datetime.fromtimestamp(start + i * interval_seconds, tz), counts.get(i, 0)) for i in range(n)]
+
+    def scan_rows(self, request: SearchRequest | None = None, batch_size: int = SCAN_BATCH,
+                  after_rowid: int = 0) -> Iterator[tuple[int, list[Mention]]]:
+        """`scan`, with the last rowid of each batch: `yuqing migrate` keeps it as its checkpoint and
+        resumes after it. Keyset paging on rowid, so batch 1,000 costs what batch 1 does; the lock is
+        held for one batch at a time, so writers go on between batches."""
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        where, params = self._where(request or SearchRequest(query=None))
+        while True:
+            with self._errors("scan mentions") as db:
+                rows = db.execute(f"SELECT m.rowid, m.doc FROM mentions m WHERE {where} AND m.rowid > ? "
+                                  f"ORDER BY m.rowid LIMIT ?", [*params, after_rowid, batch_size]).fetchall()
+            if not rows:
+                return
+            after_rowid = rows[-1][0]
+            yield after_rowid, [self._mention(doc) for _, doc in rows]
+            if len(rows) < batch_size:
+                return
+
+    def scan(self, request: SearchRequest | None = None, batch_size: int = SCAN_BATCH) -> Iterator[list[Mention]]:
+        for _, batch in self.scan_rows(request, batch_size):
+            yield batch
+
+    def ids(self, batch_size: int = SCAN_BATCH) -> Iterator[list[str]]:
+        """Every mention id, in rowid order, `batch_size` at a time (the migration's count check)."""
+        after = 0
+        while True:
+            with self._errors("list mention ids") as db:
+                rows = db.execute("SELECT rowid, id FROM mentions WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                                  (after, batch_size)).fetchall()
+            if not rows:
+                return
+            after = rows[-1][0]
+            yield [i for _, i in rows]
+
+    def prune(self, before: datetime, *, dry_run: bool = False) -> int:
+        cutoff = before.timestamp()
+        if dry_run:
+            with self._errors("count mentions to prune") as db:
+                return int(db.execute("SELECT COUNT(*) FROM mentions WHERE published_ts < ?", (cutoff,)).fetchone()[0])
+        deleted = 0
+        while True:
+            with self._errors("prune mentions") as db:
+                db.execute("BEGIN IMMEDIATE")
+                rowids = json.dumps([r for r, in db.execute("SELECT rowid FROM mentions WHERE published_ts < ? LIMIT ?",
+                                                             (cutoff, PRUNE_BATCH))])
+                db.execute("DELETE FROM mentions_fts WHERE rowid IN (SELECT value FROM json_each(?))", (rowids,))
+                # mention_institutions rows go with their mention (ON DELETE CASCADE)
+                n = db.execute("DELETE FROM mentions WHERE rowid IN (SELECT value FROM json_each(?))",
+                               (rowids,)).rowcount
+                db.execute("COMMIT")
+            deleted += n
+            if n < PRUNE_BATCH:
+                return deleted
 
     def count(self) -> int:
         with self._errors("count mentions") as db:
