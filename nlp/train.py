@@ -522,6 +522,10 @@ class Evaluation:
     calibration: Calibration
 
 
+def _key_figures(figures: dict[str, Any]) -> dict[str, Any]:
+    return {k: figures[k] for k in ("news_document_f1", "news_entity_f1", "forum_accuracy", "forum_macro_f1")}
+
+
 def evaluate(forum: Sequence[ForumRow], news: Sequence[NewsRow], folds: int,
              forum_split: Split, news_split: Split,
              corrected: tuple[Sequence[ForumRow], Sequence[NewsRow]] = ((), ())) -> Evaluation:
@@ -537,16 +541,14 @@ def evaluate(forum: Sequence[ForumRow], news: Sequence[NewsRow], folds: int,
     cv = metrics(oof, cal, dev_forum, dev_news)
     # What other evidence weights would give, on the development part only (choosing by the
     # held-back part would make it one more part tuned on).
-    cv["document_f1_by_evidence"] = {w: metrics(oof, cal, dev_forum, dev_news, w)["news_document_f1"]
-                                     for w in EVIDENCE_GRID}
+    cv["by_evidence"] = {w: _key_figures(metrics(oof, cal, dev_forum, dev_news, w)) for w in EVIDENCE_GRID}
     held_forum, held_news = _pick(forum, forum_split.held), _pick(news, news_split.held)
     extra_forum, extra_news = corrected
     held_scores = score(fit([*dev_forum, *extra_forum], [*dev_news, *extra_news]), held_forum, held_news)
     held = metrics(held_scores, cal, held_forum, held_news)
     # Reported for every weight so the model card can show the weight the development part picked
     # (and the shipped default) on the held-back part; the choice is made on `cv` alone.
-    held["document_f1_by_evidence"] = {w: metrics(held_scores, cal, held_forum, held_news, w)["news_document_f1"]
-                                       for w in EVIDENCE_GRID}
+    held["by_evidence"] = {w: _key_figures(metrics(held_scores, cal, held_forum, held_news, w)) for w in EVIDENCE_GRID}
     if extra_forum or extra_news:
         cv["held_back_without_corrections"] = metrics(score(fit(dev_forum, dev_news), held_forum, held_news), cal,
                                                       held_forum, held_news)
