@@ -21,6 +21,7 @@ from types import FrameType
 from app import settings
 from app.services import Services
 from yuqing.config import Config, ConfigError, load, parse_duration
+from yuqing.model import Mention
 from yuqing.storage.base import Facets, SearchRequest, StoreError
 
 Handler = Callable[[argparse.Namespace, Services], int]
@@ -467,7 +468,12 @@ def cmd_reanalyze(args: argparse.Namespace, services: Services) -> int:
 def cmd_train(args: argparse.Namespace, services: Services) -> int:
     from nlp.train import main as train_main
 
-    return int(train_main(args.train_args) or 0)
+    # The store is opened only for the corrections: training on the files alone needs none.
+    corrections: list[Mention] = []
+    if "--with-corrections" in args.train_args:
+        for batch in services.store.scan(SearchRequest(query=None, corrected_only=True)):
+            corrections += batch
+    return int(train_main(args.train_args, corrections) or 0)
 
 
 # -- argument parsing ----------------------------------------------------------------------------

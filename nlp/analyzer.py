@@ -11,7 +11,7 @@ from typing import Any
 import jieba
 
 from nlp.categories import CategoryRules
-from nlp.features import prepare_clean
+from nlp.features import complaint_features, prepare_clean
 from nlp.institutions import InstitutionMatcher
 from nlp.keywords import keywords as extract_keywords
 from nlp.linear import ModelFileError
@@ -137,7 +137,8 @@ class Analyzer:
         doc = prepare_clean(text, list(reported))
         complaint_words, evidence = self.categories.assess(doc.masked, doc.negated, self._evidence)
         found_categories = self.categories.codes(complaint_words)
-        decided = self.model.assess(doc, normalize(item.title), evidence)
+        decided = self.model.assess(doc, normalize(item.title), evidence,
+                                    complaint=complaint_features(complaint_words, found_categories))
         negative_entities: list[str] = []
         for name in decided.targets:
             negative_entities += [e for e in reported[name] if e not in negative_entities]

@@ -29,6 +29,7 @@ PLACEHOLDER = "Ｅ"  # the entity being described (or any entity, in document fe
 OTHER = "Ｏ"  # another listed entity
 NEGATED = "！"  # full-width too: marks a gram inside a negation scope
 WORD = "Ｗ"  # marks a word feature, so the word 好 and the character 好 are distinct features
+COMPLAINT = "Ｋ"  # marks a complaint-evidence feature (`complaint_features`)
 NGRAMS = (1, 2, 3)
 WINDOW = 6  # characters each side of a mention; 6, 10 and 16 were within 0.3 points in CV
 
@@ -71,6 +72,16 @@ def document_features(text: str, negated: bytearray) -> list[str]:
     grams = [mark[i] + text[i:i + n] for n in NGRAMS for i in range(len(text) - n + 1)]
     grams += [mark[i] + WORD + w for w, i in words if len(w) > 1]
     return grams + [mark[i] + WORD + a + WORD + b for (a, i), (b, _) in zip(words, words[1:], strict=False)]
+
+
+def complaint_features(keywords: Sequence[str], codes: Sequence[str]) -> list[str]:
+    """The complaint rules' findings (`CategoryRules.assess`: keywords outside negation, none in a
+    denial or a question, no fraud words in a text about preventing one) as document features, so
+    the model learns how much each counts, instead of a hand-set weight: each category code, each
+    keyword, and how many keywords (0, 1, 2, 3 or more). Cluster-grouped CV on finnsp's
+    development part: document F1 0.942 → 0.957."""
+    return ([f"{COMPLAINT}c{code}" for code in codes] + [f"{COMPLAINT}k{word}" for word in keywords]
+            + [f"{COMPLAINT}n{min(len(keywords), 3)}"])
 
 
 # Where a text names an institution only as the place money was kept or moved through, or as the

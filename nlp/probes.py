@@ -80,3 +80,23 @@ def figures(probes: Sequence[Probe], results: Sequence[Analysis], codes: Sequenc
             "negative_right": {k: round(sum(v) / len(v), 3) for k, v in kinds.items()},
             "kept_bank_blamed": sum(bool(set(r.negative_entities) - set(p.targets)) for p, r in kept),
             "kept": len(kept)}
+
+
+def halves(probes: Sequence[Probe]) -> tuple[list[Probe], list[Probe]]:
+    """The probes split in two halves alike in kind (alternate rows of each kind, in file order):
+    a setting is chosen on the first and reported on the second too, which nothing was tuned on."""
+    seen: dict[str, int] = {}
+    first: list[Probe] = []
+    second: list[Probe] = []
+    for probe in probes:
+        n = seen[probe.kind] = seen.get(probe.kind, -1) + 1
+        (first if n % 2 == 0 else second).append(probe)
+    return first, second
+
+
+def mean_f1(got: dict[str, Any]) -> float:
+    """The mean per-category F1 of `figures(...)["categories"]` (a category never predicted counts 0)."""
+    scores = [2 * r["precision"] * r["recall"] / (r["precision"] + r["recall"])
+              if r["precision"] and r["recall"] else 0.0 for r in got.values()]
+    return sum(scores) / len(scores)
+

@@ -196,3 +196,37 @@ def test_bad_label_is_one_line_and_exit_2(cli_data, args, words):
     some = search(cli_data)["hits"][0]["id"]
     proc = yq(cli_data, *[a.replace("{id}", some) for a in args], check=False)
     assert proc.returncode == 2 and words in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_train_with_corrections_learns_from_them(tmp_path):
+    """`yuqing train sentiment --with-corrections` reads the corrected mentions from the store and
+    trains on them: a phrase found only in corrected posts gets weight towards the people's label."""
+    from nlp.linear import LinearModel
+    from tests.test_cli import search, write_jsonl, yq
+    from tests.test_nlp import _training_data
+
+    data_dir = _training_data()
+    if data_dir is None:
+        pytest.skip("training data not found: set YUQING_TRAIN_DATA or put it at ../shared/data")
+    store_dir = tmp_path / "data"
+    store_dir.mkdir()
+    rows = [{"url": f"https://bbs.example.org/q/{i}", "title": "", "content": f"貔貅貘第{i}次开门营业，网点在三楼",
+             "published_at": "2026-11-02T10:00:00+08:00", "source": "tieba"} for i in range(12)]
+    yq(store_dir, "import", "--input", str(write_jsonl(tmp_path / "q.jsonl", rows)))
+    labelled = 0
+    for hit in search(store_dir, "貔貅貘", "--limit", "50")["hits"]:
+        if hit["polarity"] != "negative":
+            yq(store_dir, "label", hit["id"], "--polarity", "negative", "--by", "tester")
+            labelled += 1
+    assert labelled >= 6
+    out = tmp_path / "model"
+    proc = yq(store_dir, "train", "sentiment", "--data", str(data_dir), "--limit", "300", "--folds", "2",
+              "--out", str(out), "--with-corrections")
+    assert f"{labelled} corrected mention(s) join the training (0 naming institutions, {labelled} not)" in proc.stdout
+    assert '"held_back_without_corrections"' in proc.stdout
+    model = LinearModel.load(out / "document.bin")
+    assert model.meta["data"][-1]["file"] == "corrections (yuqing label)"
+    assert model.meta["data"][-1]["rows"] == labelled
+    negative, neutral, positive = model.scores(["貔貅貘"])[:3]
+    bias_negative, bias_neutral, bias_positive = model.bias[:3]
+    assert negative - bias_negative > max(neutral - bias_neutral, positive - bias_positive)

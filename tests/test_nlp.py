@@ -283,6 +283,17 @@ def test_why_names_the_cues_that_decided(analyzer: Analyzer) -> None:
     assert "骗子" not in cleared.why["categories"] and cleared.why["negation"]
 
 
+def test_complaint_findings_are_learnt_features_with_readable_names(analyzer: Analyzer) -> None:
+    from nlp.features import complaint_features
+    from nlp.sentiment import readable
+
+    feats = complaint_features(["暴力催收", "骚扰"], ["debt_collection"])
+    assert [readable(f) for f in feats] == ["[类别 debt_collection]", "[投诉词 暴力催收]", "[投诉词 骚扰]",
+                                            "[2 个投诉词]"]
+    # the shipped model learnt weights for them: the category of violent collection counts towards negative
+    assert analyzer.model._document.scores([feats[0]])[3] > analyzer.model._document.bias[3]
+
+
 def test_mentions_carry_why(analyzer: Analyzer) -> None:
     m = Mention(url="https://example.com/p/9", source="heimao", content="招行信用卡被盗刷，客服推诿不处理")
     analyzer.analyze_mentions([m])
