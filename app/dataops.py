@@ -184,7 +184,7 @@ def migrate_to_elasticsearch(services: Services, batch_size: int) -> MigrateRepo
     wanted = {"source": str(path), "url": es.url, "index_prefix": es.index_prefix}
     checkpoint = _read_checkpoint(checkpoint_file)
     if {k: checkpoint.get(k) for k in wanted} != wanted:
-        checkpoint = {**wanted, "after_rowid": 0, "copied": 0}
+        checkpoint = {**wanted, "after_rowid": None, "copied": 0}
     report.resumed_after = checkpoint["copied"]
 
     source = SqliteStore(path, tz=config.tz)

@@ -263,3 +263,24 @@ def test_retention_job_is_scheduled_and_prunes(tmp_path):
     with Services.load(data_dir=str(tmp_path)) as services:
         assert "store:retention" not in {job_id for job_id, *_ in Service(services).job_specs()}
 
+
+
+def test_scan_rows_from_the_start_includes_mentions_before_1970(tmp_path):
+    """Rowids follow the publication time, so a mention of 1950 has a negative one: the migration's
+    first batch (no checkpoint yet) must still include it."""
+    from datetime import datetime
+
+    from tests.conftest import SHANGHAI
+    from yuqing.model import Mention
+    from yuqing.storage.sqlite import SqliteStore
+
+    store = SqliteStore(tmp_path / "s.db", tz=SHANGHAI)
+    old = Mention(url="https://example.org/1950", source="news", title="旧闻", published_at=datetime(1950, 1, 1,
+                                                                                                      tzinfo=SHANGHAI))
+    new = Mention(url="https://example.org/2026", source="news", title="新闻", published_at=datetime(2026, 1, 1,
+                                                                                                      tzinfo=SHANGHAI))
+    store.index_many([new, old])
+    rows = list(store.scan_rows(batch_size=1))
+    assert [m.id for _, batch in rows for m in batch] == [old.id, new.id]
+    assert rows[0][0] < 0 < rows[1][0]
+    store.close()

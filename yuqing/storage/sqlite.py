@@ -567,12 +567,14 @@ class SqliteStore:
                 for i in range(n)]
 
     def scan_rows(self, request: SearchRequest | None = None, batch_size: int = SCAN_BATCH,
-                  after_rowid: int = _ROWID_RANGE[0]) -> Iterator[tuple[int, list[Mention]]]:
+                  after_rowid: int | None = None) -> Iterator[tuple[int, list[Mention]]]:
         """`scan`, with the last rowid of each batch: `yuqing migrate` keeps it as its checkpoint and
         resumes after it. Keyset paging on rowid, so batch 1,000 costs what batch 1 does; the lock is
         held for one batch at a time, so writers go on between batches."""
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if after_rowid is None:  # from the start: rowids before 1970 are negative
+            after_rowid = _ROWID_RANGE[0]
         where, params = self._matching(request or SearchRequest(query=None), "m.rowid")
         while True:
             with self._errors("scan mentions") as db:
