@@ -24,6 +24,13 @@ def _sources(config: Config) -> None:
         validate_sources(config)
 
 
+def _crawl(config: Config) -> None:
+    if config.crawl:
+        from crawlers.distributed import validate
+
+        validate(config)
+
+
 def _alerts(config: Config) -> None:
     if config.alerts or config.institutions:  # without either, the built-in default rule applies
         import alerts
@@ -65,6 +72,7 @@ def _retention(config: Config) -> None:
 # section → the stage's check (raises ConfigError naming the dotted key).
 STAGE_SECTIONS: dict[str, Callable[[Config], None]] = {
     "sources": _sources,
+    "crawl": _crawl,
     "alerts": _alerts,
     "nlp": _nlp,
     "digest": _digest,
