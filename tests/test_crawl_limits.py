@@ -184,12 +184,16 @@ def test_a_list_page_of_100000_links_has_only_the_first_followed(site, tmp_path)
 
 def test_the_page_limit_stops_a_crawl_and_the_health_record_says_so(site, tmp_path):
     cfg = config(tmp_path, [list_source(site)])
-    settings = {**LOCAL_SITE_SETTINGS, "CLOSESPIDER_PAGECOUNT": 6, "CONCURRENT_REQUESTS_PER_DOMAIN": 1}
+    # One request at a time: what is already in the downloader when the limit is reached still
+    # finishes (Scrapy schedules the close as a coroutine, so on a busy machine the engine may hand
+    # the downloader a few more first); the bound says "a few", never the 1,000 links of the page.
+    settings = {**LOCAL_SITE_SETTINGS, "CLOSESPIDER_PAGECOUNT": 6, "CONCURRENT_REQUESTS": 1,
+                "CONCURRENT_REQUESTS_PER_DOMAIN": 1}
     (report,) = crawl(cfg, str(tmp_path), timeout=300, settings=settings)
     assert report.finish_reason == "closespider_pagecount" and "page limit reached" in report.summary()
     assert report.state == "degraded"
     assert any("the crawl limit of 6 pages (CLOSESPIDER_PAGECOUNT) was reached" in e for e in report.errors)
-    assert 0 < report.stored < 12 and posts_fetched(site) < 12  # a few in flight when it closed, never the 1,000
+    assert 0 < report.stored <= posts_fetched(site) < 50
 
 
 def test_the_time_limit_is_in_the_health_record(site, tmp_path):
