@@ -326,8 +326,8 @@ class SavedSearchRule:
     language, as on the search page; `polarity` and `source` as its filters) — at least `min_count`
     in the last `window` — raise an alert of `severity`, which reminds and resolves as the other
     rules do. No anomaly score: a match is the news (the alert's score is 0); the baseline is the
-    matches per window in the `history` before it. The web app's saved searches show the rule
-    that watches them, to paste into `alerts.rules`."""
+    matches per window in the `history` before it. Besides `alerts.rules`, the web app turns its
+    saved searches into such rules (`app.web.saved_alerts`, through `alerts.setup.extra_rule`)."""
 
     TYPE: ClassVar[str] = "saved_search"
     OPTIONS: ClassVar[frozenset[str]] = _LIFECYCLE_OPTIONS | {"query", "polarity", "source", "window", "history",

@@ -126,10 +126,21 @@ def load(config: Config, env: Mapping[str, str] | None = None) -> AlertSetup:
     seen: set[str] = set()
     items = top.list("rules") if "rules" in top.data else [Reader(config.path, dict(DEFAULT_RULE), "alerts.rules[0]")]
     for item in items:
-        kind = _choose(item, "type", RULE_TYPES, "rule type")
-        cls = RULE_TYPES[kind]
-        item.only(set(cls.OPTIONS))
-        name = _name(item, seen, "rule")
-        rules.append(cls.from_config(name, item, config, _rule_channels(item, channels)))
+        rules.append(_rule(item, config, channels, seen))
     return AlertSetup(tuple(rules), channels, DataDir(config.data_dir).alerts, quiet_hours=_quiet_hours(top),
                       search_url=_search_url(top))
+
+
+def _rule(item: Reader, config: Config, channels: Mapping[str, Channel], seen: set[str]) -> Rule:
+    kind = _choose(item, "type", RULE_TYPES, "rule type")
+    cls = RULE_TYPES[kind]
+    item.only(set(cls.OPTIONS))
+    name = _name(item, seen, "rule")
+    return cls.from_config(name, item, config, _rule_channels(item, channels))
+
+
+def extra_rule(setup: AlertSetup, config: Config, item: Reader) -> Rule:
+    """A rule kept outside the config file (the web app's saved-search alerts), validated exactly as
+    an entry of `alerts.rules` is, against `setup`'s channels; its name must not be one of
+    `setup.rules`'. Raises ConfigError naming `item`'s where and key."""
+    return _rule(item, config, setup.channels, {r.name for r in setup.rules})

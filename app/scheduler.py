@@ -48,11 +48,13 @@ def run_check(services: Services, dry_run: bool = False) -> list[Any]:
     sends any digest that a dead mail server kept back. `dry_run`: decide, but save and send nothing."""
     import alerts
     from alerts.digest import resend_spooled
+    from app.web.saved_alerts import alert_setup
 
     if not dry_run:
         for record in resend_spooled(services.config, services.alert_store):
             log.info("spooled %s digest %s sent to %s", record.kind, record.period, record.recipient)
-    return list(alerts.check(services.config, services.store, services.alert_store, setup=services.alerts,
+    # the config's rules and the saved searches whose alert was turned on in the web app
+    return list(alerts.check(services.config, services.store, services.alert_store, setup=alert_setup(services),
                              dry_run=dry_run))
 
 

@@ -171,6 +171,25 @@ def test_a_facet_filters_on_click_and_reposts_show_once(page, site, watched):
     assert watched.dialogs == []
 
 
+def test_an_analyst_saves_a_search_and_turns_its_alert_on_and_off(page, site, watched):
+    log_in(page, site, target="/search?q=%E5%B9%B4%E8%B4%B9")  # 年费
+    page.fill("#save-search input[name=name]", "<i>年费</i>")
+    page.click("#save-search button[type=submit]")
+    page.wait_for_selector("a.saved-link")
+    page.click("#saved-page")
+    page.wait_for_url("**/saved")
+    page.select_option("tr.saved-row form.alert-form select[name=severity]", "预警")
+    page.click("tr.saved-row .alert-on-button")
+    page.wait_for_selector("tr.saved-row .alert-on")
+    assert "预警" in page.inner_text("tr.saved-row .alert-on")
+    [saved] = site.state.saved_searches("analyst")
+    assert saved["name"] == "<i>年费</i>" and saved["alert"]["severity"] == "预警"
+    page.click("tr.saved-row .alert-off-button")
+    page.wait_for_selector("tr.saved-row .alert-off-button", state="detached")
+    assert site.state.saved_searches("analyst")[0]["alert"] is None
+    assert watched.dialogs == [] and watched.console_errors == []
+
+
 def test_the_whole_search_downloads_as_csv(page, site, tmp_path):
     log_in(page, site, name="viewer", target="/search?polarity=negative")
     with page.expect_download() as info:

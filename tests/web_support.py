@@ -90,14 +90,18 @@ class Site:
             store.close()
 
 
-def start_site(tmp_path: Path, backend: str, web: dict[str, Any] | None = None) -> Site:
-    """Config file, store with the sample mentions, users admin/analyst/viewer/bank-only, app running."""
+def start_site(tmp_path: Path, backend: str, web: dict[str, Any] | None = None,
+               alerts: dict[str, Any] | None = None) -> Site:
+    """Config file, store with the sample mentions, users admin/analyst/viewer/insurer-only, app running
+    (`alerts`: the config's alerts section)."""
     mapping: dict[str, Any] = {
         "institutions": [{"name": BANK}, {"name": INSURER}],
         "sources": [{"name": "forum", "type": "rss", "params": {"url": "http://127.0.0.1:9/forum.xml"}},
                     {"name": "news", "type": "rss", "params": {"url": "http://127.0.0.1:9/news.xml"}}],
         "web": web or {},
     }
+    if alerts is not None:
+        mapping["alerts"] = alerts
     if backend == "elasticsearch":
         mapping["store"] = {"backend": "elasticsearch",
                             "elasticsearch": {"url": es_url(), "index_prefix": f"test-web-{uuid.uuid4().hex[:8]}"}}

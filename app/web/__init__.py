@@ -13,15 +13,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
 
 from app.services import Services
-from app.web import alert_routes, case_routes, digest_routes
+from app.web import alert_routes, case_routes, digest_routes, saved_routes
 from app.web.app import base_app
-from app.web.state import ROLES, User, UserError, WebState
+from app.web.state import ROLES, User, UserError, WebState, state_path
 
 __all__ = ["ROLES", "User", "UserError", "WebServer", "WebState", "beside", "create_app", "state_path"]
 log = logging.getLogger("yuqing.web")
@@ -34,12 +33,8 @@ def create_app(services: Services, state: WebState) -> FastAPI:
     alert_routes.add_routes(web, app)
     case_routes.add_routes(web, app)
     digest_routes.add_routes(web, app)
+    saved_routes.add_routes(web, app)
     return app
-
-
-def state_path(services: Services) -> Path:
-    """Where users, sessions and the audit log live: in the data dir, whatever the store backend."""
-    return services.data.root / "web.db"
 
 
 @contextmanager

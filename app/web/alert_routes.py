@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from app.alerts_cli import list_json, show_json
 from app.web.app import WebApp, current_user, require, scope
+from app.web.saved_alerts import alert_setup
 from app.web.state import User
 from yuqing.alertstore.model import ANY, OPEN_STATES, SEVERITIES, STATES, AlertQuery, AlertRecord
 from yuqing.config import ConfigError, parse_duration
@@ -106,7 +107,7 @@ class AlertWeb:
         self.record(user, alert_id)
         services = self.web.services
         step = alerts.resolve(services.config, services.alert_store, alert_id, user.name, note, self.web.now(),
-                              setup=services.alerts)
+                              setup=alert_setup(services, self.web.state))
         self.web.state.audit(user.name, "alert.resolve", alert_id, note=note, notices=len(step.notices))
         assert step.record is not None
         return step.record.public()
@@ -214,7 +215,7 @@ def add_routes(web: WebApp, app: FastAPI) -> None:
         listed = aw.list(user, [state] if state else None, institution or None, rule or None, severity or None, 200)
         return web.render(request, "alerts.html", form=form, alerts=listed["alerts"],
                           severities=SEVERITIES, institutions=scope(user, web.config),
-                          rules=[r.name for r in web.services.alerts.rules])
+                          rules=[r.name for r in alert_setup(web.services, web.state).rules])
 
     @app.get("/alerts/{alert_id}", include_in_schema=False, response_class=HTMLResponse)
     def alert_page(request: Request, alert_id: str) -> Response:
@@ -228,5 +229,6 @@ def add_routes(web: WebApp, app: FastAPI) -> None:
         user = current_user(request)
         return web.render(request, "silences.html", silences=aw.silences(user)["silences"],
                           severities=SEVERITIES, institutions=scope(user, web.config),
-                          rules=[r.name for r in web.services.alerts.rules], limited=user.institutions is not None,
+                          rules=[r.name for r in alert_setup(web.services, web.state).rules],
+                          limited=user.institutions is not None,
                           sources=[s.name for s in web.config.sources])

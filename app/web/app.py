@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field
 from alerts.lifecycle import LifecycleError
 from app.services import Services
 from app.status import source_health
+from app.web.saved_alerts import rule_mapping
 from app.web.state import ROLES, Session, User, UserError, WebState
 from yuqing import cases
 from yuqing.alertstore import Conflict
@@ -88,22 +89,6 @@ class CorrectionBody(BaseModel):
     negative_entities: list[str] | None = None
     categories: list[str] | None = None
     note: str = Field("", max_length=2000)
-
-
-class SavedSearchBody(BaseModel):
-    """A name and the search as the search page's URL holds it."""
-
-    name: str = Field(max_length=200)
-    q: str = Field("", max_length=1000)
-    since: str = Field("", alias="from", max_length=40)
-    until: str = Field("", alias="to", max_length=40)
-    polarity: str = ""
-    source: str = Field("", max_length=200)
-    institution: str = Field("", max_length=200)
-
-    def params(self) -> dict[str, str]:
-        """The non-empty URL parameters, by their URL names."""
-        return {k: v for k, v in self.model_dump(by_alias=True).items() if k != "name" and v}
 
 
 class UserChangeBody(BaseModel):
@@ -179,16 +164,6 @@ def timeline_bars(facets: dict[str, Any] | None, width: int = 960, height: int =
 def search_url(params: dict[str, str]) -> str:
     """The search page's URL for these parameters: the URL holds the whole search."""
     return f"/search?{urlencode(params)}" if params else "/search"
-
-
-def alert_rule(name: str, params: dict[str, str]) -> str:
-    """A saved search as a `saved_search` alert rule, to paste into `alerts.rules` (the dates of
-    the search do not carry over: the rule watches a moving window)."""
-    rule: dict[str, Any] = {"name": name, "type": "saved_search", "query": params.get("q", ""),
-                            "institution": params.get("institution") or "*"}
-    rule.update({key: params[key] for key in ("polarity", "source") if params.get(key)})
-    rule.update({"window": "1h", "min_count": 1, "severity": "关注", "channels": []})
-    return yaml.safe_dump([rule], allow_unicode=True, sort_keys=False, default_flow_style=None).strip()
 
 
 def _templates(tz: ZoneInfo, category_labels: dict[str, str]) -> Jinja2Templates:
@@ -326,9 +301,14 @@ class WebApp:
         return fixed.to_dict()
 
     def saved_searches(self, user: User) -> list[dict[str, Any]]:
-        """Each with its search URL and the alert rule that would watch it (YAML for `alerts.rules`)."""
-        return [{**saved, "url": search_url(saved["params"]), "rule": alert_rule(saved["name"], saved["params"])}
-                for saved in self.state.saved_searches(user.name)]
+        """Each with its search URL and its alert rule as YAML for `alerts.rules` (for those who keep
+        rules in the config file; turning the alert on in the app needs none)."""
+        return [self.saved_json(user, saved) for saved in self.state.saved_searches(user.name)]
+
+    def saved_json(self, user: User, saved: dict[str, Any]) -> dict[str, Any]:
+        rule = yaml.safe_dump([rule_mapping(user, saved)], allow_unicode=True, sort_keys=False,
+                              default_flow_style=None).strip()
+        return {**saved, "url": search_url(saved["params"]), "rule": rule}
 
     def sources(self) -> list[dict[str, Any]]:
         return [{"name": s.name, "type": s.type, **source_health(self.services, s.name)} for s in self.config.sources]
@@ -505,28 +485,6 @@ def _api(web: WebApp, api: FastAPI) -> None:
             web.check_institutions(body.institutions) if body.institutions is not None else False)
         return web.state.update_user(actor.name, name, role=body.role, institutions=institutions,
                                      disabled=body.disabled, password=body.password).to_dict()
-
-    @api.get("/api/saved-searches", summary="The logged-in user's saved searches, each with its search URL")
-    def saved_searches(request: Request) -> list[dict[str, Any]]:
-        return web.saved_searches(current_user(request))
-
-    @api.post("/api/saved-searches", summary="Save a search (name, q, from, to, polarity, source, institution)",
-              status_code=201)
-    def save_search(request: Request, body: SavedSearchBody) -> dict[str, Any]:
-        user = current_user(request)
-        params = body.params()
-        # a search that cannot run is refused now, not when it is opened
-        build_request(SearchInput(params.get("q", ""), params.get("from"), params.get("to"), params.get("polarity"),
-                                  params.get("source"), params.get("institution")), web.config.tz, "request")
-        saved = web.state.save_search(user.name, body.name, params)
-        return {**saved, "url": search_url(saved["params"])}
-
-    @api.delete("/api/saved-searches/{search_id}", summary="Delete one of the user's saved searches",
-                status_code=204)
-    def delete_saved_search(request: Request, search_id: int) -> Response:
-        if not web.state.delete_saved_search(current_user(request).name, search_id):
-            raise HTTPException(404, f"no saved search {search_id} of yours")
-        return Response(status_code=204)
 
     @api.get("/api/audit", summary="The audit log, newest first (admin)")
     def audit(request: Request, limit: int = Query(200, ge=1, le=MAX_LIMIT)) -> list[dict[str, object]]:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -28,9 +28,13 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from yuqing.storage import StoreError
 from yuqing.storage.sqlite import connect, migrate
 
+if TYPE_CHECKING:
+    from app.services import Services
+
 ROLES = ("viewer", "analyst", "admin")
 MIN_PASSWORD_CHARS = 8
 MAX_SAVED_NAME, MAX_SAVED_SEARCHES = 100, 200
+_SAVED = "SELECT id, owner, name, params, created_at, alert FROM saved_searches"
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
 # Each entry upgrades the schema by one version; never edit a released entry, append a new one.
 MIGRATIONS: tuple[str, ...] = (
@@ -74,7 +78,14 @@ MIGRATIONS: tuple[str, ...] = (
         UNIQUE (owner, name)
     );
     """,
+    # a saved search's alert: {"channels": [...], "severity": ..., "window": ...}; NULL when off
+    "ALTER TABLE saved_searches ADD COLUMN alert TEXT;",
 )
+
+
+def state_path(services: Services) -> Path:
+    """Where users, sessions and the audit log live: in the data dir, whatever the store backend."""
+    return services.data.root / "web.db"
 
 
 class UserError(ValueError):
@@ -286,11 +297,40 @@ class WebState:
             self._audit(db, owner, "search.save", str(cursor.lastrowid), {"name": name, **params})
         return next(s for s in self.saved_searches(owner) if s["name"] == name)
 
+    @staticmethod
+    def _saved(row: tuple[Any, ...]) -> dict[str, Any]:
+        i, owner, name, params, at, alert = row
+        return {"id": i, "owner": owner, "name": name, "params": json.loads(params), "created_at": at,
+                "alert": json.loads(alert) if alert is not None else None}
+
     def saved_searches(self, owner: str) -> list[dict[str, Any]]:
         with self._lock:
-            rows = self._db.execute("SELECT id, name, params, created_at FROM saved_searches WHERE owner = ? "
-                                    "ORDER BY name", (owner,)).fetchall()
-        return [{"id": i, "name": n, "params": json.loads(p), "created_at": at} for i, n, p, at in rows]
+            rows = self._db.execute(f"{_SAVED} WHERE owner = ? ORDER BY name", (owner,)).fetchall()
+        return [self._saved(r) for r in rows]
+
+    def saved_search(self, owner: str, search_id: int) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(f"{_SAVED} WHERE id = ? AND owner = ?", (search_id, owner)).fetchone()
+        return self._saved(row) if row else None
+
+    def alerting_searches(self) -> list[tuple[User, dict[str, Any]]]:
+        """Every saved search whose alert is on, with its owner; a disabled owner's alerts are off."""
+        with self._lock:
+            rows = self._db.execute(f"{_SAVED} WHERE alert IS NOT NULL ORDER BY id").fetchall()
+        owners = {u.name: u for u in self.users() if not u.disabled}
+        return [(owners[r[1]], self._saved(r)) for r in rows if r[1] in owners]
+
+    def set_search_alert(self, owner: str, search_id: int, alert: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Turn a saved search's alert on (`alert`: its options) or off (None); the search, or None
+        when the owner has no such search. Audited."""
+        stored = json.dumps(alert, ensure_ascii=False, sort_keys=True) if alert is not None else None
+        with self._write() as db:
+            changed = db.execute("UPDATE saved_searches SET alert = ? WHERE id = ? AND owner = ?",
+                                 (stored, search_id, owner)).rowcount
+            if changed:
+                self._audit(db, owner, "search.alert.on" if alert is not None else "search.alert.off",
+                            str(search_id), alert or {})
+        return self.saved_search(owner, search_id) if changed else None
 
     def delete_saved_search(self, owner: str, search_id: int) -> bool:
         with self._write() as db:
