@@ -417,14 +417,24 @@ def test_the_search_page_has_facets_a_timeline_by_polarity_and_sorts(site):
         site.login(c, "viewer")
         api = c.get("/api/search", params={"q": "", "facets": "true"}).json()
         page = c.get("/search", params={"q": "", "sort": "risk"}).text
+        # the hits come first; the panel is its own call (app.js), or inline with facets=1 (no script)
+        panel = c.get("/search/facets", params={"q": "", "sort": "risk"})
+        inline = c.get("/search", params={"q": "", "sort": "risk", "facets": "1"}).text
+        own = c.get("/api/facets", params={"q": ""}).json()
         risky = c.get("/api/search", params={"q": "", "sort": "risk"}).json()
         narrowed = c.get("/search", params={"q": "category:fees"}).text
     facets = api["facets"]
+    assert own == facets  # the page's call answers what the search's facets are
     assert {f["value"]: f["count"] for f in facets["sources"]} == {"forum": 4, "news": 2}
     assert sum(b["polarity"].get("negative", 0) for b in facets["timeline"]) == 3
-    assert page.count('class="t-negative"') == len([b for b in facets["timeline"] if b["polarity"].get("negative")])
-    assert 'href="/search?sort=risk&amp;source=news"' in page  # a facet link keeps the search, adds the filter
-    assert "category%3Afees" in page  # a category facet narrows through the query's field filter
+    assert 'class="t-negative"' not in page and 'data-src="/search/facets?sort=risk"' in page
+    assert 'href="/search?sort=risk&amp;facets=1"' in page
+    assert panel.status_code == 200 and "<html" not in panel.text
+    for html in (panel.text, inline):
+        assert html.count('class="t-negative"') == len([b for b in facets["timeline"] if b["polarity"].get("negative")])
+        assert 'href="/search?sort=risk&amp;source=news"' in html  # a facet link keeps the search, adds the filter
+        assert "category%3Afees" in html  # a category facet narrows through the query's field filter
+    assert 'data-src' not in inline
     assert 'value="risk" selected' in page
     assert [h["risk"] for h in risky["hits"]][:2] == [0.8, 0.8]
     assert '共 <strong id="total">1</strong> 条' in narrowed

@@ -158,7 +158,8 @@ def test_an_analyst_acknowledges_an_alert_from_its_page(page, site, watched):
 
 def test_a_facet_filters_on_click_and_reposts_show_once(page, site, watched):
     log_in(page, site, name="viewer", target="/search?q=%E9%94%A6%E7%A8%8B%E9%93%B6%E8%A1%8C")  # 锦程银行
-    assert page.locator("#timeline rect").count() >= 1
+    page.wait_for_selector("#facet-panel #timeline")  # loaded after the hits, by app.js
+    assert page.locator("#timeline rect").count() >= 1 and page.locator("#facets-link").count() == 0
     # the fee complaint and its repost are one group: shown once, with the group's count
     assert page.locator("li.hit .reposts").all_inner_texts() == ["转发/同文 2 条"]
     assert page.locator("a.mention-link", has_text="锦程银行信用卡年费").count() == 1

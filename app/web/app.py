@@ -10,9 +10,12 @@ script. Other modules add their routes to this base (`app.web.create_app`): aler
 """
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import math
 import re
+import threading
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 import yaml
+from cachetools import TTLCache
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -49,6 +53,7 @@ HERE = Path(__file__).parent
 COOKIE = "yuqing_session"
 CSRF_HEADER = "X-CSRF-Token"
 PAGE_SIZE = 20
+FACET_CACHE_SECONDS, FACET_CACHE_SIZE = 30, 256
 MAX_LIMIT = 1000
 # Paths that answer without a session. Everything else, including unknown paths, needs one.
 PUBLIC = ("/api/health", "/api/login", "/login", "/favicon.ico")
@@ -166,6 +171,22 @@ def search_url(params: dict[str, str]) -> str:
     return f"/search?{urlencode(params)}" if params else "/search"
 
 
+def facet_input(web: WebApp, given: SearchInput) -> SearchInput:
+    """The search page's facet request: the timeline hourly for ranges up to three days, else daily."""
+    return dataclasses.replace(given, facets=True, interval=timeline_interval(web.config.tz, given.since, given.until))
+
+
+def facet_panel(web: WebApp, q: str, kept: dict[str, str], counts: dict[str, Any] | None) -> dict[str, Any]:
+    """What `_facets.html` draws: the counts, the timeline's bars, and each value's link."""
+    def with_filter(key: str, value: str) -> str:
+        """This search narrowed by one facet value (a category is a field filter in the query)."""
+        if key == "category":
+            return search_url({**kept, "q": f"{q} category:{value}".strip()})
+        return search_url({**kept, key: value})
+
+    return {"facets": counts, "timeline": timeline_bars(counts), "with_filter": with_filter}
+
+
 def _templates(tz: ZoneInfo, category_labels: dict[str, str]) -> Jinja2Templates:
     def when(value: str | float | None) -> str:
         """An ISO 8601 time or a Unix time as local 'YYYY-MM-DD HH:MM' in the configured zone."""
@@ -211,6 +232,8 @@ class WebApp:
         # the configured complaint categories (code → Chinese label), as `yuqing label` checks them
         self.category_labels = AnalyzerSettings.parse(services.config.nlp).categories.labels
         self.templates = _templates(services.config.tz, self.category_labels)
+        self._facet_cache: TTLCache[tuple[str, int], dict[str, Any]] = TTLCache(FACET_CACHE_SIZE, FACET_CACHE_SECONDS)
+        self._facet_lock = threading.Lock()
 
     # sessions and cookies
 
@@ -252,23 +275,47 @@ class WebApp:
 
     def search(self, user: User, given: SearchInput) -> dict[str, Any]:
         request = build_request(given, self.config.tz, "request", allowed_institutions=user.institutions)
-        return result_json(self.services.store.search(request))
+        out = result_json(self.services.store.search(request))
+        if "facets" in out:
+            out["facets"] = self._scoped(user, out["facets"])
+        return out
 
-    def search_page(self, user: User, given: SearchInput) -> tuple[dict[str, Any], dict[str, tuple[str, int]]]:
-        """The page's search: the API's JSON, and for each hit that has copies (reposts, near
-        duplicates) its group and how many the group has, so the page shows the group once. The
-        count is the group facet's (its largest groups) or else the copies on this page."""
-        request = build_request(given, self.config.tz, "request", allowed_institutions=user.institutions)
+    def _scoped(self, user: User, facets: dict[str, Any]) -> dict[str, Any]:
+        """A mention about the user's institution may name others too: those are not the user's to count."""
+        return {**facets, "institutions": [f for f in facets["institutions"] if self.in_scope(user, [f["value"]])]}
+
+    def search_page(self, user: User, given: SearchInput, facets: dict[str, Any] | None = None
+                    ) -> tuple[dict[str, Any], dict[str, tuple[str, int]]]:
+        """The page's hits (no facets: they come through their own call, `facets`): the API's JSON,
+        and for each hit in a repost / near-duplicate group its group and the group's size, so the
+        page shows the group once. The size is the group facet's (its largest groups) when
+        `facets` are given, else the copies on this page."""
+        request = build_request(dataclasses.replace(given, facets=False, interval=None), self.config.tz, "request",
+                                allowed_institutions=user.institutions)
         result = self.services.store.search(request)
-        sizes = dict(result.facets.groups) if result.facets else {}
-        on_page: dict[str, int] = {}
-        for h in result.hits:
-            if h.mention.group_id:
-                on_page[h.mention.group_id] = on_page.get(h.mention.group_id, 0) + 1
-        groups = {h.mention.id: (h.mention.group_id, max(sizes.get(h.mention.group_id, 0),
-                                                         on_page[h.mention.group_id]))
+        sizes = {g["group_id"]: g["count"] for g in facets["groups"]} if facets else {}
+        on_page = Counter(h.mention.group_id for h in result.hits if h.mention.group_id)
+        groups = {h.mention.id: (h.mention.group_id, max(sizes.get(h.mention.group_id, 0), on_page[h.mention.group_id]))
                   for h in result.hits if h.mention.group_id}
-        return result_json(result), {k: v for k, v in groups.items() if v[1] > 1}
+        return result_json(result), groups
+
+    def facets(self, user: User, given: SearchInput) -> dict[str, Any]:
+        """The counts over the whole result of a search (the `facets` of `search --json`: timeline by
+        polarity, sources, institutions, categories, repost groups), limited to the user's
+        institutions. At a million mentions they cost far more than a page of hits, so each is
+        kept for `FACET_CACHE_SECONDS` per search and scope (a user paging, sorting or coming
+        back does not pay again; new mentions show within that time)."""
+        request = build_request(dataclasses.replace(given, limit=1, offset=0, cursor=None, sort="", facets=True),
+                                self.config.tz, "request", allowed_institutions=user.institutions)
+        assert request.facets is not None
+        key = (request.fingerprint(), request.facets.interval_seconds)
+        with self._facet_lock:
+            cached: dict[str, Any] | None = self._facet_cache.get(key)
+        if cached is None:
+            cached = result_json(self.services.store.search(request))["facets"]
+            with self._facet_lock:
+                self._facet_cache[key] = cached
+        return self._scoped(user, cached)
 
     def mention(self, user: User, mention_id: str) -> dict[str, Any]:
         m = self.services.store.get(mention_id)
@@ -433,6 +480,15 @@ def _api(web: WebApp, api: FastAPI) -> None:
                             sort=sort, cursor=cursor, facets=facets, interval=interval)
         return web.search(current_user(request), given)
 
+    @api.get("/api/facets", summary="The counts over the whole result of a search (the `facets` of `/api/search?"
+                                    "facets=true`: timeline by polarity, sources, institutions, categories, repost "
+                                    "groups), kept briefly per search: what the search page loads after its hits")
+    def facets(request: Request, q: str = "", since: str | None = Query(None, alias="from"),
+               until: str | None = Query(None, alias="to"), polarity: str | None = None, source: str | None = None,
+               institution: str | None = None, interval: str | None = None) -> dict[str, Any]:
+        given = SearchInput(q, since, until, polarity, source, institution, facets=True, interval=interval)
+        return web.facets(current_user(request), given)
+
     @api.get("/api/export", summary="The whole result of a search as a file (format csv, xlsx or jsonl), streamed "
                                     "from the store's scan: not cut at any page or window; the same file as "
                                     "`yuqing export`")
@@ -512,33 +568,54 @@ def _pages(web: WebApp, pages: FastAPI) -> None:
     def search_page(request: Request, q: str = "", page: int = Query(1, ge=1, le=10_000),
                     since: str | None = Query(None, alias="from"), until: str | None = Query(None, alias="to"),
                     polarity: str | None = None, source: str | None = None, institution: str | None = None,
-                    sort: str = "") -> Response:
+                    sort: str = "", cursor: str | None = None, back: str | None = None,
+                    facets: bool = False) -> Response:
+        """The hits first. The facet panel and timeline come through their own call (`/search/facets`,
+        which app.js loads into the page), or inline with `facets=1` (the link shown without script).
+        Next pages follow the store's cursor, so page 500 costs what page 1 does; the URL keeps the
+        cursor of the page before (`back`) for one step back, and a step further back is by offset."""
         user = current_user(request)
-        given = SearchInput(q, since, until, polarity, source, institution, PAGE_SIZE, (page - 1) * PAGE_SIZE,
-                            sort=sort, facets=True, interval=timeline_interval(web.config.tz, since, until))
         form = {"q": q, "from": since or "", "to": until or "", "polarity": polarity or "", "source": source or "",
                 "institution": institution or "", "sort": sort}
-        try:
-            result, groups, error = *web.search_page(user, given), ""
-        except (ConfigError, QuerySyntaxError) as e:
-            result, groups, error = {"total": 0, "hits": []}, {}, str(e)
-        pages_total = max(1, math.ceil(result["total"] / PAGE_SIZE))
         kept = {k: v for k, v in form.items() if v}
-
-        def with_filter(key: str, value: str) -> str:
-            """This search narrowed by one facet value (a category is a field filter in the query)."""
-            if key == "category":
-                return search_url({**kept, "q": f"{q} category:{value}".strip()})
-            return search_url({**kept, key: value})
-
+        given = SearchInput(q, since, until, polarity, source, institution, PAGE_SIZE,
+                            0 if cursor else (page - 1) * PAGE_SIZE, sort=sort, cursor=cursor)
+        try:
+            counts = web.facets(user, facet_input(web, given)) if facets else None
+            result, groups = web.search_page(user, given, counts)
+            error = ""
+        except (ConfigError, QuerySyntaxError) as e:
+            counts, result, groups, error = None, {"total": 0, "hits": []}, {}, str(e)
+        pages_total = max(1, math.ceil(result["total"] / PAGE_SIZE))
+        if page <= 1:
+            prev_url = None
+        elif page == 2:
+            prev_url = search_url(kept)
+        else:
+            prev_url = search_url({**kept, "page": str(page - 1), **({"cursor": back} if back else {})})
+        following = result.get("next_cursor")
+        next_url = search_url({**kept, "page": str(page + 1), "cursor": following,
+                               **({"back": cursor} if cursor else {})}) if following else None
         return render(request, "search.html", 400 if error else 200, form=form, result=result, error=error,
-                      page=page, pages_total=pages_total, groups=groups, with_filter=with_filter,
-                      timeline=timeline_bars(result.get("facets")), sorts=SORT_LABELS,
-                      prev_url=search_url({**kept, "page": str(page - 1)}) if page > 1 else None,
-                      next_url=search_url({**kept, "page": str(page + 1)}) if page < pages_total else None,
+                      page=page, pages_total=pages_total, groups=groups, sorts=SORT_LABELS,
+                      prev_url=prev_url, next_url=next_url, **facet_panel(web, q, kept, counts),
+                      facets_src=f"/search/facets?{urlencode(kept)}" if not error and counts is None else "",
+                      facets_url=search_url({**kept, "facets": "1"}),
                       sources=[s.name for s in web.config.sources],
                       institutions=scope(user, web.config), saved=web.saved_searches(user),
                       export_query=urlencode({k: v for k, v in kept.items() if k != "sort"}))
+
+    @pages.get("/search/facets", include_in_schema=False, response_class=HTMLResponse)
+    def search_facets(request: Request, q: str = "", since: str | None = Query(None, alias="from"),
+                      until: str | None = Query(None, alias="to"), polarity: str | None = None,
+                      source: str | None = None, institution: str | None = None, sort: str = "") -> Response:
+        """The search page's facet panel and timeline alone: an HTML fragment app.js puts in the page
+        (`sort` only carries over into its links)."""
+        kept = {k: v for k, v in {"q": q, "from": since, "to": until, "polarity": polarity, "source": source,
+                                  "institution": institution, "sort": sort}.items() if v}
+        given = SearchInput(q, since, until, polarity, source, institution)
+        return render(request, "_facets.html", **facet_panel(web, q, kept, web.facets(current_user(request),
+                                                                                     facet_input(web, given))))
 
     @pages.get("/mentions/{mention_id}", include_in_schema=False, response_class=HTMLResponse)
     def mention_page(request: Request, mention_id: str) -> Response:

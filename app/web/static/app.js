@@ -121,7 +121,26 @@ function onApiForm(form) {
   });
 }
 
+// The search page's facet panel and timeline come after its hits (counting over a whole result
+// costs far more than a page of it): the server renders them as an HTML fragment, escaped like
+// every page; DOMParser runs no script in what it parses. Without script, the page links to
+// itself with the facets inline instead.
+async function loadFacets(panel) {
+  const response = await fetch(panel.dataset.src, {credentials: "same-origin"});
+  if (!response.ok || response.redirected) return;  // the link to the page with facets stays
+  const fragment = new DOMParser().parseFromString(await response.text(), "text/html");
+  panel.replaceChildren(...fragment.body.childNodes);
+  panel.querySelectorAll(".group-sizes li").forEach((group) => {
+    document.querySelectorAll(`.reposts[data-group="${CSS.escape(group.dataset.group)}"]`).forEach((badge) => {
+      badge.querySelector(".group-size").textContent = group.dataset.count;
+      badge.hidden = false;
+    });
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  const panel = document.getElementById("facet-panel");
+  if (panel && panel.dataset.src) loadFacets(panel).catch(() => null);
   const login = document.getElementById("login-form");
   if (login) onLogin(login);
   const logout = document.getElementById("logout");
