@@ -78,6 +78,13 @@ _REPORT = re.compile(r"记者|报道|讯|据悉|据了解|获悉|公告|通报|�
 _DENIAL_OR_QUESTION = re.compile(r"辟谣|澄清|不属实|谣言|系误读|系伪造|请问|想了解|咨询一下|有没有知道")
 # A text about preventing or warning of a fraud (拦截, 识破, 警惕, 防范) names the fraud it stopped.
 _PREVENTION = re.compile(r"拦下|拦截|堵截|识破|防范|谨防|提防|警惕|反诈|防骗|提醒")
+# Thanks or praise in the writer's own words (感谢…帮我拦下, 点赞, 暖心): with no complaint keyword
+# outside a shield it counts against "negative" (see `assess`) — neither training file has thanks,
+# and the news model reads the fraud a teller stopped (公检法, 报警) as news of a fraud.
+_THANKS = re.compile(r"感谢|谢谢|多亏|幸亏|点赞|暖心|给力|好评|表扬|称赞|赞一个|夸一下|靠谱|负责任|太专业")
+# ... unless it is sarcasm: praise in scare quotes (真是"服务一流"), or thanks for an ordeal.
+_SARCASM = re.compile(r"[\"“'‘][^\"”'’]{0,6}(?:一流|专业|贴心|高效|靠谱|负责|效率|周到|优质|良心)[^\"”'’]{0,4}[\"”'’]|"
+                      r"呵呵|服了|体验了一把|的快乐|锻炼身体|谢谢你们全家|真是谢谢")
 _COMPLAINT_REGISTER = re.compile(r"我|俺|本人|投诉|维权|求助|曝光|避雷|太坑|坑人|过分|凭什么|怎么办|有没有人管|"
                                  r"血本无归|欲哭无泪|大家千万|良心")
 # Chosen by cluster-grouped CV on finnsp (see the model card): how much of the evidence weight a
@@ -159,10 +166,12 @@ class CategoryRules:
         return max((self.categories[c].severity for c in codes), default=0.0)
 
     def assess(self, text: str, negated: bytearray, weight: float) -> tuple[list[str], float]:
-        """The complaint keywords of a text and their evidence towards "negative": each counts
-        `weight`, or `NEWS_SHARE` of that in a text that reads as a report and not in a customer's
-        own words. Context words (`_CONTEXT_WORDS`) add none, a denial or a question has none, and
-        fraud words do not count in a text about preventing or warning of a fraud."""
+        """The complaint keywords of a text and their evidence towards "negative", -1..1: each
+        keyword counts `weight`, or `NEWS_SHARE` of that in a text that reads as a report and not
+        in a customer's own words. Context words (`_CONTEXT_WORDS`) add none, a denial or a
+        question has none, and fraud words do not count in a text about preventing or warning of
+        a fraud. Thanks or praise without sarcasm and without a telling keyword is `-weight`:
+        evidence against "negative" (see `nlp.sentiment.decide`)."""
         if _DENIAL_OR_QUESTION.search(text):
             return [], 0.0
         words = self.matches(text, negated)
@@ -170,6 +179,8 @@ class CategoryRules:
             words = [w for w in words if "fraud" not in self._owner[w]]
         report = _REPORT.search(text) and not _COMPLAINT_REGISTER.search(text)
         telling = [w for w in words if w not in _CONTEXT_WORDS]
+        if not telling and _THANKS.search(text) and not _SARCASM.search(text):
+            return words, -weight
         return words, self.evidence(telling, weight * NEWS_SHARE if report else weight)
 
     def evidence(self, keywords: list[str], weight: float) -> float:

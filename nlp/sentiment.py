@@ -69,15 +69,16 @@ def decide(forum: Sequence[float], entity_negative: float | None, evidence: floa
 
     `forum`: the forum model's calibrated [neg, neu, pos]; `entity_negative`: the calibrated
     probability that the text is negative about one of its entities (None without entities);
-    `evidence`: 0..1 from the complaint rules (`CategoryRules.assess`), for complaints in
+    `evidence`: -1..1 from the complaint rules (`CategoryRules.assess`), for complaints in
     words neither training set knows (爆通讯录, 盗刷). P(negative) becomes
-    1 − (1 − p)(1 − evidence) — a noisy-OR — and the other classes shrink in proportion.
+    1 − (1 − p)(1 − evidence) — a noisy-OR — and the other classes shrink in proportion; thanks
+    (evidence below 0) make it p·(1 + evidence), and the other classes grow in proportion.
     `floor`: a text whose winning class (negative or positive) is less likely than this is
     `neutral` (fitted at training time on cross-validated predictions).
     """
     neg = forum[0] if entity_negative is None else entity_negative
     rest = max(1e-9, forum[1] + forum[2])
-    neg = 1 - (1 - neg) * (1 - evidence)
+    neg = 1 - (1 - neg) * (1 - evidence) if evidence >= 0 else neg * (1 + evidence)
     probs = [neg, (1 - neg) * forum[1] / rest, (1 - neg) * forum[2] / rest]
     # With entities the binary finnsp decision holds (≥ 0.5); without, the largest class wins.
     if neg >= (0.5 if entity_negative is not None else max(probs[1:])) and neg >= floor:

@@ -88,9 +88,6 @@ def test_digest_dry_run_after_demo(demo, tmp_path):
     assert {"text/plain", "text/html", "image/png"} <= {p.get_content_type() for p in msg.walk()}
 
 
-@pytest.mark.xfail(strict=True, reason="the analyser reads the thank-you's title and body together as negative "
-                   "about 锦程银行 (risk 0.39, no category): the digest lists negatives only, so the analyser's fix "
-                   "(issue 12) makes this pass; strict, so that fix removes this mark")
 def test_the_demo_digest_of_last_week_does_not_list_the_thank_you(demo, tmp_path):
     """The last complete week with the demo's institutions: with this week's digest it covers the
     thank-you (posted 140 hours before the demo), whatever today is."""

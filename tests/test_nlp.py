@@ -11,6 +11,7 @@ import pytest
 
 from nlp import CATEGORY_LABELS, Analysis, AnalysisInput, Analyzer, analyze_jsonl
 from nlp.categories import CategoryRules
+from nlp.features import prepare
 from nlp.keywords import top_keywords
 from nlp.negation import negated_mask
 from nlp.normalize import normalize
@@ -241,6 +242,30 @@ def test_given_entities_are_reported_as_written(analyzer: Analyzer) -> None:
 
 
 # --- the behaviours a reader notices at once (issue 12) ------------------------------------------------
+
+def test_thanks_in_the_writers_words_count_against_negative() -> None:
+    # The demo's thank-you, title and body: the body's 公检法 and 报了警 read as news of a fraud.
+    title = "感谢锦程银行柜员帮我拦下了一笔诈骗转账"
+    body = "我妈差点给“公检法”转账二十万，锦程银行的柜员发现不对劲，耐心劝阻还帮忙报了警，真的太感谢了！"
+    rules = CategoryRules()
+    text = f"{title} {body}"
+    doc = prepare(text, ["锦程银行"])
+    assert rules.assess(doc.masked, doc.negated, 0.5)[1] == -0.5
+    result = Analyzer([JINCHENG]).analyze_batch([AnalysisInput(body, title)], keywords=False)[0]
+    assert result.polarity != "negative" and result.risk == 0
+
+
+@pytest.mark.parametrize("text", ["感谢锦程银行让我体验了一把排队三小时的快乐，真是“服务一流”啊",
+                                  "感谢锦程银行，暴力催收打到我单位，爆我通讯录"])
+def test_sarcastic_thanks_and_thanks_beside_a_complaint_are_no_evidence_against_negative(text: str) -> None:
+    doc = prepare(text, ["锦程银行"])
+    assert CategoryRules().assess(doc.masked, doc.negated, 0.5)[1] >= 0
+
+
+def test_thanks_lower_p_negative_in_proportion() -> None:
+    label, probs = decide([0.6, 0.3, 0.1], 0.8, -0.5)
+    assert label != "negative" and probs[0] == pytest.approx(0.4) and sum(probs) == pytest.approx(1)
+
 
 HUAYUE = Institution("华岳保险", ("华岳人寿",))
 
