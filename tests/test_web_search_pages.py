@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
-from tests.web_support import BANK, NOW
+from tests.web_support import BANK, INSURER, NOW, sample_mentions
 from yuqing.model import Mention
 
 EXTRA = 45  # three pages of 20
@@ -52,3 +52,28 @@ def test_next_pages_follow_the_cursor_in_the_url_and_previous_goes_back(site):
         cursor = parse_qs(urlsplit(second_url).query)["cursor"][0]
         wrong = c.get("/search", params={"q": "帖子", "sort": "risk", "cursor": cursor})
         assert wrong.status_code == 400 and "cursor" in wrong.text
+
+
+def test_a_mention_page_lists_its_repost_group_newest_first_within_the_users_scope(site):
+    original, repost = sample_mentions()[1], sample_mentions()[-1]
+    assert repost.group_id == original.id
+    later = Mention(url="https://bbs.example.com/t/later", source="news", title="又一篇同文",
+                    content="锦程银行 乱收年费", published_at=NOW - timedelta(hours=2), group_id=original.id,
+                    institutions=[BANK, INSURER])
+    site.store.index_many([later])
+    with site.client() as c:
+        site.login(c, "viewer")
+        group = c.get(f"/api/mentions/{original.id}/group").json()
+        assert group["group_id"] == original.id and group["complete"]
+        assert [g["id"] for g in group["members"]] == [later.id, repost.id]  # newest first, itself left out
+        assert [g["id"] for g in c.get(f"/api/mentions/{repost.id}/group").json()["members"]] == [later.id,
+                                                                                                 original.id]
+        page = c.get(f"/mentions/{original.id}").text
+        assert re.findall(r'class="group-link" href="/mentions/([^"]+)"', page) == [later.id, repost.id]
+        alone = c.get(f"/mentions/{sample_mentions()[2].id}").text
+        assert "没有其他转发或同文" in alone
+    with site.client() as c:
+        site.login(c, "insurer-only")
+        assert c.get(f"/api/mentions/{original.id}/group").status_code == 404
+        # the copy that names the insurer is theirs; the bank's copies in its group are not
+        assert c.get(f"/api/mentions/{later.id}/group").json()["members"] == []

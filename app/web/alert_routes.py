@@ -60,22 +60,40 @@ class AlertWeb:
         wanted = limit if severity is None and user.institutions is None else max(limit, 1000)
         records = self.web.services.alert_store.list_alerts(AlertQuery(
             institution=institution or None, rule=rule or None, states=chosen, limit=wanted))
-        kept = [r for r in records if (severity is None or r.severity == severity)
-                and self.web.in_scope(user, [r.institution])]
+        kept = [r for r in records if (severity is None or r.severity == severity) and self.visible(user, r)]
         return list_json(kept[:limit])
+
+    def visible(self, user: User, record: AlertRecord) -> bool:
+        """An alert about one of the user's institutions, or about a source (a `silence` rule's:
+        its institution empty), which feeds every institution and so concerns every user."""
+        return not record.institution or self.web.in_scope(user, [record.institution])
 
     def record(self, user: User, alert_id: str) -> AlertRecord:
         record = self.web.services.alert_store.get_alert(alert_id)
-        if record is None or not self.web.in_scope(user, [record.institution]):
+        if record is None or not self.visible(user, record):
             raise HTTPException(404, f"no alert {alert_id}")
         return record
 
+    def changeable(self, user: User, alert_id: str) -> AlertRecord:
+        """The alert, when `user` may change it: a source's alert is every institution's, so only a
+        user who sees them all acknowledges or resolves it."""
+        record = self.record(user, alert_id)
+        if not record.institution and user.institutions is not None:
+            raise HTTPException(403, f"alert {alert_id} is about source {record.source}, which every institution "
+                                     f"shares: ask a user who sees all institutions")
+        return record
+
     def detail(self, user: User, alert_id: str) -> dict[str, Any]:
-        """`alerts show --json`, plus who changed it from the web app, when."""
+        """`alerts show --json`, plus who changed it from the web app, when. A source's alert quotes
+        posts of any institution: a user limited to some sees its counts, not those posts or their
+        keywords and categories."""
         record = self.record(user, alert_id)
         store = self.web.services.alert_store
-        return {**show_json(record, store.deliveries(alert_id=record.id)),
-                "history": self.web.state.audit_log(100, target=record.id)}
+        out = {**show_json(record, store.deliveries(alert_id=record.id)),
+               "history": self.web.state.audit_log(100, target=record.id)}
+        if not record.institution and user.institutions is not None:
+            out["latest"] = {**out["latest"], "mentions": [], "keywords": [], "categories": []}
+        return out
 
     def evidence(self, user: User, alert_id: str) -> dict[str, Any]:
         """Mentions per bucket around the alert's spike (the rule's polarity), with the baseline
@@ -96,7 +114,7 @@ class AlertWeb:
     def acknowledge(self, user: User, alert_id: str, note: str) -> dict[str, Any]:
         from alerts import lifecycle
 
-        self.record(user, alert_id)
+        self.changeable(user, alert_id)
         record = lifecycle.acknowledge(self.web.services.alert_store, alert_id, user.name, note, self.web.now())
         self.web.state.audit(user.name, "alert.ack", alert_id, note=note)
         return record.public()
@@ -104,7 +122,7 @@ class AlertWeb:
     def resolve(self, user: User, alert_id: str, note: str) -> dict[str, Any]:
         import alerts
 
-        self.record(user, alert_id)
+        self.changeable(user, alert_id)
         services = self.web.services
         step = alerts.resolve(services.config, services.alert_store, alert_id, user.name, note, self.web.now(),
                               setup=alert_setup(services, self.web.state))
@@ -117,7 +135,7 @@ class AlertWeb:
         their institutions."""
         found = self.web.services.alert_store.silences(active_at=self.web.now())
         return {"silences": [s.to_dict() for s in found
-                             if user.institutions is None or s.institution in user.institutions]}
+                             if user.institutions is None or s.institution in (*user.institutions, ANY)]}
 
     def silence(self, user: User, body: SilenceBody) -> dict[str, Any]:
         from alerts import lifecycle
@@ -148,8 +166,10 @@ class AlertWeb:
         from alerts import lifecycle
 
         found = {s.id: s for s in self.web.services.alert_store.silences()}.get(silence_id)
-        if found is None or (user.institutions is not None and found.institution not in user.institutions):
+        if found is None or (user.institutions is not None and found.institution not in (*user.institutions, ANY)):
             raise HTTPException(404, f"no silence {silence_id}")
+        if found.institution == ANY and user.institutions is not None:
+            raise HTTPException(403, f"silence {silence_id} holds for every institution: ask a user who sees them all")
         lifecycle.unsilence(self.web.services.alert_store, silence_id)
         self.web.state.audit(user.name, "silence.end", silence_id)
 

@@ -45,14 +45,17 @@ from yuqing.alertstore.model import CaseQuery
 from yuqing.cases import CaseError
 from yuqing.config import Config, ConfigError
 from yuqing.corrections import CorrectionError, correct
-from yuqing.query import QuerySyntaxError
+from yuqing.groups import WINDOW as GROUP_WINDOW
+from yuqing.model import Mention
+from yuqing.query import QuerySyntaxError, parse
 from yuqing.search import SearchInput, build_request, parse_when, result_json
-from yuqing.storage import StoreError
+from yuqing.storage import SearchRequest, StoreError
 
 HERE = Path(__file__).parent
 COOKIE = "yuqing_session"
 CSRF_HEADER = "X-CSRF-Token"
 PAGE_SIZE = 20
+GROUP_SCAN = 5000  # mentions looked through for a repost group's members (see WebApp.group)
 FACET_CACHE_SECONDS, FACET_CACHE_SIZE = 30, 256
 MAX_LIMIT = 1000
 # Paths that answer without a session. Everything else, including unknown paths, needs one.
@@ -299,6 +302,11 @@ class WebApp:
                   for h in result.hits if h.mention.group_id}
         return result_json(result), groups
 
+    def forget_facets(self) -> None:
+        """Empty the facet cache (a benchmark timing the counts cold)."""
+        with self._facet_lock:
+            self._facet_cache.clear()
+
     def facets(self, user: User, given: SearchInput) -> dict[str, Any]:
         """The counts over the whole result of a search (the `facets` of `search --json`: timeline by
         polarity, sources, institutions, categories, repost groups), limited to the user's
@@ -317,11 +325,42 @@ class WebApp:
                 self._facet_cache[key] = cached
         return self._scoped(user, cached)
 
-    def mention(self, user: User, mention_id: str) -> dict[str, Any]:
+    def _mention(self, user: User, mention_id: str) -> Mention:
         m = self.services.store.get(mention_id)
         if m is None or not self.in_scope(user, m.institutions):
             raise HTTPException(404, f"no mention {mention_id}")
-        return m.to_dict()
+        return m
+
+    def mention(self, user: User, mention_id: str) -> dict[str, Any]:
+        return self._mention(user, mention_id).to_dict()
+
+    def group(self, user: User, mention_id: str) -> dict[str, Any]:
+        """The other members of a mention's repost / near-duplicate group (`group_id`), newest first,
+        that the user may see. A group forms within the grouping window (`yuqing.groups.WINDOW`), so
+        its members are looked for among the mentions of the same institutions published within
+        that window either side, newest first, at most `GROUP_SCAN` of them (`complete` false when
+        there were more). The store has no group filter: that would make this exact and cheaper."""
+        m = self._mention(user, mention_id)
+        key = m.group_id or m.id
+        when = m.published_at or m.fetched_at
+        named = tuple(i for i in m.institutions if self.in_scope(user, [i]))
+        request = SearchRequest(query=parse(""), since=when - GROUP_WINDOW, until=when + GROUP_WINDOW, sort="time",
+                                allowed_institutions=named or user.institutions, limit=MAX_LIMIT)
+        members: list[Mention] = []
+        seen, complete = 0, False
+        while seen < GROUP_SCAN:
+            result = self.services.store.search(request)
+            seen += len(result.hits)
+            members += [h.mention for h in result.hits
+                        if (h.mention.group_id or h.mention.id) == key and h.mention.id != m.id]
+            if not result.next_cursor:
+                complete = True
+                break
+            request = dataclasses.replace(request, cursor=result.next_cursor)
+        return {"group_id": key, "complete": complete,
+                "members": [{"id": x.id, "title": x.title, "source": x.source, "url": x.url,
+                             "published_at": x.published_at.isoformat() if x.published_at else None,
+                             "repost_of": x.repost_of} for x in members]}
 
     def correct(self, user: User, mention_id: str, body: CorrectionBody) -> dict[str, Any]:
         """Correct a mention's analysis (`yuqing.corrections.correct`, as `yuqing label`), as `user`.
@@ -511,6 +550,11 @@ def _api(web: WebApp, api: FastAPI) -> None:
     def mention(request: Request, mention_id: str) -> dict[str, Any]:
         return web.mention(current_user(request), mention_id)
 
+    @api.get("/api/mentions/{mention_id}/group", summary="The other members of the mention's repost / "
+                                                        "near-duplicate group, newest first")
+    def mention_group(request: Request, mention_id: str) -> dict[str, Any]:
+        return web.group(current_user(request), mention_id)
+
     @api.post("/api/mentions/{mention_id}/corrections",
               summary="Correct the analysis (polarity, institutions, negative entities, categories) with a note "
                       "(analyst); the same operation as `yuqing label`")
@@ -624,7 +668,8 @@ def _pages(web: WebApp, pages: FastAPI) -> None:
         now = web.now()
         found = web.services.alert_store.list_cases(CaseQuery(mention_id=mention_id, institutions=user.institutions))
         institution = next((i for i in m["institutions"] if web.in_scope(user, [i])), "")
-        return render(request, "mention.html", m=m, cases=[cases.public(c, now) for c in found],
+        return render(request, "mention.html", m=m, group=web.group(user, mention_id),
+                      cases=[cases.public(c, now) for c in found],
                       handlers=web.handlers(institution), categories=web.category_labels,
                       institutions=scope(user, web.config))
 
@@ -649,6 +694,7 @@ def base_app(services: Services, state: WebState) -> tuple[WebApp, FastAPI]:
     web = WebApp(services, state)
     app = FastAPI(title="yuqing 舆情 API", version="1", docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json")
+    app.state.web = web
     app.middleware("http")(_guard(web))
     _api(web, app)
     _pages(web, app)
