@@ -3,11 +3,11 @@
 `crawl(services, sources)` (the CLI, the scheduler, the demo) starts `python -m app.crawl`, which
 builds its own `Services` from the same config, runs `crawlers.run.crawl_sources` and prints one
 JSON line on stdout: `{"sources": [HealthRecord, ...]}`. The child never outlives its parent: on
-Linux the kernel sends it SIGTERM when the parent dies, however it dies (PR_SET_PDEATHSIG), and a
-parent stopped by a signal stops its child first; a lock per source (`DataDir.crawl_lock`) keeps a
-re-run from crawling a source that a previous child is still closing. The child's stderr (the Scrapy log) is
-appended to DATA_DIR/logs/crawl.log. Child exit status: 0 crawled (per-source problems are in the
-report), 2 bad config.
+Linux the kernel signals it when the parent dies, however it dies (PR_SET_PDEATHSIG), and the child
+stops as on one SIGTERM, closing its spiders; a parent stopped by a signal stops its child first; a
+lock per source (`DataDir.crawl_lock`) keeps a re-run from crawling a source that a previous child
+is still closing. The child's stderr (the Scrapy log) is appended to DATA_DIR/logs/crawl.log. Child
+exit status: 0 crawled (per-source problems are in the report), 2 bad config.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from app.services import Services
@@ -31,6 +32,10 @@ TERMINATE_GRACE = 15.0  # after SIGTERM, before SIGKILL
 STDERR_TAIL = 2000
 PARENT_ENV = "YUQING_CRAWL_PARENT"  # the pid the child must die with
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# What the kernel sends the child when its parent dies. Not SIGTERM itself: the kernel sends it again
+# each time the child is re-parented, so once per exiting thread of a multi-threaded parent, and a
+# second SIGTERM makes Scrapy force an unclean shutdown that writes no health record.
+PARENT_DEATH_SIGNAL = signal.SIGUSR1
 
 # For crawling a site on this machine (tests, `yuqing demo`): no politeness delays.
 LOCAL_SITE_SETTINGS: dict[str, Any] = {
@@ -149,16 +154,36 @@ def _chosen(config: Config, names: list[str] | None) -> list[SourceConfig]:
 
 
 def _die_with_parent() -> None:
-    """SIGTERM from the kernel when the parent dies (`kill -9` included), so this crawl stops
-    (closing its spiders, so what it holds is stored) instead of running on as an orphan. The
-    signal follows the thread that started the child: the caller waits in that thread."""
+    """Stop (as on one SIGTERM: Scrapy closes the spiders, so what the crawl holds is stored and
+    its health record written) when the parent dies, `kill -9` included, instead of running on
+    as an orphan. However often the kernel repeats PARENT_DEATH_SIGNAL, SIGTERM is raised once; a
+    second SIGTERM from a user still forces the stop. The signal follows the thread that started
+    the child: the caller waits in that thread."""
     parent = os.environ.get(PARENT_ENV)
     if not parent:
         return  # started by hand, not by `crawl()`
+    signal.signal(PARENT_DEATH_SIGNAL, _parent_died)
     if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, PARENT_DEATH_SIGNAL)
     if os.getppid() != int(parent):  # it died before prctl could watch it
         raise SystemExit(f"crawl: parent process {parent} is gone; not crawling")
+
+
+def _parent_died(signum: int, frame: FrameType | None) -> None:
+    if signal.getsignal(PARENT_DEATH_SIGNAL) == signal.SIG_IGN:
+        return  # a repeat that arrived before this handler's first run had ignored it
+    signal.signal(PARENT_DEATH_SIGNAL, signal.SIG_IGN)
+    signal.raise_signal(signal.SIGTERM)
+
+
+def _report(reports: list[HealthRecord]) -> None:
+    """The report line on stdout; a parent that died meanwhile reads none, and the health records
+    in DATA_DIR/health already say what was crawled."""
+    try:
+        print(json.dumps({"sources": [r.to_dict() for r in reports]}, ensure_ascii=False), flush=True)
+    except BrokenPipeError:
+        print("crawl: the parent process is gone; no report sent (see DATA_DIR/health)", file=sys.stderr)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush fails no more
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with services:
         reports = crawl_sources(sources, settings) if sources else []
-    print(json.dumps({"sources": [r.to_dict() for r in reports]}, ensure_ascii=False), flush=True)
+    _report(reports)
     return 0
 
 
