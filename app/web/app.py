@@ -646,7 +646,8 @@ def _pages(web: WebApp, pages: FastAPI) -> None:
                       facets_src=f"/search/facets?{urlencode(kept)}" if not error and counts is None else "",
                       facets_url=search_url({**kept, "facets": "1"}),
                       sources=[s.name for s in web.config.sources],
-                      institutions=scope(user, web.config), saved=web.saved_searches(user),
+                      institutions=scope(user, web.config),
+                      saved=[{**x, "url": search_url(x["params"])} for x in web.state.saved_searches(user.name)],
                       export_query=urlencode({k: v for k, v in kept.items() if k != "sort"}))
 
     @pages.get("/search/facets", include_in_schema=False, response_class=HTMLResponse)
