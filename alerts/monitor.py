@@ -127,7 +127,10 @@ def resolve(config: Config, alert_store: AlertStore, alert_id: str, by: str, not
         rule = next((r for r in setup.rules if record is not None and r.name == record.rule), None)
         quiet = rule.cooldown_seconds if rule is not None else 0
         step = lifecycle.resolve(alert_store, alert_id, by, note, now, quiet)
-        channels = rule.channels if rule is not None else ()
+        # a rule no longer in `setup` (a saved search's, resolved from the command line): the channels
+        # its alert was raised on
+        channels = rule.channels if rule is not None else tuple(
+            c for c in (record.latest.channels if record is not None else ()) if c in setup.channels)
         for kind, notice in step.notices:
             queue(alert_store, notice, kind, channels, now, setup.quiet_hours)
         Deliverer(setup.channels, alert_store, setup.retry_delays).flush(now)

@@ -16,6 +16,11 @@ ranges, the empty query) is timed `--rounds` times:
     facets cold   GET /search/facets, the facet cache emptied first: the panel app.js loads
     facets warm   GET /search/facets again: from the cache (paging, sorting, coming back)
     page 2        GET the page's next link (the store's cursor)
+    mention       GET the page's first hit: its page, with its repost group (looked for among the
+                  mentions of its institutions within the grouping window either side)
+    page inline   GET /search?facets=1, the facet cache emptied first: the page with its facets
+                  computed in the same request, as the page was before they were loaded apart
+                  (and as it is without script): the baseline
 
 and prints p50 / p95 / max milliseconds for each, the page's p95 against the 200 ms target, and
 the time until the panel is in (page + facets cold) for each query.
@@ -74,7 +79,8 @@ def main() -> None:
         server = WebServer(services, state, host="127.0.0.1", port=0)
         url = server.start()
         web = server.server.config.app.state.web
-        names = ("store", "store+facets", "api", "page", "facets cold", "facets warm", "page 2", "page+panel")
+        names = ("store", "store+facets", "api", "page", "facets cold", "facets warm", "page 2", "page+panel",
+                 "mention", "page inline")
         times: dict[str, list[float]] = {name: [] for name in names}
 
         def timed(name: str, fn: Callable[..., Any], *args: Any) -> Any:
@@ -108,6 +114,11 @@ def main() -> None:
                         following = re.search(r'id="next-page" href="([^"]+)"', page.text)
                         if following:
                             timed("page 2", get, html.unescape(following.group(1)))
+                        first = re.search(r'class="mention-link" href="([^"]+)"', page.text)
+                        if first:
+                            timed("mention", get, first.group(1))
+                        web.forget_facets()
+                        timed("page inline", get, "/search", {**params, "facets": "1"})
         finally:
             server.stop()
             state.close()

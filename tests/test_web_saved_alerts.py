@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 from test_alerts_support import http_server_fixture  # noqa: F401 (a fixture, known to pytest by its short name)
 
+from app.cli import main
 from app.scheduler import run_check
 from app.web.saved_alerts import alert_setup
 from tests.web_support import BANK, INSURER, PASSWORD, start_site
@@ -126,3 +127,18 @@ def test_the_rule_watches_only_the_owners_institutions_and_a_broken_one_is_skipp
     assert "'gone'" in caplog.text and "skipped" in caplog.text
     arrive(site, "华信保险 理赔慢，等了一个月。", 4)  # the insurer's: outside the owner's institutions
     assert run_check(site.services) == []
+
+
+def test_a_saved_search_alert_resolved_from_the_command_line_tells_its_channel(hooked):
+    site, hook = hooked
+    with site.client() as c:
+        h = {"X-CSRF-Token": site.login(c, "analyst")}
+        made = c.post("/api/saved-searches", json={"name": "年费", "q": "乱收年费"}, headers=h).json()
+        assert c.put(f"/api/saved-searches/{made['id']}/alert", json={"channels": ["team"]},
+                     headers=h).status_code == 200
+    arrive(site, COMPLAINT, 5)
+    [notice] = run_check(site.services)
+    # `yuqing alerts resolve` knows only the config's rules: the alert's own channels are told
+    assert main(["--config", str(site.config_path), "--data-dir", str(site.config.data_dir), "alerts", "resolve",
+                 notice.id, "--by", "值班", "--note", "已处理"]) == 0
+    assert [r.body["notice"] for r in hook.received] == ["firing", "resolved"]

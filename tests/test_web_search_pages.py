@@ -48,6 +48,8 @@ def test_next_pages_follow_the_cursor_in_the_url_and_previous_goes_back(site):
         assert pager(second, "prev") == "/search?q=%E5%B8%96%E5%AD%90&sort=time"  # back to page 1: the plain search
         # a step further back than the URL keeps goes by offset, as old page=N links do
         assert mention_ids(c.get("/search", params={"q": "帖子", "sort": "time", "page": 2}).text) == pages[1]
+        far = c.get("/search", params={"q": "帖子", "page": 10_001})
+        assert far.status_code == 400 and "cursor" in far.text and "page" in far.text
         # a cursor of another search is refused, naming it
         cursor = parse_qs(urlsplit(second_url).query)["cursor"][0]
         wrong = c.get("/search", params={"q": "帖子", "sort": "risk", "cursor": cursor})

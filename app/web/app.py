@@ -55,6 +55,7 @@ HERE = Path(__file__).parent
 COOKIE = "yuqing_session"
 CSRF_HEADER = "X-CSRF-Token"
 PAGE_SIZE = 20
+MAX_OFFSET_PAGE = 10_000  # further by cursor only (the next-page links), which costs what page 1 does
 GROUP_SCAN = 5000  # mentions looked through for a repost group's members (see WebApp.group)
 FACET_CACHE_SECONDS, FACET_CACHE_SIZE = 30, 256
 MAX_LIMIT = 1000
@@ -609,7 +610,7 @@ def _pages(web: WebApp, pages: FastAPI) -> None:
         return render(request, "login.html", next=safe_next)
 
     @pages.get("/search", include_in_schema=False, response_class=HTMLResponse)
-    def search_page(request: Request, q: str = "", page: int = Query(1, ge=1, le=10_000),
+    def search_page(request: Request, q: str = "", page: int = Query(1, ge=1),
                     since: str | None = Query(None, alias="from"), until: str | None = Query(None, alias="to"),
                     polarity: str | None = None, source: str | None = None, institution: str | None = None,
                     sort: str = "", cursor: str | None = None, back: str | None = None,
@@ -625,6 +626,9 @@ def _pages(web: WebApp, pages: FastAPI) -> None:
         given = SearchInput(q, since, until, polarity, source, institution, PAGE_SIZE,
                             0 if cursor else (page - 1) * PAGE_SIZE, sort=sort, cursor=cursor)
         try:
+            if not cursor and page > MAX_OFFSET_PAGE:
+                raise ConfigError("request", "page", f"page {page} without a cursor is past page {MAX_OFFSET_PAGE}: "
+                                                     "follow the next-page links, which carry the cursor")
             counts = web.facets(user, facet_input(web, given)) if facets else None
             result, groups = web.search_page(user, given, counts)
             error = ""
@@ -646,7 +650,8 @@ def _pages(web: WebApp, pages: FastAPI) -> None:
                       facets_src=f"/search/facets?{urlencode(kept)}" if not error and counts is None else "",
                       facets_url=search_url({**kept, "facets": "1"}),
                       sources=[s.name for s in web.config.sources],
-                      institutions=scope(user, web.config), saved=web.saved_searches(user),
+                      institutions=scope(user, web.config),
+                      saved=[{**x, "url": search_url(x["params"])} for x in web.state.saved_searches(user.name)],
                       export_query=urlencode({k: v for k, v in kept.items() if k != "sort"}))
 
     @pages.get("/search/facets", include_in_schema=False, response_class=HTMLResponse)
