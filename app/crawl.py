@@ -26,8 +26,11 @@ from app.services import Services
 from yuqing.config import Config, ConfigError, SourceConfig
 from yuqing.datadir import HealthRecord
 
-# Extra seconds the child gets beyond `timeout` to close its spiders and flush to the store.
-SHUTDOWN_GRACE = 60.0
+# Extra seconds the child gets beyond `timeout` (counted from its start) to start, close its spiders
+# and flush to the store: a hang guard, so generous. Closing waits for every request in flight (each up
+# to DOWNLOAD_TIMEOUT) and for a store's back-off, and a busy machine takes many seconds to start the
+# child: with 60 s, a crawl whose time limit worked was stopped as hung, its health record unwritten.
+SHUTDOWN_GRACE = 300.0
 TERMINATE_GRACE = 15.0  # after SIGTERM, before SIGKILL
 STDERR_TAIL = 2000
 PARENT_ENV = "YUQING_CRAWL_PARENT"  # the pid the child must die with
