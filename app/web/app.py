@@ -326,22 +326,25 @@ class WebApp:
                 self._facet_cache[key] = cached
         return self._scoped(user, cached)
 
-    def _mention(self, user: User, mention_id: str) -> Mention:
+    def visible_mention(self, user: User, mention_id: str) -> Mention:
+        """The stored mention, when it is about one of the user's institutions; else a 404."""
         m = self.services.store.get(mention_id)
         if m is None or not self.in_scope(user, m.institutions):
             raise HTTPException(404, f"no mention {mention_id}")
         return m
 
     def mention(self, user: User, mention_id: str) -> dict[str, Any]:
-        return self._mention(user, mention_id).to_dict()
+        return self.visible_mention(user, mention_id).to_dict()
 
     def group(self, user: User, mention_id: str) -> dict[str, Any]:
+        return self.group_of(user, self.visible_mention(user, mention_id))
+
+    def group_of(self, user: User, m: Mention) -> dict[str, Any]:
         """The other members of a mention's repost / near-duplicate group (`group_id`), newest first,
         that the user may see. A group forms within the grouping window (`yuqing.groups.WINDOW`), so
         its members are looked for among the mentions of the same institutions published within
         that window either side, newest first, at most `GROUP_SCAN` of them (`complete` false when
         there were more). The store has no group filter: that would make this exact and cheaper."""
-        m = self._mention(user, mention_id)
         key = m.group_id or m.id
         when = m.published_at or m.fetched_at
         named = tuple(i for i in m.institutions if self.in_scope(user, [i]))
@@ -669,11 +672,12 @@ def _pages(web: WebApp, pages: FastAPI) -> None:
     @pages.get("/mentions/{mention_id}", include_in_schema=False, response_class=HTMLResponse)
     def mention_page(request: Request, mention_id: str) -> Response:
         user = current_user(request)
-        m = web.mention(user, mention_id)
+        stored = web.visible_mention(user, mention_id)
+        m = stored.to_dict()
         now = web.now()
         found = web.services.alert_store.list_cases(CaseQuery(mention_id=mention_id, institutions=user.institutions))
         institution = next((i for i in m["institutions"] if web.in_scope(user, [i])), "")
-        return render(request, "mention.html", m=m, group=web.group(user, mention_id),
+        return render(request, "mention.html", m=m, group=web.group_of(user, stored),
                       cases=[cases.public(c, now) for c in found],
                       handlers=web.handlers(institution), categories=web.category_labels,
                       institutions=scope(user, web.config))
