@@ -172,6 +172,9 @@ def write(store: Store, mentions: Iterator[Mention], n: int) -> float:
 def cached_store(pool: list[tuple[str, str]], n: int, cache: Path) -> SqliteStore:
     stamp = cache.with_suffix(".json")
     want = {"recipe": RECIPE, "schema": len(MIGRATIONS), "n": n}
+    if cache.exists() and stamp.exists() and json.loads(stamp.read_text()) | {"schema": want["schema"]} == want:
+        SqliteStore(cache, tz=TZ).close()  # an older schema is migrated as a user's file is, not rebuilt
+        stamp.write_text(json.dumps(want))
     if not (cache.exists() and stamp.exists() and json.loads(stamp.read_text()) == want):
         print(f"building {n:,} mentions into {cache} ...", flush=True)
         rate = build(cache, pool, n)
