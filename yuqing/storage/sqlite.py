@@ -66,6 +66,7 @@ Migration = str | Callable[[sqlite3.Connection], None]
 # wants today's best match, and ranking every match of a common word costs a doclist walk.
 RELEVANCE_WINDOW = 500
 _UNRANKED = 1e300  # the sort key after every bm25 rank (FTS5's ranks are negative)
+FTS_CACHE = 8  # FTS5 answers kept per store (a mask of one byte per mention each)
 
 
 def _schema_3(db: sqlite3.Connection) -> None:
@@ -288,6 +289,15 @@ def _log(db: sqlite3.Connection, rowids: Iterable[int]) -> None:
                (CHANGES_KEPT,))
 
 
+def _text(node: Node) -> bool:
+    """Whether `node` holds only terms (no field filters)."""
+    if isinstance(node, Term):
+        return True
+    if isinstance(node, Not):
+        return _text(node.item)
+    return isinstance(node, (And, Or)) and bool(node.items) and all(_text(item) for item in node.items)
+
+
 def _risk_mask(risk: npt.NDArray[np.float64], op: str, value: str) -> Mask:
     """`risk:` compared as the query says; a mention without a risk (or outside 0..1) matches none."""
     threshold = float(value)
@@ -402,6 +412,7 @@ class SqliteStore:
         self._lock = threading.RLock()
         self._closed = False
         self._columns = Columns()  # loaded by the first search
+        self._fts_cache: dict[tuple[str, int, int], tuple[int, Mask]] = {}
         try:
             self._db = connect(self.path, self.BUSY_TIMEOUT)
             self._db.execute("PRAGMA synchronous = NORMAL")
@@ -544,10 +555,28 @@ class SqliteStore:
                           "AND rowid BETWEEN ? AND ?", (match, low, high)).fetchone()[0]
         return np.array(text.split(" "), np.int64) if text else np.zeros(0, np.int64)
 
+    def _fts_mask(self, db: sqlite3.Connection, cols: Columns, match: str, low: int, high: int) -> Mask:
+        """The positions an FTS5 expression matches. The last few are kept until the store changes:
+        paging, sorting or faceting one search again asks FTS5 nothing."""
+        key = (match, low, high)
+        cached = self._fts_cache.get(key)
+        if cached is None or cached[0] != cols.seq:
+            mask = cols.of_rowids(self._rowids(db, match, low, high))
+            mask.flags.writeable = False  # shared by the searches that hit the cache
+            cached = (cols.seq, mask)
+            self._fts_cache[key] = cached
+            while len(self._fts_cache) > FTS_CACHE:
+                del self._fts_cache[next(iter(self._fts_cache))]
+        else:
+            self._fts_cache[key] = self._fts_cache.pop(key)  # most recently used last
+        return cached[1]
+
     def _node(self, db: sqlite3.Connection, cols: Columns, node: Node, low: int, high: int) -> Mask:
-        """The positions `node` matches (only those between rowids `low` and `high` are exact)."""
-        if isinstance(node, Term):
-            return cols.of_rowids(self._rowids(db, _fts(node), low, high))
+        """The positions `node` matches (only those between rowids `low` and `high` are exact).
+        Text alone (terms, their ORs, and their NOTs beside a term) is one FTS5 expression:
+        FTS5 intersects doclists faster than masks of every word's matches are built."""
+        if isinstance(node, Term) or (_text(node) and not isinstance(node, Not)):
+            return self._fts_mask(db, cols, _fts(node), low, high)
         if isinstance(node, Field):
             if node.name in ("source", "polarity"):
                 return cols.equal(node.name, node.value)
@@ -555,10 +584,15 @@ class SqliteStore:
                 return cols.label(FIELD_TAGS[node.name], [node.value])
             if node.name == "risk":
                 return _risk_mask(cols.risk, node.op, node.value)
-            return cols.of_rowids(self._rowids(db, _fts(node), low, high))  # author: rare, kept as a token
+            return self._fts_mask(db, cols, _fts(node), low, high)  # author: rare, kept as a token
         if isinstance(node, Not):
             return ~self._node(db, cols, node.item, low, high)
-        masks = [self._node(db, cols, item, low, high) for item in node.items]
+        items = node.items
+        if isinstance(node, And):
+            text = tuple(item for item in items if _text(item))
+            if any(not isinstance(item, Not) for item in text):  # the text part as one expression
+                items = (And(text), *(item for item in items if not _text(item)))
+        masks = [self._node(db, cols, item, low, high) for item in items]
         if isinstance(node, Or):
             return np.logical_or.reduce(masks) if masks else cols.none()
         return np.logical_and.reduce(masks) if masks else ~cols.none()
