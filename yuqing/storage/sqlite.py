@@ -3,20 +3,26 @@
 One writer connection guarded by a lock (the scheduler's jobs and the web app share the object);
 the schema is created idempotently and migrated by version, as Datasette does.
 
-Laid out so that a search is one FTS5 lookup (schema 3):
+Laid out so that a search reads FTS5 only for its words (schema 4):
 
 - **Row ids are time-ordered**: `rowid = published millisecond * ROWIDS_PER_MS + n` (`n` tells
-  mentions of one millisecond apart). Newest first is FTS5's own reverse doclist order, a date
-  range is a rowid range FTS5 seeks to, and the time cursor is a rowid: page 500 costs what page 1
-  does.
-- **Filters are tokens** in the index's `tags` column (`s` + the source's UTF-8 in hex,
+  mentions of one millisecond apart). Newest first is rowid order, a date range is a rowid range
+  (FTS5 seeks to it), and the time cursor is a rowid: page 500 costs what page 1 does.
+- **A column index in memory** (`yuqing.storage.sqlite_columns`): time, source, polarity, risk,
+  group, institutions and categories as numpy columns in rowid order, loaded by the first search
+  and kept current from `mention_changes` (the rowids each write touched, whichever process wrote).
+  Filters and sorts are comparisons over those columns, a query is boolean masks combined by its
+  tree, facets are bincounts over the matching positions; the text part of a query (terms, their
+  OR and NOT) is one FTS5 expression, and the last few FTS5 answers are kept until the store changes.
+- **Relevance is bm25 over the newest `RELEVANCE_WINDOW` (500) matches**, then the other matches
+  newest first: ranking every match of a common word would walk its whole doclist for positions.
+- **Filters are also tokens** in the index's `tags` column (`s` + the source's UTF-8 in hex,
   `p`olarity, `i`nstitution, `c`ategory, `a`uthor, risk buckets, `k` on a mention a person
-  corrected, and `z` on every row), so
-  `催收 source:weibo` or `--polarity negative` is one FTS5 expression, and counting the matches
-  reads only the index.
-- **Narrow rows**: `mentions` holds only what sorting and facets read; the JSON document is in
+  corrected, and `z` on every row): `author:` and `corrected_only` are looked up there, and
+  `scan` / `export` match through them.
+- **Narrow rows**: `mentions` holds only what the columns read; the JSON document is in
   `mention_docs`, read for the page's hits alone; `mention_labels` holds the institutions and
-  categories the facets count.
+  categories.
 """
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ rows changed).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,9 @@ Ints = npt.NDArray[np.int64]
 CHANGES_KEPT = 200_000
 # Changed rows past this share of the store reload the whole table: cheaper than merging.
 RELOAD_SHARE = 0.2
+# Risk and time are held to the millionth (of one, of a second): what a full load reads as integers.
+RISK_SCALE = 1_000_000
+_SEP = "\x1f"  # the unit separator: joins the string columns of a full load
 _IN_CHUNK = 900  # host parameters per `rowid IN (...)`, under SQLite's default limit
 
 
@@ -41,16 +44,13 @@ class Codes:
     names: list[str] = field(default_factory=list)
     code: dict[str, int] = field(default_factory=dict)
 
-    def encode(self, values: Iterable[str]) -> list[int]:
+    def encode(self, values: Sequence[str]) -> Ints:
         code, names = self.code, self.names
-        out = []
-        for v in values:
-            c = code.get(v)
-            if c is None:
-                c = code[v] = len(names)
+        for v in dict.fromkeys(values):  # C loops wherever they can be: a full load encodes millions
+            if v not in code:
+                code[v] = len(names)
                 names.append(v)
-            out.append(c)
-        return out
+        return np.fromiter(map(code.__getitem__, values), np.int64, len(values))
 
 
 @dataclass
@@ -115,8 +115,7 @@ class Columns:
         select = "SELECT rowid, published_ts, source, polarity, risk, group_id FROM mentions"
         labels = "SELECT mention_rowid, kind, value FROM mention_labels"
         if rowids is None:
-            rows = db.execute(select + " ORDER BY rowid").fetchall()
-            pairs = db.execute(labels).fetchall()
+            return self._read_all(db)
         else:
             rows, pairs = [], []
             for i in range(0, len(rowids), _IN_CHUNK):
@@ -132,14 +131,54 @@ class Columns:
         codes = np.zeros(len(values), np.int64)
         for k, names in enumerate(self.labels):
             at = np.flatnonzero(kind == k)
-            codes[at] = names.encode(values[i] for i in at.tolist())
+            codes[at] = names.encode([values[i] for i in at.tolist()])
         return _Rows(
-            rowid=np.fromiter(rowid, np.int64, n), ts=np.fromiter(ts, np.float64, n),
-            source=np.array(self.sources.encode(source), np.int64),
-            polarity=np.array(self.polarities.encode(polarity), np.int64),
-            risk=np.fromiter((np.nan if r is None else r for r in risk), np.float64, n),
-            group=np.array(self.groups.encode(group), np.int64),
+            rowid=np.fromiter(rowid, np.int64, n), ts=np.round(np.fromiter(ts, np.float64, n) * 1e6) / 1e6,
+            source=self.sources.encode(source),
+            polarity=self.polarities.encode(polarity),
+            risk=np.round(np.fromiter((np.nan if r is None else r for r in risk), np.float64, n) * RISK_SCALE)
+            / RISK_SCALE,
+            group=self.groups.encode(group),
             label_rowid=np.fromiter(label_rowid, np.int64, len(label_rowid)), label_kind=kind, label_code=codes)
+
+    def _read_all(self, db: sqlite3.Connection) -> _Rows:
+        """Every row, each column as one string SQLite joins in a single scan: a million Python
+        row tuples would take seconds, and a store opened by one `yuqing search` loads them all."""
+        sep = _SEP
+        # Integers, not reals: SQLite prints a real several times slower than an integer.
+        row = db.execute("SELECT group_concat(rowid, ' '), "
+                         "group_concat(CAST(round(published_ts * 1e6) AS INTEGER), ' '), "
+                         f"group_concat(ifnull(CAST(round(risk * {RISK_SCALE}) AS INTEGER), -1), ' '), "
+                         f"group_concat(source, '{sep}'), group_concat(polarity, '{sep}'), "
+                         f"group_concat(group_id, '{sep}') FROM mentions").fetchone()
+        n = row[0].count(" ") + 1 if row[0] else 0
+
+        def numbers(text: str | None) -> Ints:
+            return np.array(text.split(" ") if text else [], np.int64)
+
+        risk = numbers(row[2]) / RISK_SCALE
+        risk[risk < 0] = np.nan
+
+        def strings(text: str | None, codes: Codes) -> Ints:
+            values = text.split(sep) if n and text is not None else []
+            if len(values) != n:
+                raise ValueError(f"a stored value holds the separator {sep!r}")
+            return codes.encode(values)
+
+        label_rowids, label_kinds, label_codes = [], [], []
+        for kind, value, members in db.execute(
+                "SELECT kind, value, group_concat(mention_rowid, ' ') FROM mention_labels GROUP BY kind, value"):
+            at = np.array(members.split(" "), np.int64)
+            k = LABEL_KINDS[kind]
+            label_rowids.append(at)
+            label_kinds.append(np.full(len(at), k, np.int8))
+            label_codes.append(np.full(len(at), self.labels[k].encode([value])[0], np.int64))
+        return _Rows(
+            rowid=numbers(row[0]), ts=numbers(row[1]) / 1e6, risk=risk, source=strings(row[3], self.sources),
+            polarity=strings(row[4], self.polarities), group=strings(row[5], self.groups),
+            label_rowid=np.concatenate([np.zeros(0, np.int64), *label_rowids]),
+            label_kind=np.concatenate([np.zeros(0, np.int8), *label_kinds]),
+            label_code=np.concatenate([np.zeros(0, np.int64), *label_codes]))
 
     def _replace(self, rows: _Rows) -> None:
         self.rowid, self.ts, self.source, self.polarity = rows.rowid, rows.ts, rows.source, rows.polarity
