@@ -57,7 +57,8 @@ class SearchRequest:
     empty tuple matches nothing. `group_id` keeps one repost / near-duplicate group: the mentions
     whose group it is (`Mention.group_id`, or the id of a mention that has none, as the facets count).
 
-    `sort` is `relevance` (best match first, then newest), `time` (newest first) or `risk`
+    `sort` is `relevance` (best match first, then newest; the embedded store ranks the newest 500
+    matches by bm25 and lists the rest after them, newest first), `time` (newest first) or `risk`
     (highest first, mentions without a risk last, then newest); "" means relevance when the query
     has terms to rank by, else time. `cursor` is a result's `next_cursor`: the page after it, in
     the same search (it costs what the first page does; `offset` cannot be combined with it).

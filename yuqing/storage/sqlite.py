@@ -3,20 +3,26 @@
 One writer connection guarded by a lock (the scheduler's jobs and the web app share the object);
 the schema is created idempotently and migrated by version, as Datasette does.
 
-Laid out so that a search is one FTS5 lookup (schema 3):
+Laid out so that a search reads FTS5 only for its words (schema 4):
 
 - **Row ids are time-ordered**: `rowid = published millisecond * ROWIDS_PER_MS + n` (`n` tells
-  mentions of one millisecond apart). Newest first is FTS5's own reverse doclist order, a date
-  range is a rowid range FTS5 seeks to, and the time cursor is a rowid: page 500 costs what page 1
-  does.
-- **Filters are tokens** in the index's `tags` column (`s` + the source's UTF-8 in hex,
+  mentions of one millisecond apart). Newest first is rowid order, a date range is a rowid range
+  (FTS5 seeks to it), and the time cursor is a rowid: page 500 costs what page 1 does.
+- **A column index in memory** (`yuqing.storage.sqlite_columns`): time, source, polarity, risk,
+  group, institutions and categories as numpy columns in rowid order, loaded by the first search
+  and kept current from `mention_changes` (the rowids each write touched, whichever process wrote).
+  Filters and sorts are comparisons over those columns, a query is boolean masks combined by its
+  tree, facets are bincounts over the matching positions; the text part of a query (terms, their
+  OR and NOT) is one FTS5 expression, and the last few FTS5 answers are kept until the store changes.
+- **Relevance is bm25 over the newest `RELEVANCE_WINDOW` (500) matches**, then the other matches
+  newest first: ranking every match of a common word would walk its whole doclist for positions.
+- **Filters are also tokens** in the index's `tags` column (`s` + the source's UTF-8 in hex,
   `p`olarity, `i`nstitution, `c`ategory, `a`uthor, risk buckets, `k` on a mention a person
-  corrected, and `z` on every row), so
-  `催收 source:weibo` or `--polarity negative` is one FTS5 expression, and counting the matches
-  reads only the index.
-- **Narrow rows**: `mentions` holds only what sorting and facets read; the JSON document is in
+  corrected, and `z` on every row): `author:` and `corrected_only` are looked up there, and
+  `scan` / `export` match through them.
+- **Narrow rows**: `mentions` holds only what the columns read; the JSON document is in
   `mention_docs`, read for the page's hits alone; `mention_labels` holds the institutions and
-  categories the facets count.
+  categories.
 """
 from __future__ import annotations
 
@@ -33,9 +39,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import numpy.typing as npt
+
 from yuqing.highlight import highlight
 from yuqing.model import Mention, keep_corrections
-from yuqing.query import And, Field, Node, Not, Or, Term
+from yuqing.query import And, Field, Node, Not, Or, Term, positive_terms
 from yuqing.segment import chunked_map, index_tokens, near_distance, query_tokens
 from yuqing.storage.base import (
     SCAN_BATCH,
@@ -50,6 +59,7 @@ from yuqing.storage.base import (
     timeline,
     top,
 )
+from yuqing.storage.sqlite_columns import CHANGES_KEPT, Columns, Mask
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Rows deleted per transaction by `prune`: a writer (the crawl) waits at most one batch, not the whole prune.
@@ -58,6 +68,11 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ROWIDS_PER_MS = 2 ** 15  # fits year 9999 in 63 bits; more mentions in one millisecond spill into the next
 _ROWID_RANGE = (-(2 ** 63), 2 ** 63 - 1)
 Migration = str | Callable[[sqlite3.Connection], None]
+# Relevance ranks the newest matches this many by bm25 (then the rest newest first): a PR reader
+# wants today's best match, and ranking every match of a common word costs a doclist walk.
+RELEVANCE_WINDOW = 500
+_UNRANKED = 1e300  # the sort key after every bm25 rank (FTS5's ranks are negative)
+FTS_CACHE = 8  # FTS5 answers kept per store (a mask of one byte per mention each)
 
 
 def _schema_3(db: sqlite3.Connection) -> None:
@@ -127,6 +142,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     """,
     # 3: time-ordered rowids, filters as index tokens, narrow rows (see the module docstring)
     _schema_3,
+    # 4: the log of changed rowids that keeps every process's column index current (`sqlite_columns`)
+    "CREATE TABLE mention_changes (seq INTEGER PRIMARY KEY, mention_rowid INTEGER NOT NULL)",
 )
 
 
@@ -251,8 +268,8 @@ def _delete(db: sqlite3.Connection, rowid: int) -> None:
         db.execute(sql, (rowid,))
 
 
-def _insert(db: sqlite3.Connection, row: _Row, rowid: int | None = None) -> None:
-    """Insert `row`, at `rowid` or at the next free id of its millisecond."""
+def _insert(db: sqlite3.Connection, row: _Row, rowid: int | None = None) -> int:
+    """Insert `row`, at `rowid` or at the next free id of its millisecond; its rowid."""
     if rowid is None:
         base = row.ms * ROWIDS_PER_MS
         last = db.execute("SELECT max(rowid) FROM mentions WHERE rowid >= ? AND rowid < ?",
@@ -267,6 +284,32 @@ def _insert(db: sqlite3.Connection, row: _Row, rowid: int | None = None) -> None
     db.execute("INSERT INTO mention_index (rowid, title, body, tags) VALUES (?, ?, ?, ?)",
                (rowid, row.title_seg, row.body_seg, row.tags))
     db.executemany("INSERT INTO mention_labels VALUES (?, ?, ?)", [(k, v, rowid) for k, v in row.labels])
+    return rowid
+
+
+def _log(db: sqlite3.Connection, rowids: Iterable[int]) -> None:
+    """Note rows inserted or deleted, for every process's column index; forget what all but the
+    slowest readers saw long ago (one that fell further behind reloads)."""
+    db.executemany("INSERT INTO mention_changes (mention_rowid) VALUES (?)", [(r,) for r in rowids])
+    db.execute("DELETE FROM mention_changes WHERE seq <= (SELECT max(seq) FROM mention_changes) - ?",
+               (CHANGES_KEPT,))
+
+
+def _text(node: Node) -> bool:
+    """Whether `node` holds only terms (no field filters)."""
+    if isinstance(node, Term):
+        return True
+    if isinstance(node, Not):
+        return _text(node.item)
+    return isinstance(node, (And, Or)) and bool(node.items) and all(_text(item) for item in node.items)
+
+
+def _risk_mask(risk: npt.NDArray[np.float64], op: str, value: str) -> Mask:
+    """`risk:` compared as the query says; a mention without a risk (or outside 0..1) matches none."""
+    threshold = float(value)
+    compare = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal, "=": np.equal}[op]
+    with np.errstate(invalid="ignore"):
+        return np.asarray(compare(risk, threshold) & (risk >= 0) & (risk <= 1))
 
 
 # -- the query as one FTS5 expression ------------------------------------------------------------
@@ -374,6 +417,8 @@ class SqliteStore:
         self.tz = tz
         self._lock = threading.RLock()
         self._closed = False
+        self._columns = Columns()  # loaded by the first search
+        self._fts_cache: dict[tuple[str, int, int], tuple[int, Mask]] = {}
         try:
             self._db = connect(self.path, self.BUSY_TIMEOUT)
             self._db.execute("PRAGMA synchronous = NORMAL")
@@ -425,28 +470,33 @@ class SqliteStore:
             report.failed.extend(r for r in prepared if not isinstance(r, _Row))
             with self._errors(f"write {len(rows)} mentions") as db:
                 db.execute("BEGIN IMMEDIATE")
+                changed: list[int] = []
                 for row in rows:
-                    self._upsert(db, row, report)
+                    changed += self._upsert(db, row, report)
+                _log(db, changed)
                 db.execute("COMMIT")
         return report
 
     @staticmethod
-    def _upsert(db: sqlite3.Connection, row: _Row, report: IndexReport) -> None:
+    def _upsert(db: sqlite3.Connection, row: _Row, report: IndexReport) -> list[int]:
+        """The rowids deleted and inserted."""
         # The stored document only when it carries corrections: the one case that changes what is written.
         old = db.execute("SELECT m.rowid, CASE WHEN json_array_length(d.doc, '$.corrections') > 0 THEN d.doc END "
                          "FROM mentions m JOIN mention_docs d ON d.rowid = m.rowid WHERE m.id = ?",
                          (row.id,)).fetchone()
-        keep = None
+        keep, changed = None, []
         if old and old[1]:
             row = _corrected(json.loads(old[1]), row)
         if old:
             _delete(db, old[0])
+            changed.append(old[0])
             # Same millisecond: the same place in time order (a replay changes no rowid).
             keep = old[0] if old[0] // ROWIDS_PER_MS == row.ms else None
             report.updated += 1
         else:
             report.created += 1
-        _insert(db, row, keep)
+        changed.append(_insert(db, row, keep))
+        return changed
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -475,93 +525,171 @@ class SqliteStore:
 
     def search(self, request: SearchRequest) -> SearchResult:
         after = read_cursor(request)
-        match = _match(request)
-        low, high = _rowid_bounds(request)
         order = request.order
-        group, group_params = _group(request)
-        with self._errors("search") as db:
-            if match is None and (low, high) == _ROWID_RANGE and not group:  # a narrow index, not the table
-                counted = db.execute("SELECT count(*) FROM mentions")
-            elif match is None:
-                counted = db.execute(f"SELECT count(*) FROM mentions WHERE rowid BETWEEN ? AND ?{group}",
-                                     (low, high, *group_params))
-            else:
-                counted = db.execute(f"SELECT count(*) FROM mention_index WHERE mention_index MATCH ? "
-                                     f"AND rowid BETWEEN ? AND ?{group}", (match, low, high, *group_params))
-            total = counted.fetchone()[0]
-            page = self._page(db, request, order, after["k"] if after else None) if request.limit else []
+        with self._errors("search") as db, self._snapshot(db) as cols:
+            mask = self._mask(db, cols, request)
+            total = int(np.count_nonzero(mask))
+            page = self._page(db, cols, request, mask, order, after["k"] if after else None) if request.limit else []
             more = len(page) > request.limit
             page = page[:request.limit]
             docs = dict(db.execute(f"SELECT rowid, doc FROM mention_docs WHERE rowid IN ({', '.join('?' * len(page))})",
                                    [rowid for rowid, _ in page]).fetchall()) if page else {}
-            facets = self._facets(db, request) if request.facets else None
+            facets = self._facets(cols, request, mask) if request.facets else None
         hits = []
         for rowid, key in page:
             m = self._mention(docs[rowid])
-            hits.append(Hit(m, highlight(m.text, request.query), -key if order == "relevance" else 0.0))
+            score = -key if order == "relevance" and key != _UNRANKED else 0.0
+            hits.append(Hit(m, highlight(m.text, request.query), score))
         next_cursor = make_cursor(request, [page[-1][1], page[-1][0]]) if more else None
         return SearchResult(total, hits, next_cursor, facets)
 
-    def _page(self, db: sqlite3.Connection, request: SearchRequest, order: str,
+    @contextmanager
+    def _snapshot(self, db: sqlite3.Connection) -> Iterator[Columns]:
+        """The column index caught up with the file, and one read transaction: the columns and
+        every FTS5 lookup of the search see the same rows, whatever another process commits."""
+        db.execute("BEGIN")
+        try:
+            self._columns.refresh(db)
+            yield self._columns
+        finally:
+            db.execute("COMMIT")
+
+    def _rowids(self, db: sqlite3.Connection, match: str, low: int, high: int) -> npt.NDArray[np.int64]:
+        """The rowids FTS5 matches, as one string SQLite builds (a Python row per match costs more
+        than the lookup)."""
+        text = db.execute("SELECT group_concat(rowid, ' ') FROM mention_index WHERE mention_index MATCH ? "
+                          "AND rowid BETWEEN ? AND ?", (match, low, high)).fetchone()[0]
+        return np.array(text.split(" "), np.int64) if text else np.zeros(0, np.int64)
+
+    def _fts_mask(self, db: sqlite3.Connection, cols: Columns, match: str, low: int, high: int) -> Mask:
+        """The positions an FTS5 expression matches. The last few are kept until the store changes:
+        paging, sorting or faceting one search again asks FTS5 nothing."""
+        key = (match, low, high)
+        cached = self._fts_cache.get(key)
+        if cached is None or cached[0] != cols.seq:
+            mask = cols.of_rowids(self._rowids(db, match, low, high))
+            mask.flags.writeable = False  # shared by the searches that hit the cache
+            cached = (cols.seq, mask)
+            self._fts_cache[key] = cached
+            while len(self._fts_cache) > FTS_CACHE:
+                del self._fts_cache[next(iter(self._fts_cache))]
+        else:
+            self._fts_cache[key] = self._fts_cache.pop(key)  # most recently used last
+        return cached[1]
+
+    def _node(self, db: sqlite3.Connection, cols: Columns, node: Node, low: int, high: int) -> Mask:
+        """The positions `node` matches (only those between rowids `low` and `high` are exact).
+        Text alone (terms, their ORs, and their NOTs beside a term) is one FTS5 expression:
+        FTS5 intersects doclists faster than masks of every word's matches are built."""
+        if isinstance(node, Term) or (_text(node) and not isinstance(node, Not)):
+            return self._fts_mask(db, cols, _fts(node), low, high)
+        if isinstance(node, Field):
+            if node.name in ("source", "polarity"):
+                return cols.equal(node.name, node.value)
+            if node.name in ("institution", "category"):
+                return cols.label(FIELD_TAGS[node.name], [node.value])
+            if node.name == "risk":
+                return _risk_mask(cols.risk, node.op, node.value)
+            return self._fts_mask(db, cols, _fts(node), low, high)  # author: rare, kept as a token
+        if isinstance(node, Not):
+            return ~self._node(db, cols, node.item, low, high)
+        items = node.items
+        if isinstance(node, And):
+            text = tuple(item for item in items if _text(item))
+            if any(not isinstance(item, Not) for item in text):  # the text part as one expression
+                items = (And(text), *(item for item in items if not _text(item)))
+        masks = [self._node(db, cols, item, low, high) for item in items]
+        if isinstance(node, Or):
+            return np.logical_or.reduce(masks) if masks else cols.none()
+        return np.logical_and.reduce(masks) if masks else ~cols.none()
+
+    def _mask(self, db: sqlite3.Connection, cols: Columns, request: SearchRequest) -> Mask:
+        """The positions the request matches."""
+        low, high = _rowid_bounds(request)
+        within = cols.between(low, high)
+        mask = cols.none()
+        mask[within] = True
+        if request.query is not None:
+            mask &= self._node(db, cols, request.query, low, high)
+        for column, value in (("polarity", request.polarity), ("source", request.source),
+                              ("group", request.group_id)):
+            if value is not None:
+                mask &= cols.equal(column, value)
+        if request.institution:
+            mask &= cols.label("i", [request.institution])
+        if request.allowed_institutions is not None:
+            mask &= cols.label("i", request.allowed_institutions)
+        if request.corrected_only:
+            mask &= cols.of_rowids(self._rowids(db, "tags : k", low, high))
+        return mask
+
+    def _page(self, db: sqlite3.Connection, cols: Columns, request: SearchRequest, mask: Mask, order: str,
               after: list[Any] | None) -> list[tuple[int, float]]:
         """(rowid, sort key) of the page's hits and one more (is there a next page?), in order."""
-        match = _match(request)
-        low, high = _rowid_bounds(request)
-        window = [request.limit + 1, request.offset]
-        group, group_params = _group(request)
-        if order == "relevance" and match is not None:
-            keyset, params = ("AND (rank > ? OR (rank = ? AND rowid < ?))", [after[0], after[0], after[1]]) \
-                if after else ("", [])
-            return db.execute(f"SELECT rowid, rank FROM mention_index WHERE mention_index MATCH ? AND rowid BETWEEN ? "
-                              f"AND ?{group} {keyset} ORDER BY rank, rowid DESC LIMIT ? OFFSET ?",
-                              [match, low, high, *group_params, *params, *window]).fetchall()
+        pos = np.flatnonzero(mask)  # oldest first: rowids are time-ordered
+        start, need = request.offset, request.offset + request.limit + 1
         if order == "risk":
-            where, params = self._matching(request)
+            key = np.nan_to_num(cols.risk[pos], nan=-1.0)
             if after:
-                where += " AND (coalesce(risk, -1) < ? OR (coalesce(risk, -1) = ? AND rowid < ?))"
-                params += [after[0], after[0], after[1]]
-            return db.execute(f"SELECT rowid, coalesce(risk, -1) FROM mentions WHERE {where} "
-                              f"ORDER BY coalesce(risk, -1) DESC, rowid DESC LIMIT ? OFFSET ?",
-                              [*params, *window]).fetchall()
-        if after:  # newest first: the rowid is the time
-            high = min(high, int(after[1]) - 1)
-        table = "mention_index WHERE mention_index MATCH ? AND" if match is not None else "mentions WHERE"
-        return db.execute(f"SELECT rowid, 0 FROM {table} rowid BETWEEN ? AND ?{group} ORDER BY rowid DESC "
-                          "LIMIT ? OFFSET ?",
-                          [*([match] if match is not None else []), low, high, *group_params, *window]).fetchall()
+                rowid = cols.rowid[pos]
+                later = (key < after[0]) | ((key == after[0]) & (rowid < after[1]))
+                pos, key = pos[later], key[later]
+            if len(pos) > need:  # only the `need` highest keys are sorted
+                threshold = np.partition(key, len(key) - need)[len(key) - need]
+                above, tied = np.flatnonzero(key > threshold), np.flatnonzero(key == threshold)
+                chosen = np.concatenate([above, tied[::-1][:need - len(above)]])
+                pos, key = pos[chosen], key[chosen]
+            ranked = np.lexsort((-cols.rowid[pos], -key))[start:need]
+            return [(int(cols.rowid[pos[i]]), float(key[i])) for i in ranked]
+        ranked_part: list[tuple[int, float]] = []
+        if order == "relevance" and positive_terms(request.query):
+            window, pos = pos[-RELEVANCE_WINDOW:], pos[:-RELEVANCE_WINDOW]
+            ranked_part = self._ranked(db, cols, request, window)
+            if after:
+                ranked_part = [(r, k) for r, k in ranked_part
+                               if k > after[0] or (k == after[0] and r < after[1])]
+            if len(ranked_part) >= need:
+                return ranked_part[start:need]
+        newest = cols.rowid[pos][::-1]
+        if after:
+            newest = newest[newest < after[1]]
+        rest = [(int(r), _UNRANKED if order == "relevance" else 0.0) for r in newest[:need - len(ranked_part)]]
+        return (ranked_part + rest)[start:need]
 
-    def _timeline_counts(self, db: sqlite3.Connection, request: SearchRequest, origin: datetime,
+    def _ranked(self, db: sqlite3.Connection, cols: Columns, request: SearchRequest,
+                window: npt.NDArray[np.int64]) -> list[tuple[int, float]]:
+        """The `window`'s rows by bm25 of the query's terms (best first, then newest); a row that
+        matched without any of them (`a OR -b`) goes after the others."""
+        if not len(window):
+            return []
+        rowids = cols.rowid[window]
+        terms = " OR ".join(_fts(Term(t)) for t in positive_terms(request.query))
+        ranks = dict(db.execute("SELECT rowid, rank FROM mention_index WHERE mention_index MATCH ? "
+                                "AND rowid BETWEEN ? AND ?", (terms, int(rowids[0]), int(rowids[-1]))).fetchall())
+        keyed = [(int(r), float(ranks.get(int(r), _UNRANKED))) for r in rowids]
+        return sorted(keyed, key=lambda rk: (rk[1], -rk[0]))
+
+    def _timeline_counts(self, cols: Columns, mask: Mask, origin: datetime,
                          interval_seconds: int) -> dict[int, dict[str, int]]:
-        where, params = self._matching(request)
-        start = origin.timestamp()
-        # floor, not CAST's truncation toward zero, for a mention before the origin
-        bucket = "((published_ts - ?) / ?)"
-        rows = db.execute(f"SELECT CAST({bucket} AS INTEGER) - ({bucket} < CAST({bucket} AS INTEGER)) AS b, "
-                          f"polarity, count(*) FROM mentions WHERE {where} GROUP BY b, polarity",
-                          [start, interval_seconds] * 3 + params).fetchall()
-        counts: dict[int, dict[str, int]] = {}
-        for b, polarity, n in rows:
-            counts.setdefault(b, {})[polarity] = n
-        return counts
+        if not mask.any():
+            return {}
+        buckets = np.floor((cols.ts[mask] - origin.timestamp()) / interval_seconds).astype(np.int64)
+        first, kinds = int(buckets.min()), len(cols.polarities.names)
+        counts = np.bincount((buckets - first) * kinds + cols.polarity[mask])
+        out: dict[int, dict[str, int]] = {}
+        for cell in np.flatnonzero(counts).tolist():
+            out.setdefault(first + cell // kinds, {})[cols.polarities.names[cell % kinds]] = int(counts[cell])
+        return out
 
-    def _facets(self, db: sqlite3.Connection, request: SearchRequest) -> Facets:
+    def _facets(self, cols: Columns, request: SearchRequest, mask: Mask) -> Facets:
         assert request.facets is not None
         size, interval = request.facets.size, request.facets.interval_seconds
         origin = request.since or datetime(1970, 1, 1, tzinfo=self.tz)
-        where, params = self._matching(request)
-        labels_where, labels_params = self._matching(request, "mention_rowid")
-
-        def labels(kind: str) -> list[tuple[str, int]]:
-            return top(db.execute(f"SELECT value, count(*) FROM mention_labels WHERE kind = ? AND {labels_where} "
-                                  "GROUP BY value", [kind, *labels_params]).fetchall(), size)
-
         return Facets(
-            timeline=timeline(self._timeline_counts(db, request, origin, interval), origin, interval),
-            sources=top(db.execute(f"SELECT source, count(*) FROM mentions WHERE {where} GROUP BY source",
-                                   params).fetchall(), size),
-            institutions=labels("i"), categories=labels("c"),
-            groups=db.execute(f"SELECT group_id, count(*) AS n FROM mentions WHERE {where} GROUP BY group_id "
-                              "ORDER BY n DESC, group_id LIMIT ?", [*params, size]).fetchall())
+            timeline=timeline(self._timeline_counts(cols, mask, origin, interval), origin, interval),
+            sources=top(cols.counts(mask, "source"), size),
+            institutions=top(cols.label_counts(mask, "i"), size), categories=top(cols.label_counts(mask, "c"), size),
+            groups=cols.top_groups(mask, size))
 
     def count_by_interval(self, since: datetime, until: datetime, interval_seconds: int, *,
                           institution: str | None = None, polarity: str | None = None,
@@ -570,8 +698,8 @@ class SqliteStore:
             raise ValueError("interval_seconds must be positive")
         request = SearchRequest(query=None, since=since, until=until, polarity=polarity, source=source,
                                 institution=institution)
-        with self._errors("count mentions") as db:
-            counts = self._timeline_counts(db, request, since, interval_seconds)
+        with self._errors("count mentions") as db, self._snapshot(db) as cols:
+            counts = self._timeline_counts(cols, self._mask(db, cols, request), since, interval_seconds)
         start = since.timestamp()
         n = max(0, int(-(-(until.timestamp() - start) // interval_seconds)))
         tz = since.tzinfo or UTC
@@ -629,6 +757,7 @@ class SqliteStore:
                                                  (cutoff, PRUNE_BATCH))]
                 for rowid in rowids:
                     _delete(db, rowid)
+                _log(db, rowids)
                 n = len(rowids)
                 db.execute("COMMIT")
             deleted += n

@@ -1,0 +1,277 @@
+"""The SQLite store's column index: the fields searches filter, sort and count on, in memory.
+
+FTS5 answers text terms well, but a filter written as an index token (`source:weibo`, a polarity,
+an institution) makes FTS5 walk a doclist as long as the store, and a facet read every matching
+row: hundreds of milliseconds at a million mentions. Here each filter field is a numpy column in
+rowid order (rowids are time-ordered, see `yuqing.storage.sqlite`), so a filter is a comparison
+over one column, a query is boolean masks combined by its tree, and a facet is a `bincount` over
+the matching positions. FTS5 is asked only for the rowids of text terms (and of the rare filters
+kept as tokens: author, corrected).
+
+The columns are loaded on a store's first search and kept current from `mention_changes`, the log
+of rowids each write inserted or deleted (every process writing the file appends to it): each
+search reads the log's newest sequence number and, when it moved, re-reads only the rows logged
+since (the whole table when the log was trimmed past what this process saw, or when most of the
+rows changed).
+"""
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+Mask = npt.NDArray[np.bool_]
+Ints = npt.NDArray[np.int64]
+
+# Log rows kept for processes that have not caught up; one that fell further behind reloads.
+CHANGES_KEPT = 200_000
+# Changed rows past this share of the store reload the whole table: cheaper than merging.
+RELOAD_SHARE = 0.2
+# Risk and time are held to the millionth (of one, of a second): what a full load reads as integers.
+RISK_SCALE = 1_000_000
+_SEP = "\x1f"  # the unit separator: joins the string columns of a full load
+_IN_CHUNK = 900  # host parameters per `rowid IN (...)`, under SQLite's default limit
+
+
+@dataclass
+class Codes:
+    """A string column as small integers: `names[code]`, and `code[name]`."""
+
+    names: list[str] = field(default_factory=list)
+    code: dict[str, int] = field(default_factory=dict)
+
+    def encode(self, values: Sequence[str]) -> Ints:
+        code, names = self.code, self.names
+        for v in dict.fromkeys(values):  # C loops wherever they can be: a full load encodes millions
+            if v not in code:
+                code[v] = len(names)
+                names.append(v)
+        return np.fromiter(map(code.__getitem__, values), np.int64, len(values))
+
+
+@dataclass
+class _Rows:
+    """Rows read from the tables, in rowid order, not yet merged into the columns."""
+
+    rowid: Ints
+    ts: npt.NDArray[np.float64]
+    source: Ints
+    polarity: Ints
+    risk: npt.NDArray[np.float64]
+    group: Ints
+    label_rowid: Ints
+    label_kind: npt.NDArray[np.int8]  # 0 institution, 1 category
+    label_code: Ints
+
+
+LABEL_KINDS = {"i": 0, "c": 1}
+
+
+class Columns:
+    """The column index of one store file, as of log sequence number `seq`."""
+
+    def __init__(self) -> None:
+        self.seq = -1
+        self.sources, self.polarities, self.groups = Codes(), Codes(), Codes()
+        self.labels = (Codes(), Codes())  # institutions, categories
+        empty = np.zeros(0, np.int64)
+        self.rowid: Ints = empty
+        self.ts = np.zeros(0, np.float64)
+        self.source, self.polarity, self.group = empty, empty, empty
+        self.risk = np.zeros(0, np.float64)
+        self.label_rowid, self.label_code = empty, empty
+        self.label_kind = np.zeros(0, np.int8)
+        self.label_pos: Ints = empty  # the position of each label's row in `rowid`
+
+    def __len__(self) -> int:
+        return len(self.rowid)
+
+    # -- keeping current ----------------------------------------------------------------------
+
+    def refresh(self, db: sqlite3.Connection) -> None:
+        """Catch up with the log (call inside the read transaction the search then uses)."""
+        newest, oldest = db.execute("SELECT max(seq), min(seq) FROM mention_changes").fetchone()
+        newest = newest or 0
+        if newest == self.seq:
+            return
+        if self.seq < 0 or (oldest is not None and oldest > self.seq + 1):
+            self._replace(self._read(db, None))
+        else:
+            changed = np.unique(np.fromiter(
+                (r for r, in db.execute("SELECT mention_rowid FROM mention_changes WHERE seq > ?", (self.seq,))),
+                np.int64))
+            if len(changed) > RELOAD_SHARE * max(len(self), 1):
+                self._replace(self._read(db, None))
+            else:
+                self._merge(changed, self._read(db, changed))
+        self.seq = newest
+
+    def _read(self, db: sqlite3.Connection, rowids: Ints | None) -> _Rows:
+        """The rows (all, or those of `rowids` that exist) with their labels."""
+        select = "SELECT rowid, published_ts, source, polarity, risk, group_id FROM mentions"
+        labels = "SELECT mention_rowid, kind, value FROM mention_labels"
+        if rowids is None:
+            return self._read_all(db)
+        else:
+            rows, pairs = [], []
+            for i in range(0, len(rowids), _IN_CHUNK):
+                chunk = [int(r) for r in rowids[i:i + _IN_CHUNK]]
+                marks = ", ".join("?" * len(chunk))
+                rows += db.execute(f"{select} WHERE rowid IN ({marks})", chunk).fetchall()
+                pairs += db.execute(f"{labels} WHERE mention_rowid IN ({marks})", chunk).fetchall()
+            rows.sort()
+        n = len(rows)
+        rowid, ts, source, polarity, risk, group = zip(*rows, strict=True) if rows else ((),) * 6
+        label_rowid, kinds, values = zip(*pairs, strict=True) if pairs else ((),) * 3
+        kind = np.fromiter((LABEL_KINDS[k] for k in kinds), np.int8, len(kinds))
+        codes = np.zeros(len(values), np.int64)
+        for k, names in enumerate(self.labels):
+            at = np.flatnonzero(kind == k)
+            codes[at] = names.encode([values[i] for i in at.tolist()])
+        return _Rows(
+            rowid=np.fromiter(rowid, np.int64, n), ts=np.round(np.fromiter(ts, np.float64, n) * 1e6) / 1e6,
+            source=self.sources.encode(source),
+            polarity=self.polarities.encode(polarity),
+            risk=np.round(np.fromiter((np.nan if r is None else r for r in risk), np.float64, n) * RISK_SCALE)
+            / RISK_SCALE,
+            group=self.groups.encode(group),
+            label_rowid=np.fromiter(label_rowid, np.int64, len(label_rowid)), label_kind=kind, label_code=codes)
+
+    def _read_all(self, db: sqlite3.Connection) -> _Rows:
+        """Every row, each column as one string SQLite joins in a single scan: a million Python
+        row tuples would take seconds, and a store opened by one `yuqing search` loads them all."""
+        sep = _SEP
+        # Integers, not reals: SQLite prints a real several times slower than an integer.
+        row = db.execute("SELECT group_concat(rowid, ' '), "
+                         "group_concat(CAST(round(published_ts * 1e6) AS INTEGER), ' '), "
+                         f"group_concat(ifnull(CAST(round(risk * {RISK_SCALE}) AS INTEGER), -1), ' '), "
+                         f"group_concat(source, '{sep}'), group_concat(polarity, '{sep}'), "
+                         f"group_concat(group_id, '{sep}') FROM mentions").fetchone()
+        n = row[0].count(" ") + 1 if row[0] else 0
+
+        def numbers(text: str | None) -> Ints:
+            return np.array(text.split(" ") if text else [], np.int64)
+
+        risk = numbers(row[2]) / RISK_SCALE
+        risk[risk < 0] = np.nan
+
+        def strings(text: str | None, codes: Codes) -> Ints:
+            values = text.split(sep) if n and text is not None else []
+            if len(values) != n:
+                raise ValueError(f"a stored value holds the separator {sep!r}")
+            return codes.encode(values)
+
+        label_rowids, label_kinds, label_codes = [], [], []
+        for kind, value, members in db.execute(
+                "SELECT kind, value, group_concat(mention_rowid, ' ') FROM mention_labels GROUP BY kind, value"):
+            at = np.array(members.split(" "), np.int64)
+            k = LABEL_KINDS[kind]
+            label_rowids.append(at)
+            label_kinds.append(np.full(len(at), k, np.int8))
+            label_codes.append(np.full(len(at), self.labels[k].encode([value])[0], np.int64))
+        return _Rows(
+            rowid=numbers(row[0]), ts=numbers(row[1]) / 1e6, risk=risk, source=strings(row[3], self.sources),
+            polarity=strings(row[4], self.polarities), group=strings(row[5], self.groups),
+            label_rowid=np.concatenate([np.zeros(0, np.int64), *label_rowids]),
+            label_kind=np.concatenate([np.zeros(0, np.int8), *label_kinds]),
+            label_code=np.concatenate([np.zeros(0, np.int64), *label_codes]))
+
+    def _replace(self, rows: _Rows) -> None:
+        self.rowid, self.ts, self.source, self.polarity = rows.rowid, rows.ts, rows.source, rows.polarity
+        self.risk, self.group = rows.risk, rows.group
+        self.label_rowid, self.label_kind, self.label_code = rows.label_rowid, rows.label_kind, rows.label_code
+        self.label_pos = np.searchsorted(self.rowid, self.label_rowid)
+
+    def _merge(self, changed: Ints, fresh: _Rows) -> None:
+        """Drop the rows of `changed` and add `fresh` (what exists of them now)."""
+        keep = ~_member(self.rowid, changed)
+        keep_labels = ~np.isin(self.label_rowid, changed)
+        rowid = np.concatenate([self.rowid[keep], fresh.rowid])
+        order = np.argsort(rowid, kind="stable")
+
+        def merged(old: npt.NDArray[Any], new: npt.NDArray[Any]) -> npt.NDArray[Any]:
+            return np.concatenate([old[keep], new])[order]
+
+        self._replace(_Rows(
+            rowid=rowid[order], ts=merged(self.ts, fresh.ts), source=merged(self.source, fresh.source),
+            polarity=merged(self.polarity, fresh.polarity), risk=merged(self.risk, fresh.risk),
+            group=merged(self.group, fresh.group),
+            label_rowid=np.concatenate([self.label_rowid[keep_labels], fresh.label_rowid]),
+            label_kind=np.concatenate([self.label_kind[keep_labels], fresh.label_kind]),
+            label_code=np.concatenate([self.label_code[keep_labels], fresh.label_code])))
+
+    # -- masks ----------------------------------------------------------------------------------
+
+    def none(self) -> Mask:
+        return np.zeros(len(self), np.bool_)
+
+    def of_rowids(self, rowids: Ints) -> Mask:
+        """The positions of `rowids` (those the columns hold: a row another process wrote after this
+        snapshot is not in the FTS answer either, as both are read in one transaction)."""
+        mask = self.none()
+        if len(rowids) and len(self):
+            pos = np.searchsorted(self.rowid, rowids).clip(0, len(self) - 1)
+            mask[pos[self.rowid[pos] == rowids]] = True
+        return mask
+
+    def equal(self, column: str, value: str) -> Mask:
+        codes: Codes = {"source": self.sources, "polarity": self.polarities, "group": self.groups}[column]
+        code = codes.code.get(value)
+        return self.none() if code is None else np.asarray(getattr(self, column) == code)
+
+    def label(self, kind: str, values: Iterable[str]) -> Mask:
+        """Rows with any of `values` among their institutions (`kind` "i") or categories ("c")."""
+        k = LABEL_KINDS[kind]
+        codes = [c for c in (self.labels[k].code.get(v) for v in values) if c is not None]
+        mask = self.none()
+        if codes:
+            hit = (self.label_kind == k) & np.isin(self.label_code, codes)
+            mask[self.label_pos[hit]] = True
+        return mask
+
+    def between(self, low: int, high: int) -> slice:
+        """The positions of rowids `low`..`high` (inclusive)."""
+        return slice(int(np.searchsorted(self.rowid, low)), int(np.searchsorted(self.rowid, high, side="right")))
+
+    # -- facets ---------------------------------------------------------------------------------
+
+    def label_counts(self, mask: Mask, kind: str) -> list[tuple[str, int]]:
+        k = LABEL_KINDS[kind]
+        hit = (self.label_kind == k) & mask[self.label_pos]
+        counts = np.bincount(self.label_code[hit], minlength=len(self.labels[k].names))
+        return [(self.labels[k].names[c], int(counts[c])) for c in np.flatnonzero(counts)]
+
+    def counts(self, mask: Mask, column: str) -> list[tuple[str, int]]:
+        codes: Codes = {"source": self.sources, "polarity": self.polarities}[column]
+        counts = np.bincount(getattr(self, column)[mask], minlength=len(codes.names))
+        return [(codes.names[c], int(counts[c])) for c in np.flatnonzero(counts)]
+
+    def top_groups(self, mask: Mask, size: int) -> list[tuple[str, int]]:
+        """The `size` largest groups, ties by group id, without sorting every group: only those at
+        least as large as the `size`-th largest count are compared."""
+        counts = np.bincount(self.group[mask], minlength=len(self.groups.names))
+        present = np.flatnonzero(counts)
+        if size <= 0 or not len(present):
+            return []
+        sizes = counts[present]
+        if len(present) > size:
+            threshold = np.partition(sizes, len(sizes) - size)[len(sizes) - size]
+            present, sizes = present[sizes >= threshold], sizes[sizes >= threshold]
+        names = self.groups.names
+        return sorted(((names[c], int(n)) for c, n in zip(present.tolist(), sizes.tolist(), strict=True)),
+                      key=lambda gn: (-gn[1], gn[0]))[:size]
+
+
+def _member(sorted_values: Ints, wanted: Ints) -> Mask:
+    """Which of `sorted_values` are in `wanted` (sorted, unique)."""
+    if not len(wanted) or not len(sorted_values):
+        return np.zeros(len(sorted_values), np.bool_)
+    pos = np.searchsorted(wanted, sorted_values).clip(0, len(wanted) - 1)
+    return np.asarray(wanted[pos] == sorted_values)
+
+
+__all__ = ["CHANGES_KEPT", "Columns"]
