@@ -94,6 +94,7 @@ def test_an_empty_yuqing_config_variable_means_no_file(tmp_path):
 
 def test_a_corrupt_scheduler_db_is_one_line_with_the_file_name(tmp_path):
     (tmp_path / "scheduler.db").write_bytes(b"this is not SQLite\0" * 300)
+    (tmp_path / "yuqing.yaml").write_text("web: {port: 0}\n", encoding="utf-8")  # not 8080: it may be taken here
     proc = yq(tmp_path, "run", check=False)
     assert proc.returncode == 1
     assert proc.stderr.strip() == (

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import SHANGHAI
 from yuqing.model import Mention
 from yuqing.query import parse
-from yuqing.storage.base import SearchRequest, StoreError
+from yuqing.storage.base import FacetRequest, SearchRequest, StoreError
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)
 
@@ -157,6 +157,17 @@ def test_hits_are_highlighted_and_escaped(filled):
 ])
 def test_filters(filled, filters, want):
     assert ids(find(filled, **filters)) == want
+
+
+def test_group_filter_keeps_one_repost_group(filled):
+    """A group is its mentions' `group_id`, or the id of a mention that has none (as the facets count)."""
+    assert ids(find(filled, group_id="a-weibo-original")) == [4, 6]
+    assert ids(find(filled, group_id=CORPUS[1].id)) == [2]
+    assert ids(find(filled, "催收", group_id="a-weibo-original")) == [6]
+    assert ids(find(filled, "催收", group_id="a-weibo-original", sort="risk")) == [6]
+    assert ids(find(filled, group_id="no-such-group")) == []
+    result = find(filled, group_id="a-weibo-original", facets=FacetRequest(size=5))
+    assert (result.total, result.facets.groups) == (2, [("a-weibo-original", 2)])
 
 
 def test_filters_combine_with_query(filled):

@@ -54,7 +54,8 @@ class SearchRequest:
     field filters); an empty query matches everything. Date bounds are tz-aware; `until` is
     exclusive and both resolve to the millisecond. `allowed_institutions` keeps only mentions
     naming one of them (a user limited to some institutions); None means no such limit, an
-    empty tuple matches nothing.
+    empty tuple matches nothing. `group_id` keeps one repost / near-duplicate group: the mentions
+    whose group it is (`Mention.group_id`, or the id of a mention that has none, as the facets count).
 
     `sort` is `relevance` (best match first, then newest), `time` (newest first) or `risk`
     (highest first, mentions without a risk last, then newest); "" means relevance when the query
@@ -69,6 +70,7 @@ class SearchRequest:
     polarity: str | None = None
     source: str | None = None
     institution: str | None = None
+    group_id: str | None = None
     limit: int = 20
     offset: int = 0
     allowed_institutions: tuple[str, ...] | None = None
@@ -85,8 +87,8 @@ class SearchRequest:
     def fingerprint(self) -> str:
         """What a cursor must have been made for: everything that decides which hits, in which order."""
         key = repr((self.query, self.since and self.since.timestamp(), self.until and self.until.timestamp(),
-                    self.polarity, self.source, self.institution, self.allowed_institutions, self.corrected_only,
-                    self.order))
+                    self.polarity, self.source, self.institution, self.group_id, self.allowed_institutions,
+                    self.corrected_only, self.order))
         return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 

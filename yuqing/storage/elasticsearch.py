@@ -464,7 +464,7 @@ class ElasticsearchStore:
         if bounds:
             filters.append({"range": {"published": bounds}})
         for field, value in (("polarity", request.polarity), ("source", request.source),
-                             ("institutions", request.institution)):
+                             ("institutions", request.institution), ("group", request.group_id)):
             if value:
                 filters.append({"term": {field: value}})
         if request.allowed_institutions is not None:

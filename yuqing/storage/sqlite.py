@@ -331,6 +331,13 @@ def _match(request: SearchRequest) -> str | None:
     return " AND ".join(f"({p})" for p in parts) if parts else None
 
 
+def _group(request: SearchRequest) -> tuple[str, list[object]]:
+    """The `group_id` filter as a condition to AND onto a query of rowids ("" without one)."""
+    if request.group_id is None:
+        return "", []
+    return " AND rowid IN (SELECT rowid FROM mentions WHERE group_id = ?)", [request.group_id]
+
+
 def _rowid_bounds(request: SearchRequest) -> tuple[int, int]:
     """The inclusive rowid range of the date bounds (milliseconds)."""
     low = _ms(request.since) * ROWIDS_PER_MS if request.since else _ROWID_RANGE[0]
@@ -460,24 +467,27 @@ class SqliteStore:
         """An SQL condition on `column` (a mentions rowid) for the mentions the request matches."""
         match = _match(request)
         low, high = _rowid_bounds(request)
+        group, group_params = _group(request)
         if match is None:
-            return f"{column} BETWEEN ? AND ?", [low, high]
-        return (f"{column} IN (SELECT rowid FROM mention_index WHERE mention_index MATCH ? AND rowid BETWEEN ? AND ?)",
-                [match, low, high])
+            return f"{column} BETWEEN ? AND ?{group.replace('rowid IN', column + ' IN', 1)}", [low, high, *group_params]
+        return (f"{column} IN (SELECT rowid FROM mention_index WHERE mention_index MATCH ? AND rowid BETWEEN ? AND ?"
+                f"{group})", [match, low, high, *group_params])
 
     def search(self, request: SearchRequest) -> SearchResult:
         after = read_cursor(request)
         match = _match(request)
         low, high = _rowid_bounds(request)
         order = request.order
+        group, group_params = _group(request)
         with self._errors("search") as db:
-            if match is None and (low, high) == _ROWID_RANGE:  # SQLite counts a narrow index, not the table
+            if match is None and (low, high) == _ROWID_RANGE and not group:  # a narrow index, not the table
                 counted = db.execute("SELECT count(*) FROM mentions")
             elif match is None:
-                counted = db.execute("SELECT count(*) FROM mentions WHERE rowid BETWEEN ? AND ?", (low, high))
+                counted = db.execute(f"SELECT count(*) FROM mentions WHERE rowid BETWEEN ? AND ?{group}",
+                                     (low, high, *group_params))
             else:
-                counted = db.execute("SELECT count(*) FROM mention_index WHERE mention_index MATCH ? "
-                                     "AND rowid BETWEEN ? AND ?", (match, low, high))
+                counted = db.execute(f"SELECT count(*) FROM mention_index WHERE mention_index MATCH ? "
+                                     f"AND rowid BETWEEN ? AND ?{group}", (match, low, high, *group_params))
             total = counted.fetchone()[0]
             page = self._page(db, request, order, after["k"] if after else None) if request.limit else []
             more = len(page) > request.limit
@@ -498,12 +508,13 @@ class SqliteStore:
         match = _match(request)
         low, high = _rowid_bounds(request)
         window = [request.limit + 1, request.offset]
+        group, group_params = _group(request)
         if order == "relevance" and match is not None:
             keyset, params = ("AND (rank > ? OR (rank = ? AND rowid < ?))", [after[0], after[0], after[1]]) \
                 if after else ("", [])
             return db.execute(f"SELECT rowid, rank FROM mention_index WHERE mention_index MATCH ? AND rowid BETWEEN ? "
-                              f"AND ? {keyset} ORDER BY rank, rowid DESC LIMIT ? OFFSET ?",
-                              [match, low, high, *params, *window]).fetchall()
+                              f"AND ?{group} {keyset} ORDER BY rank, rowid DESC LIMIT ? OFFSET ?",
+                              [match, low, high, *group_params, *params, *window]).fetchall()
         if order == "risk":
             where, params = self._matching(request)
             if after:
@@ -515,8 +526,9 @@ class SqliteStore:
         if after:  # newest first: the rowid is the time
             high = min(high, int(after[1]) - 1)
         table = "mention_index WHERE mention_index MATCH ? AND" if match is not None else "mentions WHERE"
-        return db.execute(f"SELECT rowid, 0 FROM {table} rowid BETWEEN ? AND ? ORDER BY rowid DESC LIMIT ? OFFSET ?",
-                          [*([match] if match is not None else []), low, high, *window]).fetchall()
+        return db.execute(f"SELECT rowid, 0 FROM {table} rowid BETWEEN ? AND ?{group} ORDER BY rowid DESC "
+                          "LIMIT ? OFFSET ?",
+                          [*([match] if match is not None else []), low, high, *group_params, *window]).fetchall()
 
     def _timeline_counts(self, db: sqlite3.Connection, request: SearchRequest, origin: datetime,
                          interval_seconds: int) -> dict[int, dict[str, int]]:
