@@ -156,6 +156,19 @@ def test_an_analyst_acknowledges_an_alert_from_its_page(page, site, watched):
     assert watched.dialogs == [] and watched.console_errors == []
 
 
+
+def test_an_analyst_silences_an_alerts_rule_from_its_page(page, site, watched):
+    record = seed_alert(site)
+    log_in(page, site, target=f"/alerts/{record.id}")
+    page.fill("#silence-form input[name=duration]", "2h")
+    page.fill("#silence-form input[name=reason]", "系统升级，暂停提醒")
+    page.click("#silence-form button[type=submit]")
+    page.wait_for_url("**/silences")
+    assert "系统升级，暂停提醒" in page.inner_text("table.silences")
+    [silence] = site.services.alert_store.silences()
+    assert (silence.institution, silence.rule, silence.created_by) == (record.institution, record.rule, "analyst")
+    assert watched.dialogs == [] and watched.console_errors == []
+
 def test_a_facet_filters_on_click_and_reposts_show_once(page, site, watched):
     log_in(page, site, name="viewer", target="/search?q=%E9%94%A6%E7%A8%8B%E9%93%B6%E8%A1%8C")  # 锦程银行
     page.wait_for_selector("#facet-panel #timeline")  # loaded after the hits, by app.js

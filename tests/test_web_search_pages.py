@@ -62,16 +62,19 @@ def test_a_mention_page_lists_its_repost_group_newest_first_within_the_users_sco
     later = Mention(url="https://bbs.example.com/t/later", source="news", title="又一篇同文",
                     content="锦程银行 乱收年费", published_at=NOW - timedelta(hours=2), group_id=original.id,
                     institutions=[BANK, INSURER])
-    site.store.index_many([later])
+    # a month older than the original: beyond the grouping window, yet of its group (a copy imported later)
+    old = Mention(url="https://bbs.example.com/t/old", source="news", title="旧同文", content="锦程银行 乱收年费",
+                  published_at=original.published_at - timedelta(days=30), group_id=original.id, institutions=[BANK])
+    site.store.index_many([later, old])
     with site.client() as c:
         site.login(c, "viewer")
         group = c.get(f"/api/mentions/{original.id}/group").json()
         assert group["group_id"] == original.id and group["complete"]
-        assert [g["id"] for g in group["members"]] == [later.id, repost.id]  # newest first, itself left out
-        assert [g["id"] for g in c.get(f"/api/mentions/{repost.id}/group").json()["members"]] == [later.id,
-                                                                                                 original.id]
+        assert [g["id"] for g in group["members"]] == [later.id, repost.id, old.id]  # newest first, itself left out
+        assert [g["id"] for g in c.get(f"/api/mentions/{repost.id}/group").json()["members"]] == [
+            later.id, original.id, old.id]
         page = c.get(f"/mentions/{original.id}").text
-        assert re.findall(r'class="group-link" href="/mentions/([^"]+)"', page) == [later.id, repost.id]
+        assert re.findall(r'class="group-link" href="/mentions/([^"]+)"', page) == [later.id, repost.id, old.id]
         alone = c.get(f"/mentions/{sample_mentions()[2].id}").text
         assert "没有其他转发或同文" in alone
     with site.client() as c:

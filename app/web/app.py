@@ -45,7 +45,6 @@ from yuqing.alertstore.model import CaseQuery
 from yuqing.cases import CaseError
 from yuqing.config import Config, ConfigError
 from yuqing.corrections import CorrectionError, correct
-from yuqing.groups import WINDOW as GROUP_WINDOW
 from yuqing.model import Mention
 from yuqing.query import QuerySyntaxError, parse
 from yuqing.search import SearchInput, build_request, parse_when, result_json
@@ -56,7 +55,6 @@ COOKIE = "yuqing_session"
 CSRF_HEADER = "X-CSRF-Token"
 PAGE_SIZE = 20
 MAX_OFFSET_PAGE = 10_000  # further by cursor only (the next-page links), which costs what page 1 does
-GROUP_SCAN = 5000  # mentions looked through for a repost group's members (see WebApp.group)
 FACET_CACHE_SECONDS, FACET_CACHE_SIZE = 30, 256
 MAX_LIMIT = 1000
 # Paths that answer without a session. Everything else, including unknown paths, needs one.
@@ -341,26 +339,14 @@ class WebApp:
 
     def group_of(self, user: User, m: Mention) -> dict[str, Any]:
         """The other members of a mention's repost / near-duplicate group (`group_id`), newest first,
-        that the user may see. A group forms within the grouping window (`yuqing.groups.WINDOW`), so
-        its members are looked for among the mentions of the same institutions published within
-        that window either side, newest first, at most `GROUP_SCAN` of them (`complete` false when
-        there were more). The store has no group filter: that would make this exact and cheaper."""
+        that the user may see, read with the store's group filter: the newest `MAX_LIMIT` of the group
+        (`complete` false when it has more)."""
         key = m.group_id or m.id
-        when = m.published_at or m.fetched_at
-        named = tuple(i for i in m.institutions if self.in_scope(user, [i]))
-        request = SearchRequest(query=parse(""), since=when - GROUP_WINDOW, until=when + GROUP_WINDOW, sort="time",
-                                allowed_institutions=named or user.institutions, limit=MAX_LIMIT)
-        members: list[Mention] = []
-        seen, complete = 0, False
-        while seen < GROUP_SCAN:
-            result = self.services.store.search(request)
-            seen += len(result.hits)
-            members += [h.mention for h in result.hits
-                        if (h.mention.group_id or h.mention.id) == key and h.mention.id != m.id]
-            if not result.next_cursor:
-                complete = True
-                break
-            request = dataclasses.replace(request, cursor=result.next_cursor)
+        result = self.services.store.search(SearchRequest(query=parse(""), group_id=key, sort="time",
+                                                          allowed_institutions=user.institutions,
+                                                          limit=MAX_LIMIT))
+        members = [h.mention for h in result.hits if h.mention.id != m.id]
+        complete = result.next_cursor is None
         return {"group_id": key, "complete": complete,
                 "members": [{"id": x.id, "title": x.title, "source": x.source, "url": x.url,
                              "published_at": x.published_at.isoformat() if x.published_at else None,
