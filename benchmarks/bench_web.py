@@ -79,8 +79,8 @@ def main() -> None:
         server = WebServer(services, state, host="127.0.0.1", port=0)
         url = server.start()
         web = server.server.config.app.state.web
-        names = ("store", "store+facets", "api", "page", "facets cold", "facets warm", "page 2", "page+panel",
-                 "mention", "page inline")
+        names = ("store", "store+facets", "api", "page cold", "page", "facets cold", "facets warm", "page 2",
+                 "page+panel", "mention", "page inline")
         times: dict[str, list[float]] = {name: [] for name in names}
 
         def timed(name: str, fn: Callable[..., Any], *args: Any) -> Any:
@@ -106,6 +106,10 @@ def main() -> None:
                         timed("store", store.search, build_request(given, config.tz, "bench"))
                         timed("store+facets", store.search, build_request(facet_input(web, given), config.tz, "bench"))
                         timed("api", get, "/api/search", params)
+                        # a user's first search of these words: the store's cached FTS5 answers (which
+                        # the calls above filled) dropped, so the page pays for the text lookup itself
+                        store._fts_cache.clear()
+                        timed("page cold", get, "/search", params)
                         page = timed("page", get, "/search", params)
                         web.forget_facets()
                         timed("facets cold", get, "/search/facets", params)
@@ -127,8 +131,9 @@ def main() -> None:
     for name, ms in times.items():
         if len(ms) >= 2:
             print(summary(name, ms))
-    page_p95 = statistics.quantiles(times["page"], n=20)[18]
-    print(f"search page p95 {page_p95:.1f} ms: target ≤ {TARGET_MS} ms {'met' if page_p95 <= TARGET_MS else 'NOT met'}")
+    page_p95 = statistics.quantiles(times["page cold"], n=20)[18]
+    print(f"search page (first run of each query) p95 {page_p95:.1f} ms:"
+          f" target ≤ {TARGET_MS} ms {'met' if page_p95 <= TARGET_MS else 'NOT met'}")
 
 
 if __name__ == "__main__":
