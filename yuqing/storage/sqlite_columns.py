@@ -45,6 +45,7 @@ _IN_CHUNK = 900  # host parameters per `rowid IN (...)`, under SQLite's default 
 # The snapshot's layout; a file of another layout is not read (bump on any change to `save`).
 SNAPSHOT_FORMAT = 1
 _NUMERIC = ("rowid", "ts", "source", "polarity", "risk", "group", "label_rowid", "label_kind", "label_code")
+_SAVED = (*_NUMERIC, "label_pos")
 _NAMES = ("sources", "polarities", "groups", "institutions", "categories")
 
 
@@ -57,7 +58,14 @@ class Codes:
     """A string column as small integers: `names[code]`, and `code[name]`."""
 
     names: list[str] = field(default_factory=list)
-    code: dict[str, int] = field(default_factory=dict)
+    _code: dict[str, int] | None = None  # built from `names` when first asked: a snapshot's repost
+    # groups are nearly one per mention, and most searches never look one up by name
+
+    @property
+    def code(self) -> dict[str, int]:
+        if self._code is None:
+            self._code = dict(zip(self.names, range(len(self.names)), strict=True))
+        return self._code
 
     def encode(self, values: Sequence[str]) -> Ints:
         code, names = self.code, self.names
@@ -117,7 +125,7 @@ class Columns:
     def save(self, path: Path, stamp: dict[str, int]) -> None:
         """Write the columns to `path` with `stamp` (what the store checks before trusting them), as
         one file renamed into place: a reader sees the old snapshot or the new one, never half."""
-        arrays: dict[str, Any] = {name: getattr(self, name) for name in _NUMERIC}
+        arrays: dict[str, Any] = {name: getattr(self, name) for name in _SAVED}
         for name, codes in self._codes().items():
             joined = _SEP.join(codes.names)
             if codes.names and joined.count(_SEP) != len(codes.names) - 1:
@@ -158,12 +166,12 @@ class Columns:
                 codes.names = text.split(_SEP) if count else []
                 if len(codes.names) != count:
                     raise SnapshotError(f"{len(codes.names)} {name}, not {count}")
-                codes.code = dict(zip(codes.names, range(count), strict=True))
             rows = _Rows(**{name: data[name] for name in _NUMERIC})
+            label_pos = data["label_pos"]
         except (KeyError, TypeError, UnicodeDecodeError) as e:
             raise SnapshotError(f"incomplete: {e!r}") from e
-        _check(rows, cols)
-        cols._replace(rows)
+        _check(rows, label_pos, cols)
+        cols._replace(rows, label_pos)
         return cols, dict(zip(keys, (int(v) for v in stamp[2:]), strict=True))
 
     # -- keeping current ----------------------------------------------------------------------
@@ -258,11 +266,12 @@ class Columns:
             label_kind=np.concatenate([np.zeros(0, np.int8), *label_kinds]),
             label_code=np.concatenate([np.zeros(0, np.int64), *label_codes]))
 
-    def _replace(self, rows: _Rows) -> None:
+    def _replace(self, rows: _Rows, label_pos: Ints | None = None) -> None:
+        """Hold `rows`; `label_pos` when known (a snapshot's), else found by searching `rowid`."""
         self.rowid, self.ts, self.source, self.polarity = rows.rowid, rows.ts, rows.source, rows.polarity
         self.risk, self.group = rows.risk, rows.group
         self.label_rowid, self.label_kind, self.label_code = rows.label_rowid, rows.label_kind, rows.label_code
-        self.label_pos = np.searchsorted(self.rowid, self.label_rowid)
+        self.label_pos = np.searchsorted(self.rowid, self.label_rowid) if label_pos is None else label_pos
 
     def _merge(self, changed: Ints, fresh: _Rows) -> None:
         """Drop the rows of `changed` and add `fresh` (what exists of them now)."""
@@ -344,11 +353,12 @@ class Columns:
                       key=lambda gn: (-gn[1], gn[0]))[:size]
 
 
-def _check(rows: _Rows, cols: Columns) -> None:
-    """Raise `SnapshotError` unless `rows` are columns of one length, rowids ascending, codes in range."""
+def _check(rows: _Rows, label_pos: Ints, cols: Columns) -> None:
+    """Raise `SnapshotError` unless `rows` are columns of one length, rowids ascending, codes in
+    range, and each label at `label_pos` the position of its row."""
     n, labels = len(rows.rowid), len(rows.label_rowid)
     lengths = {len(rows.ts), len(rows.source), len(rows.polarity), len(rows.risk), len(rows.group)}
-    if lengths - {n} or {len(rows.label_kind), len(rows.label_code)} - {labels}:
+    if lengths - {n} or {len(rows.label_kind), len(rows.label_code), len(label_pos)} - {labels}:
         raise SnapshotError("columns of different lengths")
     if n and np.any(np.diff(rows.rowid) <= 0):
         raise SnapshotError("rowids out of order")
@@ -359,7 +369,8 @@ def _check(rows: _Rows, cols: Columns) -> None:
         of_kind = rows.label_code[rows.label_kind == k]
         if len(of_kind) and (of_kind.min() < 0 or of_kind.max() >= len(codes.names)):
             raise SnapshotError("a label code without a name")
-    if labels and not (np.isin(rows.label_kind, (0, 1)).all() and _member(rows.label_rowid, rows.rowid).all()):
+    if labels and not (np.isin(rows.label_kind, (0, 1)).all() and 0 <= label_pos.min() and label_pos.max() < n
+                       and np.array_equal(rows.rowid[label_pos], rows.label_rowid)):
         raise SnapshotError("a label of no row")
 
 
