@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import logging
 import shutil
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -131,3 +134,34 @@ def test_a_snapshot_that_cannot_be_written_fails_no_search(tmp_path, caplog):
     assert "cannot write the column snapshot" in caplog.text
     assert not list(tmp_path.glob("*.tmp"))
     store.close()
+
+
+def test_a_process_far_past_the_snapshot_writes_a_new_one(saved, monkeypatch):
+    store, _ = saved
+    monkeypatch.setattr("yuqing.storage.sqlite.SNAPSHOT_LAG", 2)
+    monkeypatch.setattr("yuqing.storage.sqlite_columns.RELOAD_SHARE", 10)
+    before = Columns.load(store.snapshot_path)[0].seq
+    store.index_many([mention(30, "新", "催收", hours=6), mention(31, "新", "催收", hours=7)])
+    assert ids(find(store, "催收")) == [1, 6, 30, 31]
+    assert Columns.load(store.snapshot_path)[0].seq == before + 2
+
+
+WRITER = """
+import sys
+from datetime import timedelta
+from tests.test_store_contract import T0, mention
+from yuqing.storage.sqlite import SqliteStore
+store = SqliteStore(sys.argv[1])
+store.index_many([mention(40, "别处", "外部进程写的催收", hours=8)])
+assert store.prune(T0 + timedelta(hours=1)) == 1
+store.close()
+"""
+
+
+def test_another_process_writes_and_prunes_after_the_snapshot(saved, no_table_reads, monkeypatch):
+    store, _ = saved
+    monkeypatch.setattr("yuqing.storage.sqlite_columns.RELOAD_SHARE", 10)
+    subprocess.run([sys.executable, "-c", WRITER, str(store.path)], check=True, cwd=Path(__file__).parents[1])
+    other = reopen(store)
+    assert ids(find(other, "催收")) == [6, 40]
+    other.close()
