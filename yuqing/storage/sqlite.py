@@ -23,10 +23,15 @@ Laid out so that a search reads FTS5 only for its words (schema 4):
 - **Narrow rows**: `mentions` holds only what the columns read; the JSON document is in
   `mention_docs`, read for the page's hits alone; `mention_labels` holds the institutions and
   categories.
+- **A snapshot of the column index** beside the file (`<file>.columns.npz`), so a new process loads
+  it and reads only the log since, not the whole table: written after every whole-table load and
+  whenever a process's columns are `SNAPSHOT_LAG` changes past it, trusted only when its stamp
+  matches the file (the schema, the log entry it stopped at, the first and last rowids).
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -59,7 +64,9 @@ from yuqing.storage.base import (
     timeline,
     top,
 )
-from yuqing.storage.sqlite_columns import CHANGES_KEPT, Columns, Mask
+from yuqing.storage.sqlite_columns import CHANGES_KEPT, Columns, Mask, SnapshotError
+
+log = logging.getLogger(__name__)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Rows deleted per transaction by `prune`: a writer (the crawl) waits at most one batch, not the whole prune.
@@ -73,6 +80,9 @@ Migration = str | Callable[[sqlite3.Connection], None]
 RELEVANCE_WINDOW = 500
 _UNRANKED = 1e300  # the sort key after every bm25 rank (FTS5's ranks are negative)
 FTS_CACHE = 8  # FTS5 answers kept per store (a mask of one byte per mention each)
+# Log entries a process's columns may run ahead of the snapshot before it writes a new one: catching
+# up on this many costs a new process tens of milliseconds; writing one costs a fraction of a second.
+SNAPSHOT_LAG = 20_000
 
 
 def _schema_3(db: sqlite3.Connection) -> None:
@@ -295,6 +305,19 @@ def _log(db: sqlite3.Connection, rowids: Iterable[int]) -> None:
                (CHANGES_KEPT,))
 
 
+def _stamp(db: sqlite3.Connection, seq: int) -> dict[str, int]:
+    """What a snapshot of the columns as of log entry `seq` must match: the schema, and the rowid
+    that entry logged (another file, or this one rebuilt, logged another or has no such entry)."""
+    row = db.execute("SELECT mention_rowid FROM mention_changes WHERE seq = ?", (seq,)).fetchone()
+    return {"schema": len(MIGRATIONS), "seq_rowid": row[0] if row else -1}
+
+
+def _bounds(db: sqlite3.Connection) -> tuple[int, int]:
+    """The first and last rowids of the table ((-1, -1) when empty), each one index seek."""
+    first, last = db.execute("SELECT (SELECT min(rowid) FROM mentions), (SELECT max(rowid) FROM mentions)").fetchone()
+    return (-1, -1) if first is None else (first, last)
+
+
 def _text(node: Node) -> bool:
     """Whether `node` holds only terms (no field filters)."""
     if isinstance(node, Term):
@@ -418,6 +441,7 @@ class SqliteStore:
         self._lock = threading.RLock()
         self._closed = False
         self._columns = Columns()  # loaded by the first search
+        self._saved_seq = -1  # the log position of the snapshot this process read or wrote
         self._fts_cache: dict[tuple[str, int, int], tuple[int, Mask]] = {}
         try:
             self._db = connect(self.path, self.BUSY_TIMEOUT)
@@ -549,10 +573,50 @@ class SqliteStore:
         every FTS5 lookup of the search see the same rows, whatever another process commits."""
         db.execute("BEGIN")
         try:
-            self._columns.refresh(db)
+            first = self._columns.seq < 0
+            if first:
+                self._columns = self._warm(db)
+            whole = self._columns.refresh(db)
+            if first and not whole and _bounds(db) != self._columns.bounds():
+                log.warning("the column snapshot %s does not match %s once caught up: reading the table",
+                            self.snapshot_path, self.path)
+                self._columns = Columns()
+                whole = self._columns.refresh(db)
+            if whole or self._columns.seq - self._saved_seq >= SNAPSHOT_LAG:
+                self._save_columns(db)
             yield self._columns
         finally:
             db.execute("COMMIT")
+
+    @property
+    def snapshot_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".columns.npz")
+
+    def _warm(self, db: sqlite3.Connection) -> Columns:
+        """The snapshot's columns when its stamp matches this file (they are caught up and checked
+        after), else empty columns, which the first refresh fills from the whole table."""
+        if not self.snapshot_path.exists():
+            return Columns()
+        try:
+            cols, stamp = Columns.load(self.snapshot_path)
+        except SnapshotError as e:
+            log.warning("cannot use the column snapshot %s (%s): reading the table", self.snapshot_path, e)
+            return Columns()
+        if stamp != _stamp(db, cols.seq):
+            log.info("the column snapshot %s is not of %s as it is now: reading the table",
+                     self.snapshot_path, self.path)
+            return Columns()
+        self._saved_seq = cols.seq
+        return cols
+
+    def _save_columns(self, db: sqlite3.Connection) -> None:
+        """Write the snapshot; a failure is logged, never raised: the search goes on without it."""
+        try:
+            self._columns.save(self.snapshot_path, _stamp(db, self._columns.seq))
+        except (OSError, SnapshotError) as e:
+            log.warning("cannot write the column snapshot %s: %s", self.snapshot_path, e)
+            return
+        self._saved_seq = self._columns.seq
 
     def _rowids(self, db: sqlite3.Connection, match: str, low: int, high: int) -> npt.NDArray[np.int64]:
         """The rowids FTS5 matches, as one string SQLite builds (a Python row per match costs more

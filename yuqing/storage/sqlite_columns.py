@@ -13,12 +13,19 @@ of rowids each write inserted or deleted (every process writing the file appends
 search reads the log's newest sequence number and, when it moved, re-reads only the rows logged
 since (the whole table when the log was trimmed past what this process saw, or when most of the
 rows changed).
+
+A new process (one `yuqing search`) would pay that whole-table load each time, so the columns are
+also kept in a snapshot beside the file (`save` / `load`), stamped with the log position they
+reflect; the store loads it, checks the stamp against the file, and catches up from the log.
 """
 from __future__ import annotations
 
+import os
 import sqlite3
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +42,15 @@ RELOAD_SHARE = 0.2
 RISK_SCALE = 1_000_000
 _SEP = "\x1f"  # the unit separator: joins the string columns of a full load
 _IN_CHUNK = 900  # host parameters per `rowid IN (...)`, under SQLite's default limit
+# The snapshot's layout; a file of another layout is not read (bump on any change to `save`).
+SNAPSHOT_FORMAT = 1
+_NUMERIC = ("rowid", "ts", "source", "polarity", "risk", "group", "label_rowid", "label_kind", "label_code")
+_SAVED = (*_NUMERIC, "label_pos")
+_NAMES = ("sources", "polarities", "groups", "institutions", "categories")
+
+
+class SnapshotError(ValueError):
+    """A snapshot file that cannot be used: unreadable, of another layout, or inconsistent."""
 
 
 @dataclass
@@ -42,7 +58,14 @@ class Codes:
     """A string column as small integers: `names[code]`, and `code[name]`."""
 
     names: list[str] = field(default_factory=list)
-    code: dict[str, int] = field(default_factory=dict)
+    _code: dict[str, int] | None = None  # built from `names` when first asked: a snapshot's repost
+    # groups are nearly one per mention, and most searches never look one up by name
+
+    @property
+    def code(self) -> dict[str, int]:
+        if self._code is None:
+            self._code = dict(zip(self.names, range(len(self.names)), strict=True))
+        return self._code
 
     def encode(self, values: Sequence[str]) -> Ints:
         code, names = self.code, self.names
@@ -90,25 +113,88 @@ class Columns:
     def __len__(self) -> int:
         return len(self.rowid)
 
+    def bounds(self) -> tuple[int, int]:
+        """The first and last rowids ((-1, -1) when empty)."""
+        return (int(self.rowid[0]), int(self.rowid[-1])) if len(self) else (-1, -1)
+
+    def _codes(self) -> dict[str, Codes]:
+        return dict(zip(_NAMES, (self.sources, self.polarities, self.groups, *self.labels), strict=True))
+
+    # -- the snapshot ---------------------------------------------------------------------------
+
+    def save(self, path: Path, stamp: dict[str, int]) -> None:
+        """Write the columns to `path` with `stamp` (what the store checks before trusting them), as
+        one file renamed into place: a reader sees the old snapshot or the new one, never half."""
+        arrays: dict[str, Any] = {name: getattr(self, name) for name in _SAVED}
+        for name, codes in self._codes().items():
+            joined = _SEP.join(codes.names)
+            if codes.names and joined.count(_SEP) != len(codes.names) - 1:
+                raise SnapshotError(f"a {name} value holds the separator {_SEP!r}")
+            arrays[f"names_{name}"] = np.frombuffer(joined.encode(), np.uint8)
+            arrays[f"count_{name}"] = np.array(len(codes.names), np.int64)
+        arrays["stamp"] = np.array([SNAPSHOT_FORMAT, self.seq, *(stamp[k] for k in sorted(stamp))], np.int64)
+        arrays["stamp_keys"] = np.frombuffer(_SEP.join(sorted(stamp)).encode(), np.uint8)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{id(self):x}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, path: Path) -> tuple[Columns, dict[str, int]]:
+        """The columns saved at `path` and their stamp; `SnapshotError` for anything but a whole
+        snapshot of this layout (a truncated or altered file fails zip's CRC check on read)."""
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                data = {name: npz[name] for name in npz.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            raise SnapshotError(f"unreadable: {e}") from e
+        try:
+            stamp = data["stamp"]
+            if len(stamp) < 2 or stamp[0] != SNAPSHOT_FORMAT:
+                raise SnapshotError(f"layout {stamp[:1].tolist()}, not {SNAPSHOT_FORMAT}")
+            keys = bytes(data["stamp_keys"]).decode().split(_SEP)
+            if len(keys) != len(stamp) - 2:
+                raise SnapshotError("a stamp of the wrong length")
+            cols = cls()
+            cols.seq = int(stamp[1])
+            for name, codes in cols._codes().items():
+                text = bytes(data[f"names_{name}"]).decode()
+                count = int(data[f"count_{name}"])
+                codes.names = text.split(_SEP) if count else []
+                if len(codes.names) != count:
+                    raise SnapshotError(f"{len(codes.names)} {name}, not {count}")
+            rows = _Rows(**{name: data[name] for name in _NUMERIC})
+            label_pos = data["label_pos"]
+        except (KeyError, TypeError, UnicodeDecodeError) as e:
+            raise SnapshotError(f"incomplete: {e!r}") from e
+        _check(rows, label_pos, cols)
+        cols._replace(rows, label_pos)
+        return cols, dict(zip(keys, (int(v) for v in stamp[2:]), strict=True))
+
     # -- keeping current ----------------------------------------------------------------------
 
-    def refresh(self, db: sqlite3.Connection) -> None:
-        """Catch up with the log (call inside the read transaction the search then uses)."""
+    def refresh(self, db: sqlite3.Connection) -> bool:
+        """Catch up with the log (call inside the read transaction the search then uses); whether
+        that read the whole table."""
         newest, oldest = db.execute("SELECT max(seq), min(seq) FROM mention_changes").fetchone()
         newest = newest or 0
         if newest == self.seq:
-            return
-        if self.seq < 0 or (oldest is not None and oldest > self.seq + 1):
-            self._replace(self._read(db, None))
-        else:
+            return False
+        whole = self.seq < 0 or (oldest is not None and oldest > self.seq + 1)
+        if not whole:
             changed = np.unique(np.fromiter(
                 (r for r, in db.execute("SELECT mention_rowid FROM mention_changes WHERE seq > ?", (self.seq,))),
                 np.int64))
-            if len(changed) > RELOAD_SHARE * max(len(self), 1):
-                self._replace(self._read(db, None))
-            else:
+            whole = len(changed) > RELOAD_SHARE * max(len(self), 1)
+            if not whole:
                 self._merge(changed, self._read(db, changed))
+        if whole:
+            self._replace(self._read(db, None))
         self.seq = newest
+        return whole
 
     def _read(self, db: sqlite3.Connection, rowids: Ints | None) -> _Rows:
         """The rows (all, or those of `rowids` that exist) with their labels."""
@@ -180,11 +266,12 @@ class Columns:
             label_kind=np.concatenate([np.zeros(0, np.int8), *label_kinds]),
             label_code=np.concatenate([np.zeros(0, np.int64), *label_codes]))
 
-    def _replace(self, rows: _Rows) -> None:
+    def _replace(self, rows: _Rows, label_pos: Ints | None = None) -> None:
+        """Hold `rows`; `label_pos` when known (a snapshot's), else found by searching `rowid`."""
         self.rowid, self.ts, self.source, self.polarity = rows.rowid, rows.ts, rows.source, rows.polarity
         self.risk, self.group = rows.risk, rows.group
         self.label_rowid, self.label_kind, self.label_code = rows.label_rowid, rows.label_kind, rows.label_code
-        self.label_pos = np.searchsorted(self.rowid, self.label_rowid)
+        self.label_pos = np.searchsorted(self.rowid, self.label_rowid) if label_pos is None else label_pos
 
     def _merge(self, changed: Ints, fresh: _Rows) -> None:
         """Drop the rows of `changed` and add `fresh` (what exists of them now)."""
@@ -266,6 +353,27 @@ class Columns:
                       key=lambda gn: (-gn[1], gn[0]))[:size]
 
 
+def _check(rows: _Rows, label_pos: Ints, cols: Columns) -> None:
+    """Raise `SnapshotError` unless `rows` are columns of one length, rowids ascending, codes in
+    range, and each label at `label_pos` the position of its row."""
+    n, labels = len(rows.rowid), len(rows.label_rowid)
+    lengths = {len(rows.ts), len(rows.source), len(rows.polarity), len(rows.risk), len(rows.group)}
+    if lengths - {n} or {len(rows.label_kind), len(rows.label_code), len(label_pos)} - {labels}:
+        raise SnapshotError("columns of different lengths")
+    if n and np.any(np.diff(rows.rowid) <= 0):
+        raise SnapshotError("rowids out of order")
+    for column, codes in ((rows.source, cols.sources), (rows.polarity, cols.polarities), (rows.group, cols.groups)):
+        if len(column) and (column.min() < 0 or column.max() >= len(codes.names)):
+            raise SnapshotError("a code without a name")
+    for k, codes in enumerate(cols.labels):
+        of_kind = rows.label_code[rows.label_kind == k]
+        if len(of_kind) and (of_kind.min() < 0 or of_kind.max() >= len(codes.names)):
+            raise SnapshotError("a label code without a name")
+    if labels and not (np.isin(rows.label_kind, (0, 1)).all() and 0 <= label_pos.min() and label_pos.max() < n
+                       and np.array_equal(rows.rowid[label_pos], rows.label_rowid)):
+        raise SnapshotError("a label of no row")
+
+
 def _member(sorted_values: Ints, wanted: Ints) -> Mask:
     """Which of `sorted_values` are in `wanted` (sorted, unique)."""
     if not len(wanted) or not len(sorted_values):
@@ -274,4 +382,4 @@ def _member(sorted_values: Ints, wanted: Ints) -> Mask:
     return np.asarray(wanted[pos] == sorted_values)
 
 
-__all__ = ["CHANGES_KEPT", "Columns"]
+__all__ = ["CHANGES_KEPT", "Columns", "SnapshotError"]
