@@ -397,11 +397,11 @@ def _match(request: SearchRequest) -> str | None:
     return " AND ".join(f"({p})" for p in parts) if parts else None
 
 
-def _group(request: SearchRequest) -> tuple[str, list[object]]:
-    """The `group_id` filter as a condition to AND onto a query of rowids ("" without one)."""
+def _group(request: SearchRequest, column: str = "rowid") -> tuple[str, list[object]]:
+    """The `group_id` filter as a condition on `column` to AND onto a query of rowids ("" without one)."""
     if request.group_id is None:
         return "", []
-    return " AND rowid IN (SELECT rowid FROM mentions WHERE group_id = ?)", [request.group_id]
+    return f" AND {column} IN (SELECT rowid FROM mentions WHERE group_id = ?)", [request.group_id]
 
 
 def _rowid_bounds(request: SearchRequest) -> tuple[int, int]:
@@ -541,9 +541,10 @@ class SqliteStore:
         """An SQL condition on `column` (a mentions rowid) for the mentions the request matches."""
         match = _match(request)
         low, high = _rowid_bounds(request)
-        group, group_params = _group(request)
         if match is None:
-            return f"{column} BETWEEN ? AND ?{group.replace('rowid IN', column + ' IN', 1)}", [low, high, *group_params]
+            group, group_params = _group(request, column)
+            return f"{column} BETWEEN ? AND ?{group}", [low, high, *group_params]
+        group, group_params = _group(request)  # inside the index's subquery: its own rowid
         return (f"{column} IN (SELECT rowid FROM mention_index WHERE mention_index MATCH ? AND rowid BETWEEN ? AND ?"
                 f"{group})", [match, low, high, *group_params])
 
