@@ -64,7 +64,7 @@ from yuqing.storage.base import (
     timeline,
     top,
 )
-from yuqing.storage.sqlite_columns import CHANGES_KEPT, Columns, Mask, SnapshotError
+from yuqing.storage.sqlite_columns import CHANGES_KEPT, Columns, Mask, SnapshotError, integers
 
 log = logging.getLogger(__name__)
 
@@ -624,7 +624,7 @@ class SqliteStore:
         than the lookup)."""
         text = db.execute("SELECT group_concat(rowid, ' ') FROM mention_index WHERE mention_index MATCH ? "
                           "AND rowid BETWEEN ? AND ?", (match, low, high)).fetchone()[0]
-        return np.array(text.split(" "), np.int64) if text else np.zeros(0, np.int64)
+        return integers(text)
 
     def _fts_mask(self, db: sqlite3.Connection, cols: Columns, match: str, low: int, high: int) -> Mask:
         """The positions an FTS5 expression matches. The last few are kept until the store changes:

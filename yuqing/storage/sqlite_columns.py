@@ -49,6 +49,13 @@ _SAVED = (*_NUMERIC, "label_pos")
 _NAMES = ("sources", "polarities", "groups", "institutions", "categories")
 
 
+def integers(text: str | None) -> Ints:
+    """The integers of a `group_concat(..., ' ')` answer (None when nothing matched). numpy parses
+    the string itself: seven times faster than splitting it into Python strings first (10 ms
+    against 71 ms for the 450,000 rowids of a common word)."""
+    return np.fromstring(text, dtype=np.int64, sep=" ") if text else np.zeros(0, np.int64)
+
+
 class SnapshotError(ValueError):
     """A snapshot file that cannot be used: unreadable, of another layout, or inconsistent."""
 
@@ -239,10 +246,7 @@ class Columns:
                          f"group_concat(group_id, '{sep}') FROM mentions").fetchone()
         n = row[0].count(" ") + 1 if row[0] else 0
 
-        def numbers(text: str | None) -> Ints:
-            return np.array(text.split(" ") if text else [], np.int64)
-
-        risk = numbers(row[2]) / RISK_SCALE
+        risk = integers(row[2]) / RISK_SCALE
         risk[risk < 0] = np.nan
 
         def strings(text: str | None, codes: Codes) -> Ints:
@@ -254,13 +258,13 @@ class Columns:
         label_rowids, label_kinds, label_codes = [], [], []
         for kind, value, members in db.execute(
                 "SELECT kind, value, group_concat(mention_rowid, ' ') FROM mention_labels GROUP BY kind, value"):
-            at = np.array(members.split(" "), np.int64)
+            at = integers(members)
             k = LABEL_KINDS[kind]
             label_rowids.append(at)
             label_kinds.append(np.full(len(at), k, np.int8))
             label_codes.append(np.full(len(at), self.labels[k].encode([value])[0], np.int64))
         return _Rows(
-            rowid=numbers(row[0]), ts=numbers(row[1]) / 1e6, risk=risk, source=strings(row[3], self.sources),
+            rowid=integers(row[0]), ts=integers(row[1]) / 1e6, risk=risk, source=strings(row[3], self.sources),
             polarity=strings(row[4], self.polarities), group=strings(row[5], self.groups),
             label_rowid=np.concatenate([np.zeros(0, np.int64), *label_rowids]),
             label_kind=np.concatenate([np.zeros(0, np.int8), *label_kinds]),
