@@ -233,7 +233,7 @@ def bench_queries(store: Store, label: str, repeat: int, sqlite: SqliteStore | N
         for name, request in requests(sort=sort):
             line = ""
             if isinstance(store, SqliteStore):  # first the search as new, its FTS5 answers not cached
-                store._fts_cache.clear()
+                store.forget_cached_answers()
                 cold, _ = timed(lambda r=request: store.search(r), 1)  # type: ignore[misc]
                 colds.append(cold)
                 line = f"   (uncached {cold:7.1f} ms)"

@@ -14,6 +14,14 @@ search reads the log's newest sequence number and, when it moved, re-reads only 
 since (the whole table when the log was trimmed past what this process saw, or when most of the
 rows changed).
 
+A common word (`银行`, in nearly half of a bank's mentions) is the one text term FTS5 is slow on:
+it walks a doclist as long as half the store and SQLite prints every matching rowid. So the
+words in at least `FREQUENT_SHARE` of the rows (at most 64, found in a sample when the whole
+table is read) get one bit each in a `bits` column: the rows that FTS5 expression of the word
+matches. A search for such a word reads its bit instead of asking FTS5. The bits of rows a log
+entry names are found by copying those rows' text into a scratch FTS5 index of the same
+tokenizer and asking it, so they are exactly FTS5's answers however the text is written.
+
 A new process (one `yuqing search`) would pay that whole-table load each time, so the columns are
 also kept in a snapshot beside the file (`save` / `load`), stamped with the log position they
 reflect; the store loads it, checks the stamp against the file, and catches up from the log.
@@ -21,9 +29,11 @@ reflect; the store loads it, checks the stamp against the file, and catches up f
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,10 +53,17 @@ RISK_SCALE = 1_000_000
 _SEP = "\x1f"  # the unit separator: joins the string columns of a full load
 _IN_CHUNK = 900  # host parameters per `rowid IN (...)`, under SQLite's default limit
 # The snapshot's layout; a file of another layout is not read (bump on any change to `save`).
-SNAPSHOT_FORMAT = 1
-_NUMERIC = ("rowid", "ts", "source", "polarity", "risk", "group", "label_rowid", "label_kind", "label_code")
+SNAPSHOT_FORMAT = 2
+_NUMERIC = ("rowid", "ts", "source", "polarity", "risk", "group", "bits", "label_rowid", "label_kind", "label_code")
 _SAVED = (*_NUMERIC, "label_pos")
-_NAMES = ("sources", "polarities", "groups", "institutions", "categories")
+_NAMES = ("sources", "polarities", "groups", "institutions", "categories", "terms")
+# Frequent words get a bit each in the `bits` column (see `Columns`): words in at least this share of
+# the rows (and this many), at most this many words, found in a sample of this many rows.
+FREQUENT_SHARE = 0.05
+FREQUENT_MIN_ROWS = 50
+FREQUENT_TERMS = 64
+FREQUENT_SAMPLE = 5000
+_SCRATCH = "temp.yuqing_scratch_index"  # the rows whose bits are being found, in an index of their own
 
 
 def integers(text: str | None) -> Ints:
@@ -54,6 +71,56 @@ def integers(text: str | None) -> Ints:
     the string itself: seven times faster than splitting it into Python strings first (10 ms
     against 71 ms for the 450,000 rowids of a common word)."""
     return np.fromstring(text, dtype=np.int64, sep=" ") if text else np.zeros(0, np.int64)
+
+
+def text_match(word: str) -> str:
+    """The FTS5 expression of one word in a mention's title or body: what a one-word query term is."""
+    return '{title body} : "' + word.replace('"', '""') + '"'
+
+
+def _tokenizer(db: sqlite3.Connection) -> str | None:
+    """The mention index's `tokenize` option as written in its schema; None when the index does
+    not hold the text itself (external content or contentless): then no word gets a bit."""
+    row = db.execute("SELECT sql FROM sqlite_master WHERE name = 'mention_index'").fetchone()
+    if row is None or re.search(r"\bcontent\s*=", row[0], re.IGNORECASE):
+        return None
+    found = re.search(r"\btokenize\s*=\s*('(?:[^']|'')*'|\"[^\"]*\"|[^,)\s]+)", row[0], re.IGNORECASE)
+    return found.group(1) if found else "unicode61"
+
+
+@contextmanager
+def _scratch(db: sqlite3.Connection, tokenize: str, rowids: Ints) -> Iterator[str]:
+    """The title and body of `rowids` in a temporary FTS5 index with the mention index's tokenizer
+    (inside the caller's read transaction: the temp schema is this connection's alone); its name."""
+    db.execute(f"DROP TABLE IF EXISTS {_SCRATCH}")
+    db.execute(f"CREATE VIRTUAL TABLE {_SCRATCH} USING fts5 (title, body, tokenize = {tokenize})")
+    try:
+        for i in range(0, len(rowids), _IN_CHUNK):
+            chunk = [int(r) for r in rowids[i:i + _IN_CHUNK]]
+            db.execute(f"INSERT INTO {_SCRATCH} (rowid, title, body) SELECT rowid, title, body FROM main.mention_index "
+                       f"WHERE rowid IN ({', '.join('?' * len(chunk))})", chunk)
+        yield _SCRATCH
+    finally:
+        db.execute(f"DROP TABLE IF EXISTS {_SCRATCH}")
+
+
+def _bits(db: sqlite3.Connection, table: str, rowid: Ints, matches: Sequence[str]) -> npt.NDArray[np.uint64]:
+    """Bit k set on the rows of `rowid` (sorted) that FTS5 index `table` matches for `matches[k]`."""
+    bits = np.zeros(len(rowid), np.uint64)
+    name = table.rsplit(".", 1)[-1]
+    for k, match in enumerate(matches):
+        found = integers(db.execute(f"SELECT group_concat(rowid, ' ') FROM {table} WHERE {name} MATCH ?",
+                                    (match,)).fetchone()[0])
+        bits[_positions(rowid, found)] |= np.uint64(1 << k)
+    return bits
+
+
+def _positions(sorted_values: Ints, wanted: Ints) -> Ints:
+    """The positions in `sorted_values` of those of `wanted` it holds."""
+    if not len(wanted) or not len(sorted_values):
+        return np.zeros(0, np.int64)
+    pos = np.searchsorted(sorted_values, wanted).clip(0, len(sorted_values) - 1)
+    return pos[sorted_values[pos] == wanted]
 
 
 class SnapshotError(ValueError):
@@ -93,6 +160,7 @@ class _Rows:
     polarity: Ints
     risk: npt.NDArray[np.float64]
     group: Ints
+    bits: npt.NDArray[np.uint64]  # bit k: the row matches `Columns.terms.names[k]`
     label_rowid: Ints
     label_kind: npt.NDArray[np.int8]  # 0 institution, 1 category
     label_code: Ints
@@ -108,11 +176,13 @@ class Columns:
         self.seq = -1
         self.sources, self.polarities, self.groups = Codes(), Codes(), Codes()
         self.labels = (Codes(), Codes())  # institutions, categories
+        self.terms = Codes()  # the FTS5 expressions of the frequent words (`text_match`): bit k of `bits`
         empty = np.zeros(0, np.int64)
         self.rowid: Ints = empty
         self.ts = np.zeros(0, np.float64)
         self.source, self.polarity, self.group = empty, empty, empty
         self.risk = np.zeros(0, np.float64)
+        self.bits = np.zeros(0, np.uint64)
         self.label_rowid, self.label_code = empty, empty
         self.label_kind = np.zeros(0, np.int8)
         self.label_pos: Ints = empty  # the position of each label's row in `rowid`
@@ -125,7 +195,7 @@ class Columns:
         return (int(self.rowid[0]), int(self.rowid[-1])) if len(self) else (-1, -1)
 
     def _codes(self) -> dict[str, Codes]:
-        return dict(zip(_NAMES, (self.sources, self.polarities, self.groups, *self.labels), strict=True))
+        return dict(zip(_NAMES, (self.sources, self.polarities, self.groups, *self.labels, self.terms), strict=True))
 
     # -- the snapshot ---------------------------------------------------------------------------
 
@@ -225,13 +295,19 @@ class Columns:
         for k, names in enumerate(self.labels):
             at = np.flatnonzero(kind == k)
             codes[at] = names.encode([values[i] for i in at.tolist()])
+        rowids = np.fromiter(rowid, np.int64, n)
+        bits = np.zeros(n, np.uint64)
+        tokenize = _tokenizer(db) if self.terms.names and n else None
+        if tokenize is not None:
+            with _scratch(db, tokenize, rowids) as scratch:
+                bits = _bits(db, scratch, rowids, self.terms.names)
         return _Rows(
-            rowid=np.fromiter(rowid, np.int64, n), ts=np.round(np.fromiter(ts, np.float64, n) * 1e6) / 1e6,
+            rowid=rowids, ts=np.round(np.fromiter(ts, np.float64, n) * 1e6) / 1e6,
             source=self.sources.encode(source),
             polarity=self.polarities.encode(polarity),
             risk=np.round(np.fromiter((np.nan if r is None else r for r in risk), np.float64, n) * RISK_SCALE)
             / RISK_SCALE,
-            group=self.groups.encode(group),
+            group=self.groups.encode(group), bits=bits,
             label_rowid=np.fromiter(label_rowid, np.int64, len(label_rowid)), label_kind=kind, label_code=codes)
 
     def _read_all(self, db: sqlite3.Connection) -> _Rows:
@@ -263,17 +339,38 @@ class Columns:
             label_rowids.append(at)
             label_kinds.append(np.full(len(at), k, np.int8))
             label_codes.append(np.full(len(at), self.labels[k].encode([value])[0], np.int64))
+        rowid = integers(row[0])
+        self.terms = Codes(self._frequent(db, rowid))
         return _Rows(
-            rowid=integers(row[0]), ts=integers(row[1]) / 1e6, risk=risk, source=strings(row[3], self.sources),
+            rowid=rowid, ts=integers(row[1]) / 1e6, risk=risk, source=strings(row[3], self.sources),
             polarity=strings(row[4], self.polarities), group=strings(row[5], self.groups),
+            bits=_bits(db, "main.mention_index", rowid, self.terms.names),
             label_rowid=np.concatenate([np.zeros(0, np.int64), *label_rowids]),
             label_kind=np.concatenate([np.zeros(0, np.int8), *label_kinds]),
             label_code=np.concatenate([np.zeros(0, np.int64), *label_codes]))
 
+    @staticmethod
+    def _frequent(db: sqlite3.Connection, rowid: Ints) -> list[str]:
+        """The FTS5 expressions of the words in at least `FREQUENT_SHARE` (and `FREQUENT_MIN_ROWS`)
+        of a sample of the rows `rowid`, most frequent first, at most `FREQUENT_TERMS`."""
+        tokenize = _tokenizer(db)
+        if tokenize is None or len(rowid) < FREQUENT_MIN_ROWS:
+            return []
+        sample = np.unique(rowid[np.linspace(0, len(rowid) - 1, min(len(rowid), FREQUENT_SAMPLE)).astype(np.int64)])
+        need = len(sample) * max(FREQUENT_SHARE, FREQUENT_MIN_ROWS / len(rowid))
+        with _scratch(db, tokenize, sample) as scratch:
+            db.execute(f"CREATE VIRTUAL TABLE {scratch}_vocab USING fts5vocab(temp, {scratch.split('.')[1]}, 'row')")
+            try:
+                words = [w for w, in db.execute(f"SELECT term FROM {scratch}_vocab WHERE doc >= ? "
+                                                 "ORDER BY doc DESC, term LIMIT ?", (need, FREQUENT_TERMS))]
+            finally:
+                db.execute(f"DROP TABLE {scratch}_vocab")
+        return [text_match(w) for w in words]
+
     def _replace(self, rows: _Rows, label_pos: Ints | None = None) -> None:
         """Hold `rows`; `label_pos` when known (a snapshot's), else found by searching `rowid`."""
         self.rowid, self.ts, self.source, self.polarity = rows.rowid, rows.ts, rows.source, rows.polarity
-        self.risk, self.group = rows.risk, rows.group
+        self.risk, self.group, self.bits = rows.risk, rows.group, rows.bits
         self.label_rowid, self.label_kind, self.label_code = rows.label_rowid, rows.label_kind, rows.label_code
         self.label_pos = np.searchsorted(self.rowid, self.label_rowid) if label_pos is None else label_pos
 
@@ -290,7 +387,7 @@ class Columns:
         self._replace(_Rows(
             rowid=rowid[order], ts=merged(self.ts, fresh.ts), source=merged(self.source, fresh.source),
             polarity=merged(self.polarity, fresh.polarity), risk=merged(self.risk, fresh.risk),
-            group=merged(self.group, fresh.group),
+            group=merged(self.group, fresh.group), bits=merged(self.bits, fresh.bits),
             label_rowid=np.concatenate([self.label_rowid[keep_labels], fresh.label_rowid]),
             label_kind=np.concatenate([self.label_kind[keep_labels], fresh.label_kind]),
             label_code=np.concatenate([self.label_code[keep_labels], fresh.label_code])))
@@ -304,10 +401,13 @@ class Columns:
         """The positions of `rowids` (those the columns hold: a row another process wrote after this
         snapshot is not in the FTS answer either, as both are read in one transaction)."""
         mask = self.none()
-        if len(rowids) and len(self):
-            pos = np.searchsorted(self.rowid, rowids).clip(0, len(self) - 1)
-            mask[pos[self.rowid[pos] == rowids]] = True
+        mask[_positions(self.rowid, rowids)] = True
         return mask
+
+    def term(self, match: str) -> Mask | None:
+        """The rows FTS5 expression `match` matches, when it is a frequent word's (None otherwise)."""
+        k = self.terms.code.get(match)
+        return None if k is None else np.asarray((self.bits & np.uint64(1 << k)) != 0)
 
     def equal(self, column: str, value: str) -> Mask:
         codes: Codes = {"source": self.sources, "polarity": self.polarities, "group": self.groups}[column]
@@ -361,7 +461,7 @@ def _check(rows: _Rows, label_pos: Ints, cols: Columns) -> None:
     """Raise `SnapshotError` unless `rows` are columns of one length, rowids ascending, codes in
     range, and each label at `label_pos` the position of its row."""
     n, labels = len(rows.rowid), len(rows.label_rowid)
-    lengths = {len(rows.ts), len(rows.source), len(rows.polarity), len(rows.risk), len(rows.group)}
+    lengths = {len(rows.ts), len(rows.source), len(rows.polarity), len(rows.risk), len(rows.group), len(rows.bits)}
     if lengths - {n} or {len(rows.label_kind), len(rows.label_code), len(label_pos)} - {labels}:
         raise SnapshotError("columns of different lengths")
     if n and np.any(np.diff(rows.rowid) <= 0):
@@ -369,6 +469,9 @@ def _check(rows: _Rows, label_pos: Ints, cols: Columns) -> None:
     for column, codes in ((rows.source, cols.sources), (rows.polarity, cols.polarities), (rows.group, cols.groups)):
         if len(column) and (column.min() < 0 or column.max() >= len(codes.names)):
             raise SnapshotError("a code without a name")
+    if len(cols.terms.names) > 64 or (n and len(cols.terms.names) < 64
+                                       and rows.bits.max() >> np.uint64(len(cols.terms.names))):
+        raise SnapshotError("a bit of no word")
     for k, codes in enumerate(cols.labels):
         of_kind = rows.label_code[rows.label_kind == k]
         if len(of_kind) and (of_kind.min() < 0 or of_kind.max() >= len(codes.names)):
@@ -386,4 +489,4 @@ def _member(sorted_values: Ints, wanted: Ints) -> Mask:
     return np.asarray(wanted[pos] == sorted_values)
 
 
-__all__ = ["CHANGES_KEPT", "Columns", "SnapshotError"]
+__all__ = ["CHANGES_KEPT", "Columns", "SnapshotError", "text_match"]
