@@ -64,6 +64,7 @@ from yuqing.storage.base import (
     timeline,
     top,
 )
+from yuqing.storage.sqlite_bm25 import bm25
 from yuqing.storage.sqlite_columns import CHANGES_KEPT, Columns, Mask, SnapshotError, integers, text_match
 
 log = logging.getLogger(__name__)
@@ -745,15 +746,28 @@ class SqliteStore:
     def _ranked(self, db: sqlite3.Connection, cols: Columns, request: SearchRequest,
                 window: npt.NDArray[np.int64]) -> list[tuple[int, float]]:
         """The `window`'s rows by bm25 of the query's terms (best first, then newest); a row that
-        matched without any of them (`a OR -b`) goes after the others."""
+        matched without any of them (`a OR -b`) goes after the others. The score is FTS5's, computed
+        from its parts (`sqlite_bm25`): FTS5's `bm25()` would first walk each term's whole doclist."""
         if not len(window):
             return []
         rowids = cols.rowid[window]
-        terms = " OR ".join(_fts(Term(t)) for t in positive_terms(request.query))
-        ranks = dict(db.execute("SELECT rowid, rank FROM mention_index WHERE mention_index MATCH ? "
-                                "AND rowid BETWEEN ? AND ?", (terms, int(rowids[0]), int(rowids[-1]))).fetchall())
+        positive = positive_terms(request.query)
+        terms = " OR ".join(_fts(Term(t)) for t in positive)
+        phrases = [token for t in positive for token in query_tokens(t)]  # FTS5's phrases of `terms`, in order
+        ranks = bm25(db, rowids, phrases, terms, lambda phrase: self._hits(db, cols, phrase))
+        if ranks is None:
+            ranks = dict(db.execute("SELECT rowid, rank FROM mention_index WHERE mention_index MATCH ? AND rowid "
+                                    "BETWEEN ? AND ?", (terms, int(rowids[0]), int(rowids[-1]))).fetchall())
         keyed = [(int(r), float(ranks.get(int(r), _UNRANKED))) for r in rowids]
         return sorted(keyed, key=lambda rk: (rk[1], -rk[0]))
+
+    def _hits(self, db: sqlite3.Connection, cols: Columns, word: str) -> int:
+        """How many mentions have `word` in their title or body: a frequent word's bit count, else FTS5's."""
+        match = text_match(word)
+        frequent = cols.term(match)
+        if frequent is not None:
+            return int(np.count_nonzero(frequent))
+        return int(db.execute("SELECT count(*) FROM mention_index WHERE mention_index MATCH ?", (match,)).fetchone()[0])
 
     def _timeline_counts(self, cols: Columns, mask: Mask, origin: datetime,
                          interval_seconds: int) -> dict[int, dict[str, int]]:
