@@ -11,7 +11,7 @@ from tests.test_store_contract import mention
 from yuqing.query import Term, parse, positive_terms
 from yuqing.segment import query_tokens
 from yuqing.storage.base import SearchRequest
-from yuqing.storage.sqlite import SqliteStore, _fts
+from yuqing.storage.sqlite import SqliteStore, _fts, _hits
 from yuqing.storage.sqlite_bm25 import bm25, varints
 
 QUERIES = ["银行", "银行 催收", "催收 OR 理财 OR 闪退", '"暴力 催收"', "招商银行", "App", "银行 -催收",
@@ -44,11 +44,13 @@ def test_bm25_from_its_parts_is_fts5s_rank(store, query):
     expected = fts5_ranks(store, match)
     assert expected
     with store._errors("rank") as db, store._snapshot(db) as cols:
-        ours = bm25(db, np.sort(cols.rowid), phrases, match, lambda p: store._hits(db, cols, p))
+        ours = bm25(db, np.sort(cols.rowid), phrases, match, lambda p: _hits(db, p))
     assert ours == expected  # the same doubles, not merely close
 
 
-def test_a_relevance_search_scores_its_hits_by_fts5s_rank(store):
+@pytest.mark.parametrize("from_parts", [0, 10 ** 9])  # computed from its parts always, never
+def test_a_relevance_search_scores_its_hits_by_fts5s_rank(store, from_parts, monkeypatch):
+    monkeypatch.setattr("yuqing.storage.sqlite.RANK_FROM_PARTS", from_parts)
     match, _ = parts("银行 App")
     expected = fts5_ranks(store, match)
     found = store.search(SearchRequest(query=parse("银行 OR App"), limit=1000))

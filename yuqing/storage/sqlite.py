@@ -79,6 +79,9 @@ Migration = str | Callable[[sqlite3.Connection], None]
 # Relevance ranks the newest matches this many by bm25 (then the rest newest first): a PR reader
 # wants today's best match, and ranking every match of a common word costs a doclist walk.
 RELEVANCE_WINDOW = 500
+# Matches of the query's frequent words past which its bm25 is computed from its parts: FTS5's bm25()
+# first walks that many doclist entries, which costs more than highlighting the window's rows.
+RANK_FROM_PARTS = 200_000
 _UNRANKED = 1e300  # the sort key after every bm25 rank (FTS5's ranks are negative)
 FTS_CACHE = 8  # FTS5 answers kept per store (a mask of one byte per mention each)
 # Log entries a process's columns may run ahead of the snapshot before it writes a new one: catching
@@ -332,7 +335,13 @@ def _frequent(cols: Columns, node: Node) -> bool:
     """Whether `node` is a frequent word (or its NOT), whose matches the columns hold as a bit."""
     if isinstance(node, Not):
         return _frequent(cols, node.item)
-    return isinstance(node, Term) and cols.term(_fts(node)) is not None
+    return isinstance(node, Term) and _fts(node) in cols.terms.code
+
+
+def _hits(db: sqlite3.Connection, word: str) -> int:
+    """How many mentions have `word` in their title or body, as FTS5 counts them."""
+    return int(db.execute("SELECT count(*) FROM mention_index WHERE mention_index MATCH ?",
+                          (text_match(word),)).fetchone()[0])
 
 
 def _risk_mask(risk: npt.NDArray[np.float64], op: str, value: str) -> Mask:
@@ -645,13 +654,11 @@ class SqliteStore:
         """The positions an FTS5 expression matches: a frequent word's bit in the columns, else
         FTS5's answer. The last few of those are kept until the store changes: paging, sorting or
         faceting one search again asks FTS5 nothing."""
-        frequent = cols.term(match)
-        if frequent is not None:
-            return frequent
         key = (match, low, high)
         cached = self._fts_cache.get(key)
         if cached is None or cached[0] != cols.seq:
-            mask = cols.of_rowids(self._rowids(db, match, low, high))
+            frequent = cols.term(match)
+            mask = cols.of_rowids(self._rowids(db, match, low, high)) if frequent is None else frequent
             mask.flags.writeable = False  # shared by the searches that hit the cache
             cached = (cols.seq, mask)
             self._fts_cache[key] = cached
@@ -754,20 +761,16 @@ class SqliteStore:
         positive = positive_terms(request.query)
         terms = " OR ".join(_fts(Term(t)) for t in positive)
         phrases = [token for t in positive for token in query_tokens(t)]  # FTS5's phrases of `terms`, in order
-        ranks = bm25(db, rowids, phrases, terms, lambda phrase: self._hits(db, cols, phrase))
-        if ranks is None:
-            ranks = dict(db.execute("SELECT rowid, rank FROM mention_index WHERE mention_index MATCH ? AND rowid "
-                                    "BETWEEN ? AND ?", (terms, int(rowids[0]), int(rowids[-1]))).fetchall())
+        counts = {p: cols.term_count(text_match(p)) for p in phrases}
+        ranks = bm25(db, rowids, phrases, terms, lambda p: counts[p] or _hits(db, p)) \
+            if sum(n or 0 for n in counts.values()) >= RANK_FROM_PARTS else None
+        if ranks is None:  # `+rowid`: the list filters the range's matches before bm25() ranks them
+            ranks = dict(db.execute(
+                "SELECT rowid, rank FROM mention_index WHERE mention_index MATCH ? AND rowid BETWEEN ? AND ? "
+                f"AND +rowid IN ({', '.join('?' * len(rowids))})",
+                (terms, int(rowids[0]), int(rowids[-1]), *rowids.tolist())).fetchall())
         keyed = [(int(r), float(ranks.get(int(r), _UNRANKED))) for r in rowids]
         return sorted(keyed, key=lambda rk: (rk[1], -rk[0]))
-
-    def _hits(self, db: sqlite3.Connection, cols: Columns, word: str) -> int:
-        """How many mentions have `word` in their title or body: a frequent word's bit count, else FTS5's."""
-        match = text_match(word)
-        frequent = cols.term(match)
-        if frequent is not None:
-            return int(np.count_nonzero(frequent))
-        return int(db.execute("SELECT count(*) FROM mention_index WHERE mention_index MATCH ?", (match,)).fetchone()[0])
 
     def _timeline_counts(self, cols: Columns, mask: Mask, origin: datetime,
                          interval_seconds: int) -> dict[int, dict[str, int]]:

@@ -186,6 +186,7 @@ class Columns:
         self.label_rowid, self.label_code = empty, empty
         self.label_kind = np.zeros(0, np.int8)
         self.label_pos: Ints = empty  # the position of each label's row in `rowid`
+        self._term_counts: dict[str, int | None] = {}  # `term_count`'s answers until the rows change
 
     def __len__(self) -> int:
         return len(self.rowid)
@@ -371,6 +372,7 @@ class Columns:
         """Hold `rows`; `label_pos` when known (a snapshot's), else found by searching `rowid`."""
         self.rowid, self.ts, self.source, self.polarity = rows.rowid, rows.ts, rows.source, rows.polarity
         self.risk, self.group, self.bits = rows.risk, rows.group, rows.bits
+        self._term_counts = {}
         self.label_rowid, self.label_kind, self.label_code = rows.label_rowid, rows.label_kind, rows.label_code
         self.label_pos = np.searchsorted(self.rowid, self.label_rowid) if label_pos is None else label_pos
 
@@ -408,6 +410,13 @@ class Columns:
         """The rows FTS5 expression `match` matches, when it is a frequent word's (None otherwise)."""
         k = self.terms.code.get(match)
         return None if k is None else np.asarray((self.bits & np.uint64(1 << k)) != 0)
+
+    def term_count(self, match: str) -> int | None:
+        """How many rows FTS5 expression `match` matches, when it is a frequent word's (None otherwise)."""
+        if match not in self._term_counts:
+            bits = self.term(match)
+            self._term_counts[match] = None if bits is None else int(np.count_nonzero(bits))
+        return self._term_counts[match]
 
     def equal(self, column: str, value: str) -> Mask:
         codes: Codes = {"source": self.sources, "polarity": self.polarities, "group": self.groups}[column]
