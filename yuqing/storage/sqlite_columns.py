@@ -429,7 +429,9 @@ class Columns:
         codes = [c for c in (self.labels[k].code.get(v) for v in values) if c is not None]
         mask = self.none()
         if codes:
-            hit = (self.label_kind == k) & np.isin(self.label_code, codes)
+            # one value (the usual filter): a comparison, several times faster than `isin`
+            wanted = self.label_code == codes[0] if len(codes) == 1 else np.isin(self.label_code, codes)
+            hit = (self.label_kind == k) & wanted
             mask[self.label_pos[hit]] = True
         return mask
 
