@@ -753,8 +753,9 @@ class SqliteStore:
     def _ranked(self, db: sqlite3.Connection, cols: Columns, request: SearchRequest,
                 window: npt.NDArray[np.int64]) -> list[tuple[int, float]]:
         """The `window`'s rows by bm25 of the query's terms (best first, then newest); a row that
-        matched without any of them (`a OR -b`) goes after the others. The score is FTS5's, computed
-        from its parts (`sqlite_bm25`): FTS5's `bm25()` would first walk each term's whole doclist."""
+        matched without any of them (`a OR -b`) goes after the others. The score is FTS5's; for words
+        with more than `RANK_FROM_PARTS` matches it is computed from its parts (`sqlite_bm25`), as
+        FTS5's `bm25()` would first walk each of their whole doclists."""
         if not len(window):
             return []
         rowids = cols.rowid[window]
