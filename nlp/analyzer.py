@@ -96,6 +96,7 @@ class Analyzer:
         self._evidence = parsed.category_evidence
         self.risk = parsed.risk
         self.matcher = InstitutionMatcher(institutions)
+        self._watched = frozenset(normalize(name) for name in self.matcher.surface_forms)
         self.model = _load_model(parsed.model)
         self._dictionary_lock = threading.Lock()
         self._dictionary_ready = False
@@ -134,7 +135,8 @@ class Analyzer:
         reported: dict[str, list[str]] = {}
         for written, shown in (((e, e) for e in item.entities) if item.entities is not None else found):
             reported.setdefault(normalize(written), []).append(shown)
-        doc = prepare_clean(text, list(reported))
+        # Watched names are never name features: no prior learnt from the training news (nlp.features).
+        doc = prepare_clean(text, list(reported), self._watched)
         complaint_words, evidence = self.categories.assess(doc.masked, doc.negated, self._evidence)
         found_categories = self.categories.codes(complaint_words)
         decided = self.model.assess(doc, normalize(item.title), evidence,

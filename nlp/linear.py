@@ -36,6 +36,11 @@ class LinearModel:
         self.meta = meta
         self.digest = ""  # SHA-256 of the file it was loaded from
 
+    @property
+    def features(self) -> list[str]:
+        """The feature names that carry weights, in file order."""
+        return list(self._index)
+
     def scores(self, features: Iterable[str]) -> list[float]:
         """Raw scores (logits), one per output; each distinct feature counts once."""
         out = list(self.bias)
@@ -61,7 +66,7 @@ class LinearModel:
         return [(f, round(r, 3)) for r, f in sorted(rises, reverse=True)[:n]]
 
     def save(self, path: Path) -> None:
-        names = list(self._index)
+        names = self.features
         blob = _SEP.join(names).encode("utf-8")
         header = {**self.meta, "bias": self.bias, "features": len(names), "names_bytes": len(blob)}
         weights = array("f", self._weights)

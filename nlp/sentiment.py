@@ -28,12 +28,14 @@ from pathlib import Path
 
 from nlp.features import (
     COMPLAINT,
+    NAME,
     NEGATED,
     PLACEHOLDER,
     WORD,
     Prepared,
     document_features,
     entity_features,
+    name_features,
     only_holds_money,
 )
 from nlp.linear import LinearModel, ModelFileError
@@ -95,7 +97,10 @@ class Assessment:
 
 
 def readable(feature: str) -> str:
-    """A feature as a reader would see it: `！Ｗ骗子` → `¬骗子`, `ＷaＷb` → `a b`, Ｅ → [机构]."""
+    """A feature as a reader would see it: `！Ｗ骗子` → `¬骗子`, `ＷaＷb` → `a b`, Ｅ → [机构],
+    `Ｎ众车在线` → `[名称 众车在线]`."""
+    if feature.startswith(NAME):
+        return f"[名称 {feature[1:]}]"
     if feature.startswith(COMPLAINT):
         kind, what = feature[1], feature[2:]
         return {"c": f"[类别 {what}]", "k": f"[投诉词 {what}]"}.get(kind, f"[{what} 个投诉词]")
@@ -129,10 +134,11 @@ class SentimentModel:
         """Polarity, probabilities, target entities (only for negative texts) and the cues of the
         decision for a prepared text; `evidence` is the complaint-rule evidence (see `decide`),
         `complaint` the complaint rules' findings as features (`nlp.features.complaint_features`)."""
-        features = document_features(doc.masked, doc.negated) + list(complaint)
+        features = document_features(doc.masked, doc.negated) + list(complaint) + name_features(doc)
         z = self._document.scores(features)
         # Raw "negative about this entity" scores; the best one also feeds the document decision.
-        raw = [self._target.scores(entity_features(doc.text, e, doc.entities, title))[0] for e in doc.entities]
+        raw = [self._target.scores(entity_features(doc.text, e, doc.entities, title, doc.named))[0]
+               for e in doc.entities]
         a, c, b = self._platt
         entity_negative = _sigmoid(a * z[3] + c * max(raw) + b) if raw else None
         polarity, probs = decide(softmax(z[:3], self._temperature), entity_negative, evidence, self.floor)

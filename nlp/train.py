@@ -41,6 +41,7 @@ from nlp.features import (
     complaint_features,
     document_features,
     entity_features,
+    name_features,
     only_holds_money,
     prepare,
 )
@@ -151,7 +152,8 @@ def correction_rows(mentions: Sequence[Mention]) -> tuple[list[ForumRow], list[N
             continue
         text = join_title(m.title, m.content)
         if m.institutions:
-            doc = prepare(text, m.institutions)
+            # The institutions a mention names are watched ones: no name features (nlp.features).
+            doc = prepare(text, m.institutions, watched=m.institutions)
             gold = {normalize(e) for e in m.negative_entities}
             news.append(NewsRow(doc, normalize(m.title), m.polarity == "negative", [e in gold for e in doc.entities],
                                 CORRECTION_WEIGHT))
@@ -208,7 +210,7 @@ def _identity(x: list[str]) -> list[str]:
 
 
 def _entity_feats(row: NewsRow) -> list[list[str]]:
-    return [entity_features(row.doc.text, e, row.doc.entities, row.title) for e in row.doc.entities]
+    return [entity_features(row.doc.text, e, row.doc.entities, row.title, row.doc.named) for e in row.doc.entities]
 
 
 def _entity_rows(rows: Sequence[NewsRow]) -> tuple[list[list[str]], list[int], list[float]]:
@@ -250,7 +252,8 @@ _RULES = CategoryRules()  # the built-in complaint rules: what the learnt compla
 
 def _doc_feats(doc: Prepared) -> list[str]:
     words = _RULES.assess(doc.masked, doc.negated, 0.0)[0]
-    return document_features(doc.masked, doc.negated) + complaint_features(words, _RULES.codes(words))
+    return (document_features(doc.masked, doc.negated) + complaint_features(words, _RULES.codes(words))
+            + name_features(doc))
 
 
 def fit(forum: Sequence[ForumRow], news: Sequence[NewsRow]) -> Trained:

@@ -11,11 +11,12 @@ import pytest
 
 from nlp import CATEGORY_LABELS, Analysis, AnalysisInput, Analyzer, analyze_jsonl
 from nlp.categories import CategoryRules
-from nlp.features import prepare
+from nlp.features import NAME, prepare
 from nlp.keywords import top_keywords
+from nlp.linear import LinearModel
 from nlp.negation import negated_mask
 from nlp.normalize import normalize
-from nlp.sentiment import decide
+from nlp.sentiment import MODEL_DIR, TARGET_FILE, SentimentModel, decide
 from yuqing.config import ConfigError
 from yuqing.model import Institution, Mention
 
@@ -221,6 +222,34 @@ def test_target_is_not_the_bank_holding_the_money(analyzer: Analyzer) -> None:
     assert result.negative_entities == ["甲公司"]
     impersonated = one(analyzer, "骗子冒充工商银行客服，骗我把存款转到所谓的安全账户", ["工商银行"])
     assert impersonated.polarity == "negative" and impersonated.negative_entities == []
+
+
+def _most_learnt_name() -> str:
+    """The name the shipped target model learnt most against (a recurring platform of the news)."""
+    target = LinearModel.load(MODEL_DIR / TARGET_FILE)
+    return max((f for f in target.features if f.startswith(NAME)), key=lambda f: target.scores([f])[0])[1:]
+
+
+def test_a_learnt_name_counts_an_unseen_or_watched_one_does_not() -> None:
+    model = SentimentModel.load()
+    learnt = _most_learnt_name()
+    # An unseen name of the same length and ending: every other feature of the text is the same.
+    unseen = "锦程华岳泰和永安"[:len(learnt) - 2] + learnt[-2:]
+    text = "{}的客服说下周处理，到现在还没有消息，有人知道怎么回事吗"
+
+    def probs(name: str, watched: tuple[str, ...] = ()) -> list[float]:
+        return model.assess(prepare(text.format(name), [name], watched=watched)).probs
+
+    assert probs("锦程银行") == probs("华岳银行")
+    assert probs(learnt)[0] > probs(unseen)[0]
+    assert probs(learnt, watched=(learnt,)) == probs(unseen)
+    # The analyzer never gives the institutions it watches a name feature, found or given.
+    watching = Analyzer([Institution(learnt)])
+    found = one(watching, text.format(learnt))
+    assert found.institutions == [learnt]
+    assert found.sentiment == one(Analyzer([Institution(unseen)]), text.format(unseen)).sentiment
+    assert one(watching, text.format(learnt), [learnt]).sentiment == found.sentiment
+    assert not any("[名称" in cue for cue in found.why["features"])
 
 
 def test_not_negative_means_no_targets(analyzer: Analyzer) -> None:
