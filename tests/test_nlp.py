@@ -332,14 +332,18 @@ def test_confidence_floor_makes_unsure_posts_neutral() -> None:
     assert decide([0.1, 0.3, 0.6], None, 0.0, floor=0.4)[0] == "positive"
 
 
-def test_complaint_evidence_counts_less_in_a_report_and_not_in_a_denial() -> None:
+def test_complaint_evidence_counts_less_in_a_report_and_against_in_a_denial() -> None:
     rules = CategoryRules()
     def evidence(text: str) -> float:
         return rules.assess(text, negated_mask(text), 0.5)[1]
 
     customer, report = evidence("我的卡被罚款了还逾期"), evidence("记者获悉，该行被罚款，贷款逾期")
-    denial = evidence("网传该行产品逾期，银行辟谣称不属实")
-    assert customer > report > denial == 0
+    denial, question = evidence("网传该行产品逾期，银行辟谣称不属实"), evidence("请问逾期一天会怎样")
+    assert customer > report > question == 0 > denial == -0.5
+    # a customer quoting the denial still gets no evidence either way
+    assert evidence("客服说网传不属实，可我的钱就是逾期没还") == 0
+    # a warning of fraud in a report counts against "negative"; a victim's own warning does not
+    assert evidence("警方提醒：谨防冒充客服诈骗") == -0.5 and evidence("大家警惕，我被骗了三万") == 0
 
 
 def test_a_category_that_explains_another_is_reported_alone() -> None:
@@ -478,3 +482,14 @@ def test_training_command_reproduces_a_loadable_model(tmp_path: Path, capsys: py
     small = Analyzer([], {"model": str(tmp_path / "a")})
     result = small.analyze_batch([AnalysisInput("平台涉嫌诈骗，老板跑路", entities=["平台"])])[0]
     assert result.polarity in ("negative", "neutral", "positive") and 0 <= result.sentiment <= 1
+
+
+@pytest.mark.parametrize("text, code", [
+    ("这不是变相赖账吗", "default"),  # rhetorical: it affirms
+    ("有没有被这家平台骗的", "fraud"),  # a question
+    ("到期后不给我解押，说要续签", "contract"),  # a refusal is the complaint
+    ("不过还是被骗走了两万", "fraud"),  # 不过 is "but"
+    ("短信提醒每月收2元，我从来没开通过", "fees"),  # an alert, not a warning
+])
+def test_what_looks_like_negation_but_is_not(text: str, code: str) -> None:
+    assert code in CategoryRules().find(text)
