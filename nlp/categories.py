@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from nlp.negation import negated_mask
@@ -166,16 +167,42 @@ class CategoryRules:
         return {c.code: c.label for c in self.categories.values()}
 
     def matches(self, text: str, negated: bytearray | None = None) -> list[str]:
-        """The distinct keywords found outside a negation scope, in order of first occurrence."""
+        """The distinct keywords found outside a negation scope, in order of first occurrence; a
+        keyword with one character written in pinyin (催shou, 暴lei) counts as the keyword."""
         mask = negated if negated is not None else negated_mask(text)
-        hits: dict[str, None] = {}
-        for m in self._pattern.finditer(text):
-            # Negated when a scope opened before the keyword runs into it; a keyword that is itself
-            # a negation (不能提现, 无人接听) opens its own scope and still counts.
-            at = m.start()
-            if not (at and mask[at] and mask[at - 1]):
-                hits[m.group()] = None
-        return list(hits)
+        found = [(m.start(), m.group()) for m in self._pattern.finditer(text)]
+        if _LATIN.search(text):
+            found = sorted(found + self._spelt_in_pinyin(text))
+        # Negated when a scope opened before the keyword runs into it; a keyword that is itself a
+        # negation (不能提现, 无人接听) opens its own scope and still counts.
+        return list(dict.fromkeys(kw for at, kw in found if not (at and mask[at] and mask[at - 1])))
+
+    def _spelt_in_pinyin(self, text: str) -> list[tuple[int, str]]:
+        """(start, keyword) of each keyword written with one character in pinyin."""
+        found = []
+        for run in _LATIN.finditer(text):
+            start, end = run.span()
+            for before, after, keyword in self._pinyin.get(run.group().lower(), ()):
+                at = start - len(before)
+                if at >= 0 and text.startswith(before, at) and text.startswith(after, end):
+                    found.append((at, keyword))
+        return found
+
+    @cached_property
+    def _pinyin(self) -> dict[str, list[tuple[str, str, str]]]:
+        """Syllable → (the characters before it, those after, the keyword) of each keyword of two or
+        more Chinese characters written with that one character in toneless pinyin, as people
+        write to get past a platform's word filter or for speed (催shou, 逾qi, pian子). Built on
+        the first text with Latin letters: pypinyin takes 0.4 s to load."""
+        from pypinyin import lazy_pinyin
+
+        by_syllable: dict[str, list[tuple[str, str, str]]] = {}
+        for keyword in self._owner:
+            syllables = lazy_pinyin(keyword) if _HAN.match(keyword) else []
+            if len(syllables) == len(keyword):
+                for i, syllable in enumerate(syllables):
+                    by_syllable.setdefault(syllable, []).append((keyword[:i], keyword[i + 1:], keyword))
+        return by_syllable
 
     def codes(self, keywords: list[str]) -> list[str]:
         """The categories of `matches` keywords, in the built-in order, less those another one
@@ -224,6 +251,10 @@ class CategoryRules:
         (催收 … 暴力催收, 乱收年费 … 投诉) counts more than one that mentions a fee once. Severity
         is for risk, not here: a fee complaint is as negative as a fraud complaint."""
         return 1 - (1 - weight) ** len(keywords)
+
+
+_LATIN = re.compile(r"[A-Za-z]+")
+_HAN = re.compile(r"^[\u4e00-\u9fff]{2,}$")
 
 
 def _override(base: Category | None, code: str, spec: Any) -> Category:

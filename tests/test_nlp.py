@@ -493,3 +493,11 @@ def test_training_command_reproduces_a_loadable_model(tmp_path: Path, capsys: py
 ])
 def test_what_looks_like_negation_but_is_not(text: str, code: str) -> None:
     assert code in CategoryRules().find(text)
+
+
+def test_a_keyword_with_a_character_in_pinyin_counts() -> None:
+    rules = CategoryRules()
+    assert rules.find("速易花的催shou太恶心了") == ["debt_collection"]
+    assert rules.find("是不是要暴LEI了") == ["default"]
+    assert rules.find("没有催shou") == []  # negated as the keyword would be
+    assert rules.find("shou到短信") == [] and rules.find("账户login失败") == []
