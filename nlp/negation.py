@@ -5,9 +5,10 @@ the next punctuation mark or `SCOPE_CHARS` characters, whichever comes first (th
 inside so that an n-gram such as `不是骗` cannot carry 骗 past the negation). The sentiment features and
 the category rules both read the same scope, so they agree on what is negated.
 
-Words of prevention and thanks (拦截, 识破, 警惕, 挽回, 感谢, 多亏 ...) shield what follows them the
-same way, over `SHIELD_CHARS`: `帮我拦下了一笔诈骗转账` and `多亏柜员及时冻结了骗子的账户` praise a
-bank for stopping a fraud, they do not accuse it of one.
+Words of prevention and thanks (拦截, 识破, 警惕, 挽回, 感谢, 多亏 ...) and of what did not happen
+(不然, 要不是, 差点) shield what follows them the same way, over `SHIELD_CHARS`:
+`帮我拦下了一笔诈骗转账` and `多亏柜员及时冻结了骗子的账户` praise a bank for stopping a fraud,
+they do not accuse it of one.
 
 Not every 不 or 没 negates: `算不算`, `是不是`, `有没有被…骗的` ask; `不过` is "but"; a refusal
 (`不给解押`, `不让退`, `不予赔付`) is the complaint itself; and the rhetorical `这不是…吗` /
@@ -32,7 +33,7 @@ _RHETORICAL = re.compile(r"[^。！？!?\n]{0,24}?(?:吗|么|嘛|是什么)(?:[�
 SHIELD_CHARS = 12
 # 提醒 of an alert (短信提醒, 到期提醒) is a service, not a warning.
 _SHIELDS = re.compile(r"拦下|拦截|堵截|截住|识破|防范|谨防|提防|警惕|反诈|防骗|挽回|追回|(?<![信息期])提醒|"
-                      r"感谢|多亏|幸亏|幸好|好在|点赞")
+                      r"感谢|多亏|幸亏|幸好|好在|点赞|不然|要不然|要不是|否则|差点|险些")
 _STOP = re.compile(r"[,.!?;:，。！？；：、\s\n()（）\"“”]")
 
 
