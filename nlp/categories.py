@@ -117,9 +117,8 @@ _BUILTIN: dict[str, tuple[float, tuple[str, ...]]] = {
 # count less in a text that reads as a report and not as a customer's own words (see `assess`).
 _REPORT = re.compile(r"记者|报道|讯|据悉|据了解|获悉|公告|通报|日电|消息|发布|披露|表示|回应|称|\d+月\d+日")
 # A denial (辟谣, 不属实) or a question (请问 … 年费怎么免) names a complaint without making one.
-_DENIAL = r"辟谣|澄清|不属实|不实|谣言|系误读|系伪造|否认|并无此事|与[^，。,]{0,8}无关"
-_DENIAL_OR_QUESTION = re.compile(_DENIAL + r"|请问|想了解|咨询一下|有没有知道")
-_DENIAL_ONLY = re.compile(_DENIAL)
+_DENIAL_OR_QUESTION = re.compile(r"辟谣|澄清|不属实|不实|谣言|系误读|系伪造|否认|并无此事|与[^，。,]{0,8}无关|"
+                                 r"请问|想了解|咨询一下|有没有知道")
 # A text about preventing or warning of a fraud (拦截, 识破, 警惕, 防范) names the fraud it stopped.
 _PREVENTION = re.compile(r"拦下|拦截|堵截|识破|防范|谨防|提防|警惕|反诈|防骗|提醒")
 # Thanks or praise in the writer's own words (感谢…帮我拦下, 点赞, 暖心): with no complaint keyword
@@ -240,26 +239,26 @@ class CategoryRules:
     def assess(self, text: str, negated: bytearray, weight: float) -> tuple[list[str], float]:
         """The complaint keywords of a text and their evidence towards "negative", -1..1: each
         keyword counts `weight`, or `NEWS_SHARE` of that in a text that reads as a report and not
-        in a customer's own words. Context words (`_CONTEXT_WORDS`) add none, a question has none,
-        and fraud words do not count in a text about preventing or warning of a fraud. Thanks or
-        praise without sarcasm and without a telling keyword is `-weight`: evidence against
-        "negative" (see `nlp.sentiment.decide`); so is a report that denies a complaint (辟谣, 否认)
-        or warns of a fraud, not in a customer's words. Sarcasm (thanks for an ordeal, praise in
+        in a customer's own words. Context words (`_CONTEXT_WORDS`) add none outside a customer's
+        own words, a denial or a question has none, and fraud words do not count in a text about
+        preventing or warning of a fraud. Thanks or praise without sarcasm and without a telling
+        keyword is `-weight`: evidence against "negative" (see `nlp.sentiment.decide`). (A denial
+        or a fraud warning in a report counted against "negative" costs finnsp document F1: its
+        news of frauds are warnings, and its denials deny bad news.) Sarcasm (thanks for an ordeal, praise in
         scare quotes) is a complaint: its praise shields nothing, context words count, and the
         sarcasm itself counts as one keyword."""
-        customer = bool(_COMPLAINT_REGISTER.search(text))
         if _DENIAL_OR_QUESTION.search(text):
-            return [], -weight if _DENIAL_ONLY.search(text) and not customer else 0.0
+            return [], 0.0
+        customer = bool(_COMPLAINT_REGISTER.search(text))
         if _SARCASM.search(text):
             words = self.matches(text, negated_mask(text, shields=False))
             return words, self.evidence([*words, "sarcasm"], weight)
         words = self.matches(text, negated)
-        prevention = _PREVENTION.search(text)
-        if prevention:
+        if _PREVENTION.search(text):
             words = [w for w in words if "fraud" not in self._owner[w]]
         report = _REPORT.search(text) and not customer
         telling = [w for w in words if w not in _CONTEXT_WORDS]
-        if not telling and (_THANKS.search(text) or (prevention and not customer)):
+        if not telling and _THANKS.search(text):
             return words, -weight
         return words, self.evidence(words if customer else telling, weight * NEWS_SHARE if report else weight)
 
