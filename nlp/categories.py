@@ -128,8 +128,10 @@ _THANKS = re.compile(r"感谢|谢谢|多亏|幸亏|点赞|暖心|给力|好评|�
                      r"yyds|感动|辛苦了|耐心|热心|很负责|respect", re.IGNORECASE)
 # ... unless it is sarcasm: praise in scare quotes (真是"服务一流"), or thanks for an ordeal.
 _SARCASM = re.compile(r"[\"“'‘][^\"”'’]{0,6}(?:一流|专业|贴心|高效|靠谱|负责|效率|周到|优质|良心|快|稳)"
-                      r"[^\"”'’]{0,4}[\"”'’]|呵呵|服了|体验了一把|的快乐|锻炼身体|谢谢你们全家|真是谢谢|佩服佩服|厉害厉害|恭喜恭喜|"
-                      r"真是人才|真会做生意|真贴心|真敬业|太良心了|慈善机构|学到了|🙂")
+                      r"[^\"”'’]{0,4}[\"”'’]|体验了一把|的快乐|锻炼身体|谢谢你们全家|真是谢谢|佩服佩服|厉害厉害|恭喜恭喜|"
+                      r"真是人才|真会做生意|真贴心|真敬业|太良心了|慈善机构|学到了")
+# Irony that is sarcasm only around thanks or praise (forum posts say 呵呵 of anything).
+_IRONY = re.compile(r"呵呵|服了|🙂")
 _COMPLAINT_REGISTER = re.compile(r"我|俺|本人|投诉|维权|求助|曝光|避雷|太坑|坑人|过分|凭什么|怎么办|有没有人管|"
                                  r"血本无归|欲哭无泪|大家千万|良心")
 # Chosen by cluster-grouped CV on finnsp (see the model card): how much of the evidence weight a
@@ -239,28 +241,28 @@ class CategoryRules:
     def assess(self, text: str, negated: bytearray, weight: float) -> tuple[list[str], float]:
         """The complaint keywords of a text and their evidence towards "negative", -1..1: each
         keyword counts `weight`, or `NEWS_SHARE` of that in a text that reads as a report and not
-        in a customer's own words. Context words (`_CONTEXT_WORDS`) add none outside a customer's
-        own words, a denial or a question has none, and fraud words do not count in a text about
-        preventing or warning of a fraud. Thanks or praise without sarcasm and without a telling
-        keyword is `-weight`: evidence against "negative" (see `nlp.sentiment.decide`). (A denial
-        or a fraud warning in a report counted against "negative" costs finnsp document F1: its
-        news of frauds are warnings, and its denials deny bad news.) Sarcasm (thanks for an ordeal, praise in
-        scare quotes) is a complaint: its praise shields nothing, context words count, and the
-        sarcasm itself counts as one keyword."""
+        in a customer's own words. Context words (`_CONTEXT_WORDS`) add none, a denial or a
+        question has none, and fraud words do not count in a text about preventing or warning of
+        a fraud (counting a denial or a warning *against* "negative" costs finnsp document F1: its
+        news of frauds are police warnings, its denials deny bad news). Thanks or praise without
+        sarcasm and without a telling keyword is `-weight`: evidence against "negative" (see
+        `nlp.sentiment.decide`). Sarcasm (thanks for an ordeal, praise in scare quotes, 佩服佩服) is
+        a complaint: its praise shields nothing, context words count, and the sarcasm itself
+        counts as one keyword."""
         if _DENIAL_OR_QUESTION.search(text):
             return [], 0.0
-        customer = bool(_COMPLAINT_REGISTER.search(text))
-        if _SARCASM.search(text):
+        thanks = _THANKS.search(text)
+        if _SARCASM.search(text) or (thanks and _IRONY.search(text)):
             words = self.matches(text, negated_mask(text, shields=False))
             return words, self.evidence([*words, "sarcasm"], weight)
         words = self.matches(text, negated)
         if _PREVENTION.search(text):
             words = [w for w in words if "fraud" not in self._owner[w]]
-        report = _REPORT.search(text) and not customer
+        report = _REPORT.search(text) and not _COMPLAINT_REGISTER.search(text)
         telling = [w for w in words if w not in _CONTEXT_WORDS]
-        if not telling and _THANKS.search(text):
+        if not telling and thanks:
             return words, -weight
-        return words, self.evidence(words if customer else telling, weight * NEWS_SHARE if report else weight)
+        return words, self.evidence(telling, weight * NEWS_SHARE if report else weight)
 
     def evidence(self, keywords: list[str], weight: float) -> float:
         """How much the complaint keywords found count towards "negative", 0..1: a noisy-OR over
