@@ -5,9 +5,14 @@ the next punctuation mark or `SCOPE_CHARS` characters, whichever comes first (th
 inside so that an n-gram such as `不是骗` cannot carry 骗 past the negation). The sentiment features and
 the category rules both read the same scope, so they agree on what is negated.
 
-Words of prevention and thanks (拦截, 识破, 警惕, 挽回, 感谢, 多亏 ...) shield what follows them the
-same way, over `SHIELD_CHARS`: `帮我拦下了一笔诈骗转账` and `多亏柜员及时冻结了骗子的账户` praise a
-bank for stopping a fraud, they do not accuse it of one.
+Words of prevention and thanks (拦截, 识破, 警惕, 挽回, 感谢, 多亏 ...) and of what did not happen
+(不然, 要不是, 差点) shield what follows them the same way, over `SHIELD_CHARS`:
+`帮我拦下了一笔诈骗转账` and `多亏柜员及时冻结了骗子的账户` praise a bank for stopping a fraud,
+they do not accuse it of one.
+
+Not every 不 or 没 negates: `算不算`, `是不是`, `有没有被…骗的` ask; `不过` is "but"; a refusal
+(`不给解押`, `不让退`, `不予赔付`) is the complaint itself; and the rhetorical `这不是…吗` /
+`不是…是什么` / `就不能…吗` affirms what it seems to deny (`这不是变相赖账吗`).
 """
 from __future__ import annotations
 
@@ -20,33 +25,40 @@ SCOPE_CHARS = 6
 # nor is the 不 of a rhetorical 不就是 (这不就是诈骗吗 affirms), nor 没能 (failed to).
 _CUES = re.compile(
     r"(?:并不是|并不|不是|不存在|不属于|不涉及|不会|并未|从未|未曾|尚未|并非|绝非|没有|没(?!能)|未|否认|辟谣|澄清|"
-    r"不(?![良法满好当实足少利公力佳妥对便就真])|无(?![法良力奈理故])|非(?![法常要])|别)"
+    r"不(?![良法满好当实足少利公力佳妥对便就真过给让予放])|无(?![法良力奈理故])|非(?![法常要])|别)"
 )
+# A 不是 or 不能 whose sentence ends as a question (…吗, …是什么) is rhetorical: it affirms.
+_RHETORICAL = re.compile(r"[^。！？!?\n]{0,24}?(?:吗|么|嘛|是什么)(?:[。！？!?\n]|$)")
 # Longer than a negation's scope: thanks often name who helped before what was stopped.
 SHIELD_CHARS = 12
-_SHIELDS = re.compile(r"拦下|拦截|堵截|截住|识破|防范|谨防|提防|警惕|反诈|防骗|挽回|追回|提醒|"
-                      r"感谢|多亏|幸亏|幸好|好在|点赞")
+# 提醒 of an alert (短信提醒, 到期提醒) is a service, not a warning.
+_SHIELDS = re.compile(r"拦下|拦截|堵截|截住|识破|防范|谨防|提防|警惕|反诈|防骗|挽回|追回|(?<![信息期])提醒|"
+                      r"感谢|多亏|幸亏|幸好|好在|点赞|不然|要不然|要不是|差点|险些")
 _STOP = re.compile(r"[,.!?;:，。！？；：、\s\n()（）\"“”]")
 
 
-def _scopes(text: str) -> list[tuple[str, int, int]]:
-    """(cue, start, end) of each negation or shielding cue and its scope."""
+def _scopes(text: str, shields: bool = True) -> list[tuple[str, int, int]]:
+    """(cue, start, end) of each negation (and, with `shields`, shielding) cue and its scope."""
     out = []
-    for cues, scope in ((_CUES, SCOPE_CHARS), (_SHIELDS, SHIELD_CHARS)):
+    for cues, scope in ((_CUES, SCOPE_CHARS), (_SHIELDS, SHIELD_CHARS))[:2 if shields else 1]:
         for cue in cues.finditer(text):
-            if cue.group() == "不" and 0 < cue.start() and text[cue.start() - 1] == text[cue.end():cue.end() + 1]:
-                continue  # 算不算, 是不是: a question, not a negation
+            word = cue.group()
+            at = cue.start()
+            if word[0] in "不没" and 0 < at and text[at - 1] == text[at + 1:at + 2]:
+                continue  # 算不算, 是不是, 有没有: a question, not a negation
+            if text.startswith(("不是", "不能"), at) and _RHETORICAL.match(text, at + 2):
+                continue
             end = min(len(text), cue.end() + scope)
             stop = _STOP.search(text, cue.end(), end)
             out.append((cue.group(), cue.start(), stop.start() if stop else end))
     return out
 
 
-def negated_mask(text: str) -> bytearray:
-    """One byte per character: 1 where the character is a negation (or shielding) cue or lies in
-    its scope."""
+def negated_mask(text: str, shields: bool = True) -> bytearray:
+    """One byte per character: 1 where the character is a negation (or, with `shields`, a
+    shielding) cue or lies in its scope."""
     mask = bytearray(len(text))
-    for _, start, end in _scopes(text):
+    for _, start, end in _scopes(text, shields):
         mask[start:end] = b"\x01" * (end - start)
     return mask
 

@@ -70,13 +70,15 @@ def test_corrections_are_listed_oldest_first_with_before_and_after(store, thanks
     other = analysed(analyzer, 3, "华岳银行的理财经理说保本，结果亏了三成", hours=1)
     store.index_many([other])
     first = datetime(2026, 11, 3, 9, 0, tzinfo=SHANGHAI)
-    correct(store, other.id, categories=["mis_selling"], by="a", at=first + timedelta(hours=2))
+    # categories the model does not give, so each correction changes something whatever it found
+    assert "fees" not in other.categories
+    correct(store, other.id, categories=["fees"], by="a", at=first + timedelta(hours=2))
     correct(store, thanks.id, polarity="positive" if thanks.polarity != "positive" else "neutral", by="b", at=first)
-    correct(store, other.id, categories=["mis_selling", "fraud"], by="c", at=first + timedelta(hours=3))
+    correct(store, other.id, categories=["fees", "fraud"], by="c", at=first + timedelta(hours=3))
     listed = list_corrections(store)
     assert [(c.mention_id, c.by) for c in listed] == [(thanks.id, "b"), (other.id, "a"), (other.id, "c")]
-    assert listed[2].before == {"categories": ["mis_selling"]}
-    assert listed[2].after == {"categories": ["mis_selling", "fraud"]}
+    assert listed[2].before == {"categories": ["fees"]}
+    assert listed[2].after == {"categories": ["fees", "fraud"]}
     assert [c.by for c in list_corrections(store, since=first + timedelta(hours=2))] == ["a", "c"]
     # the model's own value is the one before the first correction, not the one before the second
     assert store.get(other.id).model_analysis["categories"] == other.categories

@@ -507,3 +507,22 @@ def test_training_command_reproduces_a_loadable_model(tmp_path: Path, capsys: py
     small = Analyzer([], {"model": str(tmp_path / "a")})
     result = small.analyze_batch([AnalysisInput("平台涉嫌诈骗，老板跑路", entities=["平台"])])[0]
     assert result.polarity in ("negative", "neutral", "positive") and 0 <= result.sentiment <= 1
+
+
+@pytest.mark.parametrize("text, code", [
+    ("这不是变相赖账吗", "default"),  # rhetorical: it affirms
+    ("有没有被这家平台骗的", "fraud"),  # a question
+    ("到期后不给我解押，说要续签", "contract"),  # a refusal is the complaint
+    ("不过还是被骗走了两万", "fraud"),  # 不过 is "but"
+    ("短信提醒每月收2元，我从来没开通过", "fees"),  # an alert, not a warning
+])
+def test_what_looks_like_negation_but_is_not(text: str, code: str) -> None:
+    assert code in CategoryRules().find(text)
+
+
+def test_a_keyword_with_a_character_in_pinyin_counts() -> None:
+    rules = CategoryRules()
+    assert rules.find("速易花的催shou太恶心了") == ["debt_collection"]
+    assert rules.find("是不是要暴LEI了") == ["default"]
+    assert rules.find("没有催shou") == []  # negated as the keyword would be
+    assert rules.find("shou到短信") == [] and rules.find("账户login失败") == []

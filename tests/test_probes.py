@@ -1,77 +1,103 @@
-"""The complaint probe set (tests/fixtures/complaint_probes.jsonl, see nlp/probes.py) through the
-shipped analyzer: the per-category figures the model card reports, and the behaviours a reader
-notices at once (praise, denials and the bank where the money was kept are not complaints)."""
+"""The complaint probe sets (tests/fixtures/complaint_probes.jsonl, set A, and complaint_probes_b.jsonl,
+set B; see nlp/probes.py) through the shipped analyzer: the per-category figures the model card
+reports, and the behaviours a reader notices at once (praise, denials and the bank where the money
+was kept are not complaints)."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from nlp import CATEGORY_LABELS, Analysis
-from nlp.probes import Probe, analyse, figures, load_probes
+from nlp.probes import PROBES, PROBES_B, Probe, analyse, figures, load_probes
 
-# The issue's target is 0.85 for both; the shipped analyzer reaches it for precision in most
-# categories and for recall in few (model card, "The complaint probe set"). These floors hold it to
-# what it reaches, so a change that loses ground fails.
-MIN_PRECISION, MIN_RECALL, MIN_MEAN_RECALL = 0.75, 0.35, 0.6
-TARGET = 0.85
+TARGET = 0.85  # the issue's target for per-category precision and recall
 
 
-@pytest.fixture(scope="module")
-def probes() -> list[Probe]:
-    return load_probes()
+@dataclass(frozen=True)
+class Levels:
+    """What the shipped analyzer reaches on a set, less some slack (figures in the model card), so
+    a change that loses ground fails."""
+    precision: float  # in every category
+    recall: float  # in every category
+    mean_recall: float
+    at_target: int  # categories whose precision (and, separately, recall) reach TARGET
+    wrong_share: float  # of the praise, denial, news probes judged negative, and of sarcasm not
+    missed_share: float  # of the complaints not judged negative
+    blamed: int  # `kept` probes whose bank is blamed
 
 
-@pytest.fixture(scope="module")
-def results(probes: list[Probe]) -> list[Analysis]:
-    return analyse(probes)
+# Set A is what the rules were tuned on; set B was written apart and never tuned on, hence lower.
+LEVELS = {"A": Levels(0.8, 0.8, 0.9, 8, 0.3, 0.05, 2), "B": Levels(0.65, 0.45, 0.65, 1, 0.3, 0.2, 3)}
+PATHS = {"A": PROBES, "B": PROBES_B}
+SETS = list(PATHS)
+
+
+@pytest.fixture(scope="module", params=SETS)
+def probe_set(request: pytest.FixtureRequest) -> tuple[Levels, list[Probe], list[Analysis]]:
+    probes = load_probes(PATHS[request.param])
+    return LEVELS[request.param], probes, analyse(probes)
 
 
 def _of(kind: str, probes: list[Probe], results: list[Analysis]) -> list[tuple[Probe, Analysis]]:
     return [(p, r) for p, r in zip(probes, results, strict=True) if p.kind == kind]
 
 
-def test_probe_set_covers_every_category_and_phenomenon(probes: list[Probe]) -> None:
-    assert len(probes) >= 200 and len({p.text for p in probes}) == len(probes)
+@pytest.mark.parametrize("name, size, per_category", [("A", 200, 20), ("B", 150, 12)])
+def test_probe_set_covers_every_category_and_phenomenon(name: str, size: int, per_category: int) -> None:
+    probes = load_probes(PATHS[name])
+    assert len(probes) >= size and len({p.text for p in probes}) == len(probes)
     assert {c for p in probes for c in p.categories} == set(CATEGORY_LABELS)
-    kinds = {p.kind for p in probes}
-    assert {"negation", "thanks", "sarcasm", "kept"} <= kinds
-    assert all(sum(c in p.categories for p in probes) >= 20 for c in CATEGORY_LABELS)
+    assert {"negation", "thanks", "sarcasm", "kept", "neutral"} <= {p.kind for p in probes}
+    assert all(sum(c in p.categories for p in probes) >= per_category for c in CATEGORY_LABELS)
 
 
-@pytest.mark.parametrize("code", list(CATEGORY_LABELS))
-def test_category_precision_and_recall(code: str, probes: list[Probe], results: list[Analysis]) -> None:
-    got = figures(probes, results, [code])["categories"][code]
-    assert got["precision"] is not None and got["precision"] >= MIN_PRECISION, got
-    assert got["recall"] >= MIN_RECALL, got
+def test_the_sets_share_no_text() -> None:
+    assert not {p.text for p in load_probes(PROBES)} & {p.text for p in load_probes(PROBES_B)}
 
 
-def test_mean_recall_and_how_many_categories_meet_the_target(probes: list[Probe], results: list[Analysis]) -> None:
-    rows = figures(probes, results, list(CATEGORY_LABELS))["categories"].values()
-    assert sum(r["recall"] for r in rows) / len(rows) >= MIN_MEAN_RECALL
-    assert sum(r["precision"] >= TARGET for r in rows) >= 8 and sum(r["recall"] >= TARGET for r in rows) >= 2
+def test_category_precision_and_recall(probe_set: tuple[Levels, list[Probe], list[Analysis]]) -> None:
+    levels, probes, results = probe_set
+    rows = figures(probes, results, list(CATEGORY_LABELS))["categories"]
+    low = {code: r for code, r in rows.items()
+           if r["precision"] is None or r["precision"] < levels.precision or r["recall"] < levels.recall}
+    assert not low
+    assert sum(r["recall"] for r in rows.values()) / len(rows) >= levels.mean_recall
+    assert sum(r["precision"] >= TARGET for r in rows.values()) >= levels.at_target
+    assert sum(r["recall"] >= TARGET for r in rows.values()) >= levels.at_target
 
 
 @pytest.mark.parametrize("kind", ["thanks", "negation", "neutral"])
-def test_praise_denials_and_news_are_not_negative_and_carry_no_risk(kind: str, probes: list[Probe],
-                                                                   results: list[Analysis]) -> None:
+def test_praise_denials_and_news_are_not_negative_and_carry_no_risk(
+        kind: str, probe_set: tuple[Levels, list[Probe], list[Analysis]]) -> None:
+    levels, probes, results = probe_set
     rows = _of(kind, probes, results)
     wrong = [p.text for p, r in rows if r.polarity == "negative"]
-    assert len(wrong) <= len(rows) // 3, wrong
+    assert len(wrong) <= len(rows) * levels.wrong_share, wrong
     assert all(r.risk == 0 and r.categories == [] for p, r in rows if r.polarity != "negative")
 
 
-def test_complaints_are_negative(probes: list[Probe], results: list[Analysis]) -> None:
+def test_sarcasm_is_read_as_a_complaint(probe_set: tuple[Levels, list[Probe], list[Analysis]]) -> None:
+    levels, probes, results = probe_set
+    rows = _of("sarcasm", probes, results)
+    missed = [p.text for p, r in rows if r.polarity != "negative"]
+    assert len(missed) <= len(rows) * levels.wrong_share, missed
+
+
+def test_complaints_are_negative(probe_set: tuple[Levels, list[Probe], list[Analysis]]) -> None:
+    levels, probes, results = probe_set
     complaints = [(p, r) for p, r in zip(probes, results, strict=True) if p.categories and p.kind != "sarcasm"]
     missed = [p.text for p, r in complaints if r.polarity != "negative"]
-    assert len(missed) <= len(complaints) * 0.35, missed
+    assert len(missed) <= len(complaints) * levels.missed_share, missed
 
 
-def test_the_bank_where_money_was_kept_is_not_blamed(probes: list[Probe], results: list[Analysis]) -> None:
+def test_the_bank_where_money_was_kept_is_not_blamed(probe_set: tuple[Levels, list[Probe], list[Analysis]]) -> None:
+    levels, probes, results = probe_set
     rows = _of("kept", probes, results)
     blamed = [(p.text, r.negative_entities) for p, r in rows if set(r.negative_entities) - set(p.targets)]
-    assert len(blamed) <= len(rows) // 5, blamed  # the second round's model blamed the bank in 8 of 10
+    assert len(blamed) <= levels.blamed, blamed  # the second round's model blamed the bank in 8 of 10
 
 
 def test_malformed_probe_line_names_file_and_line(tmp_path: Path) -> None:
