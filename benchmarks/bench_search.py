@@ -283,26 +283,44 @@ def _bare(chunk: list[tuple[str, str]]) -> int:
     return sum(len(index_tokens(t)) + len(index_tokens(c)) for t, c in chunk)
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes have used so far (Linux /proc)."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def bench_write(pool: list[tuple[str, str]], n: int) -> None:
+    """Both rates, and the CPU each side spent per mention (the writing process, the segmenting
+    workers): on a machine busy with other work the rates swing, the CPU per mention much less."""
     mentions = list(corpus(pool, n, seed=77))
     pairs = [(m.title, m.content) for m in mentions]
     cores = len(os.sched_getaffinity(0))
     chunks = [pairs[i:i + 500] for i in range(0, n, 500)]
     with multiprocessing.get_context("spawn").Pool(cores) as workers:
         workers.map(_bare, chunks[:cores])  # start and load jieba first: not timed
-        started = time.perf_counter()
+        pids = [p.pid for p in workers._pool]
+        cpu, started = _cpu_seconds(pids), time.perf_counter()
         workers.map(_bare, chunks)
-        bare = n / (time.perf_counter() - started)
+        bare, bare_cpu = n / (time.perf_counter() - started), _cpu_seconds(pids) - cpu
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteStore(Path(tmp) / "w.db", tz=TZ)
         store.index_many(list(corpus(pool, 2000, seed=5, start=10 ** 9)))  # start the workers: not timed
-        started = time.perf_counter()
+        from yuqing import segment
+        pids = list(segment._pool._processes) if segment._pool else []
+        cpu, main_cpu, started = _cpu_seconds(pids), time.process_time(), time.perf_counter()
         for i in range(0, n, 5000):
             store.index_many(mentions[i:i + 5000])
         ours = n / (time.perf_counter() - started)
+        worker_cpu, main_cpu = _cpu_seconds(pids) - cpu, time.process_time() - main_cpu
         store.close()
     print(f"\nwrite {n:,} mentions on {cores} cores: index_many {ours:,.0f}/s, bare jieba {bare:,.0f}/s "
-          f"-> {ours / bare:.2f}x")
+          f"-> {ours / bare:.2f}x\n  CPU per mention: index_many {(main_cpu + worker_cpu) / n * 1e6:.0f} us "
+          f"(writer {main_cpu / n * 1e6:.0f}, workers {worker_cpu / n * 1e6:.0f}), "
+          f"bare jieba {bare_cpu / n * 1e6:.0f} us "
+          f"-> {bare_cpu / (main_cpu + worker_cpu):.2f}x")
 
 
 def bench_start(cache: Path, repeat: int) -> None:

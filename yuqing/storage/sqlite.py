@@ -276,29 +276,102 @@ def _corrected(stored: dict[str, Any], row: _Row) -> _Row:
     return _row(m, json.dumps(m.to_dict(), ensure_ascii=False, allow_nan=False), row.title_seg, row.body_seg)
 
 
-def _delete(db: sqlite3.Connection, rowid: int) -> None:
+def _delete(db: sqlite3.Connection, rowids: Iterable[int]) -> None:
+    params = [(rowid,) for rowid in sorted(rowids)]  # in rowid order: see `_insert_many`
     for sql in ("DELETE FROM mentions WHERE rowid = ?", "DELETE FROM mention_docs WHERE rowid = ?",
                 "DELETE FROM mention_index WHERE rowid = ?", "DELETE FROM mention_labels WHERE mention_rowid = ?"):
-        db.execute(sql, (rowid,))
+        db.executemany(sql, params)
 
 
-def _insert(db: sqlite3.Connection, row: _Row, rowid: int | None = None) -> int:
-    """Insert `row`, at `rowid` or at the next free id of its millisecond; its rowid."""
-    if rowid is None:
-        base = row.ms * ROWIDS_PER_MS
-        last = db.execute("SELECT max(rowid) FROM mentions WHERE rowid >= ? AND rowid < ?",
-                          (base, base + ROWIDS_PER_MS)).fetchone()[0]
-        rowid = base if last is None else last + 1
-        while rowid >= base + ROWIDS_PER_MS and db.execute("SELECT 1 FROM mentions WHERE rowid = ?",
-                                                            (rowid,)).fetchone():  # a full millisecond spills over
-            rowid += 1
-    db.execute("INSERT INTO mentions VALUES (?, ?, ?, ?, ?, ?, ?)",
-               (rowid, row.id, row.source, row.polarity, row.published_ts, row.risk, row.group_id))
-    db.execute("INSERT INTO mention_docs VALUES (?, ?)", (rowid, row.doc))
-    db.execute("INSERT INTO mention_index (rowid, title, body, tags) VALUES (?, ?, ?, ?)",
-               (rowid, row.title_seg, row.body_seg, row.tags))
-    db.executemany("INSERT INTO mention_labels VALUES (?, ?, ?)", [(k, v, rowid) for k, v in row.labels])
-    return rowid
+def _allocate(db: sqlite3.Connection, rows: Sequence[_Row], wanted: Sequence[int | None]) -> list[int]:
+    """A rowid for each row: the one wanted, else the next free one of its millisecond after those
+    stored (one query for all the milliseconds), neither wanted nor given to an earlier row; a full
+    millisecond spills over into the next."""
+    taken = {rowid for rowid in wanted if rowid is not None}
+    bases = sorted({row.ms * ROWIDS_PER_MS for row, rowid in zip(rows, wanted, strict=True) if rowid is None})
+    free: dict[int, int] = {}
+    if bases:
+        found = db.execute("SELECT value, (SELECT max(rowid) FROM mentions WHERE rowid >= value AND rowid < value + ?) "
+                           "FROM json_each(?)", (ROWIDS_PER_MS, json.dumps(bases)))
+        free = {base: base if last is None else last + 1 for base, last in found}
+    out = []
+    for row, rowid in zip(rows, wanted, strict=True):
+        if rowid is None:
+            base = row.ms * ROWIDS_PER_MS
+            rowid = free[base]
+            while rowid in taken or rowid >= base + ROWIDS_PER_MS and db.execute(
+                    "SELECT 1 FROM mentions WHERE rowid = ?", (rowid,)).fetchone():
+                rowid += 1
+            free[base] = rowid + 1
+            taken.add(rowid)
+        out.append(rowid)
+    return out
+
+
+def _insert_many(db: sqlite3.Connection, rows: Sequence[_Row], wanted: Sequence[int | None] | None = None) -> list[int]:
+    """Insert `rows`, each at its `wanted` rowid or at the next free id of its millisecond; their rowids.
+    One statement per table for all of them, in rowid order: FTS5 writes its pending terms out as a
+    new segment whenever a write's rowid is below the one before, so a chunk in time order makes one
+    segment (two with updates: the deletes, then the inserts) where rows in arrival order made one
+    every other row, and FTS5 then spent the write merging them."""
+    rowids = _allocate(db, rows, wanted or [None] * len(rows))
+    placed = sorted(zip(rowids, rows, strict=True), key=lambda pair: pair[0])
+    db.executemany("INSERT INTO mentions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   [(rowid, r.id, r.source, r.polarity, r.published_ts, r.risk, r.group_id) for rowid, r in placed])
+    db.executemany("INSERT INTO mention_docs VALUES (?, ?)", [(rowid, r.doc) for rowid, r in placed])
+    db.executemany("INSERT INTO mention_index (rowid, title, body, tags) VALUES (?, ?, ?, ?)",
+                   [(rowid, r.title_seg, r.body_seg, r.tags) for rowid, r in placed])
+    db.executemany("INSERT INTO mention_labels VALUES (?, ?, ?)",
+                   [(k, v, rowid) for rowid, r in placed for k, v in r.labels])
+    return rowids
+
+
+def _insert(db: sqlite3.Connection, row: _Row) -> int:
+    """Insert one row at the next free id of its millisecond; its rowid."""
+    return _insert_many(db, [row])[0]
+
+
+def _upsert(db: sqlite3.Connection, rows: Sequence[_Row], report: IndexReport) -> list[int]:
+    """Write `rows` over the stored mentions of the same ids, in order (a later copy of an id in
+    `rows` is written over the earlier one); the rowids deleted and inserted."""
+    changed: list[int] = []
+    start = 0
+    while start < len(rows):  # runs of distinct ids: each run's stored rows are looked up at once
+        seen: set[str] = set()
+        end = start
+        while end < len(rows) and rows[end].id not in seen:
+            seen.add(rows[end].id)
+            end += 1
+        changed += _upsert_distinct(db, rows[start:end], report)
+        start = end
+    return changed
+
+
+def _upsert_distinct(db: sqlite3.Connection, rows: Sequence[_Row], report: IndexReport) -> list[int]:
+    # The stored document only when it carries corrections: the one case that changes what is written.
+    stored = {i: (rowid, doc) for i, rowid, doc in db.execute(
+        "SELECT m.id, m.rowid, CASE WHEN json_array_length(d.doc, '$.corrections') > 0 THEN d.doc END "
+        "FROM mentions m JOIN mention_docs d ON d.rowid = m.rowid WHERE m.id IN (SELECT value FROM json_each(?))",
+        (json.dumps([row.id for row in rows], ensure_ascii=False),))}
+    written: list[_Row] = []
+    wanted: list[int | None] = []
+    deleted: list[int] = []
+    for row in rows:
+        old = stored.get(row.id)
+        if old is None:
+            report.created += 1
+            wanted.append(None)
+        else:
+            rowid, doc = old
+            if doc:
+                row = _corrected(json.loads(doc), row)
+            deleted.append(rowid)
+            # Same millisecond: the same place in time order (a replay changes no rowid).
+            wanted.append(rowid if rowid // ROWIDS_PER_MS == row.ms else None)
+            report.updated += 1
+        written.append(row)
+    _delete(db, deleted)
+    return deleted + _insert_many(db, written, wanted)
 
 
 def _log(db: sqlite3.Connection, rowids: Iterable[int]) -> None:
@@ -512,33 +585,9 @@ class SqliteStore:
             report.failed.extend(r for r in prepared if not isinstance(r, _Row))
             with self._errors(f"write {len(rows)} mentions") as db:
                 db.execute("BEGIN IMMEDIATE")
-                changed: list[int] = []
-                for row in rows:
-                    changed += self._upsert(db, row, report)
-                _log(db, changed)
+                _log(db, _upsert(db, rows, report))
                 db.execute("COMMIT")
         return report
-
-    @staticmethod
-    def _upsert(db: sqlite3.Connection, row: _Row, report: IndexReport) -> list[int]:
-        """The rowids deleted and inserted."""
-        # The stored document only when it carries corrections: the one case that changes what is written.
-        old = db.execute("SELECT m.rowid, CASE WHEN json_array_length(d.doc, '$.corrections') > 0 THEN d.doc END "
-                         "FROM mentions m JOIN mention_docs d ON d.rowid = m.rowid WHERE m.id = ?",
-                         (row.id,)).fetchone()
-        keep, changed = None, []
-        if old and old[1]:
-            row = _corrected(json.loads(old[1]), row)
-        if old:
-            _delete(db, old[0])
-            changed.append(old[0])
-            # Same millisecond: the same place in time order (a replay changes no rowid).
-            keep = old[0] if old[0] // ROWIDS_PER_MS == row.ms else None
-            report.updated += 1
-        else:
-            report.created += 1
-        changed.append(_insert(db, row, keep))
-        return changed
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -859,8 +908,7 @@ class SqliteStore:
                 db.execute("BEGIN IMMEDIATE")
                 rowids = [r for r, in db.execute("SELECT rowid FROM mentions WHERE published_ts < ? LIMIT ?",
                                                  (cutoff, PRUNE_BATCH))]
-                for rowid in rowids:
-                    _delete(db, rowid)
+                _delete(db, rowids)
                 _log(db, rowids)
                 n = len(rowids)
                 db.execute("COMMIT")

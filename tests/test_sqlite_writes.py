@@ -1,0 +1,94 @@
+"""The SQLite store's write path: a batch is looked up, deleted and inserted table by table, in
+rowid order. What the row-at-a-time upsert guaranteed still holds: a later copy of an id in the
+same batch wins and keeps a person's corrections, mentions of one millisecond get distinct rowids
+in arrival order, and a replay changes no rowid."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.conftest import SHANGHAI
+from tests.test_store_contract import T0, find, ids, mention
+from yuqing.storage.sqlite import SqliteStore
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = SqliteStore(tmp_path / "s.db", tz=SHANGHAI)
+    yield s
+    s.close()
+
+
+def rowids(store: SqliteStore) -> dict[str, int]:
+    return {i: r for r, i in store._db.execute("SELECT rowid, id FROM mentions")}
+
+
+def intact(store: SqliteStore) -> None:
+    """FTS5's own check that the index matches its content (raises when it does not)."""
+    store._db.execute("INSERT INTO mention_index (mention_index, rank) VALUES ('integrity-check', 1)")
+
+
+def at(m, milliseconds: int):
+    m.published_at = T0 + timedelta(milliseconds=milliseconds)
+    return m
+
+
+def test_a_batch_holding_an_id_twice_writes_the_later_copy_once(store):
+    first = mention(1, "信用卡", "遭到暴力催收", polarity="negative")
+    later = mention(1, "信用卡", "服务态度很好", polarity="positive", hours=2)
+    report = store.index_many([first, mention(2, "理财", "理财亏损"), later])
+    assert (report.created, report.updated) == (2, 1)
+    assert store.count() == 2
+    assert store.get(first.id).content == "服务态度很好"
+    assert ids(find(store, "暴力")) == []
+    assert ids(find(store, "态度", polarity="positive")) == [1]
+    intact(store)
+
+
+def test_copies_in_one_batch_keep_a_stored_correction(store):
+    corrected = mention(1, "信用卡", "遭到暴力催收", polarity="negative",
+                        corrections=[{"by": "王五", "at": "2026-03-02T10:00:00+08:00", "note": "",
+                                      "before": {"polarity": "neutral"}, "after": {"polarity": "negative"}}],
+                        model_analysis={"polarity": "neutral"})
+    store.index_many([corrected])
+    recrawled = [mention(1, "信用卡", "遭到暴力催收", polarity="positive"),
+                 mention(1, "信用卡", "遭到暴力催收", polarity="neutral")]
+    assert store.index_many(recrawled).updated == 2
+    stored = store.get(corrected.id)
+    assert stored.polarity == "negative"
+    assert stored.model_analysis == {"polarity": "neutral"}
+    assert len(stored.corrections) == 1
+    assert ids(find(store, corrected_only=True)) == [1]
+    intact(store)
+
+
+def test_mentions_of_one_millisecond_get_the_rowids_one_at_a_time_would_give(tmp_path, monkeypatch):
+    monkeypatch.setattr("yuqing.storage.sqlite.ROWIDS_PER_MS", 4)  # a millisecond is full after four
+    batch = [at(mention(i, "催收", f"第{i}条"), 0) for i in range(6)]
+    batch += [at(mention(10 + i, "催收", f"后来{i}"), 1) for i in range(3)]
+    batch += [at(mention(20 + i, "催收", f"更早{i}"), -5) for i in range(2)]
+    together, alone = SqliteStore(tmp_path / "a.db", tz=SHANGHAI), SqliteStore(tmp_path / "b.db", tz=SHANGHAI)
+    together.index_many(batch)
+    for m in batch:
+        alone.index_many([m])
+    assert rowids(together) == rowids(alone)
+    assert len(set(rowids(together).values())) == len(batch)
+    assert find(together, "催收").total == len(batch)
+    intact(together)
+    together.close()
+    alone.close()
+
+
+def test_a_replayed_batch_keeps_every_rowid_and_moves_a_changed_time(store):
+    batch = [at(mention(i, "催收", f"第{i}条"), i % 3) for i in range(12)]
+    store.index_many(batch)
+    before = rowids(store)
+    moved = at(mention(5, "催收", "第5条"), 10_000)
+    report = store.index_many([*batch[:5], moved, *batch[6:]])
+    assert (report.created, report.updated) == (0, 12)
+    after = rowids(store)
+    assert {i: r for i, r in after.items() if i != moved.id} == {i: r for i, r in before.items() if i != moved.id}
+    assert after[moved.id] > max(before.values())
+    assert ids(find(store, "催收", limit=1, sort="time")) == [5]
+    intact(store)
