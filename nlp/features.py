@@ -106,9 +106,9 @@ def complaint_features(keywords: Sequence[str], codes: Sequence[str]) -> list[st
 
 # Where a text names an institution only as the place money was kept or moved through, or as the
 # name a fraudster used: `在Ｅ存的钱被甲公司骗走`, `从Ｅ账户转给`, `冒充Ｅ客服`.
-_HOLDING = re.compile(f"(?:冒充|假冒|自称|存在|存入|在|从|用|的){PLACEHOLDER}"
-                      f"(?:存|取|贷款|的存款|的定期|的养老钱|的钱|的卡|卡里|账户|的账户|客服|工作人员|的客服)"
-                      f"|(?:冒充|假冒|自称){PLACEHOLDER}")
+_HOLDING = re.compile(f"(?:冒充|假冒|自称|存在|存入|在|从|用|的|把|通过|向){PLACEHOLDER}(?:[、和与]{OTHER})*等?"
+                      f"(?:存|取|贷款|网银|手机银行|柜台|的存款|的定期|的养老钱|的钱|的卡|卡里|卡|账户|的账户|"
+                      f"客服|工作人员|的客服)|(?:冒充|假冒|自称){PLACEHOLDER}|{OTHER}[、和与]{PLACEHOLDER}等?(?:账户|的账户|卡)")
 
 
 def only_holds_money(text: str, entity: str, entities: Sequence[str]) -> bool:

@@ -11,7 +11,7 @@ import pytest
 
 from nlp import CATEGORY_LABELS, Analysis, AnalysisInput, Analyzer, analyze_jsonl
 from nlp.categories import CategoryRules
-from nlp.features import NAME, prepare
+from nlp.features import NAME, only_holds_money, prepare
 from nlp.keywords import top_keywords
 from nlp.linear import LinearModel
 from nlp.negation import negated_mask
@@ -222,6 +222,17 @@ def test_target_is_not_the_bank_holding_the_money(analyzer: Analyzer) -> None:
     assert result.negative_entities == ["甲公司"]
     impersonated = one(analyzer, "骗子冒充工商银行客服，骗我把存款转到所谓的安全账户", ["工商银行"])
     assert impersonated.polarity == "negative" and impersonated.negative_entities == []
+
+
+@pytest.mark.parametrize("text, holds", [
+    ("骗子让我把工商银行卡里的钱转出去，说是安全账户", True),
+    ("他从工商银行、建设银行等账户转走了十几万给甲公司", True),
+    ("通过工商银行网银转给了甲公司的所谓理财经理", True),
+    ("工商银行乱扣我的年费，打客服也没人管", False),
+])
+def test_the_bank_named_only_as_where_money_was_kept(text: str, holds: bool) -> None:
+    entities = ["工商银行", "建设银行", "甲公司"]
+    assert only_holds_money(text, "工商银行", [e for e in entities if e in text]) is holds
 
 
 def _most_learnt_name() -> str:
