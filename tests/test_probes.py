@@ -1,9 +1,10 @@
-"""The complaint probe sets (tests/fixtures/complaint_probes.jsonl, set A, and complaint_probes_b.jsonl,
-set B; see nlp/probes.py) through the shipped analyzer: the per-category figures the model card
+"""The complaint probe sets (tests/fixtures/complaint_probes.jsonl, set A, complaint_probes_c.jsonl,
+set C, and complaint_probes_b.jsonl, set B; see nlp/probes.py) through the shipped analyzer: the per-category figures the model card
 reports, and the behaviours a reader notices at once (praise, denials and the bank where the money
 was kept are not complaints)."""
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nlp import CATEGORY_LABELS, Analysis
-from nlp.probes import PROBES, PROBES_B, Probe, analyse, figures, load_probes
+from nlp.probes import PROBES, PROBES_B, PROBES_C, Probe, analyse, figures, load_probes
 
 TARGET = 0.85  # the issue's target for per-category precision and recall
 
@@ -31,8 +32,8 @@ class Levels:
 
 # Set A is what the rules were tuned on; set B was written apart and never tuned on, hence lower.
 LEVELS = {"A": Levels(0.8, 0.8, 0.9, 8, 0.3, 0.05, 1), "B": Levels(0.65, 0.45, 0.65, 1, 0.3, 0.2, 1)}
-PATHS = {"A": PROBES, "B": PROBES_B}
-SETS = list(PATHS)
+PATHS = {"A": PROBES, "B": PROBES_B, "C": PROBES_C}
+SETS = list(LEVELS)
 
 
 @pytest.fixture(scope="module", params=SETS)
@@ -45,7 +46,7 @@ def _of(kind: str, probes: list[Probe], results: list[Analysis]) -> list[tuple[P
     return [(p, r) for p, r in zip(probes, results, strict=True) if p.kind == kind]
 
 
-@pytest.mark.parametrize("name, size, per_category", [("A", 200, 20), ("B", 150, 12)])
+@pytest.mark.parametrize("name, size, per_category", [("A", 200, 20), ("B", 150, 12), ("C", 200, 15)])
 def test_probe_set_covers_every_category_and_phenomenon(name: str, size: int, per_category: int) -> None:
     probes = load_probes(PATHS[name])
     assert len(probes) >= size and len({p.text for p in probes}) == len(probes)
@@ -55,7 +56,8 @@ def test_probe_set_covers_every_category_and_phenomenon(name: str, size: int, pe
 
 
 def test_the_sets_share_no_text() -> None:
-    assert not {p.text for p in load_probes(PROBES)} & {p.text for p in load_probes(PROBES_B)}
+    texts = [{p.text for p in load_probes(path)} for path in (PROBES, PROBES_B, PROBES_C)]
+    assert not any(a & b for a, b in itertools.combinations(texts, 2))
 
 
 def test_category_precision_and_recall(probe_set: tuple[Levels, list[Probe], list[Analysis]]) -> None:
