@@ -1,7 +1,7 @@
 """The complaint probe sets (tests/fixtures/complaint_probes.jsonl, set A, complaint_probes_c.jsonl,
-set C, and complaint_probes_b.jsonl, set B; see nlp/probes.py) through the shipped analyzer: the per-category figures the model card
-reports, and the behaviours a reader notices at once (praise, denials and the bank where the money
-was kept are not complaints)."""
+set C, and complaint_probes_b.jsonl, set B; see nlp/probes.py) through the shipped analyzer: the
+per-category figures the model card reports, and the behaviours a reader notices at once (praise,
+denials and the bank where the money was kept are not complaints)."""
 from __future__ import annotations
 
 import itertools
