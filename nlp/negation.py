@@ -22,18 +22,19 @@ SCOPE_CHARS = 6
 
 # Longer cues first so `并未` wins over `未`. A bare `不`/`无`/`非` is a cue only when it does not
 # begin a word that is itself negative (不良, 不法, 无法, 非法 ...): those words are the complaint;
-# nor is the 不 of a rhetorical 不就是 (这不就是诈骗吗 affirms), nor 没能 (failed to).
+# nor is the 不 of a rhetorical 不就是 (这不就是诈骗吗 affirms), nor 没能 (failed to), nor 不到 (不到位 is
+# "inadequate", 不到一个月 "within a month": neither denies what follows).
 _CUES = re.compile(
     r"(?:并不是|并不|不是|不存在|不属于|不涉及|不会|并未|从未|未曾|尚未|并非|绝非|没有|没(?!能)|未|否认|辟谣|澄清|"
-    r"不(?![良法满好当实足少利公力佳妥对便就真过给让予放])|无(?![法良力奈理故])|非(?![法常要])|别)"
+    r"不(?![良法满好当实足少利公力佳妥对便就真过给让予放到])|无(?![法良力奈理故])|非(?![法常要])|别)"
 )
-# A 不是 or 不能 whose sentence ends as a question (…吗, …是什么) is rhetorical: it affirms.
-_RHETORICAL = re.compile(r"[^。！？!?\n]{0,24}?(?:吗|么|嘛|是什么)(?:[。！？!?\n]|$)")
+# A 不是 or 不能 whose sentence ends as a question (…吗, …是什么, 不是…还能是谁) is rhetorical: it affirms.
+_RHETORICAL = re.compile(r"[^。！？!?\n]{0,24}?(?:吗|么|嘛|是什么|还能是[^。！？!?\n]{0,3})(?:[。！？!?\n]|$)")
 # Longer than a negation's scope: thanks often name who helped before what was stopped.
 SHIELD_CHARS = 12
 # 提醒 of an alert (短信提醒, 到期提醒) is a service, not a warning.
 _SHIELDS = re.compile(r"拦下|拦截|堵截|截住|识破|防范|谨防|提防|警惕|反诈|防骗|挽回|追回|(?<![信息期])提醒|"
-                      r"感谢|多亏|幸亏|幸好|好在|点赞|不然|要不然|要不是|差点|险些")
+                      r"感谢|多亏|幸亏|幸好|好在|点赞|点个赞|不然|要不然|要不是|差点|险些")
 _STOP = re.compile(r"[,.!?;:，。！？；：、\s\n()（）\"“”]")
 
 
