@@ -157,7 +157,8 @@ _DENIAL_OR_QUESTION = re.compile(r"辟谣|澄清|不属实|不实|谣言|造谣|
 # A text about preventing or warning of a fraud (拦截, 识破, 警惕, 防范) names the fraud it stopped,
 # unless it also names its victims (已有十几人上当 … 提醒): then it reports a fraud that happened.
 _PREVENTION = re.compile(r"拦下|拦截|堵截|识破|防范|谨防|提防|警惕|反诈|防骗|提醒")
-_VICTIMS = re.compile(r"上当|被骗|受骗|骗走|骗光|受害")
+_VICTIMS = re.compile(r"(?:已有|已经有|多名|多位|多人|不少人|数十|几十|十几)[^，。,]{0,8}(?:上当|被骗|受骗|受害)|"
+                      r"受害人|被骗走|骗光")
 # Thanks or praise in the writer's own words (感谢…帮我拦下, 点赞, 暖心): with no complaint keyword
 # outside a shield it counts against "negative" (see `assess`) — neither training file has thanks,
 # and the news model reads the fraud a teller stopped (公检法, 报警) as news of a fraud.

@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from nlp import CATEGORY_LABELS, Analysis
+from nlp.categories import CategoryRules
+from nlp.negation import negated_mask
+from nlp.normalize import normalize
 from nlp.probes import PROBES, PROBES_B, PROBES_C, Probe, analyse, figures, load_probes
 
 TARGET = 0.85  # the target for per-category precision and recall
@@ -31,7 +34,11 @@ class Levels:
 
 
 # Set A is what the rules were tuned on; set B was written apart and never tuned on, hence lower.
-LEVELS = {"A": Levels(0.8, 0.8, 0.9, 8, 0.3, 0.05, 1), "B": Levels(0.65, 0.45, 0.65, 1, 0.3, 0.2, 1)}
+# Set C was written for the third round before its rules changed and is tuned on with set A; its
+# denials are the model's weak spot (7 of 16 read as negative: the news model reads a rumour denied as
+# the rumour).
+LEVELS = {"A": Levels(0.8, 0.8, 0.9, 8, 0.3, 0.05, 1), "B": Levels(0.65, 0.5, 0.7, 1, 0.3, 0.15, 1),
+          "C": Levels(0.7, 0.7, 0.85, 6, 0.45, 0.08, 2)}
 PATHS = {"A": PROBES, "B": PROBES_B, "C": PROBES_C}
 SETS = list(LEVELS)
 
@@ -108,3 +115,27 @@ def test_malformed_probe_line_names_file_and_line(tmp_path: Path) -> None:
     bad.write_text(json.dumps(row) + "\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"probes.jsonl:1: 'categories' must be a list"):
         load_probes(bad)
+
+
+@pytest.mark.parametrize("text, codes", [
+    ("该行因催收管理不到位被监管约谈", ["penalty"]),  # 不到位 is "inadequate", no negation
+    ("骗子什么都知道，这不是你们泄露的还能是谁", ["data_leak"]),  # rhetorical: it affirms
+    ("求问：提前还款要收违约金吗", []),  # a question
+    ("网传该行理财暴雷，银行回应称产品均正常兑付", []),  # a statement that all runs normally denies
+])
+def test_general_rules_of_the_third_round(text: str, codes: list[str]) -> None:
+    rules = CategoryRules()
+    clean = normalize(text)
+    words, _ = rules.assess(clean, negated_mask(clean), 0.5)
+    assert rules.codes(words) == codes
+
+
+@pytest.mark.parametrize("text, fraud", [
+    ("有人冒充信贷员收取保证金，已有十几位村民上当，该行提醒切勿相信", True),  # a report that names victims
+    ("该行提醒：有人冒充信贷员收取保证金，谨防上当", False),  # a warning
+])
+def test_a_warning_counts_its_fraud_only_when_it_names_victims(text: str, fraud: bool) -> None:
+    rules = CategoryRules()
+    clean = normalize(text)
+    words, evidence = rules.assess(clean, negated_mask(clean), 0.5)
+    assert ("fraud" in rules.codes(words)) == fraud and (evidence > 0) == fraud
