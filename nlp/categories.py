@@ -177,14 +177,20 @@ _COMPLAINT_REGISTER = re.compile(r"我|俺|本人|投诉|维权|求助|曝光|�
 NEWS_SHARE = 0.3
 # A category that explains another when both are found: a fine is reported with its cause (因销售误导
 # 被罚), a fraud with what it did to the victims (跑路, 拿不回), a collector's threats with the
-# borrower's own arrears (逾期) or a fake court (法院), a leak with the fraud or the calls it fed.
-# The post is about the first.
+# borrower's own arrears (逾期), a fake court (法院) or the cards they threaten to freeze, a leak
+# with the fraud or the calls it fed; a platform that cannot pay out (取不出, 提现失败) and whose
+# managers cannot be reached is a default, a charge taken from the card (被扣了年费) is a fee, and
+# the slow handling of a frozen or stolen account is the account's problem. The post is about the
+# first.
 _EXPLAINS: dict[str, frozenset[str]] = {
     "penalty": frozenset(_BUILTIN) - {"penalty"},
     "fraud": frozenset({"default", "mis_selling", "fees", "account_funds"}),
-    "debt_collection": frozenset({"default", "fraud", "contract"}),
+    "debt_collection": frozenset({"default", "fraud", "contract", "account_funds"}),
     "mis_selling": frozenset({"default"}),
     "data_leak": frozenset({"fraud", "debt_collection"}),
+    "default": frozenset({"account_funds", "service"}),
+    "fees": frozenset({"account_funds"}),
+    "account_funds": frozenset({"service"}),
 }
 # Words that are mostly context in complaints of another kind (a fee in a contract dispute, a
 # queue in a default, a loss in a margin call), or that stock forums use of prices and themes

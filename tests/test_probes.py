@@ -139,3 +139,13 @@ def test_a_warning_counts_its_fraud_only_when_it_names_victims(text: str, fraud:
     clean = normalize(text)
     words, evidence = rules.assess(clean, negated_mask(clean), 0.5)
     assert ("fraud" in rules.codes(words)) == fraud and (evidence > 0) == fraud
+
+
+@pytest.mark.parametrize("text, codes", [
+    ("平台逾期三个月了，钱取不出来，客服电话打不通", ["default"]),  # not account_funds, not service
+    ("没激活的卡被扣了年费", ["fees"]),  # the charge taken is the fee
+    ("卡被盗刷，客服推来推去", ["account_funds"]),  # the slow handling is the account's problem
+    ("催收说不还就冻结我的银行卡", ["debt_collection"]),  # the collector's threat
+])
+def test_the_symptom_is_explained_by_its_cause(text: str, codes: list[str]) -> None:
+    assert CategoryRules().find(normalize(text)) == codes
