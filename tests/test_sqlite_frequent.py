@@ -12,9 +12,9 @@ import pytest
 
 from tests.conftest import SHANGHAI
 from tests.test_store_contract import T0, find, mention
-from yuqing.query import Term, parse
+from yuqing.query import parse
 from yuqing.storage.base import SearchRequest
-from yuqing.storage.sqlite import _ROWID_RANGE, SqliteStore, _fts, _match
+from yuqing.storage.sqlite import _ROWID_RANGE, SqliteStore, _match
 from yuqing.storage.sqlite_columns import Columns, text_match
 
 PHRASES = ["银行网点排队太久", "招商银行信用卡", "暴力催收电话", "理财产品亏损", "客服态度差投诉", "平安银行贷款",
@@ -112,57 +112,6 @@ def test_a_new_store_reads_the_bits_from_the_snapshot(two, monkeypatch):
     agrees(other)
     assert [find(other, q, limit=1000).total for q in QUERIES] != expected  # the ten new ones are found
     other.close()
-
-
-# Phrases of frequent words: found from their bits less the rows FTS5 finds the words apart in.
-# 网点 and 信用卡 stand in one mention both next to each other and apart, or in title and body.
-BIT_PHRASES = ['"网点 信用卡"', '"信用卡 网点"', '"银行 网点"', '"网点 信用卡" source:weibo', '"网点 信用卡" -催收']
-
-
-def same_phrases_as_fts5(store):
-    """Each phrase finds FTS5's rows in FTS5's order (bm25, then newest), and not only because
-    every mention with both words has them next to each other."""
-    apart = 0
-    with store._errors("check") as db, store._snapshot(db) as cols:
-        assert {text_match("网点"), text_match("信用卡"), text_match("银行")} <= set(cols.terms.names)
-    for query in BIT_PHRASES:
-        request = SearchRequest(query=parse(query), limit=1000)
-        found = store.search(request)
-        assert {h.mention.url for h in found.hits} == urls(store, _match(request)), query
-        assert found.total == len(found.hits), query
-    for words in ("网点 信用卡", "银行 网点"):
-        with store._errors("check") as db:
-            ranked = [u for u, in db.execute(
-                "SELECT json_extract(d.doc, '$.url') FROM mention_index i JOIN mention_docs d ON d.rowid = i.rowid "
-                "WHERE mention_index MATCH ? ORDER BY i.rank, i.rowid DESC", (_fts(Term(words)),))]
-            both = " AND ".join(text_match(w) for w in words.split())
-            apart += db.execute("SELECT count(*) FROM mention_index WHERE mention_index MATCH ?",
-                                (f"({both}) NOT {_fts(Term(words))}",)).fetchone()[0]
-        assert [h.mention.url for h in find(store, f'"{words}"', limit=1000).hits] == ranked, words
-    assert apart > 0
-
-
-def test_a_phrase_of_frequent_words_follows_another_connections_writes(two, monkeypatch):
-    reader, writer = two
-    called = []
-    real = SqliteStore._phrase_mask
-    monkeypatch.setattr(SqliteStore, "_phrase_mask", lambda *a: called.append(a[3]) or real(*a))
-    same_phrases_as_fts5(reader)
-    assert called  # the bits path answered
-    monkeypatch.setattr("yuqing.storage.sqlite_columns.RELOAD_SHARE", 10)  # merged, never reloaded
-    writer.index_many(corpus(40, seed=2, start=300))
-    same_phrases_as_fts5(reader)
-    old = corpus(300, seed=1)
-    near = next(m for m in old if "网点排队太久，招商银行信用卡" not in m.content and "网点" in m.content)
-    near.content += "，网点信用卡"  # the words now next to each other too
-    far = next(m for m in old if "网点排队太久，招商银行信用卡" in m.content)
-    far.title, far.content = "网点", "信用卡"  # only apart: title and body
-    writer.index_many([near, far])
-    assert far.url not in {h.mention.url for h in find(reader, '"网点 信用卡"', limit=1000).hits}
-    assert near.url in {h.mention.url for h in find(reader, '"网点 信用卡"', limit=1000).hits}
-    same_phrases_as_fts5(reader)
-    assert writer.prune(T0 + timedelta(hours=100)) == 100
-    same_phrases_as_fts5(reader)
 
 
 def test_no_word_gets_a_bit_in_a_small_store(tmp_path):

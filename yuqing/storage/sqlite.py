@@ -699,17 +699,14 @@ class SqliteStore:
         with self._lock:
             self._fts_cache.clear()
 
-    def _fts_mask(self, db: sqlite3.Connection, cols: Columns, match: str, low: int, high: int,
-                  words: Sequence[str] = ()) -> Mask:
-        """The positions an FTS5 expression matches (`words`: those of the phrase it is, if it is
-        one): a frequent word's bit in the columns, else FTS5's answer. The last few of those are
-        kept until the store changes: paging, sorting or faceting one search again asks FTS5 nothing."""
+    def _fts_mask(self, db: sqlite3.Connection, cols: Columns, match: str, low: int, high: int) -> Mask:
+        """The positions an FTS5 expression matches: a frequent word's bit in the columns, else
+        FTS5's answer. The last few of those are kept until the store changes: paging, sorting or
+        faceting one search again asks FTS5 nothing."""
         key = (match, low, high)
         cached = self._fts_cache.get(key)
         if cached is None or cached[0] != cols.seq:
             frequent = cols.term(match)
-            if frequent is None and len(words) > 1:
-                frequent = self._phrase_mask(db, cols, match, low, high, words)
             mask = cols.of_rowids(self._rowids(db, match, low, high)) if frequent is None else frequent
             mask.flags.writeable = False  # shared by the searches that hit the cache
             cached = (cols.seq, mask)
@@ -720,26 +717,13 @@ class SqliteStore:
             self._fts_cache[key] = self._fts_cache.pop(key)  # most recently used last
         return cached[1]
 
-    def _phrase_mask(self, db: sqlite3.Connection, cols: Columns, match: str, low: int, high: int,
-                     words: Sequence[str]) -> Mask | None:
-        """The positions phrase `match` of `words` matches when every word is frequent (None
-        otherwise): the rows with all of their bits, less those FTS5 finds them in but apart. FTS5
-        walks the same doclists either way, but prints (and the columns look up) only those few
-        rowids, not every match's."""
-        bits = [b for b in (cols.term(text_match(w)) for w in words) if b is not None]
-        if len(bits) < len(words):
-            return None
-        apart = f"({' AND '.join(text_match(w) for w in words)}) NOT {match}"
-        return np.logical_and.reduce(bits) & ~cols.of_rowids(self._rowids(db, apart, low, high))
-
     def _node(self, db: sqlite3.Connection, cols: Columns, node: Node, low: int, high: int) -> Mask:
         """The positions `node` matches (only those between rowids `low` and `high` are exact).
         Text alone (terms, their ORs, and their NOTs beside a term) is one FTS5 expression:
         FTS5 intersects doclists faster than masks of every word's matches are built. A frequent
         word's bit is faster still: it stays out of the expression."""
-        if isinstance(node, Term):
-            return self._fts_mask(db, cols, _fts(node), low, high, query_tokens(node.text))
-        if isinstance(node, (And, Or)) and _text(node) and not any(_frequent(cols, item) for item in node.items):
+        if isinstance(node, Term) or (isinstance(node, (And, Or)) and _text(node)
+                                      and not any(_frequent(cols, item) for item in node.items)):
             return self._fts_mask(db, cols, _fts(node), low, high)
         if isinstance(node, Field):
             if node.name in ("source", "polarity"):
