@@ -34,7 +34,7 @@ from elasticsearch.helpers import streaming_bulk
 
 import index_config
 from yuqing.config import ElasticsearchConfig
-from yuqing.highlight import highlight
+from yuqing.highlight import highlighter
 from yuqing.model import CORRECTABLE, Mention, keep_corrections
 from yuqing.query import And, Field, Node, Not, Or, Term
 from yuqing.segment import index_tokens, near_distance, query_tokens
@@ -496,10 +496,10 @@ class ElasticsearchStore:
                 found, pit = self._search_after(body, after)
                 more = len(found["hits"]["hits"]) > request.limit
         page = found["hits"]["hits"][:request.limit]
-        hits = []
+        hits, mark = [], highlighter(request.query)
         for h in page:
             m = self._mention(h["_source"])
-            hits.append(Hit(m, highlight(m.text, request.query), float(h.get("_score") or 0.0)))
+            hits.append(Hit(m, mark(m.text), float(h.get("_score") or 0.0)))
         next_cursor = make_cursor(request, page[-1]["sort"], p=pit) if more and page else None
         facets = self._facets(request, found["aggregations"]) if request.facets else None
         return SearchResult(found["hits"]["total"]["value"], hits, next_cursor, facets)

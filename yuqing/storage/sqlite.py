@@ -47,7 +47,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
-from yuqing.highlight import highlight
+from yuqing.highlight import highlighter
 from yuqing.model import Mention, keep_corrections
 from yuqing.query import And, Field, Node, Not, Or, Term, positive_terms
 from yuqing.segment import chunked_map, index_tokens, near_distance, query_tokens
@@ -627,11 +627,11 @@ class SqliteStore:
             docs = dict(db.execute(f"SELECT rowid, doc FROM mention_docs WHERE rowid IN ({', '.join('?' * len(page))})",
                                    [rowid for rowid, _ in page]).fetchall()) if page else {}
             facets = self._facets(cols, request, mask) if request.facets else None
-        hits = []
+        hits, mark = [], highlighter(request.query)
         for rowid, key in page:
             m = self._mention(docs[rowid])
             score = -key if order == "relevance" and key != _UNRANKED else 0.0
-            hits.append(Hit(m, highlight(m.text, request.query), score))
+            hits.append(Hit(m, mark(m.text), score))
         next_cursor = make_cursor(request, [page[-1][1], page[-1][0]]) if more else None
         return SearchResult(total, hits, next_cursor, facets)
 
