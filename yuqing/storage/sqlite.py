@@ -23,7 +23,7 @@ Laid out so that a search reads FTS5 only for its words (schema 4):
 - **Narrow rows**: `mentions` holds only what the columns read; the JSON document is in
   `mention_docs`, read for the page's hits alone; `mention_labels` holds the institutions and
   categories.
-- **A snapshot of the column index** beside the file (`<file>.columns.npz`), so a new process loads
+- **A snapshot of the column index** beside the file (`<file>.columns`), so a new process loads
   it and reads only the log since, not the whole table: written after every whole-table load and
   whenever a process's columns are `SNAPSHOT_LAG` changes past it, trusted only when its stamp
   matches the file (the schema, the log entry it stopped at, the first and last rowids).
@@ -658,7 +658,7 @@ class SqliteStore:
 
     @property
     def snapshot_path(self) -> Path:
-        return self.path.with_name(self.path.name + ".columns.npz")
+        return self.path.with_name(self.path.name + ".columns")
 
     def _warm(self, db: sqlite3.Connection) -> Columns:
         """The snapshot's columns when its stamp matches this file (they are caught up and checked
@@ -681,6 +681,8 @@ class SqliteStore:
         """Write the snapshot; a failure is logged, never raised: the search goes on without it."""
         try:
             self._columns.save(self.snapshot_path, _stamp(db, self._columns.seq))
+            # The zipped layout of snapshot formats 1 and 2, under its own name: no process reads it now.
+            self.path.with_name(self.path.name + ".columns.npz").unlink(missing_ok=True)
         except (OSError, SnapshotError) as e:
             log.warning("cannot write the column snapshot %s: %s", self.snapshot_path, e)
             return
