@@ -13,16 +13,18 @@ import threading
 from typing import TYPE_CHECKING, Any, Self
 
 from app import settings
-from yuqing.alertstore import AlertStore, open_alert_store
 from yuqing.config import Config
 from yuqing.datadir import DataDir
-from yuqing.groups import Groups
-from yuqing.ingest import Ingest
 from yuqing.storage import Store, open_store
 
+# The parts a command may not need are imported when first built: `yuqing search` loads neither
+# the alert store nor the ingest path.
 if TYPE_CHECKING:
     from alerts import AlertSetup
     from nlp import Analyzer
+    from yuqing.alertstore import AlertStore
+    from yuqing.groups import Groups
+    from yuqing.ingest import Ingest
 
 
 class Services:
@@ -64,6 +66,8 @@ class Services:
         """Alert state (alerts, deliveries, per-rule state, silences) on the configured backend."""
         with self._lock:
             if self._alert_store is None:
+                from yuqing.alertstore import open_alert_store
+
                 self._alert_store = open_alert_store(self.config)
             return self._alert_store
 
@@ -90,6 +94,8 @@ class Services:
         with self._lock:
             if self._ingest is None:
                 from nlp.clusters import signature
+                from yuqing.groups import Groups
+                from yuqing.ingest import Ingest
 
                 self._groups = Groups(self.data.groups_db, signature)
                 self._ingest = Ingest(lambda: self.store, self.analyzer, self.config.institutions, self.data,

@@ -99,7 +99,7 @@ def test_a_snapshot_of_another_file_is_not_trusted(saved, tmp_path):
     foreign = SqliteStore(tmp_path / "f.db", tz=SHANGHAI)
     foreign.index_many(CORPUS[:2])
     foreign.close()
-    shutil.copy(store.snapshot_path, tmp_path / "f.db.columns.npz")
+    shutil.copy(store.snapshot_path, foreign.snapshot_path)
     foreign = SqliteStore(tmp_path / "f.db", tz=SHANGHAI)
     assert ids(find(foreign, "")) == [1, 2]
     foreign.close()
@@ -165,3 +165,19 @@ def test_another_process_writes_and_prunes_after_the_snapshot(saved, no_table_re
     other = reopen(store)
     assert ids(find(other, "催收")) == [6, 40]
     other.close()
+
+
+def test_a_snapshot_keeps_every_name_of_its_string_tables(tmp_path):
+    cols = Columns()
+    tables = {"groups": ["", "组一", "a b", "末"], "sources": [""], "polarities": []}
+    for name, values in tables.items():
+        getattr(cols, name).encode(values)
+    cols.save(tmp_path / "c", {"schema": 4})
+    loaded, stamp = Columns.load(tmp_path / "c")
+    assert stamp == {"schema": 4}
+    for name, values in tables.items():
+        names = getattr(loaded, name).names
+        assert [names[i] for i in range(len(names))] == values  # one at a time, as a facet reads them
+        assert list(names) == values
+    assert loaded.groups.names[-1] == "末"
+    assert loaded.groups.encode(["a b", "新"]).tolist() == [2, 4]

@@ -92,3 +92,38 @@ def test_a_replayed_batch_keeps_every_rowid_and_moves_a_changed_time(store):
     assert after[moved.id] > max(before.values())
     assert ids(find(store, "催收", limit=1, sort="time")) == [5]
     intact(store)
+
+
+def test_a_write_segmented_in_worker_processes_stores_what_one_in_process_does(tmp_path, monkeypatch):
+    """The large-write path (texts segmented in worker processes, rows built and written here, in
+    transactions of `WRITE_ROWS`) against the small-write path over the same batch: the same rows,
+    the same index, the same refused mention, the later copy of an id written."""
+    batch = [mention(i, f"标题{i % 7}", f"第{i}条：客户反映信用卡被暴力催收{'，服务很好' * (i % 3)}", hours=i % 50,
+                     polarity=("negative", "neutral", "positive")[i % 3], risk=(i % 10) / 10) for i in range(60)]
+    batch.append(mention(5, "改过", "同一条的后一份：理财亏损", hours=3, polarity="positive"))
+    bad = mention(99, "坏文档", "情感分数不是数字")
+    bad.sentiment = float("nan")
+    batch.insert(30, bad)
+
+    def written(name: str) -> tuple:
+        store = SqliteStore(tmp_path / name, tz=SHANGHAI)
+        report = store.index_many(batch)
+        intact(store)
+        # By id, not rowid: which of one millisecond's mentions gets which rowid depends on where the
+        # transactions split a batch (a later copy's delete may free a rowid before or after a new row takes one).
+        docs = store._db.execute("SELECT m.id, m.source, m.polarity, m.risk, m.group_id, d.doc, i.title, i.body, "
+                                 "i.tags FROM mentions m JOIN mention_docs d ON d.rowid = m.rowid "
+                                 "JOIN mention_index i ON i.rowid = m.rowid ORDER BY m.id").fetchall()
+        labels = store._db.execute("SELECT m.id, l.kind, l.value FROM mention_labels l JOIN mentions m "
+                                   "ON m.rowid = l.mention_rowid ORDER BY 1, 2, 3").fetchall()
+        found = ids(find(store, "催收")), ids(find(store, "理财"))
+        store.close()
+        return (report.created, report.updated, [i for i, _ in report.failed]), docs, labels, found
+
+    monkeypatch.setattr("yuqing.segment.PARALLEL_MIN", 10 ** 6)
+    alone = written("alone.db")
+    monkeypatch.setattr("yuqing.segment.PARALLEL_MIN", 10)
+    monkeypatch.setattr("yuqing.segment.PARALLEL_CHUNK", 7)
+    monkeypatch.setattr("yuqing.storage.sqlite.WRITE_ROWS", 20)
+    assert written("workers.db") == alone
+    assert alone[0] == (60, 1, [bad.id]) and 5 in alone[3][1]

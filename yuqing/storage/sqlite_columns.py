@@ -28,15 +28,18 @@ reflect; the store loads it, checks the stamp against the file, and catches up f
 """
 from __future__ import annotations
 
+import json
+import mmap
 import os
 import re
 import sqlite3
-import zipfile
+import struct
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, SupportsIndex, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -53,7 +56,10 @@ RISK_SCALE = 1_000_000
 _SEP = "\x1f"  # the unit separator: joins the string columns of a full load
 _IN_CHUNK = 900  # host parameters per `rowid IN (...)`, under SQLite's default limit
 # The snapshot's layout; a file of another layout is not read (bump on any change to `save`).
-SNAPSHOT_FORMAT = 2
+SNAPSHOT_FORMAT = 3
+_MAGIC = b"yuqing column snapshot\n"
+_PREFIX = struct.Struct("<IQ")  # after the magic: the CRC-32 of the rest, the header's length
+_ALIGN = 64  # each saved array starts at a multiple of this in the file
 _NUMERIC = ("rowid", "ts", "source", "polarity", "risk", "group", "bits", "label_rowid", "label_kind", "label_code")
 _SAVED = (*_NUMERIC, "label_pos")
 _NAMES = ("sources", "polarities", "groups", "institutions", "categories", "terms")
@@ -127,13 +133,48 @@ class SnapshotError(ValueError):
     """A snapshot file that cannot be used: unreadable, of another layout, or inconsistent."""
 
 
+class _Packed(Sequence[str]):
+    """A snapshot's string table as saved, names joined by `_SEP`: a snapshot's repost groups are
+    nearly one per mention, and a search reads a few of them (a facet's) or none, so one name is
+    decoded when asked for, and all of them only when iterated (to search or grow the table)."""
+
+    def __init__(self, joined: memoryview, count: int) -> None:
+        self._joined, self._count = joined, count
+        self._starts: Ints | None = None
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, i: SupportsIndex) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[str]: ...
+    def __getitem__(self, i: SupportsIndex | slice) -> str | Sequence[str]:
+        if isinstance(i, slice):
+            return list(self)[i]
+        at = i.__index__()
+        if not -self._count <= at < self._count:
+            raise IndexError(at)
+        if self._starts is None:  # where each name starts: after each separator
+            seps = np.flatnonzero(np.frombuffer(self._joined, np.uint8) == ord(_SEP))
+            self._starts = np.concatenate([[0], seps + 1, [len(self._joined) + 1]])
+        at %= self._count
+        return str(self._joined[self._starts[at]:self._starts[at + 1] - 1], "utf-8")
+
+    def __iter__(self) -> Iterator[str]:
+        names = str(self._joined, "utf-8").split(_SEP) if self._count else []
+        if len(names) != self._count:
+            raise SnapshotError(f"{len(names)} names, not {self._count}")
+        return iter(names)
+
+
 @dataclass
 class Codes:
     """A string column as small integers: `names[code]`, and `code[name]`."""
 
-    names: list[str] = field(default_factory=list)
-    _code: dict[str, int] | None = None  # built from `names` when first asked: a snapshot's repost
-    # groups are nearly one per mention, and most searches never look one up by name
+    names: list[str] | _Packed = field(default_factory=list)  # a list, or a snapshot's table until it grows
+    _code: dict[str, int] | None = None  # built from `names` when first asked: most searches never
+    # look a repost group up by name
 
     @property
     def code(self) -> dict[str, int]:
@@ -142,7 +183,8 @@ class Codes:
         return self._code
 
     def encode(self, values: Sequence[str]) -> Ints:
-        code, names = self.code, self.names
+        code = self.code
+        names = self.names = self.names if isinstance(self.names, list) else list(self.names)
         for v in dict.fromkeys(values):  # C loops wherever they can be: a full load encodes millions
             if v not in code:
                 code[v] = len(names)
@@ -202,20 +244,40 @@ class Columns:
 
     def save(self, path: Path, stamp: dict[str, int]) -> None:
         """Write the columns to `path` with `stamp` (what the store checks before trusting them), as
-        one file renamed into place: a reader sees the old snapshot or the new one, never half."""
-        arrays: dict[str, Any] = {name: getattr(self, name) for name in _SAVED}
+        one file renamed into place: a reader sees the old snapshot or the new one, never half.
+
+        The layout is raw arrays a reader takes as they lie (no unzipping): `_MAGIC`, the CRC-32 of
+        everything after it, the length of a JSON header, the header (format, log position, stamp,
+        and each array's dtype, length and offset), then the arrays; code columns are saved in the
+        narrowest integer type that holds them and each string table as its names joined by `_SEP`."""
+        # The most a code column can hold: it is saved in the narrowest type that holds that.
+        limits = {"source": len(self.sources.names), "polarity": len(self.polarities.names),
+                  "group": len(self.groups.names), "label_pos": len(self),
+                  "label_code": max(len(self.labels[0].names), len(self.labels[1].names))}
+        pieces = [(name, getattr(self, name)) for name in _SAVED]
+        pieces = [(name, array.astype(_narrowest(limits[name])) if name in limits else array) for name, array in pieces]
         for name, codes in self._codes().items():
             joined = _SEP.join(codes.names)
             if codes.names and joined.count(_SEP) != len(codes.names) - 1:
                 raise SnapshotError(f"a {name} value holds the separator {_SEP!r}")
-            arrays[f"names_{name}"] = np.frombuffer(joined.encode(), np.uint8)
-            arrays[f"count_{name}"] = np.array(len(codes.names), np.int64)
-        arrays["stamp"] = np.array([SNAPSHOT_FORMAT, self.seq, *(stamp[k] for k in sorted(stamp))], np.int64)
-        arrays["stamp_keys"] = np.frombuffer(_SEP.join(sorted(stamp)).encode(), np.uint8)
+            pieces.append((f"names_{name}", np.frombuffer(joined.encode(), np.uint8)))
+        arrays, offset = {}, 0
+        for name, array in pieces:
+            arrays[name] = [array.dtype.str, len(array), offset]
+            offset += -(-array.nbytes // _ALIGN) * _ALIGN
+        header = json.dumps({"format": SNAPSHOT_FORMAT, "seq": self.seq, "stamp": stamp, "arrays": arrays,
+                             "counts": {name: len(codes.names) for name, codes in self._codes().items()}}).encode()
+        header += b" " * (-(len(_MAGIC) + _PREFIX.size + len(header)) % _ALIGN)  # the arrays start aligned
         tmp = path.with_name(f"{path.name}.{os.getpid()}.{id(self):x}.tmp")
         try:
             with open(tmp, "wb") as f:
-                np.savez(f, **arrays)
+                f.write(_MAGIC + bytes(_PREFIX.size))
+                crc = zlib.crc32(len(header).to_bytes(8, "little"))
+                for chunk in (header, *(_padded(array) for _, array in pieces)):
+                    f.write(chunk)
+                    crc = zlib.crc32(chunk, crc)
+                f.seek(len(_MAGIC))
+                f.write(_PREFIX.pack(crc, len(header)))
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
@@ -223,34 +285,49 @@ class Columns:
     @classmethod
     def load(cls, path: Path) -> tuple[Columns, dict[str, int]]:
         """The columns saved at `path` and their stamp; `SnapshotError` for anything but a whole
-        snapshot of this layout (a truncated or altered file fails zip's CRC check on read)."""
+        snapshot of this layout (a truncated or altered file fails the CRC check).
+
+        The file is mapped, not read, and every column is used where it lies, in pages the kernel
+        already holds: reading 80 MB into this process's memory, or widening the code columns, took
+        longer than the rest of a search. So a loaded column is read-only and its code columns are
+        of the narrowest integer type that holds their codes; the mapping stays valid when `save`
+        renames a new file over this one."""
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                data = {name: npz[name] for name in npz.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            with open(path, "rb") as f:
+                data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as e:  # ValueError: an empty file cannot be mapped
             raise SnapshotError(f"unreadable: {e}") from e
+        start = len(_MAGIC) + _PREFIX.size
+        if len(data) < start or data[:len(_MAGIC)] != _MAGIC:
+            raise SnapshotError("not a column snapshot")
+        view = memoryview(data)
+        crc, size = _PREFIX.unpack_from(data, len(_MAGIC))
+        if zlib.crc32(view[start:], zlib.crc32(size.to_bytes(8, "little"))) != crc:
+            raise SnapshotError("damaged: the checksum does not match")
         try:
-            stamp = data["stamp"]
-            if len(stamp) < 2 or stamp[0] != SNAPSHOT_FORMAT:
-                raise SnapshotError(f"layout {stamp[:1].tolist()}, not {SNAPSHOT_FORMAT}")
-            keys = bytes(data["stamp_keys"]).decode().split(_SEP)
-            if len(keys) != len(stamp) - 2:
-                raise SnapshotError("a stamp of the wrong length")
+            header = json.loads(bytes(view[start:start + size]))
+            if header["format"] != SNAPSHOT_FORMAT:
+                raise SnapshotError(f"layout {header['format']}, not {SNAPSHOT_FORMAT}")
+            at = start + size
+
+            def array(name: str) -> npt.NDArray[Any]:
+                dtype, count, offset = header["arrays"][name]
+                return np.frombuffer(data, np.dtype(dtype), count, at + offset)
+
             cols = cls()
-            cols.seq = int(stamp[1])
+            cols.seq = int(header["seq"])
             for name, codes in cols._codes().items():
-                text = bytes(data[f"names_{name}"]).decode()
-                count = int(data[f"count_{name}"])
-                codes.names = text.split(_SEP) if count else []
-                if len(codes.names) != count:
-                    raise SnapshotError(f"{len(codes.names)} {name}, not {count}")
-            rows = _Rows(**{name: data[name] for name in _NUMERIC})
-            label_pos = data["label_pos"]
-        except (KeyError, TypeError, UnicodeDecodeError) as e:
+                codes.names = _Packed(array(f"names_{name}").data, int(header["counts"][name]))
+            rows = _Rows(**{name: array(name) for name in _NUMERIC})
+            label_pos = array("label_pos")
+            stamp = {str(k): int(v) for k, v in header["stamp"].items()}
+        except SnapshotError:
+            raise
+        except (KeyError, TypeError, ValueError) as e:
             raise SnapshotError(f"incomplete: {e!r}") from e
         _check(rows, label_pos, cols)
         cols._replace(rows, label_pos)
-        return cols, dict(zip(keys, (int(v) for v in stamp[2:]), strict=True))
+        return cols, stamp
 
     # -- keeping current ----------------------------------------------------------------------
 
@@ -470,12 +547,14 @@ class Columns:
 
 def _check(rows: _Rows, label_pos: Ints, cols: Columns) -> None:
     """Raise `SnapshotError` unless `rows` are columns of one length, rowids ascending, codes in
-    range, and each label at `label_pos` the position of its row."""
+    range, and each label of a known kind at a row. What `save` wrote passes by construction (the
+    CRC has shown it is that): these say what is wrong with a snapshot a bug wrote, with no
+    temporary copy of a whole column (allocating one costs a new process more than comparing)."""
     n, labels = len(rows.rowid), len(rows.label_rowid)
     lengths = {len(rows.ts), len(rows.source), len(rows.polarity), len(rows.risk), len(rows.group), len(rows.bits)}
     if lengths - {n} or {len(rows.label_kind), len(rows.label_code), len(label_pos)} - {labels}:
         raise SnapshotError("columns of different lengths")
-    if n and np.any(np.diff(rows.rowid) <= 0):
+    if n and not np.all(rows.rowid[1:] > rows.rowid[:-1]):
         raise SnapshotError("rowids out of order")
     for column, codes in ((rows.source, cols.sources), (rows.polarity, cols.polarities), (rows.group, cols.groups)):
         if len(column) and (column.min() < 0 or column.max() >= len(codes.names)):
@@ -487,9 +566,19 @@ def _check(rows: _Rows, label_pos: Ints, cols: Columns) -> None:
         of_kind = rows.label_code[rows.label_kind == k]
         if len(of_kind) and (of_kind.min() < 0 or of_kind.max() >= len(codes.names)):
             raise SnapshotError("a label code without a name")
-    if labels and not (np.isin(rows.label_kind, (0, 1)).all() and 0 <= label_pos.min() and label_pos.max() < n
-                       and np.array_equal(rows.rowid[label_pos], rows.label_rowid)):
+    if labels and not (0 <= rows.label_kind.min() and rows.label_kind.max() <= 1
+                       and 0 <= label_pos.min() and label_pos.max() < n):
         raise SnapshotError("a label of no row")
+
+
+def _narrowest(limit: int) -> type[np.signedinteger[Any]]:
+    """The narrowest signed integer type holding 0 to `limit`."""
+    return next(t for t in (np.int8, np.int16, np.int32, np.int64) if limit <= np.iinfo(t).max)
+
+
+def _padded(array: npt.NDArray[Any]) -> bytes:
+    """The array's bytes, zeros after them up to a multiple of `_ALIGN`."""
+    return array.tobytes() + bytes(-array.nbytes % _ALIGN)
 
 
 def _member(sorted_values: Ints, wanted: Ints) -> Mask:
