@@ -48,7 +48,16 @@ from nlp.features import (
 from nlp.linear import LinearModel
 from nlp.normalize import normalize
 from nlp.provenance import file_record
-from nlp.sentiment import DEFAULT_EVIDENCE, DOCUMENT_FILE, MODEL_DIR, POLARITIES, TARGET_FILE, choose_targets, decide
+from nlp.sentiment import (
+    DEFAULT_EVIDENCE,
+    DOCUMENT_FILE,
+    EVIDENCE_GATE,
+    MODEL_DIR,
+    POLARITIES,
+    TARGET_FILE,
+    choose_targets,
+    decide,
+)
 from yuqing.model import Mention, join_title
 
 SEED = 0
@@ -427,7 +436,7 @@ def calibrate(oof: Scores, forum: Sequence[ForumRow], news: Sequence[NewsRow]) -
 
 
 def metrics(oof: Scores, cal: Calibration, forum: Sequence[ForumRow], news: Sequence[NewsRow],
-            evidence_weight: float = DEFAULT_EVIDENCE) -> dict[str, Any]:
+            evidence_weight: float = DEFAULT_EVIDENCE, gate: float = EVIDENCE_GATE) -> dict[str, Any]:
     """Cross-validated figures of the product's decisions, made by the run-time rules
     (`nlp.sentiment.decide`, `choose_targets`, the complaint rules) on out-of-fold scores."""
     import numpy as np
@@ -440,12 +449,12 @@ def metrics(oof: Scores, cal: Calibration, forum: Sequence[ForumRow], news: Sequ
 
     y = np.array([r.label for r in forum])
     p = _forum_probs(oof.forum, cal.temperature)
-    decided = [decide(list(p[i]), None, evidence(r.doc), cal.floor) for i, r in enumerate(forum)]
+    decided = [decide(list(p[i]), None, evidence(r.doc), cal.floor, gate) for i, r in enumerate(forum)]
     pred = np.array([POLARITIES.index(label) for label, _ in decided])
     p_pos = np.array([probs[2] for _, probs in decided])
     gold_neg = np.array([r.negative for r in news])
     q = _platt(cal.platt, _negative_inputs(oof))
-    news_decided = [decide([1 / 3] * 3, float(q[i]), evidence(r.doc), cal.floor) if r.doc.entities
+    news_decided = [decide([1 / 3] * 3, float(q[i]), evidence(r.doc), cal.floor, gate) if r.doc.entities
                     else ("neutral", [0.0])
                     for i, r in enumerate(news)]
     doc_neg = np.array([label == "negative" for label, _ in news_decided])

@@ -16,7 +16,7 @@ from nlp.keywords import top_keywords
 from nlp.linear import LinearModel
 from nlp.negation import negated_mask
 from nlp.normalize import normalize
-from nlp.sentiment import MODEL_DIR, TARGET_FILE, SentimentModel, decide
+from nlp.sentiment import EVIDENCE_GATE, MODEL_DIR, TARGET_FILE, SentimentModel, decide
 from yuqing.config import ConfigError
 from yuqing.model import Institution, Mention
 
@@ -363,6 +363,14 @@ def test_mentions_carry_why(analyzer: Analyzer) -> None:
     m = Mention(url="https://example.com/p/9", source="heimao", content="招行信用卡被盗刷，客服推诿不处理")
     analyzer.analyze_mentions([m])
     assert m.why["categories"] and Mention.from_dict(m.to_dict()).why == m.why
+
+
+def test_complaint_evidence_needs_some_doubt_from_the_model_itself() -> None:
+    sure_not, unsure = 0.5 * EVIDENCE_GATE, 2 * EVIDENCE_GATE  # a product page; a complaint in unknown words
+    assert decide([1 / 3] * 3, sure_not, 0.5)[0] != "negative"
+    assert decide([1 / 3] * 3, sure_not, 0.5, gate=0.0)[0] == "negative"
+    assert decide([1 / 3] * 3, unsure, 0.5)[0] == "negative"
+    assert decide([sure_not, 0.5, 0.5 - sure_not], None, -0.5)[1][0] == pytest.approx(sure_not / 2)
 
 
 def test_confidence_floor_makes_unsure_posts_neutral() -> None:
