@@ -141,7 +141,7 @@ def test_export_replaces_an_old_file_only_when_whole(tmp_path):
     assert out.read_text(encoding="utf-8") == "an older export\n"
     # No partial export left behind (the column snapshot is the store's, written by its first search).
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "export.csv", "yuqing.db", "yuqing.db-shm", "yuqing.db-wal", "yuqing.db.columns.npz"]
+        "export.csv", "yuqing.db", "yuqing.db-shm", "yuqing.db-wal", store.snapshot_path.name]
     store.close()
 
 
