@@ -159,9 +159,11 @@ def _chosen(config: Config, names: list[str] | None) -> list[SourceConfig]:
 def _die_with_parent() -> None:
     """Stop (as on one SIGTERM: Scrapy closes the spiders, so what the crawl holds is stored and
     its health record written) when the parent dies, `kill -9` included, instead of running on
-    as an orphan. However often the kernel repeats PARENT_DEATH_SIGNAL, SIGTERM is raised once; a
-    second SIGTERM from a user still forces the stop. The signal follows the thread that started
-    the child: the caller waits in that thread."""
+    as an orphan. However often the kernel repeats PARENT_DEATH_SIGNAL, the spiders are closed
+    once, by `crawlers.run.stop_crawls` rather than by a SIGTERM: in one CI run in many a SIGTERM
+    of unknown origin followed the parent's death, and on top of a raised one it forced Scrapy's
+    unclean shutdown (no health record). Two SIGTERMs from a user still force the stop. The signal
+    follows the thread that started the child: the caller waits in that thread."""
     parent = os.environ.get(PARENT_ENV)
     if not parent:
         return  # started by hand, not by `crawl()`
@@ -176,7 +178,9 @@ def _parent_died(signum: int, frame: FrameType | None) -> None:
     if signal.getsignal(PARENT_DEATH_SIGNAL) == signal.SIG_IGN:
         return  # a repeat that arrived before this handler's first run had ignored it
     signal.signal(PARENT_DEATH_SIGNAL, signal.SIG_IGN)
-    signal.raise_signal(signal.SIGTERM)
+    run = sys.modules.get("crawlers.run")
+    if run is None or not run.stop_crawls():
+        signal.raise_signal(signal.SIGTERM)  # not crawling yet: nothing to close
 
 
 def _report(reports: list[HealthRecord]) -> None:

@@ -7,11 +7,14 @@ The reactor cannot restart inside a process, so the application layer calls this
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Sequence
+from types import FrameType
 from typing import Any
 
 from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
+from scrapy.utils.ossignal import install_shutdown_handlers, signal_names
 from twisted.python.failure import Failure
 
 from crawlers import settings as project_settings
@@ -23,6 +26,54 @@ from yuqing.config import SourceConfig
 from yuqing.datadir import DataDir, HealthRecord, Held, PidLock
 
 log = logging.getLogger("crawlers.run")
+
+_running: CrawlerProcess | None = None  # this process's crawl, for `stop_crawls`
+
+
+def stop_crawls() -> bool:
+    """Close every spider of this process's crawl, as Scrapy does on a first SIGTERM: what the crawl
+    holds is stored and each source's health record written. Safe in a signal handler. False when
+    no crawl runs yet."""
+    if _running is None:
+        return False
+    from twisted.internet import reactor
+
+    reactor.callFromThread(_close, _running)
+    return True
+
+
+def _close(process: CrawlerProcess) -> None:
+    log.warning("the parent process is gone: closing the spiders")
+    # Scrapy's own SIGTERM handler would now stop the reactor at once (its crawlers are already
+    # stopping), before the spiders have closed: a SIGTERM that follows (one did, of unknown origin,
+    # after a `kill -9` of the parent in one CI run in many) must not lose the health records.
+    install_shutdown_handlers(_already_closing)
+    process.stop()
+
+
+def _already_closing(signum: int, frame: FrameType | None) -> None:
+    from twisted.internet import reactor
+
+    install_shutdown_handlers(_force_stop)
+    reactor.callFromThread(log.warning, "received %s: the spiders are already closing; send it again to force "
+                           "an unclean shutdown", signal_names[signum])
+
+
+def _force_stop(signum: int, frame: FrameType | None) -> None:
+    from twisted.internet import reactor
+
+    install_shutdown_handlers(signal.SIG_IGN)
+    reactor.callFromThread(log.warning, "received %s twice, forcing unclean shutdown", signal_names[signum])
+    reactor.callFromThread(_stop_reactor)
+
+
+def _stop_reactor() -> None:
+    from twisted.internet import reactor
+
+    try:
+        reactor.stop()  # type: ignore[misc]  # mypy reads the interface's self-less `stop` as unbound
+    except RuntimeError:  # already stopping
+        pass
 
 
 def crawl_settings(services: CrawlServices, overrides: dict[str, Any] | None = None) -> Settings:
@@ -90,7 +141,12 @@ def _crawl(sources: Sequence[SourceConfig], settings: Settings) -> dict[str, Hea
             log.error("source %s: %s", name, start_errors[name], exc_info=failure.value)
 
         process.crawl(crawler, source=source).addErrback(failed)
-    process.start()
+    global _running
+    _running = process
+    try:
+        process.start()
+    finally:
+        _running = None
     reports = {}
     for source, crawler in started:
         health = next((m for m in (crawler.extensions.middlewares if crawler.extensions else ())
