@@ -240,6 +240,11 @@ class Reader:
             raise ConfigError(self.where, self.key(name), f"must be a whole number, got {value!r}")
         return in_range(value, low, high, self.where, self.key(name))
 
+    def schedule(self, name: builtins.str, default: Schedule) -> Schedule:
+        """A default is not parsed again: checking a cron expression imports the scheduler (most of
+        a tenth of a second), which a `yuqing search` with the default schedules never needs."""
+        return Schedule.parse(self.data[name], self.where, self.key(name)) if name in self.data else default
+
     def emails(self, name: builtins.str) -> tuple[builtins.str, ...]:
         addresses = self.strs(name)
         for i, address in enumerate(addresses):
@@ -392,20 +397,16 @@ def _daily(d: Reader) -> DailyBriefConfig:
     enabled = daily.data.get("enabled", True)
     if not isinstance(enabled, bool):
         raise ConfigError(d.where, daily.key("enabled"), f"must be true or false, got {enabled!r}")
-    schedule = Schedule.parse(daily.data["schedule"], d.where, daily.key("schedule")) if "schedule" in daily.data \
-        else DailyBriefConfig.schedule
-    return DailyBriefConfig(enabled, schedule, daily.str("title", "舆情日报"))
+    return DailyBriefConfig(enabled, daily.schedule("schedule", DailyBriefConfig.schedule),
+                            daily.str("title", "舆情日报"))
 
 
 def _digest(r: Reader) -> DigestConfig:
     d = r.sub("digest")
     d.only({"recipients", "schedule", "title", "daily"})
-    # The default is not parsed again: checking a cron expression imports the scheduler (most of a
-    # tenth of a second), which a `yuqing search` with the default digest never needs.
-    schedule = Schedule.parse(d.data["schedule"], r.where, "digest.schedule") if "schedule" in d.data \
-        else DigestConfig.schedule
     audience = _recipients(d)
-    return DigestConfig(tuple(a.address for a in audience), schedule, d.str("title", "舆情周报"), audience, _daily(d))
+    return DigestConfig(tuple(a.address for a in audience), d.schedule("schedule", DigestConfig.schedule),
+                        d.str("title", "舆情周报"), audience, _daily(d))
 
 
 class DuplicateKeyError(yaml.YAMLError):
