@@ -199,6 +199,14 @@ def cluster_agreement(d: Data) -> Callable[[Any], Any]:
     return weights
 
 
+def cluster_once(d: Data) -> Callable[[Any], Any]:
+    """Each training post weighted 1 / its cluster's size in the training folds: each cluster counts once."""
+    def weights(train: Any) -> Any:
+        size = Counter(d.clusters[i] for i in train)
+        return np.array([1.0 / size[d.clusters[i]] for i in train])
+    return weights
+
+
 def main() -> int:
     parser = data_parser(__doc__)
     parser.add_argument("--random-folds", action="store_true", help="folds that ignore the near-duplicate clusters")
@@ -226,6 +234,7 @@ def main() -> int:
         "class_bias": lambda: class_bias(d, cached("shipped", multinomial())),
         "cluster_majority_label": lambda: figures(d, out_of_fold(d, multinomial(), labels=cluster_majority(d))),
         "cluster_agreement_weight": lambda: figures(d, out_of_fold(d, multinomial(), weights=cluster_agreement(d))),
+        "cluster_once_weight": lambda: figures(d, out_of_fold(d, multinomial(), weights=cluster_once(d))),
         "whole_text_memory_1": lambda: figures(d, out_of_fold(d, multinomial(), memory=1.0)),
         "whole_text_memory_5": lambda: figures(d, out_of_fold(d, multinomial(), memory=5.0)),
     }
