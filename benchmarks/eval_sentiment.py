@@ -60,11 +60,17 @@ def baseline(forum: Sequence[ForumRow], news: Sequence[NewsRow], forum_split: Sp
             "news_document_f1_names_masked": round(float(f1_score(n_gold, masked)), 4)}
 
 
-def main() -> int:
+def data_parser(description: str | None) -> argparse.ArgumentParser:
+    """A parser with `--data`: the training files' folder, by default ../shared/data or $YUQING_TRAIN_DATA."""
     repo = Path(__file__).resolve().parent.parent
     default = Path(os.environ.get("YUQING_TRAIN_DATA") or repo.parent / "shared" / "data")
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=default)
+    return parser
+
+
+def main() -> int:
+    parser = data_parser(__doc__)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--baseline-only", action="store_true",
                         help="only the baseline (the model's figures are also printed by `yuqing train sentiment`)")
