@@ -120,6 +120,30 @@ def only_holds_money(text: str, entity: str, entities: Sequence[str]) -> bool:
     return count > 0 and 2 * len(_HOLDING.findall(masked)) >= count
 
 
+# A denial of bad news, or a statement that what was rumoured did not happen, as a report gives it
+# (辟谣：, 澄清：, 网传…系伪造, 回应称…并未, 否认…): the words must deny, not name a rumour (散布谣言 is
+# news of who spread one, 未完全辟谣 denies nothing, 否认责任 is the bad news, 伪造 alone a forged
+# signature, 是假的 an accusation, 宣称 a claim).
+_DENIAL = re.compile(r"(?<!未)(?<!完全)辟谣[:：｜|]|(?:官方|公司|方面|已|发布|发文|发声明|正式)辟谣|澄清[:：]|不属实|"
+                     r"(?:系|纯属)(?:谣言|不实|伪造|误读|误传|捏造|PS)|(?:是|为)谣言|为假(?![^，。,]{0,2}的)|纯属捏造|子虚乌有|并无此事|"
+                     r"(?:并未|并没有|不存在)[^。！？!?\n]{0,6}(?:网传|传闻|传言)|否认(?![^，。,]{0,4}责任)|"
+                     r"(?:回应|表示|声明|(?<![宣号])称|公告|强调)[^。！？!?\n]{0,20}?"
+                     r"(?:并未|并没有|没有|从未|从没|不存在|并不存在|并非|不涉及|未发现|一切正常|均正常|正常运[作营转]|正常兑付|不实)")
+# The writer speaking for themself (not 我司, 我行: an institution's own statement).
+_FIRST_PERSON = re.compile(r"我(?![司行])|俺|本人")
+# Where a denial is the text's news: its headline or first sentences, not one fact among many in
+# a long article.
+DENIAL_CHARS = 60
+
+
+def reported_denial(masked: str) -> bool:
+    """Whether an entity-masked text reports a denial of bad news (`_DENIAL`) near its start and is
+    not in the writer's own voice (`远帆证券声明：网传我司资管产品无法兑付的消息不实`,
+    `辟谣｜康泽人寿并未被监管处罚`): the bad news it names is what it denies. finnsp labels such news
+    by the news denied, so the models cannot learn this (`nlp.sentiment.decide` applies it)."""
+    return bool(_DENIAL.search(masked, 0, DENIAL_CHARS)) and not _FIRST_PERSON.search(masked)
+
+
 def _bucket(value: float, edges: Sequence[float]) -> int:
     return sum(value >= e for e in edges)
 

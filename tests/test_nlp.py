@@ -11,12 +11,12 @@ import pytest
 
 from nlp import CATEGORY_LABELS, Analysis, AnalysisInput, Analyzer, analyze_jsonl
 from nlp.categories import CategoryRules
-from nlp.features import NAME, only_holds_money, prepare
+from nlp.features import NAME, only_holds_money, prepare, reported_denial
 from nlp.keywords import top_keywords
 from nlp.linear import LinearModel
 from nlp.negation import negated_mask
 from nlp.normalize import normalize
-from nlp.sentiment import EVIDENCE_GATE, MODEL_DIR, TARGET_FILE, SentimentModel, decide
+from nlp.sentiment import DENIAL_EVIDENCE, EVIDENCE_GATE, MODEL_DIR, TARGET_FILE, SentimentModel, decide
 from yuqing.config import ConfigError
 from yuqing.model import Institution, Mention
 
@@ -390,6 +390,29 @@ def test_complaint_evidence_counts_less_in_a_report_and_not_in_a_denial() -> Non
     assert customer > report > denial == 0
 
 
+@pytest.mark.parametrize("text, entities, denial", [
+    ("远帆证券声明：网传我司资管产品无法兑付的消息不实，公司经营一切正常", ["远帆证券"], True),
+    ("辟谣｜康泽人寿并未被监管处罚，网传罚单系伪造", ["康泽人寿"], True),
+    ("关于网传北辰银行理财暴雷一事，北辰银行回应称所有产品均正常兑付", ["北辰银行"], True),
+    ("华岳保险否认拒赔，称相关理赔已于上周完成", ["华岳保险"], True),
+    ("银行伪造我的签名给我办了一笔贷款", [], False),  # a forged signature: the complaint
+    ("平台的资格证书和银行存管全是假的，实际控制人已被刑事拘留", [], False),  # an accusation
+    ("四名投资人编造散布谣言被警方处理", [], False),  # news of who spread a rumour
+    ("该行否认自己有责任，储户的钱至今没有追回", [], False),  # denying responsibility is the bad news
+    ("客服表示没有收到我的材料，一直拖着不处理", [], False),  # the writer's own complaint
+    ("理财经理虚假不实宣传，说保本保息", [], False),  # false advertising
+])
+def test_a_reported_denial_is_recognised(text: str, entities: list[str], denial: bool) -> None:
+    assert reported_denial(prepare(text, entities).masked) == denial
+
+
+def test_a_reported_denial_counts_against_negative() -> None:
+    label, probs = decide([1 / 3] * 3, 0.8, 0.0, denial=True)
+    assert label != "negative" and probs[0] == pytest.approx(0.8 * (1 - DENIAL_EVIDENCE))
+    assert decide([1 / 3] * 3, 0.8, 0.5, denial=True)[1][0] == pytest.approx(0.8 * (1 - DENIAL_EVIDENCE))
+    assert decide([1 / 3] * 3, 0.8, 0.0)[0] == "negative"
+
+
 def test_a_category_that_explains_another_is_reported_alone() -> None:
     rules = CategoryRules()
     assert rules.find("该公司因销售误导、暴力催收被罚款50万元") == ["penalty"]
@@ -526,6 +549,13 @@ def test_training_command_reproduces_a_loadable_model(tmp_path: Path, capsys: py
     small = Analyzer([], {"model": str(tmp_path / "a")})
     result = small.analyze_batch([AnalysisInput("平台涉嫌诈骗，老板跑路", entities=["平台"])])[0]
     assert result.polarity in ("negative", "neutral", "positive") and 0 <= result.sentiment <= 1
+    # The IDF-weighted, L2-normalised output scored in one pass at run time is the trained one.
+    from nlp.train import _doc_feats, fit, load_forum, load_news
+    news = load_news(data, 300)
+    trained = fit(load_forum(data, 300), news)
+    model = SentimentModel.load(tmp_path / "a")
+    run_time = [model._about_entity(model._document.scores(_doc_feats(r.doc))) for r in news[:40]]
+    assert run_time == pytest.approx(list(trained.negative_scores(news[:40])), abs=1e-4)
 
 
 @pytest.mark.parametrize("text, code", [
