@@ -4,12 +4,14 @@ same batch wins and keeps a person's corrections, mentions of one millisecond ge
 in arrival order, and a replay changes no rowid."""
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
 
 import pytest
 
 from tests.conftest import SHANGHAI
 from tests.test_store_contract import T0, find, ids, mention
+from yuqing.storage import sqlite
 from yuqing.storage.sqlite import SqliteStore
 
 
@@ -127,3 +129,40 @@ def test_a_write_segmented_in_worker_processes_stores_what_one_in_process_does(t
     monkeypatch.setattr("yuqing.storage.sqlite.WRITE_ROWS", 20)
     assert written("workers.db") == alone
     assert alone[0] == (60, 1, [bad.id]) and 5 in alone[3][1]
+
+
+def test_a_write_that_fails_mid_transaction_keeps_the_transactions_before_and_nothing_after(store, monkeypatch):
+    """Chunks are written as they come back, inside one transaction per `WRITE_ROWS` rows: an
+    error in a later chunk rolls back the rows of the open transaction only, and the store goes on."""
+    monkeypatch.setattr("yuqing.segment.PARALLEL_CHUNK", 7)
+    monkeypatch.setattr("yuqing.storage.sqlite.WRITE_ROWS", 20)
+    batch = [mention(i, "催收", f"第{i}条", hours=i) for i in range(40)]
+    real = sqlite._prepare
+
+    def failing(m, segmented):
+        if m is batch[30]:
+            raise RuntimeError("interrupted")
+        return real(m, segmented)
+
+    monkeypatch.setattr("yuqing.storage.sqlite._prepare", failing)
+    with pytest.raises(RuntimeError):
+        store.index_many(batch)
+    assert sorted(rowids(store)) == sorted(m.id for m in batch[:21])  # three chunks of 7: one commit
+    monkeypatch.setattr("yuqing.storage.sqlite._prepare", real)
+    assert store.index_many(batch).created == 19
+    assert find(store, "催收").total == 40
+    intact(store)
+
+
+def test_a_new_file_has_the_write_page_size_and_an_old_one_keeps_its_own(tmp_path):
+    old = tmp_path / "old.db"
+    db = sqlite3.connect(old)
+    db.execute("PRAGMA page_size = 4096")
+    db.execute("CREATE TABLE t (x)")
+    db.close()
+    for path, size in ((tmp_path / "new.db", sqlite.PAGE_SIZE), (old, 4096)):
+        s = SqliteStore(path, tz=SHANGHAI)
+        s.index_many([mention(1, "催收", "正文")])
+        assert s._db.execute("PRAGMA page_size").fetchone()[0] == size
+        assert ids(find(s, "催收")) == [1]
+        s.close()
