@@ -1,7 +1,7 @@
 """The complaint probe sets (tests/fixtures/complaint_probes.jsonl, set A, complaint_probes_c.jsonl,
-set C, and complaint_probes_b.jsonl, set B; see nlp/probes.py) through the shipped analyzer: the
-per-category figures the model card reports, and the behaviours a reader notices at once (praise,
-denials and the bank where the money was kept are not complaints)."""
+set C, complaint_probes_b.jsonl, set B, and complaint_probes_d.jsonl, set D; see nlp/probes.py)
+through the shipped analyzer: the per-category figures the model card reports, and the behaviours a
+reader notices at once (praise, denials and the bank where the money was kept are not complaints)."""
 from __future__ import annotations
 
 import itertools
@@ -15,7 +15,7 @@ from nlp import CATEGORY_LABELS, Analysis
 from nlp.categories import CategoryRules
 from nlp.negation import negated_mask
 from nlp.normalize import normalize
-from nlp.probes import PROBES, PROBES_B, PROBES_C, Probe, analyse, figures, load_probes
+from nlp.probes import PROBES, PROBES_B, PROBES_C, PROBES_D, Probe, analyse, figures, load_probes
 
 TARGET = 0.85  # the issue's target for per-category precision and recall
 
@@ -36,10 +36,10 @@ class Levels:
 # Set A is what the rules were tuned on; set B was written apart and never tuned on, hence lower.
 # Set C was written for the third round before its rules changed and is tuned on with set A; its
 # denials are the model's weak spot (7 of 16 read as negative: the news model reads a rumour denied as
-# the rumour).
+# the rumour). Set D, like B never tuned on, was written in registers the others use little.
 LEVELS = {"A": Levels(0.8, 0.8, 0.9, 8, 0.3, 0.05, 1), "B": Levels(0.65, 0.5, 0.7, 1, 0.3, 0.15, 1),
-          "C": Levels(0.7, 0.7, 0.85, 6, 0.45, 0.08, 2)}
-PATHS = {"A": PROBES, "B": PROBES_B, "C": PROBES_C}
+          "C": Levels(0.7, 0.7, 0.85, 6, 0.45, 0.08, 2), "D": Levels(0.4, 0.25, 0.5, 1, 0.6, 0.3, 1)}
+PATHS = {"A": PROBES, "B": PROBES_B, "C": PROBES_C, "D": PROBES_D}
 SETS = list(LEVELS)
 
 
@@ -53,7 +53,8 @@ def _of(kind: str, probes: list[Probe], results: list[Analysis]) -> list[tuple[P
     return [(p, r) for p, r in zip(probes, results, strict=True) if p.kind == kind]
 
 
-@pytest.mark.parametrize("name, size, per_category", [("A", 200, 20), ("B", 150, 12), ("C", 200, 15)])
+@pytest.mark.parametrize("name, size, per_category", [("A", 200, 20), ("B", 150, 12), ("C", 200, 15),
+                                                         ("D", 200, 15)])
 def test_probe_set_covers_every_category_and_phenomenon(name: str, size: int, per_category: int) -> None:
     probes = load_probes(PATHS[name])
     assert len(probes) >= size and len({p.text for p in probes}) == len(probes)
@@ -63,7 +64,7 @@ def test_probe_set_covers_every_category_and_phenomenon(name: str, size: int, pe
 
 
 def test_the_sets_share_no_text() -> None:
-    texts = [{p.text for p in load_probes(path)} for path in (PROBES, PROBES_B, PROBES_C)]
+    texts = [{p.text for p in load_probes(path)} for path in PATHS.values()]
     assert not any(a & b for a, b in itertools.combinations(texts, 2))
 
 
