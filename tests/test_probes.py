@@ -16,6 +16,7 @@ from nlp.categories import CategoryRules
 from nlp.negation import negated_mask
 from nlp.normalize import normalize
 from nlp.probes import PROBES, PROBES_B, PROBES_C, PROBES_D, Probe, analyse, figures, load_probes
+from yuqing.config import ConfigError
 
 TARGET = 0.85  # the target for per-category precision and recall
 
@@ -150,3 +151,34 @@ def test_a_warning_counts_its_fraud_only_when_it_names_victims(text: str, fraud:
 ])
 def test_the_symptom_is_explained_by_its_cause(text: str, codes: list[str]) -> None:
     assert CategoryRules().find(normalize(text)) == codes
+
+
+@pytest.mark.parametrize("text, codes", [
+    ("欠了两期，催的人直接打给我丈母娘，让她帮我还", ["debt_collection"]),  # collector × harassment
+    ("再不还就派人去你单位", ["debt_collection"]),  # a threat on a condition
+    ("说好十二个月到期还本，现在本金一分也没见着", ["default"]),  # due × not paid
+    ("借款到手只有八成，剩下的是平台强制收的服务费", ["fees"]),  # fee × not asked for
+    ("去柜台存三十万，到家一看是一份五年交的寿险", ["mis_selling"]),  # deposit × policy
+    ("出院后申请理赔，保险公司说是既往症一分不赔", ["contract"]),  # claim × refused
+    ("柜员一直在玩手机", ["service"]), ("柜员没有玩手机", []),  # a concept in a negation scope
+    ("催收打电话威胁我，还说知道我孩子在哪个学校", ["debt_collection"]),  # a loose concept loses
+])
+def test_concepts_find_what_no_keyword_names(text: str, codes: list[str]) -> None:
+    assert CategoryRules().find(normalize(text)) == codes
+
+
+def test_thanks_for_putting_a_complaint_right_is_no_complaint() -> None:
+    rules = CategoryRules()
+    clean = normalize("谢谢客服，被多扣的年费三天就原路退回了")
+    words, evidence = rules.assess(clean, negated_mask(clean), 0.5)
+    assert words == [] and evidence < 0
+
+
+def test_concepts_come_from_config_too() -> None:
+    rules = CategoryRules({"service": {"concepts": [[["柜员", "大堂经理"], ["甩脸色", "翻白眼"]]]},
+                           "esg": {"label": "环境责任", "concepts": [[["工厂"], ["排污", "偷排"]]]}})
+    assert rules.find("那个大堂经理一直对我甩脸色") == ["service"]
+    assert rules.find("贷款给的工厂半夜偷排") == ["esg"] and rules.find("工厂开工了") == []
+    assert CategoryRules({"service": {"keywords": ["服务差"], "replace": True}}).find("大堂经理一直对我甩脸色") == []
+    with pytest.raises(ConfigError, match="concepts"):
+        CategoryRules({"service": {"concepts": [["柜员"]]}})
