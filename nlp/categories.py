@@ -189,14 +189,16 @@ def _concepts_of(table: str) -> dict[str, tuple[tuple[str, tuple[str, ...]], ...
 _LEXICONS = _lexicons(r"""
 money         钱 本金 本息 积蓄 存款 资金 余额 货款 结算款 出借款 款项 利息 收益 养老钱 血汗钱
               [\d一二两三四五六七八九十几百千万]+[万元块]
-due           到期 期满 说好 承诺 按期 按时 约定 季度付息 付息 兑付 还本
+due           到期 期满 说好 承诺 按期 按时 约定 季度付息 付息 兑付 还本 分红 分配 赎回
 unpaid        没(?:有)?(?:支付|兑付|付|还|给|返|回来|见到|到账|收回|打给)
               一分(?:钱)?[都也]?没(?:给|返|还|见|拿|退|回) 未(?:支付|兑付|返还) 不(?:付款|返还|支付|兑付) 只还了利息
-              拖着 压了 困在 收不回 要不回 拿不回 没能拿回 没还本金
+              拖着 压了 困在 收不回 要不回 拿不回 没能拿回 没还本金 不给(?:赎回|兑付|钱|还) 一直不给 暂缓 延后 推迟 停了
+              停发 (?:无法|不能|没法)按期 挂着 才能(?:拿回|还清|还完|回本|回来)
 shut          停止运营 停止经营 关网 关停 烂尾 资金链 拉横幅 维权群 良性退出 暂停了(?:所有)?(?:赎回|兑付|本息|提现)
               暂停赎回
 claim         自称 冒充 假装 假扮 伪装成 谎称 声称是 说是[^，。]{0,8}(?:工作人员|客服|公安|警察|法院|银行)
-pay_out       转账 转到 转给 转过去 转了 汇款 充值 充了 交(?:了)?[^，。]{0,6}(?:费|金|税) 缴纳 打款 借呗 套出来
+pay_out       收了我[^，。]{0,8}费 转账 转到 转给 转过去 转了 汇款 充值 充了 交(?:了)?[^，。]{0,6}(?:费|金|税) 缴纳 打款
+              借呗 套出来
 withdraw      提现 出金 提币 提不出 解冻 取出来 取不出
 pay_first     先交 要交 需缴纳 需要缴纳 再交 再充 交完 保证金 个人所得税 所得税 解冻费 手续费才
 lure          稳赚 保赚 高收益 高额 返利 返息 日返 每天返 返\d 翻[倍十] 内部消息 内幕 跟着老师 带我 做单
@@ -256,6 +258,12 @@ rude          玩手机 不理 聊天 吃外卖 吃饭 说话[^，。]{0,2}冲 �
               挂断 复读 永远 从头说 少一样 慢悠悠 拉着脸 黑着脸 甩脸 自己去 自己不会 一直没 没人管 没有然后 爱答不理
               嫌
 waited        等了 排了 排队 催了 跑了 转人工 预约了 提交了
+# What an issuer says when it cannot pay (出了问题, 流动性, 重组), beside what it owes.
+issuer        平台 公司 项目 产品 基金 信托 理财 P2P p2p 管理人 私募 创始人 老板
+trouble       崩了 出了问题 出问题 重组 流动性 资金紧张 周转 没钱 撑不住 爆了 雷了 跑路
+owed          兑付 本金 赎回 分红 分配 回款 返还 还钱 拿回 待收 利息 本息 货款
+police        报警 报了警 报案 派出所 公安 立案 警察
+taken         拿走 卷走 带走 骗走 吞了
 long          [\d一两二三四五六七八九十几半]+(?:个)?(?:多)?(?:小时|分钟|趟|次|周|天|个月)
 """)
 # code, concept name (the cue shown and learnt), the lexicons whose words it finds together.
@@ -265,6 +273,7 @@ fraud 提现×先交钱 withdraw pay_first
 fraud 许诺×人没了 lure gone
 fraud 交钱×人没了 pay_out gone
 fraud 伪造×凭证 forged forged_what
+fraud 报警×钱被拿走 police taken
 debt_collection 催收×骚扰 collector harass
 debt_collection 欠款×找第三方 debt third harass
 debt_collection 不还就×威胁 threat
@@ -274,6 +283,7 @@ mis_selling 测评×不适当 suitability unsuited
 default 到期×没付 due unpaid
 default 钱×没付 money unpaid
 default 平台×停摆 shut
+default 出事×欠款 issuer trouble owed
 fees 费×未经同意 fee unasked
 account_funds 账户×异常 account account_wrong
 data_leak 信息×被知道 info leaked
@@ -326,7 +336,7 @@ NEWS_SHARE = 0.3
 # beside the loss he sold (收了我会员费 … 亏掉一半本金) is the mis-selling. The post is about the first.
 _EXPLAINS: dict[str, frozenset[str]] = {
     "penalty": frozenset(_BUILTIN) - {"penalty"},
-    "fraud": frozenset({"default", "mis_selling", "fees", "account_funds"}),
+    "fraud": frozenset({"default", "mis_selling", "fees", "account_funds", "service"}),
     "debt_collection": frozenset({"default", "fraud", "contract", "account_funds"}),
     "mis_selling": frozenset({"default", "fees"}),
     "data_leak": frozenset({"fraud", "debt_collection"}),

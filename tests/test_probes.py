@@ -160,6 +160,8 @@ def test_the_symptom_is_explained_by_its_cause(text: str, codes: list[str]) -> N
     ("借款到手只有八成，剩下的是平台强制收的服务费", ["fees"]),  # fee × not asked for
     ("去柜台存三十万，到家一看是一份五年交的寿险", ["mis_selling"]),  # deposit × policy
     ("出院后申请理赔，保险公司说是既往症一分不赔", ["contract"]),  # claim × refused
+    ("那只私募的管理人说项目出了问题，本金要延后一年", ["default"]),  # issuer in trouble × what it owes
+    ("收了我三千的包装费，之后电话再也打不通", ["fraud"]),  # paid × gone: not a fee, not the service
     ("柜员一直在玩手机", ["service"]), ("柜员没有玩手机", []),  # a concept in a negation scope
     ("催收打电话威胁我，还说知道我孩子在哪个学校", ["debt_collection"]),  # a loose concept loses
 ])
