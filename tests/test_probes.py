@@ -184,3 +184,16 @@ def test_concepts_come_from_config_too() -> None:
     assert CategoryRules({"service": {"keywords": ["服务差"], "replace": True}}).find("大堂经理一直对我甩脸色") == []
     with pytest.raises(ConfigError, match="concepts"):
         CategoryRules({"service": {"concepts": [["柜员"]]}})
+
+
+@pytest.mark.parametrize("text, codes", [
+    ("我在这个平台上的钱已经半年拿不出来了，客服只会说再等等", ["default"]),
+    ("我被那个网贷的人弄得整夜睡不着，一天几十个电话", ["debt_collection"]),
+    ("我的卡刷不出去了，去柜台说要核实身份", ["account_funds"]),
+    ("Ｅ股价今日大跌百分之五", []),  # a report, not a customer's own words: no category guessed
+])
+def test_where_the_rules_find_nothing_the_learnt_model_names_the_complaint(text: str, codes: list[str]) -> None:
+    rules = CategoryRules()
+    clean = normalize(text)
+    assert rules.find(clean) == []
+    assert rules.report(clean, []) == codes
