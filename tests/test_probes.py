@@ -38,8 +38,8 @@ class Levels:
 # Set C was written for the third round before its rules changed and is tuned on with set A; its
 # denials are the model's weak spot (7 of 16 read as negative: the news model reads a rumour denied as
 # the rumour). Set D, like B never tuned on, was written in registers the others use little.
-LEVELS = {"A": Levels(0.8, 0.8, 0.9, 8, 0.3, 0.05, 1), "B": Levels(0.65, 0.5, 0.7, 1, 0.3, 0.15, 1),
-          "C": Levels(0.7, 0.7, 0.85, 6, 0.45, 0.08, 2), "D": Levels(0.4, 0.25, 0.5, 1, 0.6, 0.3, 1)}
+LEVELS = {"A": Levels(0.85, 0.8, 0.95, 9, 0.3, 0.05, 1), "B": Levels(0.65, 0.55, 0.75, 3, 0.3, 0.15, 1),
+          "C": Levels(0.75, 0.8, 0.9, 8, 0.45, 0.08, 2), "D": Levels(0.7, 0.7, 0.85, 6, 0.6, 0.06, 1)}
 PATHS = {"A": PROBES, "B": PROBES_B, "C": PROBES_C, "D": PROBES_D}
 SETS = list(LEVELS)
 
