@@ -23,8 +23,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache, cached_property
+from pathlib import Path
 from typing import Any
 
+from nlp.features import char_grams
+from nlp.linear import LinearModel, ModelFileError
 from nlp.negation import negated_mask
 from yuqing.config import ConfigError
 
@@ -410,6 +413,8 @@ class CategoryRules:
         for code, spec in (overrides or {}).items():
             cats[code] = _override(cats.get(code), code, spec)
         self.categories = cats
+        # What the learnt fallback may name (`report`): the built-in categories no config replaced.
+        self._learnable = set(_BUILTIN) - {code for code, spec in (overrides or {}).items() if spec.get("replace")}
         owner: dict[str, set[str]] = {}
         for cat in cats.values():
             for kw in cat.keywords:
@@ -489,12 +494,17 @@ class CategoryRules:
         """The categories of a negative post: those the rules found (`codes`), else, for a post in a
         customer's own words, the one the complaints of the tuning probe sets suggest (`_learnt`).
         The rules hold phrasings their authors listed; the learnt model holds what the tuning
-        sets' complaints share, and where the rules find nothing it names what they miss."""
+        sets' complaints share, and where the rules find nothing it names what they miss. It names
+        only a built-in category whose rule the config extends or leaves alone: one replaced
+        (`replace: true`) means what its new keywords say, not what the model learnt of it."""
         if codes or not _COMPLAINT_REGISTER.search(masked):
             return codes
         learnt = _learnt()
-        code = learnt.predict(masked) if learnt else None
-        return [code] if code in self.categories else []
+        if learnt is None:
+            return []
+        scores = dict(zip(learnt.meta["outputs"], learnt.scores(learnt_features(masked)), strict=True))
+        named = [code for code in scores if code in self._learnable]
+        return [max(named, key=scores.__getitem__)] if named else []
 
     def severity(self, codes: list[str]) -> float:
         return max((self.categories[c].severity for c in codes), default=0.0)
@@ -536,40 +546,26 @@ class CategoryRules:
         return 1 - (1 - weight) ** len(keywords)
 
 
-class _Learnt:
-    """Character 1- to 3-grams, TF-IDF, logistic regression (scikit-learn's defaults): the plain
-    baseline of the model card, fitted on (text, category) pairs."""
+# Written by `yuqing train categories` (`nlp.train_categories`), beside the sentiment models.
+LEARNT_FILE = Path(__file__).with_name("models") / "category.bin"
 
-    def __init__(self, rows: list[tuple[str, str]]) -> None:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
 
-        self._vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True)
-        features = self._vectorizer.fit_transform([text for text, _ in rows])
-        self._model = LogisticRegression(max_iter=2000).fit(features, [code for _, code in rows])
-
-    def predict(self, text: str) -> str:
-        return str(self._model.predict(self._vectorizer.transform([text]))[0])
+def learnt_features(masked: str) -> list[str]:
+    """What the learnt fallback reads of a normalised, entity-masked text: its character 1- to
+    3-grams, each distinct one counting once (the same at training and at run time)."""
+    return char_grams(masked)
 
 
 @cache
-def _learnt() -> _Learnt | None:
-    """Fitted on the complaints of the probe sets the rules are tuned on (A and C, each category of
-    a row its own pair), names masked as the analyzer masks them; sets B and D stay unseen. None
-    where the probe sets are not installed: the rules alone then."""
-    from nlp.features import PLACEHOLDER
-    from nlp.normalize import normalize
-    from nlp.probeset import PROBES, PROBES_C, load_probes
-
-    if not (PROBES.exists() and PROBES_C.exists()):
+def _learnt(path: Path = LEARNT_FILE) -> LinearModel | None:
+    """The learnt fallback, loaded on first use (pure Python, `nlp.linear`); None where the file is
+    absent: the rules alone then. A damaged file raises ModelFileError naming it."""
+    if not path.exists():
         return None
-    rows = []
-    for probe in [*load_probes(PROBES), *load_probes(PROBES_C)]:
-        text = normalize(probe.text)
-        for name in probe.targets:
-            text = text.replace(normalize(name), PLACEHOLDER)
-        rows += [(text, code) for code in probe.categories]
-    return _Learnt(rows)
+    model = LinearModel.load(path)
+    if len(model.meta.get("outputs", ())) != model.outputs:
+        raise ModelFileError(f"{path}: outputs and weights do not match (rebuild it with `yuqing train categories`)")
+    return model
 
 
 _LATIN = re.compile(r"[A-Za-z]+")

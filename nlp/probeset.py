@@ -1,6 +1,6 @@
 """The complaint probe sets as data: where they are and how a row reads (see `nlp.probes`, which
-runs them through the analyzer). Apart from `nlp.probes` so that the category rules, which the
-analyzer imports, can learn from the tuning sets (`nlp.categories._learnt`).
+runs them through the analyzer). Apart from `nlp.probes` so that training the learnt category
+fallback on the tuning sets (`nlp.train_categories`, run by `yuqing train`) needs no analyzer.
 """
 from __future__ import annotations
 

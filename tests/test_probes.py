@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from nlp import CATEGORY_LABELS, Analysis
-from nlp.categories import CategoryRules
+from nlp.categories import LEARNT_FILE, CategoryRules, _learnt
+from nlp.linear import ModelFileError
 from nlp.negation import negated_mask
 from nlp.normalize import normalize
 from nlp.probes import PROBES, PROBES_B, PROBES_C, PROBES_D, Probe, analyse, figures, load_probes
+from nlp.train import main as train_main
 from yuqing.config import ConfigError
 
 TARGET = 0.85  # the issue's target for per-category precision and recall
@@ -197,3 +201,51 @@ def test_where_the_rules_find_nothing_the_learnt_model_names_the_complaint(text:
     clean = normalize(text)
     assert rules.find(clean) == []
     assert rules.report(clean, []) == codes
+
+
+# c187 of set C: a mis-sale in sarcasm that no keyword or concept names (the rules find nothing in it).
+_MISSED = "恭喜Ｅ，成功把我五十万理成了五万，理财大师名不虚传"
+
+
+def test_the_learnt_fallback_names_only_the_categories_whose_rules_it_learnt() -> None:
+    replaced = {code: {"keywords": [f"{code}专用词"], "replace": True} for code in CATEGORY_LABELS if code != "fraud"}
+    assert CategoryRules().report(_MISSED, []) == ["mis_selling"]
+    # A replaced category means what its new keywords say: the fallback names the best of the others.
+    assert CategoryRules({"mis_selling": {"keywords": ["误导购买"], "replace": True}}).report(_MISSED, []) not in (
+        [], ["mis_selling"])
+    assert CategoryRules(replaced).report(_MISSED, []) == ["fraud"]
+    # Keywords added to a category keep what the fallback learnt of it.
+    assert CategoryRules({"mis_selling": {"keywords": ["夸大收益"]}}).report(_MISSED, []) == ["mis_selling"]
+
+
+def test_the_learnt_fallback_file_absent_or_damaged(tmp_path: Path) -> None:
+    assert _learnt(tmp_path / "category.bin") is None
+    damaged = tmp_path / "damaged.bin"
+    damaged.write_bytes(LEARNT_FILE.read_bytes()[:1000])
+    with pytest.raises(ModelFileError, match="damaged.bin"):
+        _learnt(damaged)
+
+
+def test_the_learnt_fallback_runs_without_scikit_learn_or_the_probe_files() -> None:
+    # An audit hook sees every file the process opens: none of the probe sets may be among them.
+    code = f"""if True:
+        import sys
+        opened = []
+        sys.addaudithook(lambda event, args: opened.append(str(args[0])) if event == "open" else None)
+        from nlp import Analyzer
+        from nlp.analyzer import AnalysisInput
+        from yuqing.model import Institution
+        text = {_MISSED.replace("Ｅ", "金穗财富")!r}
+        result = Analyzer([Institution("金穗财富")]).analyze_batch([AnalysisInput(text)], keywords=False)[0]
+        print(result.polarity, result.categories, "sklearn" in sys.modules,
+              any("tests/fixtures" in path for path in opened))
+    """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parent.parent)
+    assert out.stdout.split() == ["negative", "['mis_selling']", "False", "False"]
+
+
+def test_yuqing_train_categories_rebuilds_the_shipped_file_byte_for_byte(tmp_path: Path) -> None:
+    pytest.importorskip("sklearn")
+    assert train_main(["categories", "--out", str(tmp_path / "category.bin")]) == 0
+    assert (tmp_path / "category.bin").read_bytes() == LEARNT_FILE.read_bytes()
