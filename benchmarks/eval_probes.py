@@ -3,17 +3,18 @@ often each kind of probe is rightly negative or not, and whether the bank where 
 the money is blamed (the tables in the model card, README.md).
 
     .venv/bin/python benchmarks/eval_probes.py [--model DIR] [--probes FILE] [--more FILE] [--held FILE]
-                                               [--evidence W] [--halves]
+                                               [--held2 FILE] [--evidence W] [--halves]
 
-Three sets of original texts in the register of complaint platforms, forums and Weibo (described in
+Four sets of original texts in the register of complaint platforms, forums and Weibo (described in
 nlp/probes.py): sets A (tests/fixtures/complaint_probes.jsonl) and C (complaint_probes_c.jsonl),
-which the rules are tuned on, and set B (complaint_probes_b.jsonl), written apart before the second
-round's rule changes and never tuned on, printed beside them. Neither training file holds anything
+which the rules are tuned on, and sets B (complaint_probes_b.jsonl, written apart before the second
+round's rule changes) and D (complaint_probes_d.jsonl, written before the fourth round's), never
+tuned on, printed beside them. Neither training file holds anything
 like them. `--model` scores a model folder made by `yuqing train sentiment --out DIR` instead;
 `--evidence` sets `nlp.category_evidence`.
 `--halves` is the honest check within set A: the evidence weight is chosen on one half of it
 (alternate rows of each kind, by mean per-category F1) and the table is printed for that half, for
-the other, for set C and for set B, which nothing was tuned on.
+the other, for set C and for sets B and D, which nothing was tuned on.
 """
 from __future__ import annotations
 
@@ -24,7 +25,19 @@ from pathlib import Path
 from typing import Any
 
 from nlp import CATEGORY_LABELS, Analyzer
-from nlp.probes import PROBES, PROBES_B, PROBES_C, Probe, analyse, figures, halves, load_probes, mean_f1, watched
+from nlp.probes import (
+    PROBES,
+    PROBES_B,
+    PROBES_C,
+    PROBES_D,
+    Probe,
+    analyse,
+    figures,
+    halves,
+    load_probes,
+    mean_f1,
+    watched,
+)
 from nlp.train import EVIDENCE_GRID
 
 CODES = list(CATEGORY_LABELS)
@@ -35,17 +48,19 @@ def main() -> int:
     parser.add_argument("--model", type=Path, help="a model folder (default: the shipped models)")
     parser.add_argument("--probes", type=Path, default=PROBES, help="the set tuned on (default: set A)")
     parser.add_argument("--more", type=Path, default=PROBES_C, help="the second set tuned on (default: set C)")
-    parser.add_argument("--held", type=Path, default=PROBES_B, help="the set never tuned on (default: set B)")
+    parser.add_argument("--held", type=Path, default=PROBES_B, help="a set never tuned on (default: set B)")
+    parser.add_argument("--held2", type=Path, default=PROBES_D, help="the second set never tuned on (default: set D)")
     parser.add_argument("--evidence", type=float, help="nlp.category_evidence (default: the shipped one)")
     parser.add_argument("--halves", action="store_true", help="choose the evidence weight on one half, report all")
     args = parser.parse_args()
-    tuned, more, held = load_probes(args.probes), load_probes(args.more), load_probes(args.held)
+    tuned, more = load_probes(args.probes), load_probes(args.more)
+    held, held2 = load_probes(args.held), load_probes(args.held2)
     settings: dict[str, Any] = {"model": str(args.model)} if args.model else {}
     if args.halves:
-        return _halves(tuned, more, held, settings)
+        return _halves(tuned, more, held, held2, settings)
     if args.evidence is not None:
         settings["category_evidence"] = args.evidence
-    parts = {"set A": tuned, "set C": more, "set B": held}
+    parts = {"set A": tuned, "set C": more, "set B": held, "set D": held2}
     got = {name: _figures(part, part, settings) for name, part in parts.items()}
     print(", ".join(f"{name}: {len(part)} probes" for name, part in parts.items()) + "\n")
     _print_categories(got)
@@ -77,7 +92,8 @@ def _print_categories(got: dict[str, dict[str, Any]]) -> None:
     print("| mean F1 | | " + " | ".join(f"{mean_f1(g['categories']):.3f} | |" for g in got.values()) + " |")
 
 
-def _halves(probes: list[Probe], more: list[Probe], held: list[Probe], settings: dict[str, Any]) -> int:
+def _halves(probes: list[Probe], more: list[Probe], held: list[Probe], held2: list[Probe],
+            settings: dict[str, Any]) -> int:
     tune, other = halves(probes)
     by_weight = {w: _figures(tune, probes, {**settings, "category_evidence": w}) for w in EVIDENCE_GRID}
     for w, got in by_weight.items():
@@ -85,9 +101,11 @@ def _halves(probes: list[Probe], more: list[Probe], held: list[Probe], settings:
     weight = max(EVIDENCE_GRID, key=lambda w: mean_f1(by_weight[w]["categories"]))
     chosen = {**settings, "category_evidence": weight}
     print(f"\nchosen on the tuning half of set A ({len(tune)} probes): evidence {weight}; reported with it "
-          f"on the other half ({len(other)} probes), on set C ({len(more)}) and on set B ({len(held)} probes)\n")
+          f"on the other half ({len(other)} probes), on set C ({len(more)}), set B ({len(held)}) "
+          f"and set D ({len(held2)} probes)\n")
     _print_categories({"tuning half": by_weight[weight], "other half": _figures(other, probes, chosen),
-                       "set C": _figures(more, more, chosen), "set B": _figures(held, held, chosen)})
+                       "set C": _figures(more, more, chosen), "set B": _figures(held, held, chosen),
+                       "set D": _figures(held2, held2, chosen)})
     return 0
 
 

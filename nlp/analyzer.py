@@ -147,7 +147,7 @@ class Analyzer:
         negative = decided.polarity == "negative"
         # A question or praise that names a fee is no complaint: categories belong to negative posts,
         # and so does risk (the digest's riskiest list must hold complaints, not praise).
-        categories = found_categories if negative else []
+        categories = self.categories.report(doc.masked, found_categories) if negative else []
         risk = self.risk.score(decided.probs[0] if negative else 0.0, self.categories.severity(categories),
                                item.source, item.engagement)
         words = self._keywords(doc.text, [*reported, *self.matcher.surface_forms]) if keywords else []

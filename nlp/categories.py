@@ -11,15 +11,23 @@ The `nlp.categories` config section adds to or replaces the built-in rules:
         fees: {keywords: [年费, 账户管理费]}            # added to the built-in fee keywords
         default: {keywords: [展期], replace: true}      # replaces them
         esg: {label: 环境社会治理, keywords: [污染], severity: 0.3}   # a new category
+        service: {concepts: [[柜员, 大堂经理], [骂人, 甩脸色]]}    # a word of each list in one sentence
+
+A concept (`Concept`) is words of two or more lexicons found together (within `WINDOW` characters
+of the first, in one sentence): it finds a complaint said in words no keyword list holds.
 """
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
+from pathlib import Path
 from typing import Any
 
+from nlp.features import char_grams
+from nlp.linear import LinearModel, ModelFileError
 from nlp.negation import negated_mask
 from yuqing.config import ConfigError
 
@@ -146,13 +154,157 @@ _BUILTIN: dict[str, tuple[float, tuple[str, ...]]] = {
                       "吊销", "被罚", "给予警告", "予以警告", "没收违法所得", "市场禁入", "禁止从事", "暂停执业",
                       "罚金", "约谈", "问责", "立案调查", "禁入", "受罚", "取消高管", "取消任职")),
 }
+
+
+def _lexicons(table: str) -> dict[str, str]:
+    """`name word word …` lines (a line starting with spaces goes on with the one above, one
+    starting # is a comment) → name: the words as one regular expression."""
+    lexicons: dict[str, list[str]] = {}
+    name = ""
+    for line in table.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        if line[0].isspace():
+            words = line.split()
+        else:
+            name, *words = line.split()
+        lexicons.setdefault(name, []).extend(words)
+    return {name: "|".join(words) for name, words in lexicons.items()}
+
+
+def _concepts_of(table: str) -> dict[str, tuple[tuple[str, tuple[str, ...]], ...]]:
+    """`code name lexicon lexicon …` lines → code: (name, the lexicons' expressions) per concept."""
+    concepts: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    for line in table.split("\n"):
+        if line.strip():
+            code, name, *lexicons = line.split()
+            concepts.setdefault(code, []).append((name, tuple(_LEXICONS[n] for n in lexicons)))
+    return {code: tuple(found) for code, found in concepts.items()}
+
+
+# Concepts: who did what to whom. A category's concept is found when a word of each of its lexicons
+# occurs in one sentence within `WINDOW` characters, none in a negation scope: a collector and a
+# harassment (催收的人…打到我公司), money and a return that did not come (本金…一分没见到), a product
+# and what was promised against what was lost. The keyword lists name a complaint in so many words;
+# the concepts find the complaints that say it in words no list holds.
+# The concepts' lexicons, one a line: a name, then its words (regular expressions), a line that
+# starts with spaces going on with the one above. A line starting # says why.
+_LEXICONS = _lexicons(r"""
+money         钱 本金 本息 积蓄 存款 资金 余额 货款 结算款 出借款 款项 利息 收益 养老钱 血汗钱
+              [\d一二两三四五六七八九十几百千万]+[万元块]
+due           到期 期满 说好 承诺 按期 按时 约定 季度付息 付息 兑付 还本 分红 分配 赎回
+unpaid        没(?:有)?(?:支付|兑付|付|还|给|返|回来|见到|到账|收回|打给)
+              一分(?:钱)?[都也]?没(?:给|返|还|见|拿|退|回) 未(?:支付|兑付|返还) 不(?:付款|返还|支付|兑付) 只还了利息
+              拖着 压了 困在 收不回 要不回 拿不回 没能拿回 没还本金 不给(?:赎回|兑付|钱|还) 一直不给 暂缓 延后 推迟 停了
+              停发 (?:无法|不能|没法)按期 挂着 才能(?:拿回|还清|还完|回本|回来)
+shut          停止运营 停止经营 关网 关停 烂尾 资金链 拉横幅 维权群 良性退出 暂停了(?:所有)?(?:赎回|兑付|本息|提现)
+              暂停赎回
+claim         自称 冒充 假装 假扮 伪装成 谎称 声称是 说是[^，。]{0,8}(?:工作人员|客服|公安|警察|法院|银行)
+pay_out       收了我[^，。]{0,8}费 转账 转到 转给 转过去 转了 汇款 充值 充了 交(?:了)?[^，。]{0,6}(?:费|金|税) 缴纳 打款
+              借呗 套出来
+withdraw      提现 出金 提币 提不出 解冻 取出来 取不出
+pay_first     先交 要交 需缴纳 需要缴纳 再交 再充 交完 保证金 个人所得税 所得税 解冻费 手续费才
+lure          稳赚 保赚 高收益 高额 返利 返息 日返 每天返 返\d 翻[倍十] 内部消息 内幕 跟着老师 带我 做单
+              返[^，。]{0,3}%
+gone          打不开 关网 联系不上 联系不到 找不到 关机 打不通 拉黑 删了 搬空 锁了 门店关了 人去楼空 注销了 不回了
+              不接电话 跑了 人没了 都没了 不见了 没影 消失 解散 登不上
+forged        伪造 假的 假章 刻的 编的 虚构 没备案 假牌照 假的私募
+forged_what   合同 公章 项目 牌照 产品 资质 备案 私募
+collector     催收 催款 催债 催的 外包 第三方机构 委托的 cs 对面 贷款公司的人 催收员
+debt          逾期 欠款 欠钱 欠债 还款 还钱 不还 晚了 借款 借的钱 没还 分期
+third         家人 家里人 爸妈 父母 我爸 我妈 老婆 老公 女朋友 男朋友 孩子 学校 同事 领导 公司 单位 老家 村委 村里
+              邻居 小区 亲属 亲戚 朋友 户籍地 同学 前台 人事
+harass        打电话 打给 打到 打了 派人 发短信 发信息 群发 发到 贴到 贴在 找我 上门 蹲 堵 骂 威胁 扬言 曝光 出名
+              丢人 说我 小心点 等着 换号 P到 P成 发函
+# A threat on a condition (再不还就派人去你单位): the consequence is no negation's scope.
+threat
+              (?:不还|不处理|不联系)(?:钱|款)?(?:的话)?就[^，。]{0,12}(?:派人|上门|找|单位|公司|家|老家|村|起诉|坐牢|曝光|出名|丢人|发到|贴)
+product       理财 基金 保险 保单 产品 私募 净值 信托 年金 分红险 终身寿 期权 结构性 股票 债基 寿险
+promised      说 说是 说好 承诺 宣传 保证 吹 推荐 介绍 讲 跟我算 演示 写着 拍胸脯 号称
+safe          安全 保本 不会出问题 不会有问题 没问题 托管 没亏过 不会亏 不亏 低风险 随时(?:能|可以|可)?取 跟存款一样
+              和存款一样 稳 高收益 利息更高 收益高 年化 复利 全额退 至少 绝对收益 底部 从来没
+lost          亏 跌 破净 只剩 往下 回撤 套了 套牢 只拿回 只能退 只给退 只退 损失 缩水 少 不算数 根本不是 才发现
+              原来是 结果是 变成 拿回本金的 \d+%
+deposit       存[\d一二两三四五六七八九十几百千万]+ 存钱 存款 存定期 定期 存单 存折 大额存单
+policy        保险 保单 年金险 分红险 寿险 终身寿
+found_out     才发现 原来 结果 出来手里 以为 拿的是 变成 变保 一看 回家 到家
+suitability   风险测评 风险评估 风险等级 测评 R[3-5] 进取型 适当性
+unsuited      代填 代做 帮我填 七十 八十 老人 不识字 不该卖 不匹配 没做 没让我做
+fee           [\u4e00-\u9fff]{1,4}费 会员 权益包 权益卡 省钱卡 服务费 利息 年化 违约金 保险服务 扣了[\d几]+ 扣我 砍掉
+              砍了 到手只有 到手
+unasked       强制 捆绑 默认勾选 默认开通 不知情 没点过 没说 没提 没写 没告诉 没通知 没有任何通知 不买就 不开就
+              不给放款 否则不 超过 太高 取消不了 找不到[^，。]{0,4}取消 偷偷 自动扣 居然 以前是免费 根本没 完全没写
+              可没人说 没有提供 砍头 高炮
+account       卡 账户 账号 余额 零钱 存折 存款 定期 工资 手机银行 ATM 户 钱 app APP
+account_wrong 限制 受限 降成 降为 被封 封了 冻结 被锁 给锁了 锁死 少了 被扣 无缘无故 莫名 转走 异常 没吐 吐出来 吞
+              取不出 不在余额 没到 没收到 没入账 用不了 登不上 登陆不了 登录不了 提前支取 我人在家 从来没用过 不是我
+              本人从来没 久悬 激活才能 处理中 盗
+info          信息 资料 名字 姓名 手机号 电话号码 号码 身份证 照片 持仓 流水 借款记录 额度 记录 通讯录 相册 定位 数据
+              隐私 保单信息 名单 学校 小区 账号
+leaked        知道 一清二楚 清清楚楚 说出 报出 叫出 准确 共享给 提供给 发在 发到 贴在 售卖 卖 看得 拿走 拿着 读取
+              获取 权限 泄 另一个客户 别人的 看到对方
+applied       办完 办了 申请过 申请 开户 投保 办卡 借款 拒贷 填的 填了 刚在 刚给 前脚
+marketing     电话 加我 短信 推销 中介 推广 装修公司 贷款公司 陌生人
+claim_ins     理赔 赔付 赔款 赔钱 赔偿 定损 保险 出险 住院
+refused       拒 不赔 不算 只赔 只肯 只给 压价 不在[^，。]{0,6}名单 一分都不 一分不 不给赔 没结果 拖了
+              以[^，。]{0,16}为由
+contract      合同 协议 条款 约定 签 签名 签字 保单
+rate          利率 费率 保费 加点 利息 月供
+raised        调上去 调高 上调 提高 涨 调到 调成 改成
+unilateral    自己就 单方面 没通知 没有通知 无需通知 擅自 直接 说协议 说合同 合同里有
+breached      单方面 不认 不一样 没写 没标 霸王 替我签 不是我签 无需 有权 不给 拖着 照收 说[^，。]{0,6}不收
+              跟他们没关系 跟我们没关系 写得很小 藏在 看不清 天书
+surrender     退保 解约 抵押注销 注销抵押 解押 抵押
+stalled       难 预约 等 拖 不给 材料不全 扣了 只给 只退
+staff         柜员 大堂经理 客户经理 工作人员 保安 客服 专员 网点 窗口 热线 人工 理赔员 业务员 对方 她 他
+rude          玩手机 不理 聊天 吃外卖 吃饭 说话[^，。]{0,2}冲 不耐烦 赶人 赶我 放鸽子 下班了 没人来 打不通 打不进
+              挂断 复读 永远 从头说 少一样 慢悠悠 拉着脸 黑着脸 甩脸 自己去 自己不会 一直没 没人管 没有然后 爱答不理
+              嫌
+waited        等了 排了 排队 催了 跑了 转人工 预约了 提交了
+# What an issuer says when it cannot pay (出了问题, 流动性, 重组), beside what it owes.
+issuer        平台 公司 项目 产品 基金 信托 理财 P2P p2p 管理人 私募 创始人 老板
+trouble       崩了 出了问题 出问题 重组 流动性 资金紧张 周转 没钱 撑不住 爆了 雷了 跑路
+owed          兑付 本金 赎回 分红 分配 回款 返还 还钱 拿回 待收 利息 本息 货款
+police        报警 报了警 报案 派出所 公安 立案 警察
+taken         拿走 卷走 带走 骗走 吞了
+long          [\d一两二三四五六七八九十几半]+(?:个)?(?:多)?(?:小时|分钟|趟|次|周|天|个月)
+""")
+# code, concept name (the cue shown and learnt), the lexicons whose words it finds together.
+_BUILTIN_CONCEPTS = _concepts_of(r"""
+fraud 冒充×转钱 claim pay_out
+fraud 提现×先交钱 withdraw pay_first
+fraud 许诺×人没了 lure gone
+fraud 交钱×人没了 pay_out gone
+fraud 伪造×凭证 forged forged_what
+fraud 报警×钱被拿走 police taken
+debt_collection 催收×骚扰 collector harass
+debt_collection 欠款×找第三方 debt third harass
+debt_collection 不还就×威胁 threat
+mis_selling 产品×许诺×亏 product promised safe lost
+mis_selling 存款×变保单 deposit policy found_out
+mis_selling 测评×不适当 suitability unsuited
+default 到期×没付 due unpaid
+default 钱×没付 money unpaid
+default 平台×停摆 shut
+default 出事×欠款 issuer trouble owed
+fees 费×未经同意 fee unasked
+account_funds 账户×异常 account account_wrong
+data_leak 信息×被知道 info leaked
+data_leak 办业务×推销 applied marketing
+contract 理赔×拒 claim_ins refused
+contract 合同×违约 contract breached
+contract 退保×难 surrender stalled
+contract 利率×单方上调 rate raised unilateral
+service 工作人员×怠慢 staff rude
+service 等×很久 waited long
+""")
 # A news report names 罚款, 逾期, 起诉 as its news, a customer as a grievance: complaint keywords
 # count less in a text that reads as a report and not as a customer's own words (see `assess`).
 _REPORT = re.compile(r"记者|报道|讯|据悉|据了解|获悉|公告|通报|日电|消息|发布|披露|表示|回应|称|\d+月\d+日")
 # A denial (辟谣, 不属实, 瞎传, or a statement that all runs normally: 产品均正常兑付) or a question
 # (请问 … 年费怎么免, 求问) names a complaint without making one.
 _DENIAL_OR_QUESTION = re.compile(r"辟谣|澄清|不属实|不实|谣言|造谣|瞎传|系误读|系伪造|否认|并无此事|"
-                                 r"与[^，。,]{0,8}无关|(?:均|一切|运作|运营|办理)正常|"
+                                 r"与[^，。,]{0,8}无关|(?:均|一切|运作|运营|办理|提现|兑付|取款)正常|正常到账|"
                                  r"请问|想了解|咨询一下|有没有知道|有没有懂的|想问一下各位|想问问各位|求问")
 # A text about preventing or warning of a fraud (拦截, 识破, 警惕, 防范) names the fraud it stopped,
 # unless it also names its victims (已有十几人上当 … 提醒): then it reports a fraud that happened.
@@ -164,6 +316,9 @@ _VICTIMS = re.compile(r"(?:已有|已经有|多名|多位|多人|不少人|数�
 # and the news model reads the fraud a teller stopped (公检法, 报警) as news of a fraud.
 _THANKS = re.compile(r"感谢|谢谢|多亏|幸亏|点赞|点个赞|暖心|给力|好评|表扬|称赞|赞一个|夸一下|靠谱|负责任|太专业|"
                      r"打call|yyds|感动|辛苦了|耐心|热心|很负责|respect", re.IGNORECASE)
+# Thanks for putting a complaint right (帮我冻结了卡, 原路退回, 追回来了) names the complaint it ended.
+_PUT_RIGHT = re.compile(r"退回来|退回了|退了回来|原路退回|全部退|追回|帮我(?:冻结|挂失|锁|退|申请|办|解决|处理|查)|"
+                        r"解决了|处理好了|恢复了|退还了")
 # ... unless it is sarcasm: praise in scare quotes (真是"服务一流"), or thanks for an ordeal.
 _SARCASM = re.compile(r"[\"“'‘][^\"”'’]{0,6}(?:一流|专业|贴心|高效|靠谱|负责|效率|周到|优质|良心|快|稳)"
                       r"[^\"”'’]{0,4}[\"”'’]|体验了一把|的快乐|锻炼身体|谢谢你们全家|真是谢谢|佩服佩服|厉害厉害|恭喜恭喜|"
@@ -180,13 +335,13 @@ NEWS_SHARE = 0.3
 # borrower's own arrears (逾期), a fake court (法院) or the cards they threaten to freeze, a leak
 # with the fraud or the calls it fed; a platform that cannot pay out (取不出, 提现失败) and whose
 # managers cannot be reached is a default, a charge taken from the card (被扣了年费) is a fee, and
-# the slow handling of a frozen or stolen account is the account's problem. The post is about the
-# first.
+# the slow handling of a frozen or stolen account is the account's problem, and an adviser's fee
+# beside the loss he sold (收了我会员费 … 亏掉一半本金) is the mis-selling. The post is about the first.
 _EXPLAINS: dict[str, frozenset[str]] = {
     "penalty": frozenset(_BUILTIN) - {"penalty"},
-    "fraud": frozenset({"default", "mis_selling", "fees", "account_funds"}),
+    "fraud": frozenset({"default", "mis_selling", "fees", "account_funds", "service"}),
     "debt_collection": frozenset({"default", "fraud", "contract", "account_funds"}),
-    "mis_selling": frozenset({"default"}),
+    "mis_selling": frozenset({"default", "fees"}),
     "data_leak": frozenset({"fraud", "debt_collection"}),
     "default": frozenset({"account_funds", "service"}),
     "fees": frozenset({"account_funds"}),
@@ -205,43 +360,93 @@ DEFAULT_SEVERITY = 0.5
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
+# The concepts loose enough to be found beside complaints of another kind (an account named in a
+# default, what a collector knows, a contract in a fee complaint, a wait in a default): their category
+# counts only when no keyword nor other concept names one.
+_LOOSE = frozenset({"账户×异常", "信息×被知道", "办业务×推销", "合同×违约", "钱×没付", "等×很久", "工作人员×怠慢"})
+WINDOW = 30  # how far (characters, in one sentence) a concept's words may lie from its first lexicon's
+_SENTENCE_END = re.compile(r"[。！？!?；;\n]")
+
+
+@dataclass(frozen=True)
+class Concept:
+    """Words of each lexicon (regular expressions) found together: the category's cue `name`."""
+    name: str
+    lexicons: tuple[str, ...]
+
+    @cached_property
+    def patterns(self) -> tuple[re.Pattern[str], ...]:
+        return tuple(re.compile(lexicon) for lexicon in self.lexicons)
+
+    def at(self, text: str, mask: bytearray, sentence: list[int]) -> int | None:
+        """Where the concept is found in `text` (the start of its first lexicon's word), or None."""
+        found = [[m.start() for m in p.finditer(text) if not _negated(m.start(), mask)] for p in self.patterns]
+        for anchor in found[0]:
+            if all(any(abs(at - anchor) <= WINDOW and sentence[at] == sentence[anchor] for at in starts)
+                   for starts in found[1:]):
+                return anchor
+        return None
+
+
+def _negated(at: int, mask: bytearray) -> bool:
+    # Negated when a scope opened before the word runs into it; a word that is itself a negation
+    # (不能提现, 无人接听) opens its own scope and still counts.
+    return bool(at and mask[at] and mask[at - 1])
+
+
 @dataclass(frozen=True)
 class Category:
     code: str
     label: str
     severity: float
     keywords: tuple[str, ...]
+    concepts: tuple[Concept, ...] = ()
 
 
 class CategoryRules:
     """Finds complaint categories in a normalised text."""
 
     def __init__(self, overrides: Mapping[str, Any] | None = None) -> None:
-        cats = {code: Category(code, CATEGORY_LABELS[code], sev, kws) for code, (sev, kws) in _BUILTIN.items()}
+        cats = {code: Category(code, CATEGORY_LABELS[code], sev, kws,
+                               tuple(Concept(name, lex) for name, lex in _BUILTIN_CONCEPTS.get(code, ())))
+                for code, (sev, kws) in _BUILTIN.items()}
         for code, spec in (overrides or {}).items():
             cats[code] = _override(cats.get(code), code, spec)
         self.categories = cats
+        # What the learnt fallback may name (`report`): the built-in categories no config replaced.
+        self._learnable = set(_BUILTIN) - {code for code, spec in (overrides or {}).items() if spec.get("replace")}
         owner: dict[str, set[str]] = {}
         for cat in cats.values():
             for kw in cat.keywords:
                 owner.setdefault(kw, set()).add(cat.code)
-        self._owner = owner
         self._pattern = re.compile("|".join(map(re.escape, sorted(owner, key=len, reverse=True))))
+        self._concepts = {concept.name for cat in cats.values() for concept in cat.concepts}
+        for cat in cats.values():
+            for concept in cat.concepts:
+                owner.setdefault(concept.name, set()).add(cat.code)
+        self._owner = owner
 
     @property
     def labels(self) -> dict[str, str]:
         return {c.code: c.label for c in self.categories.values()}
 
     def matches(self, text: str, negated: bytearray | None = None) -> list[str]:
-        """The distinct keywords found outside a negation scope, in order of first occurrence; a
-        keyword with one character written in pinyin (催shou, 暴lei) counts as the keyword."""
+        """The distinct keywords and concepts (by name) found outside a negation scope, in order of
+        first occurrence; a keyword with one character written in pinyin (催shou, 暴lei) counts as
+        the keyword. A concept of a category a keyword already names is not looked for: it would
+        count the same complaint twice."""
         mask = negated if negated is not None else negated_mask(text)
         found = [(m.start(), m.group()) for m in self._pattern.finditer(text)]
         if _LATIN.search(text):
             found = sorted(found + self._spelt_in_pinyin(text))
-        # Negated when a scope opened before the keyword runs into it; a keyword that is itself a
-        # negation (不能提现, 无人接听) opens its own scope and still counts.
-        return list(dict.fromkeys(kw for at, kw in found if not (at and mask[at] and mask[at - 1])))
+        found = [(at, kw) for at, kw in found if not _negated(at, mask)]
+        sentence = list(itertools.accumulate(int(bool(_SENTENCE_END.match(c))) for c in text))
+        named = {code for _, kw in found if kw not in _CONTEXT_WORDS for code in self._owner[kw]}
+        for cat in self.categories.values():
+            for concept in () if cat.code in named else cat.concepts:
+                if (at := concept.at(text, mask, sentence)) is not None:
+                    found.append((at, concept.name))
+        return list(dict.fromkeys(kw for _, kw in sorted(found)))
 
     def _spelt_in_pinyin(self, text: str) -> list[tuple[int, str]]:
         """(start, keyword) of each keyword written with one character in pinyin."""
@@ -272,8 +477,11 @@ class CategoryRules:
 
     def codes(self, keywords: list[str]) -> list[str]:
         """The categories of `matches` keywords, in the built-in order, less those another one
-        found explains (`_EXPLAINS`)."""
-        found = {code for kw in keywords if kw not in _CONTEXT_WORDS for code in self._owner[kw]}
+        found explains (`_EXPLAINS`). A loose concept (`_LOOSE`) names its category only when no
+        keyword (but a context word) nor other concept names one: of a collector who publishes the
+        debt (爆通讯录 … 都知道了) the leak concept finds the means, not the complaint."""
+        found = {code for kw in keywords if kw not in _CONTEXT_WORDS and kw not in _LOOSE for code in self._owner[kw]}
+        found = found or {code for kw in keywords if kw in _LOOSE for code in self._owner[kw]}
         found = found or {code for kw in keywords for code in self._owner[kw]}
         explained = {c for code in found for c in _EXPLAINS.get(code, ())}
         return [code for code in self.categories if code in found and code not in explained]
@@ -281,6 +489,22 @@ class CategoryRules:
     def find(self, text: str, negated: bytearray | None = None) -> list[str]:
         """Category codes whose keywords occur outside a negation scope, in the built-in order."""
         return self.codes(self.matches(text, negated))
+
+    def report(self, masked: str, codes: list[str]) -> list[str]:
+        """The categories of a negative post: those the rules found (`codes`), else, for a post in a
+        customer's own words, the one the complaints of the tuning probe sets suggest (`_learnt`).
+        The rules hold phrasings their authors listed; the learnt model holds what the tuning
+        sets' complaints share, and where the rules find nothing it names what they miss. It names
+        only a built-in category whose rule the config extends or leaves alone: one replaced
+        (`replace: true`) means what its new keywords say, not what the model learnt of it."""
+        if codes or not _COMPLAINT_REGISTER.search(masked):
+            return codes
+        learnt = _learnt()
+        if learnt is None:
+            return []
+        scores = dict(zip(learnt.meta["outputs"], learnt.scores(learnt_features(masked)), strict=True))
+        named = [code for code in scores if code in self._learnable]
+        return [max(named, key=scores.__getitem__)] if named else []
 
     def severity(self, codes: list[str]) -> float:
         return max((self.categories[c].severity for c in codes), default=0.0)
@@ -307,8 +531,11 @@ class CategoryRules:
             words = [w for w in words if "fraud" not in self._owner[w]]
         report = _REPORT.search(text) and not _COMPLAINT_REGISTER.search(text)
         telling = [w for w in words if w not in _CONTEXT_WORDS]
-        if not telling and thanks:
-            return words, -weight
+        if thanks and _PUT_RIGHT.search(text):
+            return [], -weight
+        if thanks and all(w in self._concepts for w in telling):
+            # Of thanks, a concept names what went well (一分钱没丢): no complaint.
+            return [w for w in words if w not in self._concepts], -weight
         return words, self.evidence(telling, weight * NEWS_SHARE if report else weight)
 
     def evidence(self, keywords: list[str], weight: float) -> float:
@@ -317,6 +544,28 @@ class CategoryRules:
         (催收 … 暴力催收, 乱收年费 … 投诉) counts more than one that mentions a fee once. Severity
         is for risk, not here: a fee complaint is as negative as a fraud complaint."""
         return 1 - (1 - weight) ** len(keywords)
+
+
+# Written by `yuqing train categories` (`nlp.train_categories`), beside the sentiment models.
+LEARNT_FILE = Path(__file__).with_name("models") / "category.bin"
+
+
+def learnt_features(masked: str) -> list[str]:
+    """What the learnt fallback reads of a normalised, entity-masked text: its character 1- to
+    3-grams, each distinct one counting once (the same at training and at run time)."""
+    return char_grams(masked)
+
+
+@cache
+def _learnt(path: Path = LEARNT_FILE) -> LinearModel | None:
+    """The learnt fallback, loaded on first use (pure Python, `nlp.linear`); None where the file is
+    absent: the rules alone then. A damaged file raises ModelFileError naming it."""
+    if not path.exists():
+        return None
+    model = LinearModel.load(path)
+    if len(model.meta.get("outputs", ())) != model.outputs:
+        raise ModelFileError(f"{path}: outputs and weights do not match (rebuild it with `yuqing train categories`)")
+    return model
 
 
 _LATIN = re.compile(r"[A-Za-z]+")
@@ -329,9 +578,10 @@ def _override(base: Category | None, code: str, spec: Any) -> Category:
         raise ConfigError("nlp", key, "a category code must be lower-case letters, digits and _")
     if not isinstance(spec, Mapping):
         raise ConfigError("nlp", key, "must be a mapping with keywords (and label, severity, replace)")
-    unknown = sorted(set(spec) - {"label", "keywords", "severity", "replace"})
+    unknown = sorted(set(spec) - {"label", "keywords", "concepts", "severity", "replace"})
     if unknown:
-        raise ConfigError("nlp", f"{key}.{unknown[0]}", "unknown key (allowed: keywords, label, replace, severity)")
+        raise ConfigError("nlp", f"{key}.{unknown[0]}",
+                          "unknown key (allowed: concepts, keywords, label, replace, severity)")
     keywords = spec.get("keywords", [])
     if not isinstance(keywords, list) or not all(isinstance(k, str) and k.strip() for k in keywords):
         raise ConfigError("nlp", f"{key}.keywords", "must be a list of non-empty strings")
@@ -346,6 +596,19 @@ def _override(base: Category | None, code: str, spec: Any) -> Category:
         raise ConfigError("nlp", f"{key}.replace", f"must be true or false, got {replace!r}")
     kept = () if replace or base is None else base.keywords
     merged = tuple(dict.fromkeys([*kept, *(k.strip() for k in keywords)]))
-    if not merged:
-        raise ConfigError("nlp", f"{key}.keywords", "a category needs at least one keyword")
-    return Category(code, label.strip(), float(severity), merged)
+    concepts = (() if replace or base is None else base.concepts) + _concepts(key, spec.get("concepts", []))
+    if not merged and not concepts:
+        raise ConfigError("nlp", f"{key}.keywords", "a category needs at least one keyword or concept")
+    return Category(code, label.strip(), float(severity), merged, concepts)
+
+
+def _concepts(key: str, spec: Any) -> tuple[Concept, ...]:
+    """Configured concepts: each a list of two or more word lists, named by their first words."""
+    def words(lexicon: Any) -> bool:
+        return isinstance(lexicon, list) and bool(lexicon) and all(isinstance(w, str) and w.strip() for w in lexicon)
+
+    if not isinstance(spec, list) or not all(isinstance(c, list) and len(c) >= 2 and all(map(words, c)) for c in spec):
+        raise ConfigError("nlp", f"{key}.concepts", "must be a list of concepts, each two or more lists of words")
+    return tuple(Concept("×".join(lexicon[0].strip() for lexicon in concept),
+                         tuple("|".join(re.escape(w.strip()) for w in lexicon) for lexicon in concept))
+                 for concept in spec)

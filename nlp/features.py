@@ -83,13 +83,20 @@ def name_features(doc: Prepared) -> list[str]:
     return [NAME + n for n in doc.entities if n in doc.named]
 
 
+def char_grams(text: str, mark: Sequence[str] = ()) -> list[str]:
+    """Character 1-, 2- and 3-grams; with `mark` (one prefix per character), each gram gets the
+    prefix of its first character."""
+    mark = mark or [""] * len(text)
+    return [mark[i] + text[i:i + n] for n in NGRAMS for i in range(len(text) - n + 1)]
+
+
 def document_features(text: str, negated: bytearray) -> list[str]:
     """Character 1-, 2- and 3-grams of a normalised, entity-masked text, then its words (two
     characters or more) and word bigrams; a feature starting inside a negation scope gets the
     NEGATED prefix."""
     mark = [NEGATED if m else "" for m in negated] if any(negated) else [""] * len(text)
     words = [(w, i) for w, i, _ in rjieba.tokenize(text) if not w.isspace()]
-    grams = [mark[i] + text[i:i + n] for n in NGRAMS for i in range(len(text) - n + 1)]
+    grams = char_grams(text, mark)
     grams += [mark[i] + WORD + w for w, i in words if len(w) > 1]
     return grams + [mark[i] + WORD + a + WORD + b for (a, i), (b, _) in zip(words, words[1:], strict=False)]
 

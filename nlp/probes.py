@@ -1,6 +1,7 @@
 """The complaint probe sets: how the analyzer does on consumer complaints, which neither training
 file contains (`tests/fixtures/complaint_probes.jsonl`, set A, `complaint_probes_c.jsonl`, set C,
-and `complaint_probes_b.jsonl`, set B; figures in the README's model card).
+`complaint_probes_b.jsonl`, set B, and `complaint_probes_d.jsonl`, set D; figures in the README's
+model card).
 
 Each row is an original text written in the register of complaint platforms, forums and Weibo,
 with what a reader would say of it: `polarity`, the complaint `categories`, and the `targets`
@@ -13,50 +14,15 @@ watched, so the analyzer finds them in the texts as it finds configured institut
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from nlp.analyzer import Analysis, AnalysisInput, Analyzer
+from nlp.probeset import PROBES, PROBES_B, PROBES_C, PROBES_D, Probe, load_probes
+
+__all__ = ["PROBES", "PROBES_B", "PROBES_C", "PROBES_D", "Probe", "analyse", "figures", "halves", "load_probes",
+           "mean_f1", "watched"]
 from yuqing.model import Institution
-
-_FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
-# Sets A and C, which the rules are tuned on (C was written for the third round before its rule
-# changes), and set B, written apart before the second round's rule changes and never tuned on: it
-# measures what A and C cannot, how the rules hold on phrasings their author did not see.
-PROBES = _FIXTURES / "complaint_probes.jsonl"
-PROBES_C = _FIXTURES / "complaint_probes_c.jsonl"
-PROBES_B = _FIXTURES / "complaint_probes_b.jsonl"
-_FIELDS = {"id": str, "kind": str, "text": str, "polarity": str, "categories": list, "targets": list}
-
-
-@dataclass(frozen=True)
-class Probe:
-    id: str
-    kind: str
-    text: str
-    polarity: str
-    categories: tuple[str, ...]
-    targets: tuple[str, ...]
-
-
-def load_probes(path: Path = PROBES) -> list[Probe]:
-    """The probe rows; a malformed line raises ValueError naming the file and line."""
-    probes = []
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{number}: not valid JSON ({e.msg})") from None
-            for key, kind in _FIELDS.items():
-                if not isinstance(row.get(key), kind):
-                    raise ValueError(f"{path}:{number}: {key!r} must be a {kind.__name__}")
-            probes.append(Probe(row["id"], row["kind"], row["text"], row["polarity"],
-                                tuple(row["categories"]), tuple(row["targets"])))
-    return probes
 
 
 def watched(probes: Sequence[Probe]) -> list[Institution]:

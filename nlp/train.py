@@ -2,6 +2,7 @@
 
     yuqing train sentiment --data DIR [--out nlp/models] [--folds 5] [--limit N]
     yuqing train idf --data DIR [--out nlp/models/idf.txt]
+    yuqing train categories [--out nlp/models/category.bin]
 
 `sentiment` first groups each file's texts into near-duplicate clusters (`nlp.clusters`) and
 holds a fifth of the clusters back. On the rest (the development part) it cross-validates with
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nlp import train_categories
 from nlp.categories import CategoryRules
 from nlp.clusters import near_duplicate_clusters
 from nlp.features import (
@@ -669,7 +671,10 @@ def main(argv: Sequence[str] | None = None, corrections: Sequence[Mention] = ())
                       help=f"add the mentions people corrected (yuqing label) as training rows, each weighing "
                            f"{CORRECTION_WEIGHT}; prints the held-back figures with and without them")
     idf.add_argument("--out", type=Path, default=MODEL_DIR / "idf.txt")
+    train_categories.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.what == "categories":
+        return train_categories.run(args)
     if args.what == "sentiment":
         if args.folds < 2:
             parser.error("--folds must be at least 2")

@@ -1,21 +1,26 @@
 """The complaint probe sets (tests/fixtures/complaint_probes.jsonl, set A, complaint_probes_c.jsonl,
-set C, and complaint_probes_b.jsonl, set B; see nlp/probes.py) through the shipped analyzer: the
-per-category figures the model card reports, and the behaviours a reader notices at once (praise,
-denials and the bank where the money was kept are not complaints)."""
+set C, complaint_probes_b.jsonl, set B, and complaint_probes_d.jsonl, set D; see nlp/probes.py)
+through the shipped analyzer: the per-category figures the model card reports, and the behaviours a
+reader notices at once (praise, denials and the bank where the money was kept are not complaints)."""
 from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from nlp import CATEGORY_LABELS, Analysis
-from nlp.categories import CategoryRules
+from nlp.categories import LEARNT_FILE, CategoryRules, _learnt
+from nlp.linear import ModelFileError
 from nlp.negation import negated_mask
 from nlp.normalize import normalize
-from nlp.probes import PROBES, PROBES_B, PROBES_C, Probe, analyse, figures, load_probes
+from nlp.probes import PROBES, PROBES_B, PROBES_C, PROBES_D, Probe, analyse, figures, load_probes
+from nlp.train import main as train_main
+from yuqing.config import ConfigError
 
 TARGET = 0.85  # the issue's target for per-category precision and recall
 
@@ -36,10 +41,10 @@ class Levels:
 # Set A is what the rules were tuned on; set B was written apart and never tuned on, hence lower.
 # Set C was written for the third round before its rules changed and is tuned on with set A; its
 # denials are the model's weak spot (7 of 16 read as negative: the news model reads a rumour denied as
-# the rumour).
-LEVELS = {"A": Levels(0.8, 0.8, 0.9, 8, 0.3, 0.05, 1), "B": Levels(0.65, 0.5, 0.7, 1, 0.3, 0.15, 1),
-          "C": Levels(0.7, 0.7, 0.85, 6, 0.45, 0.08, 2)}
-PATHS = {"A": PROBES, "B": PROBES_B, "C": PROBES_C}
+# the rumour). Set D, like B never tuned on, was written in registers the others use little.
+LEVELS = {"A": Levels(0.85, 0.8, 0.95, 9, 0.3, 0.05, 1), "B": Levels(0.65, 0.55, 0.75, 3, 0.3, 0.15, 1),
+          "C": Levels(0.75, 0.8, 0.9, 8, 0.45, 0.08, 2), "D": Levels(0.7, 0.7, 0.85, 6, 0.6, 0.06, 1)}
+PATHS = {"A": PROBES, "B": PROBES_B, "C": PROBES_C, "D": PROBES_D}
 SETS = list(LEVELS)
 
 
@@ -53,7 +58,8 @@ def _of(kind: str, probes: list[Probe], results: list[Analysis]) -> list[tuple[P
     return [(p, r) for p, r in zip(probes, results, strict=True) if p.kind == kind]
 
 
-@pytest.mark.parametrize("name, size, per_category", [("A", 200, 20), ("B", 150, 12), ("C", 200, 15)])
+@pytest.mark.parametrize("name, size, per_category", [("A", 200, 20), ("B", 150, 12), ("C", 200, 15),
+                                                         ("D", 200, 15)])
 def test_probe_set_covers_every_category_and_phenomenon(name: str, size: int, per_category: int) -> None:
     probes = load_probes(PATHS[name])
     assert len(probes) >= size and len({p.text for p in probes}) == len(probes)
@@ -63,7 +69,7 @@ def test_probe_set_covers_every_category_and_phenomenon(name: str, size: int, pe
 
 
 def test_the_sets_share_no_text() -> None:
-    texts = [{p.text for p in load_probes(path)} for path in (PROBES, PROBES_B, PROBES_C)]
+    texts = [{p.text for p in load_probes(path)} for path in PATHS.values()]
     assert not any(a & b for a, b in itertools.combinations(texts, 2))
 
 
@@ -149,3 +155,97 @@ def test_a_warning_counts_its_fraud_only_when_it_names_victims(text: str, fraud:
 ])
 def test_the_symptom_is_explained_by_its_cause(text: str, codes: list[str]) -> None:
     assert CategoryRules().find(normalize(text)) == codes
+
+
+@pytest.mark.parametrize("text, codes", [
+    ("欠了两期，催的人直接打给我丈母娘，让她帮我还", ["debt_collection"]),  # collector × harassment
+    ("再不还就派人去你单位", ["debt_collection"]),  # a threat on a condition
+    ("说好十二个月到期还本，现在本金一分也没见着", ["default"]),  # due × not paid
+    ("借款到手只有八成，剩下的是平台强制收的服务费", ["fees"]),  # fee × not asked for
+    ("去柜台存三十万，到家一看是一份五年交的寿险", ["mis_selling"]),  # deposit × policy
+    ("出院后申请理赔，保险公司说是既往症一分不赔", ["contract"]),  # claim × refused
+    ("那只私募的管理人说项目出了问题，本金要延后一年", ["default"]),  # issuer in trouble × what it owes
+    ("收了我三千的包装费，之后电话再也打不通", ["fraud"]),  # paid × gone: not a fee, not the service
+    ("柜员一直在玩手机", ["service"]), ("柜员没有玩手机", []),  # a concept in a negation scope
+    ("催收打电话威胁我，还说知道我孩子在哪个学校", ["debt_collection"]),  # a loose concept loses
+])
+def test_concepts_find_what_no_keyword_names(text: str, codes: list[str]) -> None:
+    assert CategoryRules().find(normalize(text)) == codes
+
+
+def test_thanks_for_putting_a_complaint_right_is_no_complaint() -> None:
+    rules = CategoryRules()
+    clean = normalize("谢谢客服，被多扣的年费三天就原路退回了")
+    words, evidence = rules.assess(clean, negated_mask(clean), 0.5)
+    assert words == [] and evidence < 0
+
+
+def test_concepts_come_from_config_too() -> None:
+    rules = CategoryRules({"service": {"concepts": [[["柜员", "大堂经理"], ["甩脸色", "翻白眼"]]]},
+                           "esg": {"label": "环境责任", "concepts": [[["工厂"], ["排污", "偷排"]]]}})
+    assert rules.find("那个大堂经理一直对我甩脸色") == ["service"]
+    assert rules.find("贷款给的工厂半夜偷排") == ["esg"] and rules.find("工厂开工了") == []
+    assert CategoryRules({"service": {"keywords": ["服务差"], "replace": True}}).find("大堂经理一直对我甩脸色") == []
+    with pytest.raises(ConfigError, match="concepts"):
+        CategoryRules({"service": {"concepts": [["柜员"]]}})
+
+
+@pytest.mark.parametrize("text, codes", [
+    ("我在这个平台上的钱已经半年拿不出来了，客服只会说再等等", ["default"]),
+    ("我被那个网贷的人弄得整夜睡不着，一天几十个电话", ["debt_collection"]),
+    ("我的卡刷不出去了，去柜台说要核实身份", ["account_funds"]),
+    ("Ｅ股价今日大跌百分之五", []),  # a report, not a customer's own words: no category guessed
+])
+def test_where_the_rules_find_nothing_the_learnt_model_names_the_complaint(text: str, codes: list[str]) -> None:
+    rules = CategoryRules()
+    clean = normalize(text)
+    assert rules.find(clean) == []
+    assert rules.report(clean, []) == codes
+
+
+# c187 of set C: a mis-sale in sarcasm that no keyword or concept names (the rules find nothing in it).
+_MISSED = "恭喜Ｅ，成功把我五十万理成了五万，理财大师名不虚传"
+
+
+def test_the_learnt_fallback_names_only_the_categories_whose_rules_it_learnt() -> None:
+    replaced = {code: {"keywords": [f"{code}专用词"], "replace": True} for code in CATEGORY_LABELS if code != "fraud"}
+    assert CategoryRules().report(_MISSED, []) == ["mis_selling"]
+    # A replaced category means what its new keywords say: the fallback names the best of the others.
+    assert CategoryRules({"mis_selling": {"keywords": ["误导购买"], "replace": True}}).report(_MISSED, []) not in (
+        [], ["mis_selling"])
+    assert CategoryRules(replaced).report(_MISSED, []) == ["fraud"]
+    # Keywords added to a category keep what the fallback learnt of it.
+    assert CategoryRules({"mis_selling": {"keywords": ["夸大收益"]}}).report(_MISSED, []) == ["mis_selling"]
+
+
+def test_the_learnt_fallback_file_absent_or_damaged(tmp_path: Path) -> None:
+    assert _learnt(tmp_path / "category.bin") is None
+    damaged = tmp_path / "damaged.bin"
+    damaged.write_bytes(LEARNT_FILE.read_bytes()[:1000])
+    with pytest.raises(ModelFileError, match="damaged.bin"):
+        _learnt(damaged)
+
+
+def test_the_learnt_fallback_runs_without_scikit_learn_or_the_probe_files() -> None:
+    # An audit hook sees every file the process opens: none of the probe sets may be among them.
+    code = f"""if True:
+        import sys
+        opened = []
+        sys.addaudithook(lambda event, args: opened.append(str(args[0])) if event == "open" else None)
+        from nlp import Analyzer
+        from nlp.analyzer import AnalysisInput
+        from yuqing.model import Institution
+        text = {_MISSED.replace("Ｅ", "金穗财富")!r}
+        result = Analyzer([Institution("金穗财富")]).analyze_batch([AnalysisInput(text)], keywords=False)[0]
+        print(result.polarity, result.categories, "sklearn" in sys.modules,
+              any("tests/fixtures" in path for path in opened))
+    """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parent.parent)
+    assert out.stdout.split() == ["negative", "['mis_selling']", "False", "False"]
+
+
+def test_yuqing_train_categories_rebuilds_the_shipped_file_byte_for_byte(tmp_path: Path) -> None:
+    pytest.importorskip("sklearn")
+    assert train_main(["categories", "--out", str(tmp_path / "category.bin")]) == 0
+    assert (tmp_path / "category.bin").read_bytes() == LEARNT_FILE.read_bytes()
