@@ -158,8 +158,10 @@ def test_a_directory_as_the_input_is_one_clear_line(tmp_path):
 
 
 def test_a_full_disk_during_import_says_how_far_it_got(tmp_path):
-    """A real full disk: the data dir is a 3 MB tmpfs, mounted in a user and mount namespace of
-    its own (`unshare`, no root needed), so the store, the spool and the reject log all run out."""
+    """A real full disk: the data dir is a 5 MB tmpfs, mounted in a user and mount namespace of
+    its own (`unshare`, no root needed), so the store, the spool and the reject log all run out. 5 MB
+    leaves room for the first import batches (a new store's 8 KB pages and its write-ahead log took
+    more than 3 MB before the first batch's commit) and fills well before the 3,000 rows end."""
     if subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True).returncode:
         pytest.skip("this kernel does not allow user namespaces (unshare), so no tmpfs can be mounted")
     rows = [dumps(row(n, url=f"http://full.example/{n}", content="锦程银行催收投诉。" * 40)) for n in range(3000)]
@@ -167,7 +169,7 @@ def test_a_full_disk_during_import_says_how_far_it_got(tmp_path):
     data, found = tmp_path / "data", tmp_path / "found.json"
     data.mkdir()
     yuqing = f"{sys.executable} -m app.cli --data-dir {data}"
-    script = (f"mount -t tmpfs -o size=3m tmpfs {data} && {yuqing} import --input {src}; echo \"exit $?\"; "
+    script = (f"mount -t tmpfs -o size=5m tmpfs {data} && {yuqing} import --input {src}; echo \"exit $?\"; "
               f"{yuqing} search --limit 1000 --json > {found}")
     proc = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
                           capture_output=True, text=True, timeout=600,
