@@ -48,7 +48,22 @@ def describe(folder: Path | None) -> dict[str, Any]:
         data.append(record)
     cv = meta.get("cv", {})
     return {**out, "data": data, "limit": meta.get("limit"),
-            "cv": {k: cv[k] for k in _FIGURES if k in cv}}
+            "cv": {k: cv[k] for k in _FIGURES if k in cv}, "categories": _categories()}
+
+
+def _categories() -> dict[str, Any]:
+    """The learnt category fallback (`yuqing train categories`): the probe files it was fitted on.
+    Those are the project's own texts (NOTICE), so no third-party terms apply to it."""
+    from nlp.categories import LEARNT_FILE
+
+    out: dict[str, Any] = {"path": str(LEARNT_FILE)}
+    if not LEARNT_FILE.exists():
+        return {**out, "error": "absent: the category rules alone are used"}
+    try:
+        meta = LinearModel.load(LEARNT_FILE).meta
+    except ModelFileError as e:
+        return {**out, "error": str(e)}
+    return {**out, "data": list(meta.get("data", [])), "pairs": meta.get("pairs")}
 
 
 def summary(model: dict[str, Any]) -> list[str]:
@@ -62,4 +77,8 @@ def summary(model: dict[str, Any]) -> list[str]:
         lines.append(f"  trained on {d['file']}{rows}: {d['terms']}")
     if model["cv"]:
         lines.append("  cross-validated: " + ", ".join(f"{k} {v}" for k, v in model["cv"].items()))
-    return lines
+    learnt = model["categories"]
+    if "error" in learnt:
+        return [*lines, f"category fallback: {learnt['path']}: {learnt['error']}"]
+    files = ", ".join(f"{d['file']} ({d['rows']} texts)" for d in learnt["data"])
+    return [*lines, f"category fallback: {learnt['path']}, trained on the project's own probe sets {files}"]

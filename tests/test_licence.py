@@ -188,6 +188,22 @@ def test_status_says_the_shipped_model_was_trained_on_research_use_data(tmp_path
     assert "(shipped)" in text and "FinNSP of the BBT-FinCUGE benchmark" in text
 
 
+def test_status_names_the_probe_files_the_category_fallback_was_trained_on(tmp_path: Path) -> None:
+    run = _yuqing("--data-dir", str(tmp_path), "status", "--json")
+    assert run.returncode == 0, run.stderr
+    learnt = json.loads(run.stdout)["model"]["categories"]
+    fixtures = Path(__file__).parent / "fixtures"
+    assert learnt["data"], learnt
+    # every file it names is one of the repository's probe sets as it is now: the shipped fallback
+    # was trained on these very texts, not on an older or a foreign copy
+    for record in learnt["data"]:
+        path = fixtures / record["file"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == record["sha256"], record["file"]
+        assert record["rows"] == sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    text = _yuqing("--data-dir", str(tmp_path), "status").stdout
+    assert "category fallback:" in text and learnt["data"][0]["file"] in text
+
+
 def test_a_model_trained_on_own_data_is_what_status_shows(tmp_path: Path) -> None:
     data, out = _own_data(tmp_path / "labelled"), tmp_path / "model"
     train = _yuqing("train", "sentiment", "--data", str(data), "--out", str(out), "--folds", "2")
