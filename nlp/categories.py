@@ -26,7 +26,7 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
-from nlp.features import char_grams
+from nlp.features import char_grams, denies
 from nlp.linear import LinearModel, ModelFileError
 from nlp.negation import negated_mask
 from nlp.sentiment import softmax
@@ -302,11 +302,13 @@ service 等×很久 waited long
 # A news report names 罚款, 逾期, 起诉 as its news, a customer as a grievance: complaint keywords
 # count less in a text that reads as a report and not as a customer's own words (see `assess`).
 _REPORT = re.compile(r"记者|报道|讯|据悉|据了解|获悉|公告|通报|日电|消息|发布|披露|表示|回应|称|\d+月\d+日")
-# A denial (辟谣, 不属实, 瞎传, or a statement that all runs normally: 产品均正常兑付) or a question
-# (请问 … 年费怎么免, 求问) names a complaint without making one.
-_DENIAL_OR_QUESTION = re.compile(r"辟谣|澄清|不属实|不实|谣言|造谣|瞎传|系误读|系伪造|否认|并无此事|"
-                                 r"与[^，。,]{0,8}无关|(?:均|一切|运作|运营|办理|提现|兑付|取款)正常|正常到账|"
-                                 r"请问|想了解|咨询一下|有没有知道|有没有懂的|想问一下各位|想问问各位|求问")
+# A question (请问 … 年费怎么免, 求问) names a complaint without making one, as a denial does
+# (`nlp.features.denies`: 辟谣, 不属实, 瞎传, 产品均正常兑付).
+_QUESTION = re.compile(r"请问|想了解|咨询一下|有没有知道|有没有懂的|想问一下各位|想问问各位|求问")
+# A fair appraisal beside a complaint that did not happen makes a clean record (see `assess`); a
+# complaint that names what was not done (没让我做风险评估) has none.
+_FAIR = re.compile(r"正规|顺利|清楚|不错|挺好|很好|放心|客气|没毛病|公道|说实话|还算|满意|省心|透明|准时|按时|"
+                   r"一分不少|没问题|就行|靠谱")
 # A text about preventing or warning of a fraud (拦截, 识破, 警惕, 防范) names the fraud it stopped,
 # unless it also names its victims (已有十几人上当 … 提醒): then it reports a fraud that happened.
 _PREVENTION = re.compile(r"拦下|拦截|堵截|识破|防范|谨防|提防|警惕|反诈|防骗|提醒")
@@ -525,24 +527,31 @@ class CategoryRules:
     def assess(self, text: str, negated: bytearray, weight: float) -> tuple[list[str], float]:
         """The complaint keywords of a text and their evidence towards "negative", -1..1: each
         keyword counts `weight`, or `NEWS_SHARE` of that in a text that reads as a report and not
-        in a customer's own words. Context words (`_CONTEXT_WORDS`) add none, a denial or a
+        in a customer's own words. Context words (`_CONTEXT_WORDS`) add none, a denial
+        (`nlp.features.denies`, whose words `nlp.features.reported_denial` reads too) or a
         question has none, and fraud words do not count in a text about preventing or warning of
         a fraud (counting a denial or a warning *against* "negative" costs finnsp document F1: its
-        news of frauds are police warnings, its denials deny bad news). Thanks or praise without
-        sarcasm and without a telling keyword is `-weight`: evidence against "negative" (see
-        `nlp.sentiment.decide`). Sarcasm (thanks for an ordeal, praise in scare quotes, 佩服佩服) is
-        a complaint: its praise shields nothing, context words count, and the sarcasm itself
+        news of frauds are police warnings, its denials deny bad news). A clean record outside a
+        report (没被乱收过费, 账单也清楚: every complaint word negated, beside a fair appraisal) is
+        `-weight`, and so are thanks or praise without sarcasm and without a telling keyword:
+        evidence against "negative" (see `nlp.sentiment.decide`). Sarcasm (thanks for an ordeal,
+        praise in scare quotes, 佩服佩服) is a complaint: its praise shields nothing, context words
+        count, and the sarcasm itself
         counts as one keyword."""
-        if _DENIAL_OR_QUESTION.search(text):
+        if _QUESTION.search(text) or denies(text):
             return [], 0.0
         thanks = _THANKS.search(text)
         if _SARCASM.search(text) or (thanks and _IRONY.search(text)):
             words = self.matches(text, negated_mask(text, shields=False))
             return words, self.evidence([*words, "sarcasm"], weight)
         words = self.matches(text, negated)
+        report = _REPORT.search(text) and not _COMPLAINT_REGISTER.search(text)
+        if not report and _FAIR.search(text) and self._denied(text, words):
+            # A clean record, not a report (没被乱收过费, 账单也清楚; 没有违约金, 直接预约就行): the
+            # complaints it names are the ones it says did not happen.
+            return [], -weight
         if _PREVENTION.search(text) and not _VICTIMS.search(text):
             words = [w for w in words if "fraud" not in self._owner[w]]
-        report = _REPORT.search(text) and not _COMPLAINT_REGISTER.search(text)
         telling = [w for w in words if w not in _CONTEXT_WORDS]
         if thanks and _PUT_RIGHT.search(text):
             return [], -weight
@@ -550,6 +559,11 @@ class CategoryRules:
             # Of thanks, a concept names what went well (一分钱没丢): no complaint.
             return [w for w in words if w not in self._concepts], -weight
         return words, self.evidence(telling, weight * NEWS_SHARE if report else weight)
+
+    def _denied(self, text: str, found: list[str]) -> bool:
+        """Whether the complaint keywords of `text` (context words too: 没有违约金, 不存在误导) occur
+        only inside negation scopes: none among `found`, and one found without the scopes."""
+        return not found and bool(self.matches(text, bytearray(len(text))))
 
     def evidence(self, keywords: list[str], weight: float) -> float:
         """How much the complaint keywords found count towards "negative", 0..1: a noisy-OR over

@@ -127,11 +127,12 @@ def only_holds_money(text: str, entity: str, entities: Sequence[str]) -> bool:
     return count > 0 and 2 * len(_HOLDING.findall(masked)) >= count
 
 
-# A denial of bad news, or a statement that what was rumoured did not happen, as a report gives it
-# (辟谣：, 澄清：, 网传…系伪造, 回应称…并未, 否认…): the words must deny, not name a rumour (散布谣言 is
-# news of who spread one, 未完全辟谣 denies nothing, 否认责任 is the bad news, 伪造 alone a forged
-# signature, 是假的 an accusation, 宣称 a claim).
-_DENIAL = re.compile(r"(?<!未)(?<!完全)辟谣[:：｜|]|(?:官方|公司|方面|已|发布|发文|发声明|正式)辟谣|澄清[:：]|不属实|"
+# A denial of bad news, or a statement that what was rumoured did not happen (辟谣：, 澄清：, 网传…系伪造,
+# 回应称…并未, 否认…, 都是瞎传, 产品均正常兑付): the words must deny, not name a rumour (散布谣言 is news of
+# who spread one, 未完全辟谣 denies nothing, 否认责任 is the bad news, 伪造 alone a forged signature, 是假的
+# an accusation, 宣称 a claim, 虚假不实宣传 a complaint).
+_DENIAL = re.compile(r"(?<!未)(?<!完全)辟谣[:：｜|]|(?:官方|公司|方面|已|发布|发文|发声明|正式)辟谣|"
+                     r"澄清(?:[:：]|公告|声明|说明)|不属实|(?:消息|传闻|传言|说法|报道|通知)不实|"
                      r"(?:系|纯属)(?:谣言|不实|伪造|误读|误传|捏造|PS)|(?:是|为)谣言|为假(?![^，。,]{0,2}的)|纯属捏造|子虚乌有|并无此事|"
                      r"(?:并未|并没有|不存在)[^。！？!?\n]{0,6}(?:网传|传闻|传言)|否认(?![^，。,]{0,4}责任)|"
                      r"(?:回应|表示|声明|(?<![宣号])称|公告|强调)[^。！？!?\n]{0,20}?"
@@ -141,6 +142,19 @@ _FIRST_PERSON = re.compile(r"我(?![司行])|俺|本人")
 # Where a denial is the text's news: its headline or first sentences, not one fact among many in
 # a long article.
 DENIAL_CHARS = 60
+
+
+# Looser wordings that deny only in a complaint's register (说瑞丰要倒闭的都是瞎传, 提现正常到账, 与本行无关):
+# news of 造谣者 or of a platform "一直正常" that failed is the bad news, so they are no reported denial.
+_DISMISSAL = re.compile(f"{_DENIAL.pattern}|造谣|瞎传|(?:均|一切|运作|运营|办理|提现|兑付|取款)正常|正常到账|"
+                        r"与[^，。,]{0,8}无关")
+
+
+def denies(masked: str) -> bool:
+    """Whether a text denies or dismisses bad news anywhere in it (`_DENIAL`, `_DISMISSAL`): the
+    complaint it names is the one it denies (`nlp.categories.CategoryRules.assess` then finds no
+    complaint in it)."""
+    return bool(_DISMISSAL.search(masked))
 
 
 def reported_denial(masked: str) -> bool:

@@ -15,6 +15,7 @@ import pytest
 
 from nlp import CATEGORY_LABELS, Analysis
 from nlp.categories import LEARNT_FILE, CategoryRules, _learnt
+from nlp.features import denies, reported_denial
 from nlp.linear import ModelFileError
 from nlp.negation import negated_mask
 from nlp.normalize import normalize
@@ -134,6 +135,29 @@ def test_general_rules_of_the_third_round(text: str, codes: list[str]) -> None:
     clean = normalize(text)
     words, _ = rules.assess(clean, negated_mask(clean), 0.5)
     assert rules.codes(words) == codes
+
+
+@pytest.mark.parametrize("text, sign", [
+    ("借过两次，都是按时还的，从没遇到暴力催收，还算正规", -1),  # a clean record counts against "negative"
+    ("用了三年这张卡，没有乱扣过年费，账单也清楚", -1),
+    ("根本没让我做风险评估就让我签字，现在亏了", 0),  # what was not done: no fair word, no clean record
+    ("没有暴力催收，但是利息高得离谱，说实话", 1),  # a complaint outside the negation is still one
+    ("网上说要倒闭的都是瞎传，我的钱提现正常到账", 0),  # a dismissal names no complaint
+])
+def test_a_clean_record_counts_against_negative_and_a_dismissal_names_no_complaint(text: str, sign: int) -> None:
+    clean = normalize(text)
+    _, evidence = CategoryRules().assess(clean, negated_mask(clean), 0.5)
+    assert (evidence > 0) - (evidence < 0) == sign
+
+
+@pytest.mark.parametrize("text, dismissed, reported", [
+    ("辟谣｜Ｅ并未被监管处罚，网传罚单系伪造", True, True),
+    ("网传Ｅ要倒闭都是瞎传，提现正常到账", True, False),  # loose: only in a complaint's register
+    ("币圈大佬发朋友圈谴责了一票意淫他跑路的造谣者", True, False),  # news of who spread a rumour
+    ("理财经理虚假宣传，说保本保息", False, False),
+])
+def test_the_denial_words_are_one_list_read_at_two_strengths(text: str, dismissed: bool, reported: bool) -> None:
+    assert (denies(text), reported_denial(text)) == (dismissed, reported)
 
 
 @pytest.mark.parametrize("text, fraud", [
