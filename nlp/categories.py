@@ -311,7 +311,8 @@ _FAIR = re.compile(r"正规|顺利|清楚|不错|挺好|很好|放心|客气|没
                    r"一分不少|没问题|就行|靠谱")
 # A text about preventing or warning of a fraud (拦截, 识破, 警惕, 防范) names the fraud it stopped,
 # unless it also names its victims (已有十几人上当 … 提醒): then it reports a fraud that happened.
-_PREVENTION = re.compile(r"拦下|拦截|堵截|识破|防范|谨防|提防|警惕|反诈|防骗|提醒")
+_PREVENTION = re.compile(r"拦下|拦截|拦着|劝住|劝下|劝着|没让[我她他]?转|堵截|识破|防范|谨防|提防|警惕|反诈|防骗|提醒|"
+                         r"没有损失|没损失|及时冻结")
 _VICTIMS = re.compile(r"(?:已有|已经有|多名|多位|多人|不少人|数十|几十|十几)[^，。,]{0,8}(?:上当|被骗|受骗|受害)|"
                       r"受害人|被骗走|骗光")
 # Thanks or praise in the writer's own words (感谢…帮我拦下, 点赞, 暖心): with no complaint keyword
@@ -319,6 +320,8 @@ _VICTIMS = re.compile(r"(?:已有|已经有|多名|多位|多人|不少人|数�
 # and the news model reads the fraud a teller stopped (公检法, 报警) as news of a fraud.
 _THANKS = re.compile(r"感谢|谢谢|多亏|幸亏|点赞|点个赞|暖心|给力|好评|表扬|称赞|赞一个|夸一下|靠谱|负责任|太专业|"
                      r"打call|yyds|感动|辛苦了|耐心|热心|很负责|respect", re.IGNORECASE)
+# Gratitude itself, of the thanks words (not 靠谱 or 耐心, which a report or a question uses too).
+_GRATITUDE = re.compile(r"感谢|谢谢|多亏|幸亏|幸好|点赞|点个赞")
 # Thanks for putting a complaint right (帮我冻结了卡, 原路退回, 追回来了) names the complaint it ended.
 _PUT_RIGHT = re.compile(r"退回来|退回了|退了回来|原路退回|全部退|追回|帮我(?:冻结|挂失|锁|退|申请|办|解决|处理|查)|"
                         r"解决了|处理好了|恢复了|退还了")
@@ -551,6 +554,9 @@ class CategoryRules:
             # complaints it names are the ones it says did not happen.
             return [], -weight
         if _PREVENTION.search(text) and not _VICTIMS.search(text):
+            if _GRATITUDE.search(text):
+                # Thanks for a fraud or a loss stopped (劝着报了警, 卡被及时冻结, 没有损失): no complaint.
+                return [], -weight
             words = [w for w in words if "fraud" not in self._owner[w]]
         telling = [w for w in words if w not in _CONTEXT_WORDS]
         if thanks and _PUT_RIGHT.search(text):

@@ -197,6 +197,18 @@ def test_concepts_find_what_no_keyword_names(text: str, codes: list[str]) -> Non
     assert CategoryRules().find(normalize(text)) == codes
 
 
+@pytest.mark.parametrize("text, words", [
+    ("感谢柜员！我妈被冒充公检法的骗子吓到要转账，是她一直劝着报了警", []),  # a fraud stopped
+    ("多亏短信提醒，看到陌生消费马上打电话，卡被及时冻结，没有损失", []),  # a loss stopped
+    ("靠谱的平台要警惕，高额返利的骗局已让多名投资人受骗", ["返利", "骗局", "受骗"]),  # no gratitude: a report
+])
+def test_thanks_for_a_fraud_or_loss_stopped_is_no_complaint(text: str, words: list[str]) -> None:
+    rules = CategoryRules()
+    clean = normalize(text)
+    found, evidence = rules.assess(clean, negated_mask(clean), 0.5)
+    assert sorted(found) == sorted(words) and (evidence < 0) == (not words)
+
+
 def test_thanks_for_putting_a_complaint_right_is_no_complaint() -> None:
     rules = CategoryRules()
     clean = normalize("谢谢客服，被多扣的年费三天就原路退回了")
