@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from nlp.features import denies, reported_denial
 from nlp.linear import ModelFileError
 from nlp.negation import negated_mask
 from nlp.normalize import normalize
-from nlp.probes import PROBES, PROBES_B, PROBES_C, PROBES_D, Probe, analyse, figures, load_probes
+from nlp.probes import PROBES, PROBES_B, PROBES_C, PROBES_D, PROBES_E, Probe, analyse, figures, load_probes, mean_f1
 from nlp.train import main as train_main
 from yuqing.config import ConfigError
 
@@ -39,13 +40,15 @@ class Levels:
     blamed: int  # `kept` probes whose bank is blamed
 
 
-# Set A is what the rules were tuned on; set B was written apart and never tuned on, hence lower.
-# Set C was written for the third round before its rules changed and is tuned on with set A; its
-# denials are the model's weak spot (7 of 16 read as negative: the news model reads a rumour denied as
-# the rumour). Set D, like B never tuned on, was written in registers the others use little.
+# Sets A and C are what the rules were tuned on; B (written apart) and D (in registers the others
+# use little) were not, until the fifth round fitted the learnt category model on A–D and looked at
+# their denials and thanks. Denials stay the model's weak spot: 5 of 16 in set C read as negative (the
+# news model reads a rumour denied as the rumour, a clean record 年费一次都没交过 as a fee complaint).
+# Set E, written before the fifth round's changes, is the one nothing was tuned on, hence lowest.
 LEVELS = {"A": Levels(0.85, 0.8, 0.95, 9, 0.3, 0.05, 1), "B": Levels(0.65, 0.55, 0.75, 3, 0.3, 0.15, 1),
-          "C": Levels(0.75, 0.8, 0.9, 8, 0.45, 0.08, 2), "D": Levels(0.7, 0.7, 0.85, 6, 0.6, 0.06, 1)}
-PATHS = {"A": PROBES, "B": PROBES_B, "C": PROBES_C, "D": PROBES_D}
+          "C": Levels(0.75, 0.8, 0.9, 8, 0.45, 0.08, 2), "D": Levels(0.7, 0.7, 0.85, 6, 0.6, 0.06, 1),
+          "E": Levels(0.6, 0.45, 0.72, 4, 0.45, 0.17, 2)}
+PATHS = {"A": PROBES, "B": PROBES_B, "C": PROBES_C, "D": PROBES_D, "E": PROBES_E}
 SETS = list(LEVELS)
 
 
@@ -60,13 +63,31 @@ def _of(kind: str, probes: list[Probe], results: list[Analysis]) -> list[tuple[P
 
 
 @pytest.mark.parametrize("name, size, per_category", [("A", 200, 20), ("B", 150, 12), ("C", 200, 15),
-                                                         ("D", 200, 15)])
+                                                         ("D", 200, 15), ("E", 200, 12)])
 def test_probe_set_covers_every_category_and_phenomenon(name: str, size: int, per_category: int) -> None:
     probes = load_probes(PATHS[name])
     assert len(probes) >= size and len({p.text for p in probes}) == len(probes)
     assert {c for p in probes for c in p.categories} == set(CATEGORY_LABELS)
     assert {"negation", "thanks", "sarcasm", "kept", "neutral"} <= {p.kind for p in probes}
     assert all(sum(c in p.categories for p in probes) >= per_category for c in CATEGORY_LABELS)
+
+
+def test_the_model_cards_probe_table_is_what_the_probe_files_give() -> None:
+    # Every precision, recall and support of the model card's probe table, and its mean F1 row, as
+    # the shipped analyzer gives them on the probe files now: a change to either shows as a failure.
+    section = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8").split(
+        "**The shipped model** (the fifth probe round's")[1]
+    lines = list(itertools.takewhile(str.strip, section[section.index("| category |"):].splitlines()))
+    names = re.findall(r"precision \(set (\w)\)", lines[0])
+    assert names == ["A", "C", "B", "D", "E"]
+    table = {cells[0]: cells[2:] for line in lines for cells in [[c.strip() for c in line.strip("| ").split("|")]]}
+    for i, name in enumerate(names):
+        probes = load_probes(PATHS[name])
+        got = figures(probes, analyse(probes), list(CATEGORY_LABELS))["categories"]
+        for code, row in got.items():
+            assert table[code][3 * i:3 * i + 3] == [str(row["precision"]), str(row["recall"]), str(row["support"])], \
+                (name, code)
+        assert table["mean F1"][3 * i] == f"{mean_f1(got):.3f}", name
 
 
 def test_the_sets_share_no_text() -> None:
