@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from nlp.train import SEED, ForumRow, NewsRow, Split, _folds, evaluate, load_forum, load_news, splits
+from nlp.train import SEED, ForumRow, NewsRow, Split, _folds, evaluate, load_forum, load_news, probe_rows, splits
 
 
 def _words(text: str) -> list[str]:
@@ -99,6 +99,8 @@ def data_parser(description: str | None) -> argparse.ArgumentParser:
 def main() -> int:
     parser = data_parser(__doc__)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--with-probes", action="store_true",
+                        help="probe sets A and C join the training, as `yuqing train sentiment --with-probes`")
     parser.add_argument("--baseline-only", action="store_true",
                         help="only the baseline (the model's figures are also printed by `yuqing train sentiment`)")
     args = parser.parse_args()
@@ -107,7 +109,8 @@ def main() -> int:
     forum_split, news_split = splits(forum, news)
     figures: dict[str, Any] = {}
     if not args.baseline_only:
-        result = evaluate(forum, news, args.folds, forum_split, news_split)
+        extra = probe_rows() if args.with_probes else []
+        result = evaluate(forum, news, args.folds, forum_split, news_split, extra=extra)
         figures = {"cross_validated": result.cv, "held_back": result.held_back}
     figures["baseline_cross_validated"] = baseline_cv(forum, news, forum_split, news_split, args.folds)
     figures["baseline_held_back"] = baseline(forum, news, forum_split, news_split)
