@@ -47,7 +47,8 @@ def describe(folder: Path | None) -> dict[str, Any]:
         record["terms"] = KNOWN_DATA.get(record.get("sha256", ""), unknown)
         data.append(record)
     cv = meta.get("cv", {})
-    return {**out, "data": data, "limit": meta.get("limit"),
+    # The project's own probe sets, trained on beside the data (`nlp.train.probe_rows`; NOTICE).
+    return {**out, "data": data, "probes": list(meta.get("probes", [])), "limit": meta.get("limit"),
             "cv": {k: cv[k] for k in _FIGURES if k in cv}, "categories": _categories()}
 
 
@@ -75,10 +76,16 @@ def summary(model: dict[str, Any]) -> list[str]:
     for d in model["data"]:
         rows = f", {d['rows']:,} rows" if "rows" in d else ""
         lines.append(f"  trained on {d['file']}{rows}: {d['terms']}")
+    if model["probes"]:
+        lines.append(f"  and on the project's own probe sets {_files(model['probes'])}")
     if model["cv"]:
         lines.append("  cross-validated: " + ", ".join(f"{k} {v}" for k, v in model["cv"].items()))
     learnt = model["categories"]
     if "error" in learnt:
         return [*lines, f"category fallback: {learnt['path']}: {learnt['error']}"]
-    files = ", ".join(f"{d['file']} ({d['rows']} texts)" for d in learnt["data"])
-    return [*lines, f"category fallback: {learnt['path']}, trained on the project's own probe sets {files}"]
+    return [*lines, f"category fallback: {learnt['path']}, trained on the project's own probe sets "
+                    f"{_files(learnt['data'])}"]
+
+
+def _files(records: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{d['file']} ({d['rows']} texts)" for d in records)

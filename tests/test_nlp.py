@@ -575,3 +575,40 @@ def test_a_keyword_with_a_character_in_pinyin_counts() -> None:
     assert rules.find("是不是要暴LEI了") == ["default"]
     assert rules.find("没有催shou") == []  # negated as the keyword would be
     assert rules.find("shou到短信") == [] and rules.find("账户login失败") == []
+
+
+def test_probe_sets_a_and_c_are_training_rows_with_their_labels() -> None:
+    """Probe sets A and C join the training of "negative about an entity" (`nlp.train.probe_rows`)
+    as a reader labelled them; B and D, which the model card reports as unseen, never do."""
+    from nlp.probeset import PROBES_B, PROBES_D, load_probes
+    from nlp.train import PROBE_SOURCES, _entity_rows, probe_rows
+
+    assert PROBES_B not in PROBE_SOURCES and PROBES_D not in PROBE_SOURCES
+    probes = {normalize(p.text): p for path in PROBE_SOURCES for p in load_probes(path)}
+    rows = probe_rows()
+    assert 0.8 * len(probes) < len(rows) <= len(probes)
+    for row in rows:
+        probe = probes[row.doc.text]
+        assert row.negative == (probe.polarity == "negative")
+        assert {e for e, t in zip(row.doc.entities, row.targets, strict=True) if t} == set(probe.targets)
+        assert not row.doc.named  # watched names are never name features
+    # the bank where the victims kept their money is in the row, and is no target
+    kept = next(r for r in rows if r.doc.text.startswith("受害人在锦程银行存的钱"))
+    assert dict(zip(kept.doc.entities, kept.targets, strict=True)) == {"锦程银行": False, "金盛理财": True}
+    assert _entity_rows(rows) == ([], [], [])  # the target model does not learn from them
+
+
+def test_training_with_probes_records_them(tmp_path: Path) -> None:
+    data = _training_data()
+    if data is None:
+        pytest.skip("training data not found: set YUQING_TRAIN_DATA or put it at ../shared/data")
+    import hashlib
+
+    from nlp.train import PROBE_SOURCES, main
+
+    assert main(["sentiment", "--data", str(data), "--limit", "200", "--folds", "2", "--with-probes",
+                 "--out", str(tmp_path)]) == 0
+    header = LinearModel.load(tmp_path / "document.bin").meta
+    assert [(r["file"], r["sha256"]) for r in header["probes"]] == [
+        (path.name, hashlib.sha256(path.read_bytes()).hexdigest()) for path in PROBE_SOURCES]
+    assert "probes" not in LinearModel.load(MODEL_DIR / "document.bin").meta  # the shipped model has none
