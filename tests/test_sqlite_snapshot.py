@@ -16,7 +16,7 @@ from tests.conftest import SHANGHAI
 from tests.test_store_contract import CORPUS, T0, find, ids, mention
 from yuqing.storage.base import FacetRequest
 from yuqing.storage.sqlite import SqliteStore
-from yuqing.storage.sqlite_columns import Columns
+from yuqing.storage.sqlite_columns import Columns, SnapshotError
 
 QUERIES = [("", {}), ("催收", {}), ("", {"source": "news"}), ("risk:>0.5", {"polarity": "negative"}),
            ("category:暴力催收", {}), ("", {"institution": "招商银行", "sort": "risk"})]
@@ -181,3 +181,15 @@ def test_a_snapshot_keeps_every_name_of_its_string_tables(tmp_path):
         assert list(names) == values
     assert loaded.groups.names[-1] == "末"
     assert loaded.groups.encode(["a b", "新"]).tolist() == [2, 4]
+
+
+def test_a_snapshot_whose_labels_point_at_other_rows_is_not_used(saved):
+    """A snapshot a bug wrote (its checksum is right): each label's position must be its own row."""
+    store, _ = saved
+    cols, stamp = Columns.load(store.snapshot_path)
+    moved = cols.label_pos.copy()
+    moved[0] = (moved[0] + 1) % len(cols)
+    cols.label_pos = moved
+    cols.save(store.snapshot_path, stamp)
+    with pytest.raises(SnapshotError, match="another row"):
+        Columns.load(store.snapshot_path)

@@ -60,6 +60,7 @@ SNAPSHOT_FORMAT = 3
 _MAGIC = b"yuqing column snapshot\n"
 _PREFIX = struct.Struct("<IQ")  # after the magic: the CRC-32 of the rest, the header's length
 _ALIGN = 64  # each saved array starts at a multiple of this in the file
+_CHECK_BLOCK = 1 << 16  # labels compared with their rows' rowids at a time when a snapshot is loaded
 _NUMERIC = ("rowid", "ts", "source", "polarity", "risk", "group", "bits", "label_rowid", "label_kind", "label_code")
 _SAVED = (*_NUMERIC, "label_pos")
 _NAMES = ("sources", "polarities", "groups", "institutions", "categories", "terms")
@@ -569,6 +570,10 @@ def _check(rows: _Rows, label_pos: Ints, cols: Columns) -> None:
     if labels and not (0 <= rows.label_kind.min() and rows.label_kind.max() <= 1
                        and 0 <= label_pos.min() and label_pos.max() < n):
         raise SnapshotError("a label of no row")
+    for start in range(0, labels, _CHECK_BLOCK):  # in blocks: no temporary the size of the labels
+        block = slice(start, start + _CHECK_BLOCK)
+        if not np.array_equal(rows.rowid[label_pos[block]], rows.label_rowid[block]):
+            raise SnapshotError("a label at another row than its own")
 
 
 def _narrowest(limit: int) -> type[np.signedinteger[Any]]:
