@@ -12,8 +12,9 @@ sources, seven institutions, seeded. The built store is cached (`--cache`, defau
     pages     ms of page 1 and page 500 of a broad search, through the cursor
     facets    ms of a search with facets (timeline x polarity, sources, institutions, categories,
               repost groups)
-    write     mentions/s of `index_many` (batches of 5,000) against bare jieba segmenting the same
-              texts in one process per core; both use every core
+    write     mentions/s of `index_many` (batches of 5,000) against bare jieba (its own Python code)
+              segmenting the same texts in one process per core; both use every core; and bare
+              rjieba, which `index_many` segments with (the same words)
     size      bytes of the SQLite file per million mentions
     start     `yuqing search QUERY --json` as a whole process against `python -c pass`
     es        the query set on Elasticsearch (`YUQING_TEST_ES_URL`; `--es-n` mentions, index dropped after)
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import logging
 import multiprocessing
 import os
 import random
@@ -279,7 +281,24 @@ def bench_facets(store: Store, repeat: int) -> None:
               f"{len(result.facets.timeline)} days)")
 
 
+_jieba: Any = None
+
+
 def _bare(chunk: list[tuple[str, str]]) -> int:
+    """jieba's own Python code, as `index_tokens` used it before rjieba: the issue's yardstick."""
+    global _jieba
+    if _jieba is None:
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)
+        _jieba = jieba.Tokenizer()
+        _jieba.initialize()
+    return sum(len(list(_jieba.cut_for_search(t.lower(), HMM=False))) + len(list(_jieba.cut_for_search(
+        c.lower(), HMM=False))) for t, c in chunk)
+
+
+def _bare_rust(chunk: list[tuple[str, str]]) -> int:
+    """The same words cut by rjieba, as `index_tokens` now cuts them."""
     return sum(len(index_tokens(t)) + len(index_tokens(c)) for t, c in chunk)
 
 
@@ -292,19 +311,26 @@ def _cpu_seconds(pids: list[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def _segment_alone(fn: Callable[[list[tuple[str, str]]], int], pairs: list[tuple[str, str]],
+                   cores: int) -> tuple[float, float]:
+    """Mentions per second and CPU seconds of `fn` over `pairs` in one process per core."""
+    chunks = [pairs[i:i + 500] for i in range(0, len(pairs), 500)]
+    with multiprocessing.get_context("spawn").Pool(cores) as workers:
+        workers.map(fn, chunks[:cores])  # start and load the dictionary first: not timed
+        pids = [p.pid for p in workers._pool]
+        cpu, started = _cpu_seconds(pids), time.perf_counter()
+        workers.map(fn, chunks)
+        return len(pairs) / (time.perf_counter() - started), _cpu_seconds(pids) - cpu
+
+
 def bench_write(pool: list[tuple[str, str]], n: int) -> None:
     """Both rates, and the CPU each side spent per mention (the writing process, the segmenting
     workers): on a machine busy with other work the rates swing, the CPU per mention much less."""
     mentions = list(corpus(pool, n, seed=77))
     pairs = [(m.title, m.content) for m in mentions]
     cores = len(os.sched_getaffinity(0))
-    chunks = [pairs[i:i + 500] for i in range(0, n, 500)]
-    with multiprocessing.get_context("spawn").Pool(cores) as workers:
-        workers.map(_bare, chunks[:cores])  # start and load jieba first: not timed
-        pids = [p.pid for p in workers._pool]
-        cpu, started = _cpu_seconds(pids), time.perf_counter()
-        workers.map(_bare, chunks)
-        bare, bare_cpu = n / (time.perf_counter() - started), _cpu_seconds(pids) - cpu
+    bare, bare_cpu = _segment_alone(_bare, pairs, cores)
+    rust, rust_cpu = _segment_alone(_bare_rust, pairs, cores)
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteStore(Path(tmp) / "w.db", tz=TZ)
         store.index_many(list(corpus(pool, 2000, seed=5, start=10 ** 9)))  # start the workers: not timed
@@ -317,10 +343,11 @@ def bench_write(pool: list[tuple[str, str]], n: int) -> None:
         worker_cpu, main_cpu = _cpu_seconds(pids) - cpu, time.process_time() - main_cpu
         store.close()
     print(f"\nwrite {n:,} mentions on {cores} cores: index_many {ours:,.0f}/s, bare jieba {bare:,.0f}/s "
-          f"-> {ours / bare:.2f}x\n  CPU per mention: index_many {(main_cpu + worker_cpu) / n * 1e6:.0f} us "
+          f"-> {ours / bare:.2f}x (bare rjieba {rust:,.0f}/s)\n"
+          f"  CPU per mention: index_many {(main_cpu + worker_cpu) / n * 1e6:.0f} us "
           f"(writer {main_cpu / n * 1e6:.0f}, workers {worker_cpu / n * 1e6:.0f}), "
-          f"bare jieba {bare_cpu / n * 1e6:.0f} us "
-          f"-> {bare_cpu / (main_cpu + worker_cpu):.2f}x")
+          f"bare jieba {bare_cpu / n * 1e6:.0f} us -> {bare_cpu / (main_cpu + worker_cpu):.2f}x "
+          f"(bare rjieba {rust_cpu / n * 1e6:.0f} us)")
 
 
 def bench_start(cache: Path, repeat: int) -> None:

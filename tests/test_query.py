@@ -105,7 +105,7 @@ QUICK = """
 import json, sys
 from yuqing import segment
 words = [segment.query_tokens(t) for t in json.load(sys.stdin)]
-print(json.dumps({"words": words, "loaded": segment._tokenizer.initialized}))
+print(json.dumps({"words": words, "loaded": segment._words is not None}))
 """
 
 
@@ -117,7 +117,9 @@ def test_query_words_without_loading_the_dictionary_match_jieba():
     import sys
     from pathlib import Path
 
-    from yuqing.segment import _WORD, _ready
+    import jieba
+
+    from yuqing.segment import _WORD
 
     root = Path(__file__).resolve().parent.parent
     posts = json.loads((root / "app/demo/sample_posts.json").read_text("utf-8"))["posts"]
@@ -127,6 +129,7 @@ def test_query_words_without_loading_the_dictionary_match_jieba():
                          cwd=root, check=True, timeout=300)
     quick = json.loads(out.stdout)
     assert quick["loaded"] is False
-    full = [[w for w in _ready().lcut(t.lower(), HMM=False) if w.strip() and _WORD.search(w)]
+    jieba_words = jieba.Tokenizer()
+    full = [[w for w in jieba_words.lcut(t.lower(), HMM=False) if w.strip() and _WORD.search(w)]
             or [t.lower()] for t in terms]
     assert quick["words"] == full

@@ -7,6 +7,8 @@ import logging
 import shutil
 import subprocess
 import sys
+import time
+import zlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from tests.conftest import SHANGHAI
 from tests.test_store_contract import CORPUS, T0, find, ids, mention
 from yuqing.storage.base import FacetRequest
 from yuqing.storage.sqlite import SqliteStore
-from yuqing.storage.sqlite_columns import Columns
+from yuqing.storage.sqlite_columns import Columns, SnapshotError
 
 QUERIES = [("", {}), ("催收", {}), ("", {"source": "news"}), ("risk:>0.5", {"polarity": "negative"}),
            ("category:暴力催收", {}), ("", {"institution": "招商银行", "sort": "risk"})]
@@ -148,6 +150,8 @@ def test_a_process_far_past_the_snapshot_writes_a_new_one(saved, monkeypatch):
 
 WRITER = """
 import sys
+import time
+import zlib
 from datetime import timedelta
 from tests.test_store_contract import T0, mention
 from yuqing.storage.sqlite import SqliteStore
@@ -181,3 +185,41 @@ def test_a_snapshot_keeps_every_name_of_its_string_tables(tmp_path):
         assert list(names) == values
     assert loaded.groups.names[-1] == "末"
     assert loaded.groups.encode(["a b", "新"]).tolist() == [2, 4]
+
+
+def test_a_snapshot_whose_labels_point_at_other_rows_is_not_used(saved):
+    """A snapshot a bug wrote (its checksum is right): each label's position must be its own row."""
+    store, _ = saved
+    cols, stamp = Columns.load(store.snapshot_path)
+    moved = cols.label_pos.copy()
+    moved[0] = (moved[0] + 1) % len(cols)
+    cols.label_pos = moved
+    cols.save(store.snapshot_path, stamp)
+    with pytest.raises(SnapshotError, match="another row"):
+        Columns.load(store.snapshot_path)
+
+
+def test_a_snapshot_file_is_checksummed_once_per_process_until_it_changes(saved, monkeypatch):
+    """The CRC reads every page of the file: a process that found it whole trusts it while it is the
+    same file (device, inode, size, times); a new snapshot, or one changed in place, is checked again."""
+    store, _ = saved
+    path = store.snapshot_path
+    calls = []
+    real = zlib.crc32
+    monkeypatch.setattr(zlib, "crc32", lambda *a: calls.append(1) or real(*a))
+
+    def checked() -> bool:
+        calls.clear()
+        Columns.load(path)
+        return bool(calls)
+
+    assert checked() and not checked()
+    cols, stamp = Columns.load(path)
+    cols.save(path, stamp)
+    assert checked() and not checked()
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    time.sleep(0.05)  # past the file system's clock tick: the change shows in the times
+    path.write_bytes(data)
+    with pytest.raises(SnapshotError, match="checksum"):
+        Columns.load(path)

@@ -131,6 +131,20 @@ def test_a_write_segmented_in_worker_processes_stores_what_one_in_process_does(t
     assert alone[0] == (60, 1, [bad.id]) and 5 in alone[3][1]
 
 
+@pytest.mark.parametrize("parallel", [False, True])
+def test_a_text_that_cannot_be_segmented_refuses_its_mention_and_says_why(store, monkeypatch, parallel):
+    """In this process or in the workers: the mention is in the report with the error, the rest are written."""
+    if parallel:
+        monkeypatch.setattr("yuqing.segment.PARALLEL_MIN", 3)
+        monkeypatch.setattr("yuqing.segment.PARALLEL_CHUNK", 2)
+    batch = [mention(i, "催收", f"第{i}条", hours=i) for i in range(5)]
+    batch[2].content = b"\xe5\x82\xac bytes"
+    report = store.index_many(batch)
+    assert report.created == 4 and sorted(rowids(store)) == sorted(m.id for m in batch if m is not batch[2])
+    assert [i for i, _ in report.failed] == [batch[2].id]
+    assert report.failed[0][1].startswith("cannot segment its title or text: TypeError: ")
+
+
 def test_a_write_that_fails_mid_transaction_keeps_the_transactions_before_and_nothing_after(store, monkeypatch):
     """Chunks are written as they come back, inside one transaction per `WRITE_ROWS` rows: an
     error in a later chunk rolls back the rows of the open transaction only, and the store goes on."""

@@ -3,16 +3,20 @@
 Both backends index `index_tokens(text)` (space-separated words) and look up `query_tokens(term)`,
 so a query means the same on SQLite FTS5 and on Elasticsearch's whitespace analyser.
 
-A private jieba tokenizer with only the stock dictionary and HMM off is used on purpose: adding
-institution names to the analysis dictionary (nlp/) must not change how already-indexed text was
-split, or old documents would stop matching new queries. Search mode (`cut_for_search`) also emits
-the dictionary words inside longer words, so `银行` finds `招商银行` and `信用` finds `信用卡`.
+The words are jieba's, with only its stock dictionary and HMM off, on purpose: adding institution
+names to the analysis dictionary (nlp/) must not change how already-indexed text was split, or old
+documents would stop matching new queries. Search mode (`cut_for_search`) also emits the dictionary
+words inside longer words, so `银行` finds `招商银行` and `信用` finds `信用卡`. They are cut by a
+private instance of rjieba (jieba-rs, the Rust port, with the same dictionary), a tenth of the
+CPU of jieba's own Python code for the same words: tests/test_segment.py holds the two to the same
+output.
 
-Loading jieba's dictionary takes most of a second, which `yuqing search` would pay on every run
-for a few query words. So a query is segmented by jieba's own code over only the dictionary
-entries it can use: every substring of the query up to the longest word, read from an SQLite copy
-of the dictionary that the first search builds (in the temporary folder, like jieba's own cache).
-The full dictionary is used whenever it is loaded anyway, and whenever the copy cannot be made.
+Loading a whole dictionary takes a fifth of a second (jieba's own, most of a second), which
+`yuqing search` would pay on every run for a few query words. So a query is segmented by jieba's
+own code over only the dictionary entries it can use: every substring of the query up to the
+longest word, read from an SQLite copy of the dictionary that the first search builds (in the
+temporary folder, like jieba's own cache). The full dictionary is used whenever it is loaded
+anyway, and whenever the copy cannot be made.
 """
 from __future__ import annotations
 
@@ -27,14 +31,18 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import jieba
+
+if TYPE_CHECKING:
+    import rjieba
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-_tokenizer = jieba.Tokenizer()
+_tokenizer = jieba.Tokenizer()  # never initialised: the dictionary file, and the cut of a query's entries
+_words: rjieba.Jieba | None = None
 _init_lock = threading.Lock()
 _WORD = re.compile(r"\w", re.UNICODE)
 # How far apart (in index tokens) the words of one multi-word term may stand: search mode inserts
@@ -42,28 +50,35 @@ _WORD = re.compile(r"\w", re.UNICODE)
 NEAR_DISTANCE_PER_WORD = 3
 
 
-def _ready() -> jieba.Tokenizer:
-    if not _tokenizer.initialized:
+def _ready() -> rjieba.Jieba:
+    """The whole stock dictionary (a private instance: nobody's `add_word` reaches it)."""
+    global _words
+    if _words is None:
         with _init_lock:
-            if not _tokenizer.initialized:
-                jieba.setLogLevel(logging.WARNING)
-                _tokenizer.initialize()
-    return _tokenizer
+            if _words is None:
+                import rjieba  # here: importing it loads a dictionary of its own, which a search may not need
+
+                _words = rjieba.Jieba()
+    return _words
 
 
 def index_tokens(text: str) -> str:
     """The text as space-separated lower-case search tokens (punctuation and spaces dropped)."""
     if not text:
         return ""
-    words = _ready().cut_for_search(text.lower(), HMM=False)
+    words = _ready().cut_for_search(text.lower(), hmm=False)
     return " ".join(w for w in words if _WORD.search(w))
 
 
 def query_tokens(term: str) -> list[str]:
     """The words of one query term, in order; the term itself when it has no word characters."""
     term = term.lower()
-    tokenizer = _tokenizer if _tokenizer.initialized else _query_tokenizer(term)
-    words = [w for w in tokenizer.lcut(term, HMM=False) if _WORD.search(w) and w.strip()]
+    if _words is not None:
+        words = _words.cut(term, hmm=False)
+    else:
+        tokenizer = _query_tokenizer(term)
+        words = tokenizer.lcut(term, HMM=False) if tokenizer is not None else _ready().cut(term, hmm=False)
+    words = [w for w in words if _WORD.search(w) and w.strip()]
     return words or [term]
 
 
@@ -106,13 +121,13 @@ def _build_dict_copy(path: str) -> None:
     os.replace(partial, path)  # whole or not at all: another process may be building it too
 
 
-def _query_tokenizer(term: str) -> jieba.Tokenizer:
+def _query_tokenizer(term: str) -> jieba.Tokenizer | None:
     """A jieba tokenizer whose table holds only the entries a cut of `term` can look up: the same
-    words as the full dictionary gives."""
+    words as the full dictionary gives; None without the dictionary copy."""
     with _DICT_LOCK:
         db = _dict_copy()
         if db is None:
-            return _ready()
+            return None
         total, longest = db.execute("SELECT total, longest FROM meta").fetchone()
         pieces = sorted({term[i:j] for i in range(len(term)) for j in range(i + 1, min(len(term), i + longest) + 1)})
         freq: dict[str, int] = {}
@@ -129,7 +144,7 @@ def near_distance(tokens: list[str]) -> int:
     return NEAR_DISTANCE_PER_WORD * max(len(tokens) - 1, 1)
 
 
-# Segmenting is pure Python (the GIL holds threads to one core): a write of many mentions
+# Segmenting holds the GIL (threads would share one core): a write of many mentions
 # segments them in worker processes, one per core, while the caller stores earlier chunks.
 PARALLEL_MIN = 2000  # smaller writes (a crawl's batches) are segmented in-process: no pool to start
 PARALLEL_CHUNK = 500

@@ -264,16 +264,17 @@ def _row(m: Mention, doc: str, title_seg: str, body_seg: str) -> _Row:
                 title_seg, body_seg, " ".join(tags + _risk_tags(m.risk)), labels)
 
 
-def _segment(texts: Sequence[tuple[str, str]]) -> list[tuple[str, str] | None]:
-    """The index tokens of each (title, text), None for one that is not text. Runs in worker
-    processes for a large write, so only strings go there and back: pickling the mentions in and
-    their rows out cost more CPU than building the rows here (about 25 against 4 us a mention)."""
-    out: list[tuple[str, str] | None] = []
+def _segment(texts: Sequence[tuple[str, str]]) -> list[tuple[str, str] | str]:
+    """The index tokens of each (title, text), or why they cannot be made (a title or text that is
+    not a string): that mention is refused, the others are written. Runs in worker processes for a
+    large write, so only strings go there and back: pickling the mentions in and their rows out
+    cost more CPU than building the rows here (about 25 against 4 us a mention)."""
+    out: list[tuple[str, str] | str] = []
     for title, body in texts:
         try:
             out.append((index_tokens(title), index_tokens(body)))
-        except (TypeError, AttributeError):
-            out.append(None)
+        except Exception as e:  # noqa: BLE001 - whatever one text raises, it refuses that mention alone
+            out.append(f"cannot segment its title or text: {type(e).__name__}: {e}")
     return out
 
 
@@ -292,10 +293,10 @@ def _doc(m: Mention) -> str:
     return _dumps(out)
 
 
-def _prepare(m: Mention, segmented: tuple[str, str] | None) -> _Row | tuple[str, str]:
+def _prepare(m: Mention, segmented: tuple[str, str] | str) -> _Row | tuple[str, str]:
     """The row of `m` with its segmented title and text, or (id, reason) when it cannot be stored."""
-    if segmented is None:
-        return getattr(m, "id", "?"), "cannot segment its title or text"
+    if isinstance(segmented, str):
+        return getattr(m, "id", "?"), segmented
     try:
         return _row(m, _doc(m), *segmented)
     except (TypeError, ValueError, AttributeError) as e:
