@@ -3,7 +3,7 @@ the commit (FTS5 writes its pending terms out and merges segments there), on the
 corpus (`bench_search.py`, the texts of ../shared/data). The words are cut first, outside the
 timing: in `index_many` the workers do that on the other core, and the writer is the limit.
 
-    .venv/bin/python benchmarks/bench_write_parts.py [--n 100000] [--rounds 3]
+    .venv/bin/python benchmarks/bench_write_parts.py [--n 100000] [--rounds 3] [--order random|time]
 
 Each round writes a new store in transactions of `WRITE_ROWS` and statements of 500 rows, as
 `index_many` does; CPU time (user + system) of this process, so other work on the machine moves
@@ -24,7 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_search import ROOT, corpus, texts  # noqa: E402
+from bench_search import ROOT, arrival, corpus, texts  # noqa: E402
 
 from yuqing.storage import sqlite as store_sqlite  # noqa: E402
 from yuqing.storage.base import IndexReport  # noqa: E402
@@ -71,10 +71,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--order", choices=["random", "time"], default="random",
+                        help="the mentions' arrival, as bench_search.py's --write-order")
     parser.add_argument("--data", type=Path,
                         default=Path(os.environ.get("YUQING_TRAIN_DATA", ROOT.parent / "shared/data")))
     args = parser.parse_args()
-    mentions = list(corpus(texts(args.data), args.n, seed=77))
+    mentions = arrival(list(corpus(texts(args.data), args.n, seed=77)), args.order)
     segmented = store_sqlite._segment([(m.title, m.content) for m in mentions])
     prepare: list[float] = []
     rounds: list[Counter[str]] = []
@@ -84,7 +86,7 @@ def main() -> None:
         prepare.append(time.process_time() - started)
         rounds.append(one_round(rows, args.n))
     per = 1e6 / args.n
-    print(f"writer CPU per mention over {args.n:,} mentions, us, {args.rounds} rounds")
+    print(f"writer CPU per mention over {args.n:,} mentions ({args.order} order), us, {args.rounds} rounds")
     totals = [p + sum(r.values()) for p, r in zip(prepare, rounds, strict=True)]
     print(f"  {'total':40s}", " ".join(f"{t * per:6.1f}" for t in totals))
     print(f"  {'building the rows (_prepare)':40s}", " ".join(f"{p * per:6.1f}" for p in prepare))
