@@ -49,6 +49,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_dedup.py
 	YUQING_TEST_ES_URL=$${YUQING_TEST_ES_URL:-$$(tests/elasticsearch/node url)} $(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_web.py --mentions 100000
+	$(BIN)/python benchmarks/bench_write_parts.py
 	$(BIN)/python benchmarks/bench_digest.py
 	YUQING_TEST_ES_URL=$${YUQING_TEST_ES_URL:-$$(tests/elasticsearch/node url)} $(BIN)/python benchmarks/bench_dataops.py
 

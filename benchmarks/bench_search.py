@@ -14,7 +14,8 @@ sources, seven institutions, seeded. The built store is cached (`--cache`, defau
               repost groups)
     write     mentions/s of `index_many` (batches of 5,000) against bare jieba (its own Python code)
               segmenting the same texts in one process per core; both use every core; and bare
-              rjieba, which `index_many` segments with (the same words)
+              rjieba, which `index_many` segments with (the same words); the mentions arrive at
+              random times over the year, or oldest first with `--write-order time`
     size      bytes of the SQLite file per million mentions
     start     `yuqing search QUERY --json` as a whole process against `python -c pass`
     es        the query set on Elasticsearch (`YUQING_TEST_ES_URL`; `--es-n` mentions, index dropped after)
@@ -284,6 +285,11 @@ def bench_facets(store: Store, repeat: int) -> None:
 _jieba: Any = None
 
 
+def arrival(mentions: list[Mention], order: str) -> list[Mention]:
+    """The mentions in the order of `--write-order`: as made (random times), or oldest first."""
+    return sorted(mentions, key=lambda m: m.published_at or m.fetched_at) if order == "time" else mentions
+
+
 def _bare(chunk: list[tuple[str, str]]) -> int:
     """jieba's own Python code, as `index_tokens` used it before rjieba: the issue's yardstick."""
     global _jieba
@@ -323,10 +329,12 @@ def _segment_alone(fn: Callable[[list[tuple[str, str]]], int], pairs: list[tuple
         return len(pairs) / (time.perf_counter() - started), _cpu_seconds(pids) - cpu
 
 
-def bench_write(pool: list[tuple[str, str]], n: int) -> None:
+def bench_write(pool: list[tuple[str, str]], n: int, order: str = "random") -> None:
     """Both rates, and the CPU each side spent per mention (the writing process, the segmenting
-    workers): on a machine busy with other work the rates swing, the CPU per mention much less."""
-    mentions = list(corpus(pool, n, seed=77))
+    workers): on a machine busy with other work the rates swing, the CPU per mention much less.
+    `order` is the mentions' arrival: "random" over the year (each batch lands all over the file),
+    or "time", oldest first, as a crawl mostly delivers them (each batch lands near the last)."""
+    mentions = arrival(list(corpus(pool, n, seed=77)), order)
     pairs = [(m.title, m.content) for m in mentions]
     cores = len(os.sched_getaffinity(0))
     bare, bare_cpu = _segment_alone(_bare, pairs, cores)
@@ -342,7 +350,8 @@ def bench_write(pool: list[tuple[str, str]], n: int) -> None:
         ours = n / (time.perf_counter() - started)
         worker_cpu, main_cpu = _cpu_seconds(pids) - cpu, time.process_time() - main_cpu
         store.close()
-    print(f"\nwrite {n:,} mentions on {cores} cores: index_many {ours:,.0f}/s, bare jieba {bare:,.0f}/s "
+    print(f"\nwrite {n:,} mentions ({order} order) on {cores} cores: index_many {ours:,.0f}/s, "
+          f"bare jieba {bare:,.0f}/s "
           f"-> {ours / bare:.2f}x (bare rjieba {rust:,.0f}/s)\n"
           f"  CPU per mention: index_many {(main_cpu + worker_cpu) / n * 1e6:.0f} us "
           f"(writer {main_cpu / n * 1e6:.0f}, workers {worker_cpu / n * 1e6:.0f}), "
@@ -394,6 +403,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--es-n", type=int, default=100_000)
     parser.add_argument("--write-n", type=int, default=50_000)
+    parser.add_argument("--write-order", choices=["random", "time"], default="random",
+                        help="the written mentions' arrival: random times over the year, or oldest first")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--data", type=Path,
                         default=Path(os.environ.get("YUQING_TRAIN_DATA", ROOT.parent / "shared/data")))
@@ -420,7 +431,7 @@ def main() -> None:
         print("\nwarm start:")
         bench_start(cache, args.repeat)
     if "write" not in args.skip:
-        bench_write(pool, args.write_n)
+        bench_write(pool, args.write_n, args.write_order)
     if "es" not in args.skip:
         bench_es(pool, args.es_n, args.repeat)
 
