@@ -166,7 +166,8 @@ class SentimentModel:
         """Polarity, probabilities, target entities (only for negative texts) and the cues of the
         decision for a prepared text; `evidence` is the complaint-rule evidence (see `decide`),
         `complaint` the complaint rules' findings as features (`nlp.features.complaint_features`)."""
-        features = document_features(doc.masked, doc.negated) + list(complaint) + name_features(doc)
+        features = self._document.find(document_features(doc.masked, doc.negated) + list(complaint)
+                                       + name_features(doc))
         z = self._document.scores(features)
         z[3] = self._about_entity(z)
         # Raw "negative about this entity" scores; the best one also feeds the document decision.

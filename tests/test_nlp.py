@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from array import array
 from pathlib import Path
 
 import pytest
@@ -142,6 +143,25 @@ def test_bad_settings_name_the_key(settings: dict, key: str) -> None:
     with pytest.raises(ConfigError) as err:
         Analyzer([], settings)
     assert err.value.where == "nlp" and err.value.key == key
+
+
+def test_linear_model_scores_cues_and_file(tmp_path: Path) -> None:
+    # Weights that are sums of powers of two: every sum is exact in any order, so these are the definitions.
+    model = LinearModel(["a", "b", "c", "d"], array("f", [0.5, -1.0, 0.25, 2.0, -0.75, 0.5, 0.25, 0.0]),
+                        [1.0, -0.5], {"outputs": ["x", "y"]})
+    # Each distinct known feature once, unknown ones ignored.
+    assert model.scores(["a", "a", "zz", "c"]) == [1.0 + 0.5 - 0.75, -0.5 - 1.0 + 0.5]
+    assert model.scores([]) == [1.0, -0.5]
+    # Only rises above 0; ties ordered by the feature, as sorting (rise, feature) pairs does.
+    assert model.top(["b", "d", "a", "c", "a"], [1.0, 0.0], 3) == [("a", 0.5), ("d", 0.25), ("b", 0.25)]
+    assert model.top("abcd", [1.0, 0.0], 2) == [("a", 0.5), ("d", 0.25)]
+    assert model.top("abcd", [1.0, -1.0], 5) == [("a", 1.5), ("d", 0.25)]
+    found = model.find(["c", "zz", "a"])
+    assert sorted(found.names) == ["a", "c"] and model.scores(found) == model.scores(["a", "c"])
+    model.save(tmp_path / "m.bin")
+    again = LinearModel.load(tmp_path / "m.bin")
+    assert again.features == ["a", "b", "c", "d"] and again.meta == {"outputs": ["x", "y"]}
+    assert [again.scores([f]) for f in "abcd"] == [model.scores([f]) for f in "abcd"]
 
 
 # --- sentiment and targeting --------------------------------------------------------------------------
