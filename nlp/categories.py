@@ -18,9 +18,9 @@ of the first, in one sentence): it finds a complaint said in words no keyword li
 """
 from __future__ import annotations
 
-import itertools
 import re
-from collections.abc import Mapping
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
@@ -378,14 +378,63 @@ class Concept:
     def patterns(self) -> tuple[re.Pattern[str], ...]:
         return tuple(re.compile(lexicon) for lexicon in self.lexicons)
 
-    def at(self, text: str, mask: bytearray, sentence: list[int]) -> int | None:
-        """Where the concept is found in `text` (the start of its first lexicon's word), or None."""
-        found = [[m.start() for m in p.finditer(text) if not _negated(m.start(), mask)] for p in self.patterns]
+    def at(self, scan: _Scan) -> int | None:
+        """Where the concept is found in the text (the start of its first lexicon's word), or None."""
+        found = []
+        for pattern in self.patterns:
+            starts = scan.starts(pattern)
+            if not starts:
+                return None
+            found.append(starts)
         for anchor in found[0]:
-            if all(any(abs(at - anchor) <= WINDOW and sentence[at] == sentence[anchor] for at in starts)
+            if all(any(abs(at - anchor) <= WINDOW and scan.sentence(at) == scan.sentence(anchor) for at in starts)
                    for starts in found[1:]):
                 return anchor
         return None
+
+
+class _Scan:
+    """One text as the concepts read it: where each lexicon's words start outside negation, found
+    once per text (concepts share lexicons), and which sentence a position is in."""
+
+    def __init__(self, text: str, mask: bytearray) -> None:
+        self.text, self.mask = text, mask
+        self._starts: dict[re.Pattern[str], list[int]] = {}
+        self._ends: list[int] | None = None
+
+    def starts(self, pattern: re.Pattern[str]) -> list[int]:
+        found = self._starts.get(pattern)
+        if found is None:
+            found = self._starts[pattern] = [m.start() for m in pattern.finditer(self.text)
+                                             if not _negated(m.start(), self.mask)]
+        return found
+
+    def sentence(self, at: int) -> int:
+        """How many sentence ends there are up to `at` (itself included)."""
+        if self._ends is None:
+            self._ends = [m.start() for m in _SENTENCE_END.finditer(self.text)]
+        return bisect_right(self._ends, at)
+
+
+def _longest_first(words: Iterable[str]) -> str:
+    """A regular expression matching, at each position, the longest of `words` found there (as
+    their alternation longest first does), written as a trie (`招商(?:银行)?`): the engine follows one
+    branch per character instead of trying every word at every position of the text."""
+    trie: dict[str, dict] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def branch(node: dict[str, dict]) -> str:
+        ways = [re.escape(ch) + branch(child) for ch, child in sorted(node.items()) if ch]
+        if not ways:
+            return ""
+        body = ways[0] if len(ways) == 1 else f"(?:{'|'.join(ways)})"
+        return f"(?:{body})?" if "" in node else body
+
+    return branch(trie)
 
 
 def _negated(at: int, mask: bytearray) -> bool:
@@ -419,7 +468,7 @@ class CategoryRules:
         for cat in cats.values():
             for kw in cat.keywords:
                 owner.setdefault(kw, set()).add(cat.code)
-        self._pattern = re.compile("|".join(map(re.escape, sorted(owner, key=len, reverse=True))))
+        self._pattern = re.compile(_longest_first(owner))
         self._concepts = {concept.name for cat in cats.values() for concept in cat.concepts}
         for cat in cats.values():
             for concept in cat.concepts:
@@ -440,11 +489,11 @@ class CategoryRules:
         if _LATIN.search(text):
             found = sorted(found + self._spelt_in_pinyin(text))
         found = [(at, kw) for at, kw in found if not _negated(at, mask)]
-        sentence = list(itertools.accumulate(int(bool(_SENTENCE_END.match(c))) for c in text))
+        scan = _Scan(text, mask)
         named = {code for _, kw in found if kw not in _CONTEXT_WORDS for code in self._owner[kw]}
         for cat in self.categories.values():
             for concept in () if cat.code in named else cat.concepts:
-                if (at := concept.at(text, mask, sentence)) is not None:
+                if (at := concept.at(scan)) is not None:
                     found.append((at, concept.name))
         return list(dict.fromkeys(kw for _, kw in sorted(found)))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from array import array
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nlp import CATEGORY_LABELS, Analysis, AnalysisInput, Analyzer, analyze_jsonl
-from nlp.categories import CategoryRules
+from nlp.categories import CategoryRules, _longest_first
 from nlp.features import NAME, only_holds_money, prepare, reported_denial
 from nlp.keywords import top_keywords
 from nlp.linear import LinearModel
@@ -162,6 +163,20 @@ def test_linear_model_scores_cues_and_file(tmp_path: Path) -> None:
     again = LinearModel.load(tmp_path / "m.bin")
     assert again.features == ["a", "b", "c", "d"] and again.meta == {"outputs": ["x", "y"]}
     assert [again.scores([f]) for f in "abcd"] == [model.scores([f]) for f in "abcd"]
+
+
+def test_keyword_trie_finds_what_the_longest_first_alternation_finds() -> None:
+    words = sorted(CategoryRules()._owner, key=len, reverse=True)
+    plain = re.compile("|".join(map(re.escape, words)))
+    trie = re.compile(_longest_first(words))
+    texts = [json.loads(line)["text"] for path in sorted((REPO / "tests" / "fixtures").glob("complaint_probes*.jsonl"))
+             for line in path.read_text(encoding="utf-8").splitlines()]
+    texts.append("暴力催收催收催款，手续费服务费，非法集资诈骗骗子骗局P图R4R5")
+    assert len(texts) > 800
+    for text in texts:
+        assert [m.span() for m in trie.finditer(text)] == [m.span() for m in plain.finditer(text)]
+    assert [m.group() for m in re.finditer(_longest_first(["招商", "招商银行", "a.b"]), "招商银行招商a.bacb")] == [
+        "招商银行", "招商", "a.b"]
 
 
 # --- sentiment and targeting --------------------------------------------------------------------------
