@@ -26,6 +26,7 @@ import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import rjieba
 
 from nlp.negation import negated_mask
@@ -94,11 +95,63 @@ def document_features(text: str, negated: bytearray) -> list[str]:
     """Character 1-, 2- and 3-grams of a normalised, entity-masked text, then its words (two
     characters or more) and word bigrams; a feature starting inside a negation scope gets the
     NEGATED prefix."""
-    mark = [NEGATED if m else "" for m in negated] if any(negated) else [""] * len(text)
+    return char_grams(text, _marks(text, negated)) + word_features(text, negated)
+
+
+def _marks(text: str, negated: bytearray) -> list[str]:
+    return [NEGATED if m else "" for m in negated] if any(negated) else [""] * len(text)
+
+
+def word_features(text: str, negated: bytearray) -> list[str]:
+    """The words and word bigrams of `document_features`."""
+    mark = _marks(text, negated)
     words = [(w, i) for w, i, _ in rjieba.tokenize(text) if not w.isspace()]
-    grams = char_grams(text, mark)
-    grams += [mark[i] + WORD + w for w, i in words if len(w) > 1]
+    grams = [mark[i] + WORD + w for w, i in words if len(w) > 1]
     return grams + [mark[i] + WORD + a + WORD + b for (a, i), (b, _) in zip(words, words[1:], strict=False)]
+
+
+# Scoring looks the character grams of a text up by number, all at once (`LinearModel.find`), not
+# as strings one by one: a gram of up to three characters is its code points, 21 bits each, with
+# the top bit for NEGATED. A text without control characters (normalised) has no code point 0,
+# so no two grams share a number.
+_BITS = 21
+_MARKED = np.uint64(1 << 63)
+
+
+def gram_keys(text: str, negated: bytearray) -> np.ndarray:
+    """The numbers of `char_grams(text, marks)` as `document_features` makes them, in that order."""
+    points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    marks = np.frombuffer(negated, dtype=np.uint8).astype(bool)
+    keys = []
+    for n in NGRAMS:
+        count = len(text) - n + 1
+        if count > 0:
+            key = points[:count].copy()
+            for j in range(1, n):
+                key |= points[j:j + count] << np.uint64(_BITS * j)
+            key[marks[:count]] |= _MARKED
+            keys.append(key)
+    return np.concatenate(keys) if keys else np.zeros(0, dtype=np.uint64)
+
+
+def feature_gram_keys(features: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The number (as `gram_keys` gives it) of each feature that could be a character gram (one
+    to three characters, perhaps after NEGATED), and its position in `features`."""
+    joined = "\x00".join(features) + "\x00"
+    points = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    ends = np.flatnonzero(points == 0)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    marked = (points[starts] == ord(NEGATED)) & (ends - starts >= 2)
+    starts = starts + marked
+    length = ends - starts
+    keep = (length >= 1) & (length <= max(NGRAMS))
+    starts, length, marked = starts[keep], length[keep], marked[keep]
+    padded = np.concatenate((points, np.zeros(max(NGRAMS), dtype=np.uint64)))
+    key = padded[starts]
+    for j in range(1, max(NGRAMS)):
+        key |= np.where(length > j, padded[starts + j], 0).astype(np.uint64) << np.uint64(_BITS * j)
+    key[marked] |= _MARKED
+    return key, np.flatnonzero(keep)
 
 
 def complaint_features(keywords: Sequence[str], codes: Sequence[str]) -> list[str]:

@@ -1,9 +1,9 @@
 """A sparse linear model stored in one small binary file, scored with numpy.
 
 Run time needs no scikit-learn: loading is a UTF-8 split and an `array` read (tens of
-milliseconds), and scoring one text looks up only its own few hundred features, in a dict, and
-gathers their rows of weights in one numpy step (a Python loop over them took most of
-`yuqing analyze`'s time).
+milliseconds), and scoring one text looks up only its own few hundred features — in a dict, or
+by number, all at once, for those an `Encoder` numbers (`KeyIndex`) — and gathers their rows of
+weights in one numpy step (Python loops over them took most of `yuqing analyze`'s time).
 
 File layout: b"YQLM1\\n", one line of JSON (outputs, bias, calibration, provenance), then the
 feature names joined by "\\x00" (UTF-8, length given in the header) and the float32 weights,
@@ -15,7 +15,7 @@ import hashlib
 import json
 import sys
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from heapq import nlargest
 from itertools import compress, repeat
 from operator import is_not
@@ -32,14 +32,35 @@ class ModelFileError(ValueError):
     """A model file that cannot be used; the message names the file."""
 
 
+# Numbers for some features, one each and no two alike, and the positions of those features.
+Encoder = Callable[[Sequence[str]], tuple[np.ndarray, np.ndarray]]
+
+
 class Found:
-    """The distinct features of one text that carry weights (`LinearModel.find`): looked up once,
-    for both `scores` and `top`."""
+    """The rows of the distinct features of one text that carry weights (`LinearModel.find`):
+    looked up once, for both `scores` and `top`."""
 
-    __slots__ = ("names", "rows")
+    __slots__ = ("rows",)
 
-    def __init__(self, names: list[str], rows: np.ndarray) -> None:
-        self.names, self.rows = names, rows
+    def __init__(self, rows: np.ndarray) -> None:
+        self.rows = rows
+
+
+class KeyIndex:
+    """A model's features looked up by number: `encode(features)` gives the numbers of those it can
+    number (one each, no two alike) and their positions; `rows(keys)` finds many at once."""
+
+    def __init__(self, features: Sequence[str], encode: Encoder) -> None:
+        keys, rows = encode(features)
+        order = np.argsort(keys)
+        self._keys, self._rows = keys[order], rows[order]
+
+    def rows(self, keys: np.ndarray) -> np.ndarray:
+        """The rows of the distinct `keys` that are features."""
+        keys = np.unique(keys)
+        at = np.searchsorted(self._keys, keys)
+        at[at == len(self._keys)] = 0
+        return self._rows[at[self._keys[at] == keys]] if len(self._keys) else np.zeros(0, dtype=np.intp)
 
 
 class LinearModel:
@@ -47,7 +68,8 @@ class LinearModel:
         self.outputs = len(bias)
         if len(weights) != len(features) * self.outputs:
             raise ValueError(f"{len(weights)} weights for {len(features)} features × {self.outputs} outputs")
-        self._index = dict(zip(features, range(len(features)), strict=True))
+        self._names = list(features)
+        self._index = dict(zip(self._names, range(len(self._names)), strict=True))
         self._weights = np.asarray(weights, dtype=np.float32).reshape(len(features), self.outputs)
         self._bias = np.array([bias], dtype=np.float64)
         self.bias = list(bias)
@@ -57,20 +79,23 @@ class LinearModel:
     @property
     def features(self) -> list[str]:
         """The feature names that carry weights, in file order."""
-        return list(self._index)
+        return list(self._names)
 
-    def find(self, features: Iterable[str]) -> Found:
-        """The distinct features that carry weights, in the order `set` gives them."""
-        names = list(set(features))
-        rows = list(map(self._index.get, names))
-        known = list(map(is_not, rows, repeat(None)))
-        return Found(list(compress(names, known)), np.fromiter(compress(rows, known), dtype=np.intp))
+    def key_index(self, encode: Encoder) -> KeyIndex:
+        """This model's features by the numbers `encode` gives them (`KeyIndex`)."""
+        return KeyIndex(self._names, encode)
+
+    def find(self, features: Iterable[str], rows: np.ndarray | None = None) -> Found:
+        """The distinct features that carry weights, with `rows` of others found by number
+        (`KeyIndex.rows`, none of them among `features`)."""
+        found = list(map(self._index.get, set(features)))
+        known = np.fromiter(compress(found, map(is_not, found, repeat(None))), dtype=np.intp)
+        return Found(known if rows is None else np.concatenate((rows, known)))
 
     def scores(self, features: Iterable[str] | Found) -> list[float]:
         """Raw scores (logits), one per output; each distinct feature counts once."""
         found = features if isinstance(features, Found) else self.find(features)
-        # Added one by one from the bias (`accumulate` is sequential), as a loop over the features
-        # would: the same sums to the last bit.
+        # Added one by one from the bias (`accumulate` is sequential) in the order found.
         return np.add.accumulate(np.concatenate((self._bias, self._weights[found.rows])), axis=0)[-1].tolist()
 
     def top(self, features: Iterable[str] | Found, combine: Sequence[float], n: int) -> list[tuple[str, float]]:
@@ -78,14 +103,14 @@ class LinearModel:
         cues behind a decision (combine picks the decision's outputs)."""
         found = features if isinstance(features, Found) else self.find(features)
         weights = self._weights[found.rows].astype(np.float64)
-        rises = np.zeros(len(found.names))
+        rises = np.zeros(len(found.rows))
         for k, c in enumerate(combine):
             if c:
                 rises = rises + c * weights[:, k]
         best = np.flatnonzero(rises > 0)
         if len(best) > n:  # the n largest, and any tied with the last of them
             best = best[rises[best] >= np.partition(rises[best], -n)[-n]]
-        names = [found.names[i] for i in best.tolist()]
+        names = [self._names[i] for i in found.rows[best].tolist()]
         return [(f, round(r, 3)) for r, f in nlargest(n, zip(rises[best].tolist(), names, strict=True))]
 
     def save(self, path: Path) -> None:

@@ -13,12 +13,29 @@ import pytest
 
 from nlp import CATEGORY_LABELS, Analysis, AnalysisInput, Analyzer, analyze_jsonl
 from nlp.categories import CategoryRules, _longest_first
-from nlp.features import NAME, only_holds_money, prepare, reported_denial
+from nlp.features import (
+    NAME,
+    NEGATED,
+    char_grams,
+    feature_gram_keys,
+    gram_keys,
+    only_holds_money,
+    prepare,
+    reported_denial,
+)
 from nlp.keywords import top_keywords
 from nlp.linear import LinearModel
 from nlp.negation import negated_mask
 from nlp.normalize import normalize
-from nlp.sentiment import DENIAL_EVIDENCE, EVIDENCE_GATE, MODEL_DIR, TARGET_FILE, SentimentModel, decide
+from nlp.sentiment import (
+    DENIAL_EVIDENCE,
+    DOCUMENT_FILE,
+    EVIDENCE_GATE,
+    MODEL_DIR,
+    TARGET_FILE,
+    SentimentModel,
+    decide,
+)
 from yuqing.config import ConfigError
 from yuqing.model import Institution, Mention
 
@@ -158,7 +175,7 @@ def test_linear_model_scores_cues_and_file(tmp_path: Path) -> None:
     assert model.top("abcd", [1.0, 0.0], 2) == [("a", 0.5), ("d", 0.25)]
     assert model.top("abcd", [1.0, -1.0], 5) == [("a", 1.5), ("d", 0.25)]
     found = model.find(["c", "zz", "a"])
-    assert sorted(found.names) == ["a", "c"] and model.scores(found) == model.scores(["a", "c"])
+    assert sorted(found.rows.tolist()) == [0, 2] and model.scores(found) == model.scores(["a", "c"])
     model.save(tmp_path / "m.bin")
     again = LinearModel.load(tmp_path / "m.bin")
     assert again.features == ["a", "b", "c", "d"] and again.meta == {"outputs": ["x", "y"]}
@@ -177,6 +194,28 @@ def test_keyword_trie_finds_what_the_longest_first_alternation_finds() -> None:
         assert [m.span() for m in trie.finditer(text)] == [m.span() for m in plain.finditer(text)]
     assert [m.group() for m in re.finditer(_longest_first(["招商", "招商银行", "a.b"]), "招商银行招商a.bacb")] == [
         "招商银行", "招商", "a.b"]
+
+
+def test_character_grams_found_by_number_are_those_found_by_name() -> None:
+    model = LinearModel.load(MODEL_DIR / DOCUMENT_FILE)
+    grams = model.key_index(feature_gram_keys)
+    texts = [json.loads(line) for path in sorted((REPO / "tests" / "fixtures").glob("complaint_probes*.jsonl"))
+             for line in path.read_text(encoding="utf-8").splitlines()]
+    negated = 0
+    for row in texts:
+        doc = prepare(row["text"], row.get("targets", []))
+        mark = [NEGATED if m else "" for m in doc.negated]
+        by_name = model.find(char_grams(doc.masked, mark)).rows
+        assert sorted(grams.rows(gram_keys(doc.masked, doc.negated)).tolist()) == sorted(by_name.tolist())
+        negated += any(doc.negated)
+    assert negated > 200  # marked grams were looked up too
+    # One to three characters, perhaps after NEGATED; not longer ones, and not the empty name.
+    names = ["a", "ab", "abc", "abcd", NEGATED, NEGATED + "a", NEGATED + "abc", NEGATED + "abcd", "", "Ｅ的"]
+    keys, at = feature_gram_keys(names)
+    assert [names[i] for i in at] == ["a", "ab", "abc", NEGATED, NEGATED + "a", NEGATED + "abc", "Ｅ的"]
+    text_keys = gram_keys("abcＥ的", bytearray([0, 0, 0, 0, 0]))
+    assert set(keys.tolist()) & set(text_keys.tolist()) == {keys[i] for i in (0, 1, 2, 6)}
+    assert gram_keys("a", bytearray([1])).tolist() == [keys[4]] and len(gram_keys("", bytearray())) == 0
 
 
 # --- sentiment and targeting --------------------------------------------------------------------------
