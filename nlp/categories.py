@@ -18,7 +18,12 @@ of the first, in one sentence): it finds a complaint said in words no keyword li
 """
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import json
+import os
 import re
+import tempfile
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -513,12 +518,10 @@ class CategoryRules:
         """Syllable → (the characters before it, those after, the keyword) of each keyword of two or
         more Chinese characters written with that one character in toneless pinyin, as people
         write to get past a platform's word filter or for speed (催shou, 逾qi, pian子). Built on
-        the first text with Latin letters: pypinyin takes 0.4 s to load."""
-        from pypinyin import lazy_pinyin
-
+        the first text with Latin letters."""
+        pinyin = _pinyin_of([keyword for keyword in self._owner if _HAN.match(keyword)])
         by_syllable: dict[str, list[tuple[str, str, str]]] = {}
-        for keyword in self._owner:
-            syllables = lazy_pinyin(keyword) if _HAN.match(keyword) else []
+        for keyword, syllables in pinyin.items():
             if len(syllables) == len(keyword):
                 for i, syllable in enumerate(syllables):
                     by_syllable.setdefault(syllable, []).append((keyword[:i], keyword[i + 1:], keyword))
@@ -615,6 +618,34 @@ def _learnt(path: Path = LEARNT_FILE) -> LinearModel | None:
     if len(model.meta.get("outputs", ())) != model.outputs:
         raise ModelFileError(f"{path}: outputs and weights do not match (rebuild it with `yuqing train categories`)")
     return model
+
+
+def _pinyin_of(words: list[str]) -> dict[str, list[str]]:
+    """Each word's toneless pinyin (`pypinyin.lazy_pinyin`), kept in the temporary folder for the
+    next process, as jieba keeps its dictionary there: loading pypinyin takes a quarter of a
+    second, which `yuqing analyze` would pay on every run. The file is named by the words and by
+    the installed pypinyin; one that cannot be read or written is only a cost."""
+    spec = importlib.util.find_spec("pypinyin")
+    stat = os.stat(spec.origin) if spec and spec.origin else None
+    version = f"{stat.st_size}-{stat.st_mtime_ns}" if stat else ""
+    digest = hashlib.sha256("\n".join([version, *words]).encode()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"yuqing-pinyin-{digest}.json"
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(kept, dict) and list(kept) == words and all(isinstance(v, list) for v in kept.values()):
+            return kept
+    except (OSError, ValueError):
+        pass
+    from pypinyin import lazy_pinyin
+
+    table = {word: lazy_pinyin(word) for word in words}
+    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        partial.write_text(json.dumps(table, ensure_ascii=False), encoding="utf-8")
+        os.replace(partial, path)  # whole or not at all: another process may be writing it too
+    except OSError:
+        pass
+    return table
 
 
 _LATIN = re.compile(r"[A-Za-z]+")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 import threading
 from array import array
 from pathlib import Path
@@ -641,6 +642,19 @@ def test_training_command_reproduces_a_loadable_model(tmp_path: Path, capsys: py
 ])
 def test_what_looks_like_negation_but_is_not(text: str, code: str) -> None:
     assert code in CategoryRules().find(text)
+
+
+def test_the_keywords_pinyin_is_kept_for_the_next_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    fresh = CategoryRules()._pinyin
+    [kept] = tmp_path.glob("yuqing-pinyin-*.json")
+    assert json.loads(kept.read_text(encoding="utf-8"))["催收"] == ["cui", "shou"]
+    kept.write_text('{"催收": ["x"]}', encoding="utf-8")  # not the table of these keywords: made again
+    assert CategoryRules()._pinyin == fresh and json.loads(kept.read_text(encoding="utf-8"))["催收"] == ["cui", "shou"]
+    kept.write_text("{damaged", encoding="utf-8")
+    assert CategoryRules()._pinyin == fresh
+    extended = CategoryRules({"fees": {"keywords": ["年费太贵"]}})._pinyin  # other keywords, another file
+    assert ("", "费太贵", "年费太贵") in extended["nian"] and len(list(tmp_path.glob("yuqing-pinyin-*.json"))) == 2
 
 
 def test_a_keyword_with_a_character_in_pinyin_counts() -> None:
