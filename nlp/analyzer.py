@@ -16,7 +16,7 @@ from nlp.institutions import InstitutionMatcher
 from nlp.keywords import keywords as extract_keywords
 from nlp.linear import ModelFileError
 from nlp.negation import negation_cues
-from nlp.normalize import DEFAULT_MAX_CHARS, normalize
+from nlp.normalize import DEFAULT_MAX_CHARS, normalize, normalize_name
 from nlp.risk import RiskModel
 from nlp.sentiment import DEFAULT_EVIDENCE, SentimentModel
 from yuqing.config import ConfigError
@@ -134,7 +134,7 @@ class Analyzer:
         # Entities are reported as given; found institutions by their canonical name.
         reported: dict[str, list[str]] = {}
         for written, shown in (((e, e) for e in item.entities) if item.entities is not None else found):
-            reported.setdefault(normalize(written), []).append(shown)
+            reported.setdefault(normalize_name(written), []).append(shown)
         # Watched names are never name features: no prior learnt from the training news (nlp.features).
         doc = prepare_clean(text, list(reported), self._watched)
         complaint_words, evidence = self.categories.assess(doc.masked, doc.negated, self._evidence)

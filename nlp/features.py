@@ -30,7 +30,7 @@ import numpy as np
 import rjieba
 
 from nlp.negation import negated_mask
-from nlp.normalize import DEFAULT_MAX_CHARS, normalize
+from nlp.normalize import DEFAULT_MAX_CHARS, normalize, normalize_name
 
 # Full-width letters cannot survive normalisation (NFKC), so they never clash with real text.
 PLACEHOLDER = "Ｅ"  # the entity being described (or any entity, in document features)
@@ -71,7 +71,7 @@ def prepare(text: str, entities: Sequence[str] = (), max_chars: int = DEFAULT_MA
 def prepare_clean(clean: str, entities: Sequence[str], watched: Collection[str] = ()) -> Prepared:
     """`prepare` for a text already normalised (the analyzer looks for institutions in it first);
     `watched` normalised too."""
-    names = tuple(dict.fromkeys(n for n in (normalize(e) for e in entities) if n))
+    names = tuple(dict.fromkeys(n for n in map(normalize_name, entities) if n))
     masked = mask_entities(clean, names)
     return Prepared(clean, names, masked, negated_mask(masked), frozenset(n for n in names if n not in watched))
 

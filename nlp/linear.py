@@ -57,7 +57,9 @@ class KeyIndex:
 
     def rows(self, keys: np.ndarray) -> np.ndarray:
         """The rows of the distinct `keys` that are features."""
-        keys = np.unique(keys)
+        keys = np.sort(keys)  # sorted, the binary searches walk the index in one direction
+        if len(keys):
+            keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
         at = np.searchsorted(self._keys, keys)
         at[at == len(self._keys)] = 0
         return self._rows[at[self._keys[at] == keys]] if len(self._keys) else np.zeros(0, dtype=np.intp)
