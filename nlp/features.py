@@ -104,10 +104,9 @@ def _marks(text: str, negated: bytearray) -> list[str]:
 
 def word_features(text: str, negated: bytearray) -> list[str]:
     """The words and word bigrams of `document_features`."""
-    mark = _marks(text, negated)
-    words = [(w, i) for w, i, _ in rjieba.tokenize(text) if not w.isspace()]
-    grams = [mark[i] + WORD + w for w, i in words if len(w) > 1]
-    return grams + [mark[i] + WORD + a + WORD + b for (a, i), (b, _) in zip(words, words[1:], strict=False)]
+    words = [(w, NEGATED if negated[i] else "") for w, i, _ in rjieba.tokenize(text) if not w.isspace()]
+    grams = [mark + WORD + w for w, mark in words if len(w) > 1]
+    return grams + [mark + WORD + a + WORD + b for (a, mark), (b, _) in zip(words, words[1:], strict=False)]
 
 
 # Scoring looks the character grams of a text up by number, all at once (`LinearModel.find`), not

@@ -37,13 +37,22 @@ Encoder = Callable[[Sequence[str]], tuple[np.ndarray, np.ndarray]]
 
 
 class Found:
-    """The rows of the distinct features of one text that carry weights (`LinearModel.find`):
-    looked up once, for both `scores` and `top`."""
+    """The rows of the distinct features of one text that carry weights in a model
+    (`LinearModel.find`): looked up once, and their weights gathered once, for both `scores` and
+    `top`."""
 
-    __slots__ = ("rows",)
+    __slots__ = ("rows", "_model", "_weights")
 
-    def __init__(self, rows: np.ndarray) -> None:
-        self.rows = rows
+    def __init__(self, rows: np.ndarray, model: LinearModel) -> None:
+        self.rows, self._model = rows, model
+        self._weights: np.ndarray | None = None
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Their rows of weights, as float64."""
+        if self._weights is None:
+            self._weights = self._model._weights[self.rows].astype(np.float64)
+        return self._weights
 
 
 class KeyIndex:
@@ -92,19 +101,26 @@ class LinearModel:
         (`KeyIndex.rows`, none of them among `features`)."""
         found = list(map(self._index.get, set(features)))
         known = np.fromiter(compress(found, map(is_not, found, repeat(None))), dtype=np.intp)
-        return Found(known if rows is None else np.concatenate((rows, known)))
+        return Found(known if rows is None else np.concatenate((rows, known)), self)
+
+    def _found(self, features: Iterable[str] | Found) -> Found:
+        if not isinstance(features, Found):
+            return self.find(features)
+        if features._model is not self:
+            raise ValueError("those features were found in another model")
+        return features
 
     def scores(self, features: Iterable[str] | Found) -> list[float]:
         """Raw scores (logits), one per output; each distinct feature counts once."""
-        found = features if isinstance(features, Found) else self.find(features)
+        found = self._found(features)
         # Added one by one from the bias (`accumulate` is sequential) in the order found.
-        return np.add.accumulate(np.concatenate((self._bias, self._weights[found.rows])), axis=0)[-1].tolist()
+        return np.add.accumulate(np.concatenate((self._bias, found.weights)), axis=0)[-1].tolist()
 
     def top(self, features: Iterable[str] | Found, combine: Sequence[float], n: int) -> list[tuple[str, float]]:
         """The `n` distinct features that raise Σₖ combine[k]·score[k] most, with that rise: the
         cues behind a decision (combine picks the decision's outputs)."""
-        found = features if isinstance(features, Found) else self.find(features)
-        weights = self._weights[found.rows].astype(np.float64)
+        found = self._found(features)
+        weights = found.weights
         rises = np.zeros(len(found.rows))
         for k, c in enumerate(combine):
             if c:

@@ -177,6 +177,9 @@ def test_linear_model_scores_cues_and_file(tmp_path: Path) -> None:
     assert model.top("abcd", [1.0, -1.0], 5) == [("a", 1.5), ("d", 0.25)]
     found = model.find(["c", "zz", "a"])
     assert sorted(found.rows.tolist()) == [0, 2] and model.scores(found) == model.scores(["a", "c"])
+    assert model.top(found, [1.0, 0.0], 5) == [("a", 0.5)]
+    with pytest.raises(ValueError, match="another model"):
+        LinearModel(["a"], array("f", [1.0]), [0.0], {}).scores(found)
     model.save(tmp_path / "m.bin")
     again = LinearModel.load(tmp_path / "m.bin")
     assert again.features == ["a", "b", "c", "d"] and again.meta == {"outputs": ["x", "y"]}
