@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from itertools import accumulate, repeat
 
 import numpy as np
 import rjieba
@@ -104,7 +105,11 @@ def _marks(text: str, negated: bytearray) -> list[str]:
 
 def word_features(text: str, negated: bytearray) -> list[str]:
     """The words and word bigrams of `document_features`."""
-    words = [(w, NEGATED if negated[i] else "") for w, i, _ in rjieba.tokenize(text) if not w.isspace()]
+    cut = rjieba.cut(text)
+    # The words tile the text: where one starts is the length of those before it.
+    starts = accumulate(map(len, cut), initial=0)
+    marks = (NEGATED if negated[i] else "" for i in starts) if any(negated) else repeat("")
+    words = [(w, mark) for w, mark in zip(cut, marks, strict=False) if not w.isspace()]
     grams = [mark + WORD + w for w, mark in words if len(w) > 1]
     return grams + [mark + WORD + a + WORD + b for (a, mark), (b, _) in zip(words, words[1:], strict=False)]
 

@@ -174,8 +174,8 @@ class SentimentModel:
         z = self._document.scores(features)
         z[3] = self._about_entity(z)
         # Raw "negative about this entity" scores; the best one also feeds the document decision.
-        raw = [self._target.scores(entity_features(doc.text, e, doc.entities, title, doc.named))[0]
-               for e in doc.entities]
+        raw = [s[0] for s in self._target.scores_each([entity_features(doc.text, e, doc.entities, title, doc.named)
+                                                       for e in doc.entities])]
         a, c, b = self._platt
         entity_negative = _sigmoid(a * z[3] + c * max(raw) + b) if raw else None
         polarity, probs = decide(softmax(z[:3], self._temperature), entity_negative, evidence, self.floor,

@@ -18,6 +18,7 @@ from nlp.features import (
     NAME,
     NEGATED,
     char_grams,
+    entity_features,
     feature_gram_keys,
     gram_keys,
     only_holds_money,
@@ -178,6 +179,8 @@ def test_linear_model_scores_cues_and_file(tmp_path: Path) -> None:
     found = model.find(["c", "zz", "a"])
     assert sorted(found.rows.tolist()) == [0, 2] and model.scores(found) == model.scores(["a", "c"])
     assert model.top(found, [1.0, 0.0], 5) == [("a", 0.5)]
+    lists = [["a", "a", "zz", "c"], [], ["zz"], ["d", "b"]]
+    assert model.scores_each(lists) == [model.scores(f) for f in lists] and model.scores_each([]) == []
     with pytest.raises(ValueError, match="another model"):
         LinearModel(["a"], array("f", [1.0]), [0.0], {}).scores(found)
     model.save(tmp_path / "m.bin")
@@ -198,6 +201,13 @@ def test_keyword_trie_finds_what_the_longest_first_alternation_finds() -> None:
         assert [m.span() for m in trie.finditer(text)] == [m.span() for m in plain.finditer(text)]
     assert [m.group() for m in re.finditer(_longest_first(["招商", "招商银行", "a.b"]), "招商银行招商a.bacb")] == [
         "招商银行", "招商", "a.b"]
+
+
+def test_entities_scored_together_score_as_one_by_one() -> None:
+    target = LinearModel.load(MODEL_DIR / TARGET_FILE)
+    doc = prepare("锦程银行和华岳保险都说自己没问题，可锦程银行的理财到期不兑付", ["锦程银行", "华岳保险", "锦程"])
+    feats = [entity_features(doc.text, e, doc.entities, "", doc.named) for e in doc.entities]
+    assert target.scores_each(feats) == [target.scores(f) for f in feats] and len(feats) == 3
 
 
 def test_character_grams_found_by_number_are_those_found_by_name() -> None:
