@@ -110,8 +110,8 @@ def word_features(text: str, negated: bytearray) -> list[str]:
     starts = accumulate(map(len, cut), initial=0)
     marks = (NEGATED if negated[i] else "" for i in starts) if any(negated) else repeat("")
     words = [(w, mark) for w, mark in zip(cut, marks, strict=False) if not w.isspace()]
-    grams = [mark + WORD + w for w, mark in words if len(w) > 1]
-    return grams + [mark + WORD + a + WORD + b for (a, mark), (b, _) in zip(words, words[1:], strict=False)]
+    grams = [f"{mark}{WORD}{w}" for w, mark in words if len(w) > 1]
+    return grams + [f"{mark}{WORD}{a}{WORD}{b}" for (a, mark), (b, _) in zip(words, words[1:], strict=False)]
 
 
 # Scoring looks the character grams of a text up by number, all at once (`LinearModel.find`), not
@@ -236,7 +236,7 @@ def entity_features(text: str, entity: str, entities: Sequence[str], title: str 
     while (i := masked.find(PLACEHOLDER, at)) >= 0:
         at = i + 1
         left, right = masked[max(0, i - WINDOW):i], masked[i + 1:i + 1 + WINDOW]
-        feats += ["L" + left[j:j + 2] for j in range(len(left) - 1)]
-        feats += ["R" + right[j:j + 2] for j in range(len(right) - 1)]
+        feats += [f"L{a}{b}" for a, b in zip(left, left[1:], strict=False)]
+        feats += [f"R{a}{b}" for a, b in zip(right, right[1:], strict=False)]
         feats += ["l1" + left[-1:], "r1" + right[:1], "l2" + left[-2:], "r2" + right[:2]]
     return feats
