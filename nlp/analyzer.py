@@ -8,8 +8,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import jieba
-
 from nlp.categories import CategoryRules
 from nlp.features import complaint_features, prepare_clean
 from nlp.institutions import InstitutionMatcher
@@ -163,7 +161,10 @@ class Analyzer:
 
     def _add_names_to_dictionary(self) -> None:
         # On first use, not in __init__: adding a word loads jieba's dictionary (~0.6 s), which
-        # `yuqing analyze` never needs. Institution names as words keep 招商银行 from being split.
+        # `yuqing analyze` never needs, nor jieba itself. Institution names as words keep 招商银行
+        # from being split.
+        import jieba
+
         with self._dictionary_lock:
             if not self._dictionary_ready:
                 for name in self.matcher.surface_forms:
