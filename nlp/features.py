@@ -23,6 +23,7 @@ by how the text speaks of it, never by a prior learnt from 2019's news.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, repeat
@@ -209,7 +210,8 @@ def reported_denial(masked: str) -> bool:
 
 
 def _bucket(value: float, edges: Sequence[float]) -> int:
-    return sum(value >= e for e in edges)
+    """How many of the (ascending) edges `value` reaches."""
+    return bisect_right(edges, value)
 
 
 def entity_features(text: str, entity: str, entities: Sequence[str], title: str = "",
