@@ -1,14 +1,18 @@
 """Whole-process throughput of `yuqing analyze` against bare jieba on the same posts.
 
     .venv/bin/python benchmarks/bench_analyze.py [--posts 3000] [--chars 230] [--data DIR] [--yuqing PATH]
-                                                 [--entities]
+                                                 [--entities] [--repeat 3] [--before DIR]
 
 Both run as fresh processes over the same JSON Lines file, so start-up (imports, dictionary and
 model loading) counts for both. The jieba baseline reads each line, parses it and segments its
 text with `jieba.lcut` and writes nothing; `yuqing analyze` does its whole job. Posts are cut from
 the finnsp training texts (`--data`, default: $YUQING_TRAIN_DATA or ../shared/data) when present,
 else generated. `--entities` gives each post the finnsp entity names it contains (the path that
-also scores every entity). Prints posts/s for each and the ratio (the target is ≥ 0.8).
+also scores every entity). `--before DIR` also runs the `yuqing analyze` of another source tree
+(a `git archive` of an earlier commit) with this venv. The commands take turns, `--repeat` rounds,
+so that load from other work falls on each alike; each is reported by its median wall time and
+median CPU time (user + sys of the child process, which other processes' load changes less), with
+the ratios to bare jieba (the target is ≥ 0.8).
 """
 from __future__ import annotations
 
@@ -16,7 +20,9 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,6 +37,7 @@ JIEBA = ("import json, sys, jieba\n"
 ANALYZE = ("import sys\n"
            "from nlp import Analyzer, analyze_jsonl\n"
            "analyze_jsonl(sys.argv[1], sys.argv[2], Analyzer())\n")
+CLI = "import sys\nfrom app.cli import main\nsys.exit(main())\n"
 _PHRASES = ["客户反映", "信用卡", "暴力催收", "理财产品", "到期无法兑付", "服务态度很好", "网点排队", "手续费太高",
             "涉嫌非法集资", "已向银保监会投诉", "利率下调", "收益稳定", "账户被冻结", "客服一直推诿", "今天股价大涨"]
 
@@ -55,10 +62,14 @@ def entity_names(data: Path) -> list[str]:
     return sorted(names, key=len, reverse=True)
 
 
-def timed(cmd: list[str]) -> float:
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall and CPU (user + sys) seconds of one run of `cmd`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
-    return time.perf_counter() - start
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO, env=env)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def main() -> int:
@@ -68,8 +79,9 @@ def main() -> int:
     parser.add_argument("--chars", type=int, default=230)
     parser.add_argument("--data", type=Path, default=default_data)
     parser.add_argument("--yuqing", help="the `yuqing` command (default: call nlp.analyze_jsonl directly)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each; the fastest counts")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each, taking turns; the median counts")
     parser.add_argument("--entities", action="store_true", help="posts carry the finnsp entities they contain")
+    parser.add_argument("--before", type=Path, help="a source tree whose `yuqing analyze` runs too, for comparison")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-analyze-"))
     try:
@@ -83,16 +95,31 @@ def main() -> int:
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
         analyze = ([args.yuqing, "analyze", "--input", str(src), "--output", str(out)] if args.yuqing
                    else [sys.executable, "-c", ANALYZE, str(src), str(out)])
-        jieba_cmd = [sys.executable, "-c", JIEBA, str(src)]
-        timed(jieba_cmd)  # warms jieba's dictionary cache (/tmp/jieba.cache), which both then use
-        t_jieba = min(timed(jieba_cmd) for _ in range(args.repeat))
-        t_analyze = min(timed(analyze) for _ in range(args.repeat))
+        runs: dict[str, tuple[list[str], dict[str, str] | None]] = {
+            "bare jieba.lcut": ([sys.executable, "-c", JIEBA, str(src)], None)}
+        if args.before:
+            # -P: the tree on PYTHONPATH, not this checkout (the current folder), provides the code.
+            runs["analyze (before)"] = ([sys.executable, "-P", "-c", CLI, *analyze[1:]],
+                                        {**os.environ, "PYTHONPATH": str(args.before.resolve())})
+        runs["yuqing analyze"] = (analyze, None)
+        for cmd, env in runs.values():  # warms the caches (jieba's /tmp/jieba.cache, the page cache)
+            timed(cmd, env)
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
+        for _ in range(args.repeat):
+            for name, (cmd, env) in runs.items():
+                times[name].append(timed(cmd, env))
     finally:
         shutil.rmtree(tmp)
-    print(f"{args.posts} posts of {args.chars} characters, fastest of {args.repeat} runs each")
-    print(f"bare jieba.lcut : {args.posts / t_jieba:8.1f} posts/s ({t_jieba:.2f} s)")
-    print(f"yuqing analyze  : {args.posts / t_analyze:8.1f} posts/s ({t_analyze:.2f} s)")
-    print(f"ratio           : {t_jieba / t_analyze:.2f} (target ≥ 0.8)")
+    wall = {name: statistics.median(w for w, _ in t) for name, t in times.items()}
+    cpu = {name: statistics.median(c for _, c in t) for name, t in times.items()}
+    base = "bare jieba.lcut"
+    print(f"{args.posts} posts of {args.chars} characters{' with entities' if args.entities else ''}, "
+          f"median of {args.repeat} runs each, taking turns")
+    for name in runs:
+        ratio = "" if name == base else f"   ratio {wall[base] / wall[name]:.2f} wall, {cpu[base] / cpu[name]:.2f} CPU"
+        speed = f"{args.posts / wall[name]:7.1f} posts/s ({wall[name]:.2f} s wall, {cpu[name]:.2f} s CPU)"
+        print(f"{name:17s}: {speed}{ratio}")
+    print("target: ratio ≥ 0.8")
     return 0
 
 

@@ -8,15 +8,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import jieba
-
 from nlp.categories import CategoryRules
 from nlp.features import complaint_features, prepare_clean
 from nlp.institutions import InstitutionMatcher
 from nlp.keywords import keywords as extract_keywords
 from nlp.linear import ModelFileError
 from nlp.negation import negation_cues
-from nlp.normalize import DEFAULT_MAX_CHARS, normalize
+from nlp.normalize import DEFAULT_MAX_CHARS, normalize, normalize_name
 from nlp.risk import RiskModel
 from nlp.sentiment import DEFAULT_EVIDENCE, SentimentModel
 from yuqing.config import ConfigError
@@ -134,7 +132,7 @@ class Analyzer:
         # Entities are reported as given; found institutions by their canonical name.
         reported: dict[str, list[str]] = {}
         for written, shown in (((e, e) for e in item.entities) if item.entities is not None else found):
-            reported.setdefault(normalize(written), []).append(shown)
+            reported.setdefault(normalize_name(written), []).append(shown)
         # Watched names are never name features: no prior learnt from the training news (nlp.features).
         doc = prepare_clean(text, list(reported), self._watched)
         complaint_words, evidence = self.categories.assess(doc.masked, doc.negated, self._evidence)
@@ -163,7 +161,10 @@ class Analyzer:
 
     def _add_names_to_dictionary(self) -> None:
         # On first use, not in __init__: adding a word loads jieba's dictionary (~0.6 s), which
-        # `yuqing analyze` never needs. Institution names as words keep 招商银行 from being split.
+        # `yuqing analyze` never needs, nor jieba itself. Institution names as words keep 招商银行
+        # from being split.
+        import jieba
+
         with self._dictionary_lock:
             if not self._dictionary_ready:
                 for name in self.matcher.surface_forms:

@@ -18,9 +18,14 @@ of the first, in one sentence): it finds a complaint said in words no keyword li
 """
 from __future__ import annotations
 
-import itertools
+import hashlib
+import importlib.util
+import json
+import os
 import re
-from collections.abc import Mapping
+import tempfile
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
@@ -388,14 +393,63 @@ class Concept:
     def patterns(self) -> tuple[re.Pattern[str], ...]:
         return tuple(re.compile(lexicon) for lexicon in self.lexicons)
 
-    def at(self, text: str, mask: bytearray, sentence: list[int]) -> int | None:
-        """Where the concept is found in `text` (the start of its first lexicon's word), or None."""
-        found = [[m.start() for m in p.finditer(text) if not _negated(m.start(), mask)] for p in self.patterns]
+    def at(self, scan: _Scan) -> int | None:
+        """Where the concept is found in the text (the start of its first lexicon's word), or None."""
+        found = []
+        for pattern in self.patterns:
+            starts = scan.starts(pattern)
+            if not starts:
+                return None
+            found.append(starts)
         for anchor in found[0]:
-            if all(any(abs(at - anchor) <= WINDOW and sentence[at] == sentence[anchor] for at in starts)
+            if all(any(abs(at - anchor) <= WINDOW and scan.sentence(at) == scan.sentence(anchor) for at in starts)
                    for starts in found[1:]):
                 return anchor
         return None
+
+
+class _Scan:
+    """One text as the concepts read it: where each lexicon's words start outside negation, found
+    once per text (concepts share lexicons), and which sentence a position is in."""
+
+    def __init__(self, text: str, mask: bytearray) -> None:
+        self.text, self.mask = text, mask
+        self._starts: dict[re.Pattern[str], list[int]] = {}
+        self._ends: list[int] | None = None
+
+    def starts(self, pattern: re.Pattern[str]) -> list[int]:
+        found = self._starts.get(pattern)
+        if found is None:
+            found = self._starts[pattern] = [m.start() for m in pattern.finditer(self.text)
+                                             if not _negated(m.start(), self.mask)]
+        return found
+
+    def sentence(self, at: int) -> int:
+        """How many sentence ends there are up to `at` (itself included)."""
+        if self._ends is None:
+            self._ends = [m.start() for m in _SENTENCE_END.finditer(self.text)]
+        return bisect_right(self._ends, at)
+
+
+def _longest_first(words: Iterable[str]) -> str:
+    """A regular expression matching, at each position, the longest of `words` found there (as
+    their alternation longest first does), written as a trie (`招商(?:银行)?`): the engine follows one
+    branch per character instead of trying every word at every position of the text."""
+    trie: dict[str, dict] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def branch(node: dict[str, dict]) -> str:
+        ways = [re.escape(ch) + branch(child) for ch, child in sorted(node.items()) if ch]
+        if not ways:
+            return ""
+        body = ways[0] if len(ways) == 1 else f"(?:{'|'.join(ways)})"
+        return f"(?:{body})?" if "" in node else body
+
+    return branch(trie)
 
 
 def _negated(at: int, mask: bytearray) -> bool:
@@ -429,7 +483,7 @@ class CategoryRules:
         for cat in cats.values():
             for kw in cat.keywords:
                 owner.setdefault(kw, set()).add(cat.code)
-        self._pattern = re.compile("|".join(map(re.escape, sorted(owner, key=len, reverse=True))))
+        self._pattern = re.compile(_longest_first(owner))
         self._concepts = {concept.name for cat in cats.values() for concept in cat.concepts}
         for cat in cats.values():
             for concept in cat.concepts:
@@ -450,11 +504,11 @@ class CategoryRules:
         if _LATIN.search(text):
             found = sorted(found + self._spelt_in_pinyin(text))
         found = [(at, kw) for at, kw in found if not _negated(at, mask)]
-        sentence = list(itertools.accumulate(int(bool(_SENTENCE_END.match(c))) for c in text))
+        scan = _Scan(text, mask)
         named = {code for _, kw in found if kw not in _CONTEXT_WORDS for code in self._owner[kw]}
         for cat in self.categories.values():
             for concept in () if cat.code in named else cat.concepts:
-                if (at := concept.at(text, mask, sentence)) is not None:
+                if (at := concept.at(scan)) is not None:
                     found.append((at, concept.name))
         return list(dict.fromkeys(kw for _, kw in sorted(found)))
 
@@ -474,12 +528,10 @@ class CategoryRules:
         """Syllable → (the characters before it, those after, the keyword) of each keyword of two or
         more Chinese characters written with that one character in toneless pinyin, as people
         write to get past a platform's word filter or for speed (催shou, 逾qi, pian子). Built on
-        the first text with Latin letters: pypinyin takes 0.4 s to load."""
-        from pypinyin import lazy_pinyin
-
+        the first text with Latin letters."""
+        pinyin = _pinyin_of([keyword for keyword in self._owner if _HAN.match(keyword)])
         by_syllable: dict[str, list[tuple[str, str, str]]] = {}
-        for keyword in self._owner:
-            syllables = lazy_pinyin(keyword) if _HAN.match(keyword) else []
+        for keyword, syllables in pinyin.items():
             if len(syllables) == len(keyword):
                 for i, syllable in enumerate(syllables):
                     by_syllable.setdefault(syllable, []).append((keyword[:i], keyword[i + 1:], keyword))
@@ -599,6 +651,34 @@ def _learnt(path: Path = LEARNT_FILE) -> LinearModel | None:
     if len(model.meta.get("outputs", ())) != model.outputs:
         raise ModelFileError(f"{path}: outputs and weights do not match (rebuild it with `yuqing train categories`)")
     return model
+
+
+def _pinyin_of(words: list[str]) -> dict[str, list[str]]:
+    """Each word's toneless pinyin (`pypinyin.lazy_pinyin`), kept in the temporary folder for the
+    next process, as jieba keeps its dictionary there: loading pypinyin takes a quarter of a
+    second, which `yuqing analyze` would pay on every run. The file is named by the words and by
+    the installed pypinyin; one that cannot be read or written is only a cost."""
+    spec = importlib.util.find_spec("pypinyin")
+    stat = os.stat(spec.origin) if spec and spec.origin else None
+    version = f"{stat.st_size}-{stat.st_mtime_ns}" if stat else ""
+    digest = hashlib.sha256("\n".join([version, *words]).encode()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"yuqing-pinyin-{digest}.json"
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(kept, dict) and list(kept) == words and all(isinstance(v, list) for v in kept.values()):
+            return kept
+    except (OSError, ValueError):
+        pass
+    from pypinyin import lazy_pinyin
+
+    table = {word: lazy_pinyin(word) for word in words}
+    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        partial.write_text(json.dumps(table, ensure_ascii=False), encoding="utf-8")
+        os.replace(partial, path)  # whole or not at all: another process may be writing it too
+    except OSError:
+        pass
+    return table
 
 
 _LATIN = re.compile(r"[A-Za-z]+")

@@ -23,13 +23,16 @@ by how the text speaks of it, never by a prior learnt from 2019's news.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from itertools import accumulate, repeat
 
+import numpy as np
 import rjieba
 
 from nlp.negation import negated_mask
-from nlp.normalize import DEFAULT_MAX_CHARS, normalize
+from nlp.normalize import DEFAULT_MAX_CHARS, normalize, normalize_name
 
 # Full-width letters cannot survive normalisation (NFKC), so they never clash with real text.
 PLACEHOLDER = "Ｅ"  # the entity being described (or any entity, in document features)
@@ -70,7 +73,7 @@ def prepare(text: str, entities: Sequence[str] = (), max_chars: int = DEFAULT_MA
 def prepare_clean(clean: str, entities: Sequence[str], watched: Collection[str] = ()) -> Prepared:
     """`prepare` for a text already normalised (the analyzer looks for institutions in it first);
     `watched` normalised too."""
-    names = tuple(dict.fromkeys(n for n in (normalize(e) for e in entities) if n))
+    names = tuple(dict.fromkeys(n for n in map(normalize_name, entities) if n))
     masked = mask_entities(clean, names)
     return Prepared(clean, names, masked, negated_mask(masked), frozenset(n for n in names if n not in watched))
 
@@ -94,11 +97,66 @@ def document_features(text: str, negated: bytearray) -> list[str]:
     """Character 1-, 2- and 3-grams of a normalised, entity-masked text, then its words (two
     characters or more) and word bigrams; a feature starting inside a negation scope gets the
     NEGATED prefix."""
-    mark = [NEGATED if m else "" for m in negated] if any(negated) else [""] * len(text)
-    words = [(w, i) for w, i, _ in rjieba.tokenize(text) if not w.isspace()]
-    grams = char_grams(text, mark)
-    grams += [mark[i] + WORD + w for w, i in words if len(w) > 1]
-    return grams + [mark[i] + WORD + a + WORD + b for (a, i), (b, _) in zip(words, words[1:], strict=False)]
+    return char_grams(text, _marks(text, negated)) + word_features(text, negated)
+
+
+def _marks(text: str, negated: bytearray) -> list[str]:
+    return [NEGATED if m else "" for m in negated] if any(negated) else [""] * len(text)
+
+
+def word_features(text: str, negated: bytearray) -> list[str]:
+    """The words and word bigrams of `document_features`."""
+    cut = rjieba.cut(text)
+    # The words tile the text: where one starts is the length of those before it.
+    starts = accumulate(map(len, cut), initial=0)
+    marks = (NEGATED if negated[i] else "" for i in starts) if any(negated) else repeat("")
+    words = [(w, mark) for w, mark in zip(cut, marks, strict=False) if not w.isspace()]
+    grams = [f"{mark}{WORD}{w}" for w, mark in words if len(w) > 1]
+    return grams + [f"{mark}{WORD}{a}{WORD}{b}" for (a, mark), (b, _) in zip(words, words[1:], strict=False)]
+
+
+# Scoring looks the character grams of a text up by number, all at once (`LinearModel.find`), not
+# as strings one by one: a gram of up to three characters is its code points, 21 bits each, with
+# the top bit for NEGATED. A text without control characters (normalised) has no code point 0,
+# so no two grams share a number.
+_BITS = 21
+_MARKED = np.uint64(1 << 63)
+
+
+def gram_keys(text: str, negated: bytearray) -> np.ndarray:
+    """The numbers of `char_grams(text, marks)` as `document_features` makes them, in that order."""
+    points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    marks = np.frombuffer(negated, dtype=np.uint8).astype(bool)
+    keys = []
+    for n in NGRAMS:
+        count = len(text) - n + 1
+        if count > 0:
+            key = points[:count].copy()
+            for j in range(1, n):
+                key |= points[j:j + count] << np.uint64(_BITS * j)
+            key[marks[:count]] |= _MARKED
+            keys.append(key)
+    return np.concatenate(keys) if keys else np.zeros(0, dtype=np.uint64)
+
+
+def feature_gram_keys(features: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The number (as `gram_keys` gives it) of each feature that could be a character gram (one
+    to three characters, perhaps after NEGATED), and its position in `features`."""
+    joined = "\x00".join(features) + "\x00"
+    points = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    ends = np.flatnonzero(points == 0)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    marked = (points[starts] == ord(NEGATED)) & (ends - starts >= 2)
+    starts = starts + marked
+    length = ends - starts
+    keep = (length >= 1) & (length <= max(NGRAMS))
+    starts, length, marked = starts[keep], length[keep], marked[keep]
+    padded = np.concatenate((points, np.zeros(max(NGRAMS), dtype=np.uint64)))
+    key = padded[starts]
+    for j in range(1, max(NGRAMS)):
+        key |= np.where(length > j, padded[starts + j], 0).astype(np.uint64) << np.uint64(_BITS * j)
+    key[marked] |= _MARKED
+    return key, np.flatnonzero(keep)
 
 
 def complaint_features(keywords: Sequence[str], codes: Sequence[str]) -> list[str]:
@@ -166,7 +224,8 @@ def reported_denial(masked: str) -> bool:
 
 
 def _bucket(value: float, edges: Sequence[float]) -> int:
-    return sum(value >= e for e in edges)
+    """How many of the (ascending) edges `value` reaches."""
+    return bisect_right(edges, value)
 
 
 def entity_features(text: str, entity: str, entities: Sequence[str], title: str = "",
@@ -193,7 +252,7 @@ def entity_features(text: str, entity: str, entities: Sequence[str], title: str 
     while (i := masked.find(PLACEHOLDER, at)) >= 0:
         at = i + 1
         left, right = masked[max(0, i - WINDOW):i], masked[i + 1:i + 1 + WINDOW]
-        feats += ["L" + left[j:j + 2] for j in range(len(left) - 1)]
-        feats += ["R" + right[j:j + 2] for j in range(len(right) - 1)]
+        feats += [f"L{a}{b}" for a, b in zip(left, left[1:], strict=False)]
+        feats += [f"R{a}{b}" for a, b in zip(right, right[1:], strict=False)]
         feats += ["l1" + left[-1:], "r1" + right[:1], "l2" + left[-2:], "r2" + right[:2]]
     return feats

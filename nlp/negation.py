@@ -17,6 +17,7 @@ Not every 不 or 没 negates: `算不算`, `是不是`, `有没有被…骗的` 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 SCOPE_CHARS = 6
 
@@ -38,7 +39,8 @@ _SHIELDS = re.compile(r"拦下|拦截|堵截|截住|识破|防范|谨防|提防|
 _STOP = re.compile(r"[,.!?;:，。！？；：、\s\n()（）\"“”]")
 
 
-def _scopes(text: str, shields: bool = True) -> list[tuple[str, int, int]]:
+@lru_cache(maxsize=16)  # the analyser asks for a text's mask, then for its cues
+def _scopes(text: str, shields: bool = True) -> tuple[tuple[str, int, int], ...]:
     """(cue, start, end) of each negation (and, with `shields`, shielding) cue and its scope."""
     out = []
     for cues, scope in ((_CUES, SCOPE_CHARS), (_SHIELDS, SHIELD_CHARS))[:2 if shields else 1]:
@@ -52,7 +54,7 @@ def _scopes(text: str, shields: bool = True) -> list[tuple[str, int, int]]:
             end = min(len(text), cue.end() + scope)
             stop = _STOP.search(text, cue.end(), end)
             out.append((cue.group(), cue.start(), stop.start() if stop else end))
-    return out
+    return tuple(out)
 
 
 def negated_mask(text: str, shields: bool = True) -> bytearray:
@@ -67,4 +69,5 @@ def negated_mask(text: str, shields: bool = True) -> bytearray:
 def negation_cues(text: str) -> list[str]:
     """The distinct negation and shielding cues of a text with what they cover (`不是骗子`), for
     the analysis's "why"."""
-    return list(dict.fromkeys(text[start:end] for _, start, end in _scopes(text)))
+    # `shields` given as `negated_mask` gives it: the same cache entry.
+    return list(dict.fromkeys(text[start:end] for _, start, end in _scopes(text, True)))

@@ -82,6 +82,12 @@ def normalize(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     return text
 
 
+@lru_cache(maxsize=8192)
+def normalize_name(name: str) -> str:
+    """`normalize` for a name (an entity's), which recurs from text to text: remembered."""
+    return normalize(name)
+
+
 def _truncate(text: str, max_chars: int) -> str:
     """At most max_chars, ending after a full sentence when one ends in the last fifth."""
     if len(text) <= max_chars:

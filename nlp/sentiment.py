@@ -36,11 +36,13 @@ from nlp.features import (
     PLACEHOLDER,
     WORD,
     Prepared,
-    document_features,
     entity_features,
+    feature_gram_keys,
+    gram_keys,
     name_features,
     only_holds_money,
     reported_denial,
+    word_features,
 )
 from nlp.linear import LinearModel, ModelFileError
 
@@ -142,6 +144,7 @@ class SentimentModel:
         if document.outputs != 5 or target.outputs != 1 or len(self._platt) != 3:
             raise ModelFileError("model files have the wrong shape (rebuild them with `yuqing train sentiment`)")
         self._document, self._target = document, target
+        self._grams = document.key_index(feature_gram_keys)  # `document_features`' character grams, by number
         self._temperature = float(document.meta.get("temperature", 1.0))
         self.floor = float(document.meta.get("floor", 0.0))
         self._target_platt = target.meta.get("platt", [1.0, 0.0])
@@ -166,12 +169,13 @@ class SentimentModel:
         """Polarity, probabilities, target entities (only for negative texts) and the cues of the
         decision for a prepared text; `evidence` is the complaint-rule evidence (see `decide`),
         `complaint` the complaint rules' findings as features (`nlp.features.complaint_features`)."""
-        features = document_features(doc.masked, doc.negated) + list(complaint) + name_features(doc)
+        features = self._document.find(word_features(doc.masked, doc.negated) + list(complaint) + name_features(doc),
+                                       self._grams.rows(gram_keys(doc.masked, doc.negated)))
         z = self._document.scores(features)
         z[3] = self._about_entity(z)
         # Raw "negative about this entity" scores; the best one also feeds the document decision.
-        raw = [self._target.scores(entity_features(doc.text, e, doc.entities, title, doc.named))[0]
-               for e in doc.entities]
+        raw = [s[0] for s in self._target.scores_each([entity_features(doc.text, e, doc.entities, title, doc.named)
+                                                       for e in doc.entities])]
         a, c, b = self._platt
         entity_negative = _sigmoid(a * z[3] + c * max(raw) + b) if raw else None
         polarity, probs = decide(softmax(z[:3], self._temperature), entity_negative, evidence, self.floor,

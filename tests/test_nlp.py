@@ -4,19 +4,40 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import tempfile
 import threading
+from array import array
 from pathlib import Path
 
 import pytest
 
 from nlp import CATEGORY_LABELS, Analysis, AnalysisInput, Analyzer, analyze_jsonl
-from nlp.categories import CategoryRules
-from nlp.features import NAME, only_holds_money, prepare, reported_denial
+from nlp.categories import CategoryRules, _longest_first
+from nlp.features import (
+    NAME,
+    NEGATED,
+    char_grams,
+    entity_features,
+    feature_gram_keys,
+    gram_keys,
+    only_holds_money,
+    prepare,
+    reported_denial,
+)
 from nlp.keywords import top_keywords
 from nlp.linear import LinearModel
 from nlp.negation import negated_mask
 from nlp.normalize import normalize
-from nlp.sentiment import DENIAL_EVIDENCE, EVIDENCE_GATE, MODEL_DIR, TARGET_FILE, SentimentModel, decide
+from nlp.sentiment import (
+    DENIAL_EVIDENCE,
+    DOCUMENT_FILE,
+    EVIDENCE_GATE,
+    MODEL_DIR,
+    TARGET_FILE,
+    SentimentModel,
+    decide,
+)
 from yuqing.config import ConfigError
 from yuqing.model import Institution, Mention
 
@@ -142,6 +163,73 @@ def test_bad_settings_name_the_key(settings: dict, key: str) -> None:
     with pytest.raises(ConfigError) as err:
         Analyzer([], settings)
     assert err.value.where == "nlp" and err.value.key == key
+
+
+def test_linear_model_scores_cues_and_file(tmp_path: Path) -> None:
+    # Weights that are sums of powers of two: every sum is exact in any order, so these are the definitions.
+    model = LinearModel(["a", "b", "c", "d"], array("f", [0.5, -1.0, 0.25, 2.0, -0.75, 0.5, 0.25, 0.0]),
+                        [1.0, -0.5], {"outputs": ["x", "y"]})
+    # Each distinct known feature once, unknown ones ignored.
+    assert model.scores(["a", "a", "zz", "c"]) == [1.0 + 0.5 - 0.75, -0.5 - 1.0 + 0.5]
+    assert model.scores([]) == [1.0, -0.5]
+    # Only rises above 0; ties ordered by the feature, as sorting (rise, feature) pairs does.
+    assert model.top(["b", "d", "a", "c", "a"], [1.0, 0.0], 3) == [("a", 0.5), ("d", 0.25), ("b", 0.25)]
+    assert model.top("abcd", [1.0, 0.0], 2) == [("a", 0.5), ("d", 0.25)]
+    assert model.top("abcd", [1.0, -1.0], 5) == [("a", 1.5), ("d", 0.25)]
+    found = model.find(["c", "zz", "a"])
+    assert sorted(found.rows.tolist()) == [0, 2] and model.scores(found) == model.scores(["a", "c"])
+    assert model.top(found, [1.0, 0.0], 5) == [("a", 0.5)]
+    lists = [["a", "a", "zz", "c"], [], ["zz"], ["d", "b"]]
+    assert model.scores_each(lists) == [model.scores(f) for f in lists] and model.scores_each([]) == []
+    with pytest.raises(ValueError, match="another model"):
+        LinearModel(["a"], array("f", [1.0]), [0.0], {}).scores(found)
+    model.save(tmp_path / "m.bin")
+    again = LinearModel.load(tmp_path / "m.bin")
+    assert again.features == ["a", "b", "c", "d"] and again.meta == {"outputs": ["x", "y"]}
+    assert [again.scores([f]) for f in "abcd"] == [model.scores([f]) for f in "abcd"]
+
+
+def test_keyword_trie_finds_what_the_longest_first_alternation_finds() -> None:
+    words = sorted(CategoryRules()._owner, key=len, reverse=True)
+    plain = re.compile("|".join(map(re.escape, words)))
+    trie = re.compile(_longest_first(words))
+    texts = [json.loads(line)["text"] for path in sorted((REPO / "tests" / "fixtures").glob("complaint_probes*.jsonl"))
+             for line in path.read_text(encoding="utf-8").splitlines()]
+    texts.append("暴力催收催收催款，手续费服务费，非法集资诈骗骗子骗局P图R4R5")
+    assert len(texts) > 800
+    for text in texts:
+        assert [m.span() for m in trie.finditer(text)] == [m.span() for m in plain.finditer(text)]
+    assert [m.group() for m in re.finditer(_longest_first(["招商", "招商银行", "a.b"]), "招商银行招商a.bacb")] == [
+        "招商银行", "招商", "a.b"]
+
+
+def test_entities_scored_together_score_as_one_by_one() -> None:
+    target = LinearModel.load(MODEL_DIR / TARGET_FILE)
+    doc = prepare("锦程银行和华岳保险都说自己没问题，可锦程银行的理财到期不兑付", ["锦程银行", "华岳保险", "锦程"])
+    feats = [entity_features(doc.text, e, doc.entities, "", doc.named) for e in doc.entities]
+    assert target.scores_each(feats) == [target.scores(f) for f in feats] and len(feats) == 3
+
+
+def test_character_grams_found_by_number_are_those_found_by_name() -> None:
+    model = LinearModel.load(MODEL_DIR / DOCUMENT_FILE)
+    grams = model.key_index(feature_gram_keys)
+    texts = [json.loads(line) for path in sorted((REPO / "tests" / "fixtures").glob("complaint_probes*.jsonl"))
+             for line in path.read_text(encoding="utf-8").splitlines()]
+    negated = 0
+    for row in texts:
+        doc = prepare(row["text"], row.get("targets", []))
+        mark = [NEGATED if m else "" for m in doc.negated]
+        by_name = model.find(char_grams(doc.masked, mark)).rows
+        assert sorted(grams.rows(gram_keys(doc.masked, doc.negated)).tolist()) == sorted(by_name.tolist())
+        negated += any(doc.negated)
+    assert negated > 200  # marked grams were looked up too
+    # One to three characters, perhaps after NEGATED; not longer ones, and not the empty name.
+    names = ["a", "ab", "abc", "abcd", NEGATED, NEGATED + "a", NEGATED + "abc", NEGATED + "abcd", "", "Ｅ的"]
+    keys, at = feature_gram_keys(names)
+    assert [names[i] for i in at] == ["a", "ab", "abc", NEGATED, NEGATED + "a", NEGATED + "abc", "Ｅ的"]
+    text_keys = gram_keys("abcＥ的", bytearray([0, 0, 0, 0, 0]))
+    assert set(keys.tolist()) & set(text_keys.tolist()) == {keys[i] for i in (0, 1, 2, 6)}
+    assert gram_keys("a", bytearray([1])).tolist() == [keys[4]] and len(gram_keys("", bytearray())) == 0
 
 
 # --- sentiment and targeting --------------------------------------------------------------------------
@@ -567,6 +655,19 @@ def test_training_command_reproduces_a_loadable_model(tmp_path: Path, capsys: py
 ])
 def test_what_looks_like_negation_but_is_not(text: str, code: str) -> None:
     assert code in CategoryRules().find(text)
+
+
+def test_the_keywords_pinyin_is_kept_for_the_next_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    fresh = CategoryRules()._pinyin
+    [kept] = tmp_path.glob("yuqing-pinyin-*.json")
+    assert json.loads(kept.read_text(encoding="utf-8"))["催收"] == ["cui", "shou"]
+    kept.write_text('{"催收": ["x"]}', encoding="utf-8")  # not the table of these keywords: made again
+    assert CategoryRules()._pinyin == fresh and json.loads(kept.read_text(encoding="utf-8"))["催收"] == ["cui", "shou"]
+    kept.write_text("{damaged", encoding="utf-8")
+    assert CategoryRules()._pinyin == fresh
+    extended = CategoryRules({"fees": {"keywords": ["年费太贵"]}})._pinyin  # other keywords, another file
+    assert ("", "费太贵", "年费太贵") in extended["nian"] and len(list(tmp_path.glob("yuqing-pinyin-*.json"))) == 2
 
 
 def test_a_keyword_with_a_character_in_pinyin_counts() -> None:
