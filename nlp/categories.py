@@ -31,8 +31,8 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
-from nlp.features import char_grams, denies
-from nlp.linear import LinearModel, ModelFileError
+from nlp.features import char_grams, denies, feature_gram_keys, gram_keys
+from nlp.linear import Found, KeyIndex, LinearModel, ModelFileError
 from nlp.negation import negated_mask
 from nlp.sentiment import softmax
 from yuqing.config import ConfigError
@@ -567,7 +567,7 @@ class CategoryRules:
         learnt = _learnt() if codes or register else None
         if learnt is None:
             return codes
-        probs = dict(zip(learnt.meta["outputs"], softmax(learnt.scores(learnt_features(masked))), strict=True))
+        probs = dict(zip(learnt.meta["outputs"], softmax(learnt.scores(_learnt_found(learnt, masked))), strict=True))
         named = [code for code in probs if code in self._learnable]
         if not named:
             return codes
@@ -651,6 +651,18 @@ def _learnt(path: Path = LEARNT_FILE) -> LinearModel | None:
     if len(model.meta.get("outputs", ())) != model.outputs:
         raise ModelFileError(f"{path}: outputs and weights do not match (rebuild it with `yuqing train categories`)")
     return model
+
+
+def _learnt_found(learnt: LinearModel, masked: str) -> Found:
+    """`learnt_features(masked)` found in the learnt fallback by number (`gram_keys`, unmarked), all
+    at once: looked up as strings, a post's grams took about 180 µs of CPU (cProfile, 1,500 posts)."""
+    return learnt.find((), _gram_index(learnt).rows(gram_keys(masked, bytearray(len(masked)))))
+
+
+@cache
+def _gram_index(model: LinearModel) -> KeyIndex:
+    """The learnt fallback's features (all character grams) by number."""
+    return model.key_index(feature_gram_keys)
 
 
 def _pinyin_of(words: list[str]) -> dict[str, list[str]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from nlp import CATEGORY_LABELS, Analysis, AnalysisInput, Analyzer, analyze_jsonl
-from nlp.categories import CategoryRules, _longest_first
+from nlp.categories import CategoryRules, _learnt, _learnt_found, _longest_first, learnt_features
 from nlp.features import (
     NAME,
     NEGATED,
@@ -210,13 +210,25 @@ def test_entities_scored_together_score_as_one_by_one() -> None:
     assert target.scores_each(feats) == [target.scores(f) for f in feats] and len(feats) == 3
 
 
+def _probe_rows() -> list[dict]:
+    return [json.loads(line) for path in sorted((REPO / "tests" / "fixtures").glob("complaint_probes*.jsonl"))
+            for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_learnt_category_grams_found_by_number_are_those_found_by_name() -> None:
+    learnt = _learnt()
+    assert learnt is not None
+    for row in _probe_rows() + [{"text": ""}, {"text": "a"}]:
+        masked = prepare(row["text"], row.get("targets", [])).masked
+        by_name = learnt.find(learnt_features(masked)).rows
+        assert sorted(_learnt_found(learnt, masked).rows.tolist()) == sorted(by_name.tolist())
+
+
 def test_character_grams_found_by_number_are_those_found_by_name() -> None:
     model = LinearModel.load(MODEL_DIR / DOCUMENT_FILE)
     grams = model.key_index(feature_gram_keys)
-    texts = [json.loads(line) for path in sorted((REPO / "tests" / "fixtures").glob("complaint_probes*.jsonl"))
-             for line in path.read_text(encoding="utf-8").splitlines()]
     negated = 0
-    for row in texts:
+    for row in _probe_rows():
         doc = prepare(row["text"], row.get("targets", []))
         mark = [NEGATED if m else "" for m in doc.negated]
         by_name = model.find(char_grams(doc.masked, mark)).rows
