@@ -171,7 +171,8 @@ def complaint_features(keywords: Sequence[str], codes: Sequence[str]) -> list[st
 
 # Where a text names an institution only as the place money was kept or moved through, or as the
 # name a fraudster used: `在Ｅ存的钱被甲公司骗走`, `从Ｅ账户转给`, `冒充Ｅ客服`.
-_HOLDING = re.compile(f"(?:冒充|假冒|自称|存在|存入|在|从|用|的|把|通过|向){PLACEHOLDER}(?:[、和与]{OTHER})*等?"
+_HELD_AT = f"(?:冒充|假冒|自称|存在|存入|在|从|用|的|把|通过|向){PLACEHOLDER}"
+_HOLDING = re.compile(f"{_HELD_AT}(?:[、和与]{OTHER})*等?"
                       f"(?:存|取|贷款|网银|手机银行|柜台|的存款|的定期|的养老钱|的钱|的卡|卡里|卡|账户|的账户|"
                       f"客服|工作人员|的客服)|(?:冒充|假冒|自称){PLACEHOLDER}|{OTHER}[、和与]{PLACEHOLDER}等?(?:账户|的账户|卡)")
 
@@ -183,6 +184,17 @@ def only_holds_money(text: str, entity: str, entities: Sequence[str]) -> bool:
     masked = mask_entities(text, entities, target=entity)
     count = masked.count(PLACEHOLDER)
     return count > 0 and 2 * len(_HOLDING.findall(masked)) >= count
+
+
+# Masked for one target, a text is its `Prepared.masked` with the other entities' PLACEHOLDER
+# turned OTHER, so where neither of these is in `Prepared.masked`, `_HOLDING` finds nothing.
+_MAY_HOLD = re.compile(f"{_HELD_AT}|{PLACEHOLDER}[、和与]{PLACEHOLDER}")
+
+
+def may_hold_money(masked: str) -> bool:
+    """False where `only_holds_money` is false for every entity of a text (`Prepared.masked`):
+    1,068 of the 1,457 benchmark posts with entities skip the check (`bench_analyze.py --entities`)."""
+    return _MAY_HOLD.search(masked) is not None
 
 
 # A denial of bad news, or a statement that what was rumoured did not happen (辟谣：, 澄清：, 网传…系伪造,

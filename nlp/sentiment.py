@@ -39,6 +39,7 @@ from nlp.features import (
     entity_features,
     feature_gram_keys,
     gram_keys,
+    may_hold_money,
     name_features,
     only_holds_money,
     reported_denial,
@@ -188,7 +189,8 @@ class SentimentModel:
         if polarity != "negative":
             return Assessment(polarity, probs, [], cues)
         ta, tb = self._target_platt
-        held = {e for e in doc.entities if only_holds_money(doc.text, e, doc.entities)}
+        held = ({e for e in doc.entities if only_holds_money(doc.text, e, doc.entities)}
+                if may_hold_money(doc.masked) else set())
         chosen = choose_targets(doc.entities, [_sigmoid(ta * r + tb) for r in raw], self.target_threshold, held)
         return Assessment(polarity, probs, chosen, cues)
 

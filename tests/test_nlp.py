@@ -21,6 +21,7 @@ from nlp.features import (
     entity_features,
     feature_gram_keys,
     gram_keys,
+    may_hold_money,
     only_holds_money,
     prepare,
     reported_denial,
@@ -333,6 +334,21 @@ def test_target_is_not_the_bank_holding_the_money(analyzer: Analyzer) -> None:
 def test_the_bank_named_only_as_where_money_was_kept(text: str, holds: bool) -> None:
     entities = ["工商银行", "建设银行", "甲公司"]
     assert only_holds_money(text, "工商银行", [e for e in entities if e in text]) is holds
+
+
+def test_texts_that_may_hold_money_are_all_that_do() -> None:
+    rows = _probe_rows() + [{"text": t, "targets": ["工商银行", "建设银行", "甲公司"]} for t in (
+        "骗子让我把工商银行卡里的钱转出去", "他从工商银行、建设银行等账户转走了十几万", "甲公司和工商银行账户都被冻结",
+        "建设银行与工商银行卡被盗刷", "工商银行乱扣我的年费")]
+    held = skipped = 0
+    for row in rows:
+        doc = prepare(row["text"], [t for t in row.get("targets", []) if t in row["text"]])
+        holds = [only_holds_money(doc.text, e, doc.entities) for e in doc.entities]
+        held += any(holds)
+        if not may_hold_money(doc.masked):
+            skipped += bool(doc.entities)
+            assert not any(holds), row["text"]
+    assert held >= 4 and skipped > 20
 
 
 def _most_learnt_name() -> str:
