@@ -100,9 +100,13 @@ class LinearModel:
     def find(self, features: Iterable[str], rows: np.ndarray | None = None) -> Found:
         """The distinct features that carry weights, with `rows` of others found by number
         (`KeyIndex.rows`, none of them among `features`)."""
-        found = list(map(self._index.get, set(features)))
-        known = np.fromiter(compress(found, map(is_not, found, repeat(None))), dtype=np.intp)
+        known = np.fromiter(self._known_rows(features), dtype=np.intp)
         return Found(known if rows is None else np.concatenate((rows, known)), self)
+
+    def _known_rows(self, features: Iterable[str]) -> list[int]:
+        """The rows of the distinct `features` that carry weights, in the order of their set."""
+        found = list(map(self._index.get, set(features)))
+        return list(compress(found, map(is_not, found, repeat(None))))  # type: ignore[arg-type]
 
     def _found(self, features: Iterable[str] | Found) -> Found:
         if not isinstance(features, Found):
@@ -120,9 +124,7 @@ class LinearModel:
     def scores_each(self, features: Sequence[Iterable[str]]) -> list[list[float]]:
         """`scores` of each list of features, with one gathering of weights for all: for many short
         lists (a text's entities), where numpy's cost per call would outweigh its work."""
-        index = self._index
-        found = [list(compress(rows, map(is_not, rows, repeat(None))))
-                 for rows in (list(map(index.get, set(f))) for f in features)]
+        found = [self._known_rows(f) for f in features]
         columns = self._weights[np.fromiter(chain.from_iterable(found), dtype=np.intp)].astype(np.float64).T.tolist()
         out, at = [], 0
         for rows in found:
