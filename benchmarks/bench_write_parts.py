@@ -32,6 +32,16 @@ from yuqing.storage.base import IndexReport  # noqa: E402
 CHUNK = 500  # the rows of one worker's answer: `_upsert` and `_log` run once per chunk
 
 
+class Fetched(list[Any]):
+    """A SELECT's rows, fetched inside the timing, read as from a cursor."""
+
+    def fetchone(self) -> Any:
+        return self[0] if self else None
+
+    def fetchall(self) -> list[Any]:
+        return list(self)
+
+
 class Timed:
     """The connection with each statement's CPU added up under its first words."""
 
@@ -42,7 +52,7 @@ class Timed:
         started = time.process_time()
         out = call(sql, *args)
         if isinstance(out, sqlite3.Cursor) and sql.lstrip().startswith("SELECT"):
-            out = out.fetchall()
+            out = Fetched(out.fetchall())
         self.spent[" ".join(sql.split()[:3])] += time.process_time() - started
         return out
 
