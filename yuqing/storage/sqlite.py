@@ -471,6 +471,15 @@ def _upsert_distinct(db: sqlite3.Connection, rows: Sequence[_Row], report: Index
     return deleted + _insert_many(db, written, wanted)
 
 
+def _write(db: sqlite3.Connection, rows: Sequence[_Row], report: IndexReport) -> None:
+    """Upsert `rows` in one transaction: one statement per table for all of them, so FTS5 writes
+    one segment for the transaction, not one per worker's chunk (the writer spent 46-50 us a
+    mention against 54-55 in chunks of 500: `bench_write_parts.py`, random times)."""
+    db.execute("BEGIN IMMEDIATE")
+    _log(db, _upsert(db, rows, report))
+    db.execute("COMMIT")
+
+
 def _log(db: sqlite3.Connection, rowids: Iterable[int]) -> None:
     """Note rows inserted or deleted, for every process's column index; forget what all but the
     slowest readers saw long ago (one that fell further behind reloads)."""
@@ -677,17 +686,17 @@ class SqliteStore:
     # -- writes ---------------------------------------------------------------------------------
 
     def index_many(self, mentions: Iterable[Mention]) -> IndexReport:
-        """Upserts. A large write is segmented in worker processes, and each chunk's rows are stored
-        as it comes back while the workers segment the next ones, one transaction per `WRITE_ROWS`
-        rows or more; a small one is segmented before the write lock is taken."""
+        """Upserts. A large write is segmented in worker processes; each chunk's rows are built as it
+        comes back while the workers segment the next ones, and stored `WRITE_ROWS` at a time, one
+        transaction each; a small one is segmented before the write lock is taken."""
         report = IndexReport()
         mentions = list(mentions)
         chunks = chunked_map(_segment, [(m.title, m.content) for m in mentions])
         with self._errors(f"write {len(mentions)} mentions") as db:
             try:
-                done = pending = 0
+                done = 0
+                rows: list[_Row] = []
                 for segmented in chunks:
-                    rows: list[_Row] = []
                     for m, texts in zip(mentions[done:done + len(segmented)], segmented, strict=True):
                         row = _prepare(m, texts)
                         if isinstance(row, _Row):
@@ -695,17 +704,11 @@ class SqliteStore:
                         else:
                             report.failed.append(row)
                     done += len(segmented)
-                    if not rows:
-                        continue
-                    if not db.in_transaction:
-                        db.execute("BEGIN IMMEDIATE")
-                    _log(db, _upsert(db, rows, report))
-                    pending += len(rows)
-                    if pending >= WRITE_ROWS:
-                        db.execute("COMMIT")
-                        pending = 0
-                if db.in_transaction:
-                    db.execute("COMMIT")
+                    if len(rows) >= WRITE_ROWS:
+                        _write(db, rows, report)
+                        rows = []
+                if rows:
+                    _write(db, rows, report)
             except BaseException:  # a worker failing or an interrupt mid-transaction: nothing half-written
                 if db.in_transaction:
                     db.execute("ROLLBACK")
