@@ -3,7 +3,7 @@
 One writer connection guarded by a lock (the scheduler's jobs and the web app share the object);
 the schema is created idempotently and migrated by version, as Datasette does.
 
-Laid out so that a search reads FTS5 only for its words (schema 4):
+Laid out so that a search reads FTS5 only for its words (schemas 4 and 5):
 
 - **Row ids are time-ordered**: `rowid = published millisecond * ROWIDS_PER_MS + n` (`n` tells
   mentions of one millisecond apart). Newest first is rowid order, a date range is a rowid range
