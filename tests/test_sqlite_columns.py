@@ -12,7 +12,7 @@ from tests.conftest import SHANGHAI
 from tests.test_store_contract import CORPUS, T0, find, ids, mention
 from yuqing.segment import index_tokens
 from yuqing.storage.base import FacetRequest
-from yuqing.storage.sqlite import MIGRATIONS, SqliteStore, _insert, _row, migrate
+from yuqing.storage.sqlite import MIGRATIONS, SqliteStore, _insert_v3, _row, migrate
 
 
 @pytest.fixture
@@ -62,10 +62,10 @@ def test_a_schema_3_store_migrates_and_searches(tmp_path):
     migrate(db, path, MIGRATIONS[:3], "schema_version")
     for m in CORPUS:
         doc = json.dumps(m.to_dict(), ensure_ascii=False)
-        _insert(db, _row(m, doc, index_tokens(m.title), index_tokens(m.content)))
+        _insert_v3(db, _row(m, doc, index_tokens(m.title), index_tokens(m.content)))
     db.close()
     store = SqliteStore(path, tz=SHANGHAI)
-    assert store.schema_version == len(MIGRATIONS) == 4
+    assert store.schema_version == len(MIGRATIONS) == 5
     assert ids(find(store, "催收", polarity="negative")) == [1, 6]
     store.index_many([mention(11, "新", "催收", hours=40, polarity="negative")])
     assert ids(find(store, "催收", polarity="negative")) == [1, 6, 11]

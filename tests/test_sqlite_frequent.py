@@ -48,7 +48,8 @@ def two(tmp_path):
 def urls(store, match):
     """The urls of the mentions FTS5 expression `match` finds."""
     with store._errors("check") as db:
-        return {u for u, in db.execute("SELECT json_extract(doc, '$.url') FROM mention_docs WHERE rowid IN "
+        return {u for u, in db.execute("SELECT json_extract(d.doc, '$.url') FROM mentions m JOIN mention_docs d "
+                                       "ON d.seq = m.doc_seq WHERE m.rowid IN "
                                        "(SELECT rowid FROM mention_index WHERE mention_index MATCH ?)", (match,))}
 
 

@@ -114,7 +114,7 @@ def test_a_write_segmented_in_worker_processes_stores_what_one_in_process_does(t
         # By id, not rowid: which of one millisecond's mentions gets which rowid depends on where the
         # transactions split a batch (a later copy's delete may free a rowid before or after a new row takes one).
         docs = store._db.execute("SELECT m.id, m.source, m.polarity, m.risk, m.group_id, d.doc, i.title, i.body, "
-                                 "i.tags FROM mentions m JOIN mention_docs d ON d.rowid = m.rowid "
+                                 "i.tags FROM mentions m JOIN mention_docs d ON d.seq = m.doc_seq "
                                  "JOIN mention_index i ON i.rowid = m.rowid ORDER BY m.id").fetchall()
         labels = store._db.execute("SELECT m.id, l.kind, l.value FROM mention_labels l JOIN mentions m "
                                    "ON m.rowid = l.mention_rowid ORDER BY 1, 2, 3").fetchall()
@@ -180,3 +180,50 @@ def test_a_new_file_has_the_write_page_size_and_an_old_one_keeps_its_own(tmp_pat
         assert s._db.execute("PRAGMA page_size").fetchone()[0] == size
         assert ids(find(s, "催收")) == [1]
         s.close()
+
+
+def test_a_schema_4_store_migrates_keeping_every_mention_and_finds_what_a_new_one_does(tmp_path):
+    """A file in the layout before wide rows by arrival (schema 4: documents and the index's own
+    content at the time rowid) upgrades in place: every mention is kept as it was, searches give
+    what a store written afresh gives, and updates, deletes and new writes after the move keep
+    FTS5's index equal to its (now external) content."""
+    import json
+
+    from tests.test_store_contract import CORPUS
+    from yuqing.segment import index_tokens
+
+    corrected = mention(20, "已更正", "人工改过的催收投诉", hours=5, polarity="negative",
+                        corrections=[{"by": "王五", "at": "2026-03-02T10:00:00+08:00", "note": "",
+                                      "before": {"polarity": "neutral"}, "after": {"polarity": "negative"}}],
+                        model_analysis={"polarity": "neutral"})
+    written = [*CORPUS, corrected]
+    path = tmp_path / "v4.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    sqlite.migrate(db, path, sqlite.MIGRATIONS[:4], "schema_version")
+    for m in written:
+        doc = json.dumps(m.to_dict(), ensure_ascii=False)
+        sqlite._insert_v3(db, sqlite._row(m, doc, index_tokens(m.title), index_tokens(m.content)))
+    db.close()
+    old, new = SqliteStore(path, tz=SHANGHAI), SqliteStore(tmp_path / "new.db", tz=SHANGHAI)
+    new.index_many(written)
+    assert old.schema_version == len(sqlite.MIGRATIONS) == 5
+    assert old.count() == len(written)
+    assert [old.get(m.id).to_dict() for m in written] == [new.get(m.id).to_dict() for m in written]
+    intact(old)
+
+    def answers(store: SqliteStore) -> list[tuple[int, list[int]]]:
+        return [(r.total, ids(r)) for r in (find(store, q) for q in (
+            "", "催收", "银行", '"暴力催收"', "信用卡 OR 理财", "催收 -骚扰", "source:weibo", "author:李四",
+            "polarity:negative 催收", "risk:>0.5"))] + [(find(store, "催收", corrected_only=True).total, [])]
+
+    assert answers(old) == answers(new)
+    later = mention(20, "已更正", "再次抓取：催收投诉", hours=5, polarity="positive")  # keeps the correction
+    moved = mention(2, "招行网点服务好", "今天在网点办业务，理财经理态度很好。", hours=30, source="news")
+    for store in (old, new):
+        store.index_many([later, moved, mention(30, "新的", "新的催收投诉", hours=40)])
+        store.prune(T0 + timedelta(minutes=30))
+        intact(store)
+    assert answers(old) == answers(new)
+    assert old.get(later.id).polarity == "negative"
+    old.close()
+    new.close()

@@ -3,7 +3,7 @@
 One writer connection guarded by a lock (the scheduler's jobs and the web app share the object);
 the schema is created idempotently and migrated by version, as Datasette does.
 
-Laid out so that a search reads FTS5 only for its words (schema 4):
+Laid out so that a search reads FTS5 only for its words (schemas 4 and 5):
 
 - **Row ids are time-ordered**: `rowid = published millisecond * ROWIDS_PER_MS + n` (`n` tells
   mentions of one millisecond apart). Newest first is rowid order, a date range is a rowid range
@@ -23,6 +23,12 @@ Laid out so that a search reads FTS5 only for its words (schema 4):
 - **Narrow rows**: `mentions` holds only what the columns read; the JSON document is in
   `mention_docs`, read for the page's hits alone; `mention_labels` holds the institutions and
   categories.
+- **Wide rows by arrival** (schema 5): `mention_docs` is keyed by `seq`, the order mentions were
+  written in (the `mentions` row carries it as `doc_seq`), and holds beside the document the
+  segmented title, body and tags that FTS5 indexes. The index is external-content over the view
+  `mention_text` (those columns at the time rowid), so it keeps only its b-tree of terms and the
+  row sizes. A write of mentions at random times appends the widest rows instead of putting them
+  on pages all over the file: each commit wrote those pages out (see the README's "Writes").
 - **A snapshot of the column index** beside the file (`<file>.columns`), so a new process loads
   it and reads only the log since, not the whole table: written after every whole-table load and
   whenever a process's columns are `SNAPSHOT_LAG` changes past it, trusted only when its stamp
@@ -96,17 +102,66 @@ WRITE_ROWS = 5000
 PAGE_SIZE = 8192
 
 
+def _script(db: sqlite3.Connection, script: str) -> None:
+    for statement in filter(str.strip, script.split(";")):
+        db.execute(statement)
+
+
 def _schema_3(db: sqlite3.Connection) -> None:
     """Time-ordered rowids, filter tokens, narrow rows: every mention moves to the new tables, with
     the segmented text of the old index (nothing is segmented again)."""
-    for statement in filter(str.strip, SCHEMA_3.split(";")):
-        db.execute(statement)
+    _script(db, SCHEMA_3)
     old = db.execute("SELECT m.doc, f.title, f.body FROM mentions_v2 m LEFT JOIN mentions_fts f ON f.rowid = m.rowid "
                      "ORDER BY m.published_ts")
     for doc, title_seg, body_seg in old:
-        _insert(db, _row(Mention.from_dict(json.loads(doc)), doc, title_seg or "", body_seg or ""))
+        _insert_v3(db, _row(Mention.from_dict(json.loads(doc)), doc, title_seg or "", body_seg or ""))
     for table in ("mention_institutions", "mentions_fts", "mentions_v2"):
         db.execute(f"DROP TABLE {table}")
+
+
+def _insert_v3(db: sqlite3.Connection, row: _Row) -> int:
+    """Insert one row in the layout of schemas 3 and 4 (the documents and the index's own content at
+    the time rowid), at the next free id of its millisecond; its rowid. The migration to 3 writes
+    through it, and tests write a store of schema 4 with it."""
+    rowid = _allocate(db, [row], [None])[0]
+    db.execute("INSERT INTO mentions VALUES (?, ?, ?, ?, ?, ?, ?)",
+               (rowid, row.id, row.source, row.polarity, row.published_ts, row.risk, row.group_id))
+    db.execute("INSERT INTO mention_docs VALUES (?, ?)", (rowid, row.doc))
+    db.execute("INSERT INTO mention_index (rowid, title, body, tags) VALUES (?, ?, ?, ?)",
+               (rowid, row.title_seg, row.body_seg, row.tags))
+    db.executemany("INSERT INTO mention_labels VALUES (?, ?, ?)", [(k, v, rowid) for k, v in row.labels])
+    return rowid
+
+
+def _schema_5(db: sqlite3.Connection) -> None:
+    """Wide rows by arrival (see the module docstring): each mention's document and the index's
+    copy of its segmented text move into one `mention_docs` row, numbered in rowid order; the
+    index is built again over them as external content (its words are the same: the same text)."""
+    _script(db, """
+        ALTER TABLE mentions ADD COLUMN doc_seq INTEGER NOT NULL DEFAULT 0;
+        UPDATE mentions SET doc_seq = s.n
+            FROM (SELECT rowid AS r, row_number() OVER (ORDER BY rowid) AS n FROM mentions) AS s
+            WHERE mentions.rowid = s.r;
+        ALTER TABLE mention_docs RENAME TO mention_docs_v4;
+        CREATE TABLE mention_docs (seq INTEGER PRIMARY KEY, doc TEXT NOT NULL, title TEXT NOT NULL,
+                                   body TEXT NOT NULL, tags TEXT NOT NULL);
+        INSERT INTO mention_docs
+            SELECT m.doc_seq, d.doc, coalesce(c.c0, ''), coalesce(c.c1, ''), coalesce(c.c2, '')
+            FROM mentions m JOIN mention_docs_v4 d ON d.rowid = m.rowid
+            LEFT JOIN mention_index_content c ON c.id = m.rowid ORDER BY m.doc_seq;
+        DROP TABLE mention_docs_v4;
+        DROP TABLE mention_index;
+    """ + SCHEMA_5)
+    db.execute("INSERT INTO mention_index (mention_index) VALUES ('rebuild')")
+
+
+SCHEMA_5 = """
+    CREATE VIEW mention_text AS SELECT m.rowid AS rowid, d.title AS title, d.body AS body, d.tags AS tags
+        FROM mentions m JOIN mention_docs d ON d.seq = m.doc_seq;
+    CREATE VIRTUAL TABLE mention_index USING fts5 (title, body, tags, tokenize = 'unicode61',
+                                                   content = 'mention_text', content_rowid = 'rowid');
+    INSERT INTO mention_index (mention_index, rank) VALUES ('rank', 'bm25(2.0, 1.0, 0.0)')
+"""
 
 
 SCHEMA_3 = """
@@ -165,6 +220,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     _schema_3,
     # 4: the log of changed rowids that keeps every process's column index current (`sqlite_columns`)
     "CREATE TABLE mention_changes (seq INTEGER PRIMARY KEY, mention_rowid INTEGER NOT NULL)",
+    # 5: wide rows by arrival, the index external-content over them (see the module docstring)
+    _schema_5,
 )
 
 
@@ -187,8 +244,7 @@ def migrate(db: sqlite3.Connection, path: Path, migrations: Sequence[Migration],
             if callable(script):
                 script(db)
             else:
-                for statement in filter(str.strip, script.split(";")):
-                    db.execute(statement)
+                _script(db, script)
             db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(number)))
             lines.append(f"migrated {path} to {key} {number}")
         db.execute("COMMIT")
@@ -311,9 +367,13 @@ def _corrected(stored: dict[str, Any], row: _Row) -> _Row:
 
 
 def _delete(db: sqlite3.Connection, rowids: Iterable[int]) -> None:
+    """Delete the mentions at `rowids`: from the index first, which an external-content index
+    is told with the very text it was given (still in `mention_docs`), then the rows."""
     params = [(rowid,) for rowid in sorted(rowids)]  # in rowid order: see `_insert_many`
-    for sql in ("DELETE FROM mentions WHERE rowid = ?", "DELETE FROM mention_docs WHERE rowid = ?",
-                "DELETE FROM mention_index WHERE rowid = ?", "DELETE FROM mention_labels WHERE mention_rowid = ?"):
+    for sql in ("INSERT INTO mention_index (mention_index, rowid, title, body, tags) "
+                "SELECT 'delete', rowid, title, body, tags FROM mention_text WHERE rowid = ?",
+                "DELETE FROM mention_docs WHERE seq = (SELECT doc_seq FROM mentions WHERE rowid = ?)",
+                "DELETE FROM mentions WHERE rowid = ?", "DELETE FROM mention_labels WHERE mention_rowid = ?"):
         db.executemany(sql, params)
 
 
@@ -350,9 +410,12 @@ def _insert_many(db: sqlite3.Connection, rows: Sequence[_Row], wanted: Sequence[
     every other row, and FTS5 then spent the write merging them."""
     rowids = _allocate(db, rows, wanted or [None] * len(rows))
     placed = sorted(zip(rowids, rows, strict=True), key=lambda pair: pair[0])
-    db.executemany("INSERT INTO mentions VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   [(rowid, r.id, r.source, r.polarity, r.published_ts, r.risk, r.group_id) for rowid, r in placed])
-    db.executemany("INSERT INTO mention_docs VALUES (?, ?)", [(rowid, r.doc) for rowid, r in placed])
+    first = db.execute("SELECT coalesce(max(seq), 0) + 1 FROM mention_docs").fetchone()[0]  # appended
+    db.executemany("INSERT INTO mention_docs VALUES (?, ?, ?, ?, ?)",
+                   [(seq, r.doc, r.title_seg, r.body_seg, r.tags) for seq, (_, r) in enumerate(placed, first)])
+    db.executemany("INSERT INTO mentions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   [(rowid, r.id, r.source, r.polarity, r.published_ts, r.risk, r.group_id, seq)
+                    for seq, (rowid, r) in enumerate(placed, first)])
     db.executemany("INSERT INTO mention_index (rowid, title, body, tags) VALUES (?, ?, ?, ?)",
                    [(rowid, r.title_seg, r.body_seg, r.tags) for rowid, r in placed])
     db.executemany("INSERT INTO mention_labels VALUES (?, ?, ?)",
@@ -385,7 +448,7 @@ def _upsert_distinct(db: sqlite3.Connection, rows: Sequence[_Row], report: Index
     # The stored document only when it carries corrections: the one case that changes what is written.
     stored = {i: (rowid, doc) for i, rowid, doc in db.execute(
         "SELECT m.id, m.rowid, CASE WHEN json_array_length(d.doc, '$.corrections') > 0 THEN d.doc END "
-        "FROM mentions m JOIN mention_docs d ON d.rowid = m.rowid WHERE m.id IN (SELECT value FROM json_each(?))",
+        "FROM mentions m JOIN mention_docs d ON d.seq = m.doc_seq WHERE m.id IN (SELECT value FROM json_each(?))",
         (json.dumps([row.id for row in rows], ensure_ascii=False),))}
     written: list[_Row] = []
     wanted: list[int | None] = []
@@ -406,6 +469,15 @@ def _upsert_distinct(db: sqlite3.Connection, rows: Sequence[_Row], report: Index
         written.append(row)
     _delete(db, deleted)
     return deleted + _insert_many(db, written, wanted)
+
+
+def _write(db: sqlite3.Connection, rows: Sequence[_Row], report: IndexReport) -> None:
+    """Upsert `rows` in one transaction: one statement per table for all of them, so FTS5 writes
+    one segment for the transaction, not one per worker's chunk (the writer spent 46-50 us a
+    mention against 54-55 in chunks of 500: `bench_write_parts.py`, random times)."""
+    db.execute("BEGIN IMMEDIATE")
+    _log(db, _upsert(db, rows, report))
+    db.execute("COMMIT")
 
 
 def _log(db: sqlite3.Connection, rowids: Iterable[int]) -> None:
@@ -614,17 +686,17 @@ class SqliteStore:
     # -- writes ---------------------------------------------------------------------------------
 
     def index_many(self, mentions: Iterable[Mention]) -> IndexReport:
-        """Upserts. A large write is segmented in worker processes, and each chunk's rows are stored
-        as it comes back while the workers segment the next ones, one transaction per `WRITE_ROWS`
-        rows or more; a small one is segmented before the write lock is taken."""
+        """Upserts. A large write is segmented in worker processes; each chunk's rows are built as it
+        comes back while the workers segment the next ones, and stored `WRITE_ROWS` at a time, one
+        transaction each; a small one is segmented before the write lock is taken."""
         report = IndexReport()
         mentions = list(mentions)
         chunks = chunked_map(_segment, [(m.title, m.content) for m in mentions])
         with self._errors(f"write {len(mentions)} mentions") as db:
             try:
-                done = pending = 0
+                done = 0
+                rows: list[_Row] = []
                 for segmented in chunks:
-                    rows: list[_Row] = []
                     for m, texts in zip(mentions[done:done + len(segmented)], segmented, strict=True):
                         row = _prepare(m, texts)
                         if isinstance(row, _Row):
@@ -632,17 +704,11 @@ class SqliteStore:
                         else:
                             report.failed.append(row)
                     done += len(segmented)
-                    if not rows:
-                        continue
-                    if not db.in_transaction:
-                        db.execute("BEGIN IMMEDIATE")
-                    _log(db, _upsert(db, rows, report))
-                    pending += len(rows)
-                    if pending >= WRITE_ROWS:
-                        db.execute("COMMIT")
-                        pending = 0
-                if db.in_transaction:
-                    db.execute("COMMIT")
+                    if len(rows) >= WRITE_ROWS:
+                        _write(db, rows, report)
+                        rows = []
+                if rows:
+                    _write(db, rows, report)
             except BaseException:  # a worker failing or an interrupt mid-transaction: nothing half-written
                 if db.in_transaction:
                     db.execute("ROLLBACK")
@@ -659,7 +725,7 @@ class SqliteStore:
 
     def get(self, mention_id: str) -> Mention | None:
         with self._errors(f"read mention {mention_id}") as db:
-            row = db.execute("SELECT d.doc FROM mentions m JOIN mention_docs d ON d.rowid = m.rowid WHERE m.id = ?",
+            row = db.execute("SELECT d.doc FROM mentions m JOIN mention_docs d ON d.seq = m.doc_seq WHERE m.id = ?",
                              (mention_id,)).fetchone()
         return self._mention(row[0]) if row else None
 
@@ -684,7 +750,8 @@ class SqliteStore:
             page = self._page(db, cols, request, mask, order, after["k"] if after else None) if request.limit else []
             more = len(page) > request.limit
             page = page[:request.limit]
-            docs = dict(db.execute(f"SELECT rowid, doc FROM mention_docs WHERE rowid IN ({', '.join('?' * len(page))})",
+            docs = dict(db.execute("SELECT m.rowid, d.doc FROM mentions m JOIN mention_docs d ON d.seq = m.doc_seq "
+                                   f"WHERE m.rowid IN ({', '.join('?' * len(page))})",
                                    [rowid for rowid, _ in page]).fetchall()) if page else {}
             facets = self._facets(cols, request, mask) if request.facets else None
         hits, mark = [], highlighter(request.query)
@@ -933,7 +1000,7 @@ class SqliteStore:
         where, params = self._matching(request or SearchRequest(query=None), "m.rowid")
         while True:
             with self._errors("scan mentions") as db:
-                rows = db.execute(f"SELECT m.rowid, d.doc FROM mentions m JOIN mention_docs d ON d.rowid = m.rowid "
+                rows = db.execute(f"SELECT m.rowid, d.doc FROM mentions m JOIN mention_docs d ON d.seq = m.doc_seq "
                                   f"WHERE {where} AND m.rowid > ? ORDER BY m.rowid LIMIT ?",
                                   [*params, after_rowid, batch_size]).fetchall()
             if not rows:

@@ -88,10 +88,11 @@ def text_match(word: str) -> str:
 
 
 def _tokenizer(db: sqlite3.Connection) -> str | None:
-    """The mention index's `tokenize` option as written in its schema; None when the index does
-    not hold the text itself (external content or contentless): then no word gets a bit."""
+    """The mention index's `tokenize` option as written in its schema; None when the index cannot
+    give its rows' text back (contentless): then no word gets a bit. An external-content index
+    reads its text from its content table (the store's `mention_text`), so it can."""
     row = db.execute("SELECT sql FROM sqlite_master WHERE name = 'mention_index'").fetchone()
-    if row is None or re.search(r"\bcontent\s*=", row[0], re.IGNORECASE):
+    if row is None or re.search(r"\bcontent\s*=\s*(''|\"\")", row[0], re.IGNORECASE):
         return None
     found = re.search(r"\btokenize\s*=\s*('(?:[^']|'')*'|\"[^\"]*\"|[^,)\s]+)", row[0], re.IGNORECASE)
     return found.group(1) if found else "unicode61"
