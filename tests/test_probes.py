@@ -1,6 +1,6 @@
 """The complaint probe sets (tests/fixtures/complaint_probes.jsonl, set A, complaint_probes_c.jsonl,
-set C, complaint_probes_b.jsonl, set B, and complaint_probes_d.jsonl, set D; see nlp/probes.py)
-through the shipped analyzer: the per-category figures the model card reports, and the behaviours a
+set C, complaint_probes_b.jsonl, set B, complaint_probes_d.jsonl, set D, and sets E and F; see
+nlp/probes.py) through the shipped analyzer: the per-category figures the model card reports, and the behaviours a
 reader notices at once (praise, denials and the bank where the money was kept are not complaints)."""
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from nlp.features import denies, reported_denial
 from nlp.linear import ModelFileError
 from nlp.negation import negated_mask
 from nlp.normalize import normalize
-from nlp.probes import PROBES, PROBES_B, PROBES_C, PROBES_D, PROBES_E, Probe, analyse, figures, load_probes, mean_f1
+from nlp.probes import Probe, analyse, figures, load_probes, mean_f1
+from nlp.probeset import PROBES, PROBES_B, PROBES_C, PROBES_D, PROBES_E, PROBES_F
 from nlp.train import main as train_main
 from yuqing.config import ConfigError
 
@@ -44,11 +45,12 @@ class Levels:
 # use little) were not, until the fifth round fitted the learnt category model on A–D and looked at
 # their denials and thanks. Denials stay the model's weak spot: 5 of 16 in set C read as negative (the
 # news model reads a rumour denied as the rumour, a clean record 年费一次都没交过 as a fee complaint).
-# Set E, written before the fifth round's changes, is the one nothing was tuned on, hence lowest.
+# Set E, written before the fifth round's changes, was the one nothing was tuned on until the sixth
+# round; set F, written before the sixth round's changes, is the one nothing is tuned on now.
 LEVELS = {"A": Levels(0.85, 0.8, 0.95, 9, 0.3, 0.05, 1), "B": Levels(0.65, 0.55, 0.75, 3, 0.3, 0.15, 1),
           "C": Levels(0.75, 0.8, 0.9, 8, 0.45, 0.08, 2), "D": Levels(0.7, 0.7, 0.85, 6, 0.6, 0.06, 1),
-          "E": Levels(0.6, 0.45, 0.72, 4, 0.45, 0.17, 2)}
-PATHS = {"A": PROBES, "B": PROBES_B, "C": PROBES_C, "D": PROBES_D, "E": PROBES_E}
+          "E": Levels(0.6, 0.45, 0.72, 4, 0.45, 0.17, 2), "F": Levels(0.6, 0.55, 0.72, 3, 0.5, 0.2, 8)}
+PATHS = {"A": PROBES, "B": PROBES_B, "C": PROBES_C, "D": PROBES_D, "E": PROBES_E, "F": PROBES_F}
 SETS = list(LEVELS)
 
 
@@ -63,7 +65,7 @@ def _of(kind: str, probes: list[Probe], results: list[Analysis]) -> list[tuple[P
 
 
 @pytest.mark.parametrize("name, size, per_category", [("A", 200, 20), ("B", 150, 12), ("C", 200, 15),
-                                                         ("D", 200, 15), ("E", 200, 12)])
+                                                         ("D", 200, 15), ("E", 200, 12), ("F", 200, 12)])
 def test_probe_set_covers_every_category_and_phenomenon(name: str, size: int, per_category: int) -> None:
     probes = load_probes(PATHS[name])
     assert len(probes) >= size and len({p.text for p in probes}) == len(probes)
