@@ -78,10 +78,10 @@ def test_the_model_cards_probe_table_is_what_the_probe_files_give() -> None:
     # Every precision, recall and support of the model card's probe table, and its mean F1 row, as
     # the shipped analyzer gives them on the probe files now: a change to either shows as a failure.
     section = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8").split(
-        "**The shipped model** (the fifth probe round's")[1]
+        "**The shipped model** (the sixth probe round's")[1]
     lines = list(itertools.takewhile(str.strip, section[section.index("| category |"):].splitlines()))
     names = re.findall(r"precision \(set (\w)\)", lines[0])
-    assert names == ["A", "C", "B", "D", "E"]
+    assert names == ["A", "C", "B", "D", "E", "F"]
     table = {cells[0]: cells[2:] for line in lines for cells in [[c.strip() for c in line.strip("| ").split("|")]]}
     for i, name in enumerate(names):
         probes = load_probes(PATHS[name])
@@ -163,7 +163,7 @@ def test_general_rules_of_the_third_round(text: str, codes: list[str]) -> None:
 @pytest.mark.parametrize("text, sign", [
     ("借过两次，都是按时还的，从没遇到暴力催收，还算正规", -1),  # a clean record counts against "negative"
     ("用了三年这张卡，没有乱扣过年费，账单也清楚", -1),
-    ("根本没让我做风险评估就让我签字，现在亏了", 0),  # what was not done: no fair word, no clean record
+    ("根本没让我做风险评估就让我签字，现在亏了", 1),  # what was not done is no clean record; a grievance
     ("没有暴力催收，但是利息高得离谱，说实话", 1),  # a complaint outside the negation is still one
     ("网上说要倒闭的都是瞎传，我的钱提现正常到账", 0),  # a dismissal names no complaint
 ])
