@@ -572,7 +572,7 @@ class CategoryRules:
 
     def report(self, masked: str, codes: list[str]) -> list[str]:
         """The categories of a negative post. Where the learnt model (`_learnt`, fitted on the
-        complaints of probe sets A–D) is confident (`LEARNT_CONFIDENT`) and the rules found a
+        complaints of probe sets A–E) is confident (`LEARNT_CONFIDENT`) and the rules found a
         category or the post is in a customer's own words, its best category; else those the rules
         found (`codes`), or, where they found none in a customer's own words, the learnt model's
         best. The rules hold phrasings their authors listed and name a category by any one of its
