@@ -330,7 +330,13 @@ _VICTIMS = re.compile(r"(?:已有|已经有|多名|多位|多人|不少人|数�
 # outside a shield it counts against "negative" (see `assess`) — neither training file has thanks,
 # and the news model reads the fraud a teller stopped (公检法, 报警) as news of a fraud.
 _THANKS = re.compile(r"感谢|谢谢|多亏|幸亏|点赞|点个赞|暖心|给力|好评|表扬|称赞|赞一个|夸一下|靠谱|负责任|太专业|"
-                     r"打call|yyds|感动|辛苦了|耐心|热心|很负责|respect", re.IGNORECASE)
+                     r"打call|yyds|感动|辛苦了|耐心|热心|很负责|挺负责|人性化|必须夸|respect", re.IGNORECASE)
+# Thanks that is the point of a post (感谢, 点赞, 挺负责, 很耐心: not a "请耐心等待" quoted), and what
+# turns it into a complaint after all: a contrast (但是钱到现在没退) or the writer's own loss
+# (我自己的卡都给冻了, 一分都取不出来, 感谢…把我的信息…), as sarcasm has it.
+_PRAISE = re.compile(r"感谢|谢谢|多亏|幸亏|点赞|点个赞|好评|必须夸|挺负责|很负责|人性化|真的耐心|很耐心|耐心地")
+_BUT = re.compile(r"但|可是|可惜|不过|结果|却|就是|然而|只是|还是没|到现在|我自己|取不出|用不了|冻了|一分都|"
+                  r"把我的|维权|涉嫌")
 # Gratitude itself, of the thanks words (not 靠谱 or 耐心, which a report or a question uses too).
 _GRATITUDE = re.compile(r"感谢|谢谢|多亏|幸亏|幸好|点赞|点个赞")
 # Thanks for putting a complaint right (帮我冻结了卡, 原路退回, 追回来了) names the complaint it ended.
@@ -631,7 +637,8 @@ class CategoryRules:
         telling = [w for w in words if w not in _CONTEXT_WORDS]
         if thanks and _PUT_RIGHT.search(text):
             return [], -weight
-        if thanks and all(w in self._concepts for w in telling):
+        if thanks and (all(w in self._concepts for w in telling)
+                       or (len(telling) < 2 and _PRAISE.search(text) and not _BUT.search(text))):
             # Of thanks, a concept names what went well (一分钱没丢): no complaint.
             return [w for w in words if w not in self._concepts], -weight
         if not report and not thanks and _GRIEVANCE.search(text):

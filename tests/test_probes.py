@@ -232,6 +232,27 @@ def test_thanks_for_a_fraud_or_loss_stopped_is_no_complaint(text: str, words: li
     assert sorted(found) == sorted(words) and (evidence < 0) == (not words)
 
 
+@pytest.mark.parametrize("text, complaint", [
+    ("这个客户经理挺负责，我想借钱炒股，他劝我说风险承受能力不够", False),  # praise, one keyword: no complaint
+    ("谢谢你们的风控，我自己的工资卡都能给我冻了", True),  # thanks for the writer's own loss is sarcasm
+    ("感谢客服帮忙查询，但是多扣的年费到现在也没退", True),  # a contrast turns thanks into a complaint
+])
+def test_praise_with_one_complaint_word_is_no_complaint_unless_the_writer_lost(text: str, complaint: bool) -> None:
+    clean = normalize(text)
+    _, evidence = CategoryRules().assess(clean, negated_mask(clean), 0.5)
+    assert (evidence > 0) == complaint
+
+
+@pytest.mark.parametrize("text, complaint", [
+    ("保单条款里写的是按保额赔，结果我拿到手只有一半", True),  # a grievance: the context word counts
+    ("保单条款里写的是按保额赔，上个月到账了", False),  # the same context word, no grievance
+])
+def test_a_grievance_in_the_writers_own_voice_lets_context_words_count(text: str, complaint: bool) -> None:
+    clean = normalize(text)
+    _, evidence = CategoryRules().assess(clean, negated_mask(clean), 0.5)
+    assert (evidence > 0) == complaint
+
+
 def test_thanks_for_putting_a_complaint_right_is_no_complaint() -> None:
     rules = CategoryRules()
     clean = normalize("谢谢客服，被多扣的年费三天就原路退回了")
