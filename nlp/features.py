@@ -170,11 +170,14 @@ def complaint_features(keywords: Sequence[str], codes: Sequence[str]) -> list[st
 
 
 # Where a text names an institution only as the place money was kept or moved through, or as the
-# name a fraudster used: `在Ｅ存的钱被甲公司骗走`, `从Ｅ账户转给`, `冒充Ｅ客服`.
-_HELD_AT = f"(?:冒充|假冒|自称|存在|存入|在|从|用|的|把|通过|向){PLACEHOLDER}"
+# name a fraudster used: `在Ｅ存的钱被甲公司骗走`, `从Ｅ账户转给`, `冒充Ｅ客服`, `冒用Ｅ的名义`,
+# `用Ｅ的手机银行转给`, `通过Ｅ、Ｏ转账` (sixth probe round, on sets A–E).
+_HELD_AT = f"(?:冒充|假冒|冒用|自称|存在|存入|在|从|用|的|把|通过|向|打开){PLACEHOLDER}"
 _HOLDING = re.compile(f"{_HELD_AT}(?:[、和与]{OTHER})*等?"
-                      f"(?:存|取|贷款|网银|手机银行|柜台|的存款|的定期|的养老钱|的钱|的卡|卡里|卡|账户|的账户|"
-                      f"客服|工作人员|的客服)|(?:冒充|假冒|自称){PLACEHOLDER}|{OTHER}[、和与]{PLACEHOLDER}等?(?:账户|的账户|卡)")
+                      f"(?:存|取|贷款|的?网银|的?手机银行|的app|的APP|柜台|的存款|的定期|的养老钱|的钱|的卡|卡里|卡|"
+                      f"的?信用卡|的?储蓄卡|的?借记卡|的?资金账户|账户|的账户|的?名义|退保|转账|汇款|"
+                      f"客服|工作人员|的客服)|(?:冒充|假冒|冒用|自称){PLACEHOLDER}|(?:用|打开){PLACEHOLDER}(?:app|APP)|"
+                      f"{OTHER}[、和与]{PLACEHOLDER}等?(?:账户|的账户|卡|转账)")
 
 
 def only_holds_money(text: str, entity: str, entities: Sequence[str]) -> bool:
