@@ -647,8 +647,11 @@ class CategoryRules:
 
     def _denied(self, text: str, found: list[str]) -> bool:
         """Whether the complaint keywords of `text` (context words too: 没有违约金, 不存在误导) occur
-        only inside negation scopes: none among `found`, and one found without the scopes."""
-        return not found and bool(self.matches(text, bytearray(len(text))))
+        inside negation scopes, with at most one outside them and no contrast (`_BUT`) to make it a
+        complaint (没有被乱扣过一分钱年费, 风险等级都说了，不存在误导): one found without the scopes."""
+        if len([w for w in found if w not in _CONTEXT_WORDS]) > 1 or (found and _BUT.search(text)):
+            return False
+        return bool(set(self.matches(text, bytearray(len(text)))) - set(found))
 
     def evidence(self, keywords: list[str], weight: float) -> float:
         """How much the complaint keywords found count towards "negative", 0..1: a noisy-OR over

@@ -217,10 +217,12 @@ _FIRST_PERSON = re.compile(r"我(?![司行])|俺|本人")
 DENIAL_CHARS = 60
 
 
-# Looser wordings that deny only in a complaint's register (说瑞丰要倒闭的都是瞎传, 提现正常到账, 与本行无关):
+# Looser wordings that deny only in a complaint's register (说瑞丰要倒闭的都是瞎传, 提现正常到账, 与本行无关,
+# 不像网上说的那么难, 别被带节奏, 罚单图片是P的):
 # news of 造谣者 or of a platform "一直正常" that failed is the bad news, so they are no reported denial.
 _DISMISSAL = re.compile(f"{_DENIAL.pattern}|造谣|瞎传|(?:均|一切|运作|运营|办理|提现|兑付|取款)正常|正常到账|"
-                        r"与[^，。,]{0,8}无关")
+                        r"与[^，。,]{0,8}无关|不像网上说的|(?:跟|和)网上说的不一样|别被[^，。,]{0,4}带节奏|别信网上|"
+                        r"别听那些|是P的")
 
 
 def denies(masked: str) -> bool:

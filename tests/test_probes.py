@@ -166,6 +166,8 @@ def test_general_rules_of_the_third_round(text: str, codes: list[str]) -> None:
     ("根本没让我做风险评估就让我签字，现在亏了", 1),  # what was not done is no clean record; a grievance
     ("没有暴力催收，但是利息高得离谱，说实话", 1),  # a complaint outside the negation is still one
     ("网上说要倒闭的都是瞎传，我的钱提现正常到账", 0),  # a dismissal names no complaint
+    ("办了五年的卡，没有被乱扣过一分钱年费，账单也清楚", -1),  # one word outside the negation, no contrast
+    ("没有被乱扣过年费，账单也清楚，但是上个月多收了短信费", 1),  # a contrast makes it a complaint
 ])
 def test_a_clean_record_counts_against_negative_and_a_dismissal_names_no_complaint(text: str, sign: int) -> None:
     clean = normalize(text)
@@ -178,6 +180,7 @@ def test_a_clean_record_counts_against_negative_and_a_dismissal_names_no_complai
     ("网传Ｅ要倒闭都是瞎传，提现正常到账", True, False),  # loose: only in a complaint's register
     ("币圈大佬发朋友圈谴责了一票意淫他跑路的造谣者", True, False),  # news of who spread a rumour
     ("理财经理虚假宣传，说保本保息", False, False),
+    ("这次理赔很顺利，不像网上说的那么难", True, False),  # loose, like 瞎传
 ])
 def test_the_denial_words_are_one_list_read_at_two_strengths(text: str, dismissed: bool, reported: bool) -> None:
     assert (denies(text), reported_denial(text)) == (dismissed, reported)
