@@ -345,9 +345,12 @@ _PUT_RIGHT = re.compile(r"退回来|退回了|退了回来|原路退回|全部�
 # ... unless it is sarcasm: praise in scare quotes (真是"服务一流"), or thanks for an ordeal.
 _SARCASM = re.compile(r"[\"“'‘][^\"”'’]{0,6}(?:一流|专业|贴心|高效|靠谱|负责|效率|周到|优质|良心|快|稳)"
                       r"[^\"”'’]{0,4}[\"”'’]|体验了一把|的快乐|锻炼身体|谢谢你们全家|真是谢谢|佩服佩服|厉害厉害|恭喜恭喜|"
-                      r"真是人才|真会做生意|真贴心|真敬业|太良心了|慈善机构|学到了|名不虚传|教会我|给我上了一课|成功把我")
+                      r"真是人才|真会做生意|真贴心|真敬业|太良心了|慈善机构|学到了|名不虚传|教会我|给我上了一课|成功把我|"
+                      r"让我明白了什么叫|终于学会了|太为我着想|帮我把[^，。]{0,10}变成|名人待遇|全村都知道|搞慈善|"
+                      r"周到到|帮我省下了")
 # Irony that is sarcasm only around thanks or praise (forum posts say 呵呵 of anything).
 _IRONY = re.compile(r"呵呵|服了|🙂")
+_PRAISED = re.compile(r"周到|贴心|效率|稳定|厉害|太棒|全国第一")
 _COMPLAINT_REGISTER = re.compile(r"我|俺|本人|投诉|维权|求助|曝光|避雷|太坑|坑人|过分|凭什么|怎么办|有没有人管|"
                                  r"血本无归|欲哭无泪|大家千万|良心")
 # A grievance in the writer's own voice: a first person and, in the same sentence, what was
@@ -620,7 +623,7 @@ class CategoryRules:
         if _QUESTION.search(text) or denies(text):
             return [], 0.0
         thanks = _THANKS.search(text)
-        if _SARCASM.search(text) or (thanks and _IRONY.search(text)):
+        if _SARCASM.search(text) or ((thanks or _PRAISED.search(text)) and _IRONY.search(text)):
             words = self.matches(text, negated_mask(text, shields=False))
             return words, self.evidence([*words, "sarcasm"], weight)
         words = self.matches(text, negated)

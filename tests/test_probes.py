@@ -256,6 +256,16 @@ def test_a_grievance_in_the_writers_own_voice_lets_context_words_count(text: str
     assert (evidence > 0) == complaint
 
 
+@pytest.mark.parametrize("text", [
+    "谢谢这家银行让我明白了什么叫三个小时办一张卡",  # thanks for a lesson learnt the hard way
+    "客服效率真高🙂 一个退款退了两个月",  # praise with irony, no thanks word
+])
+def test_sarcasm_without_scare_quotes_is_a_complaint(text: str) -> None:
+    clean = normalize(text)
+    _, evidence = CategoryRules().assess(clean, negated_mask(clean), 0.5)
+    assert evidence > 0
+
+
 def test_thanks_for_putting_a_complaint_right_is_no_complaint() -> None:
     rules = CategoryRules()
     clean = normalize("谢谢客服，被多扣的年费三天就原路退回了")
