@@ -128,7 +128,8 @@ _BUILTIN: dict[str, tuple[float, tuple[str, ...]]] = {
                         "营销电话", "营销短信", "借款信息", "身份信息", "冒用", "卡号", "病历", "漏洞", "滥用",
                         "怎么会有我", "怎么知道我", "信息哪来", "号码哪来", "知道我的", "报出我的", "说出我的",
                         "身份证号", "读取通讯录", "获取通讯录", "过度索权", "暗网", "我的信息", "我的资料", "谁卖的",
-                        "被卖了", "打包卖", "贷款中介", "中介打电话", "轮番打电话", "说得出来", "说得出我", "报出",
+                        "被卖了", "打包卖", "贷款中介", "中介打电话", "轮番打电话", "说得出来", "说得出我", "报出我",
+                        "报出了",
                         "截图发", "发错了人", "发错人", "没申请过", "未经授权", "没授权", "从哪拿到", "从哪弄",
                         "哪来的", "没留过", "串号", "别人的信息", "别人的名字", "姓名电话", "姓名手机号", "漏出去",
                         "收集", "查询机构", "我的姓名", "我的全名", "我的手机号", "我的存款金额", "我的号码",
@@ -318,7 +319,8 @@ service 等×很久 waited long
 _REPORT = re.compile(r"记者|报道|讯|据悉|据了解|获悉|公告|通报|日电|消息|发布|披露|表示|回应|称|\d+月\d+日")
 # A question (请问 … 年费怎么免, 求问) names a complaint without making one, as a denial does
 # (`nlp.features.denies`: 辟谣, 不属实, 瞎传, 产品均正常兑付).
-_QUESTION = re.compile(r"请问|想了解|咨询一下|有没有知道|有没有懂的|想问一下各位|想问问各位|求问")
+_QUESTION = re.compile(r"请问|想了解|咨询一下|有没有知道|有没有懂的|想问一下各位|想问问各位|求问|"
+                       r"有没有人(?:去|办过|用过|知道|了解)")
 # A fair appraisal beside a complaint that did not happen makes a clean record (see `assess`); a
 # complaint that names what was not done (没让我做风险评估) has none.
 _FAIR = re.compile(r"正规|顺利|清楚|不错|挺好|很好|放心|客气|没毛病|公道|说实话|还算|满意|省心|透明|准时|按时|"
@@ -396,7 +398,7 @@ _CONTEXT_WORDS = frozenset({"协议", "条款", "合同里", "合同写", "法�
                             "冒充", "冒用", "免责", "亏了", "误导", "没到账", "没收到", "清算", "不能退", "才知道",
                             "套路", "律师函", "保本", "退保", "现金价值", "理赔", "延期", "处理中", "推销", "没申请过",
                             "卡号", "推荐我买", "劝我买", "让我买了", "翻倍", "跌破", "原始股", "数字货币", "兜底",
-                            "稳稳的", "解冻", "低至", "收集", "矿机"})
+                            "稳稳的", "解冻", "低至", "收集", "矿机", "保障范围"})
 DEFAULT_SEVERITY = 0.5
 # The learnt model's probability of its best category above which it decides (`CategoryRules.report`):
 # chosen by leave-one-set-out cross-validation over probe sets A–D (fitted on three, scored on the
