@@ -249,6 +249,7 @@ def test_praise_with_one_complaint_word_is_no_complaint_unless_the_writer_lost(t
 @pytest.mark.parametrize("text, complaint", [
     ("保单条款里写的是按保额赔，结果我拿到手只有一半", True),  # a grievance: the context word counts
     ("保单条款里写的是按保额赔，上个月到账了", False),  # the same context word, no grievance
+    ("说好的涨停呢，结果又跌了", False),  # a stock forum's grievance names no complaint and no institution
 ])
 def test_a_grievance_in_the_writers_own_voice_lets_context_words_count(text: str, complaint: bool) -> None:
     clean = normalize(text)
