@@ -3,20 +3,21 @@ often each kind of probe is rightly negative or not, and whether the bank where 
 the money is blamed (the tables in the model card, README.md).
 
     .venv/bin/python benchmarks/eval_probes.py [--model DIR] [--probes FILE] [--more FILE] [--held FILE]
-                                               [--held2 FILE] [--fresh FILE] [--evidence W] [--halves]
+                                               [--held2 FILE] [--fresh FILE] [--fresh2 FILE] [--evidence W]
+                                               [--halves]
 
-Five sets of original texts in the register of complaint platforms, forums and Weibo (described in
+Six sets of original texts in the register of complaint platforms, forums and Weibo (described in
 nlp/probes.py): sets A (tests/fixtures/complaint_probes.jsonl) and C (complaint_probes_c.jsonl),
 which the rules are tuned on, and sets B (complaint_probes_b.jsonl, written apart before the second
 round's rule changes) and D (complaint_probes_d.jsonl, written before the fourth round's), which
-the rules were not tuned on, and set E (complaint_probes_e.jsonl, written before the fifth round's
-changes), which nothing is tuned on: the learnt category fallback is fitted on A–D. All printed side
-by side. Neither training file holds anything
-like them. `--model` scores a model folder made by `yuqing train sentiment --out DIR` instead;
+the rules were not tuned on, set E (complaint_probes_e.jsonl, written before the fifth round's
+changes), which the sixth round tunes on, and set F (complaint_probes_f.jsonl, written before the
+sixth round's changes), which nothing is tuned on. All printed side by side. Neither training
+file holds anything like them. `--model` scores a model folder made by `yuqing train sentiment --out DIR` instead;
 `--evidence` sets `nlp.category_evidence`.
 `--halves` is the honest check within set A: the evidence weight is chosen on one half of it
 (alternate rows of each kind, by mean per-category F1) and the table is printed for that half, for
-the other, for set C and for sets B, D and E.
+the other, for set C and for sets B, D, E and F.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from nlp.probes import (
     PROBES_C,
     PROBES_D,
     PROBES_E,
+    PROBES_F,
     Probe,
     analyse,
     figures,
@@ -54,18 +56,21 @@ def main() -> int:
     parser.add_argument("--held", type=Path, default=PROBES_B, help="a set never tuned on (default: set B)")
     parser.add_argument("--held2", type=Path, default=PROBES_D, help="the second set never tuned on (default: set D)")
     parser.add_argument("--fresh", type=Path, default=PROBES_E,
-                        help="the set nothing is tuned on, the learnt fallback included (default: set E)")
+                        help="the fifth round's unseen set (default: set E)")
+    parser.add_argument("--fresh2", type=Path, default=PROBES_F,
+                        help="the set nothing is tuned on, the learnt fallback included (default: set F)")
     parser.add_argument("--evidence", type=float, help="nlp.category_evidence (default: the shipped one)")
     parser.add_argument("--halves", action="store_true", help="choose the evidence weight on one half, report all")
     args = parser.parse_args()
     tuned, more = load_probes(args.probes), load_probes(args.more)
     held, held2, fresh = load_probes(args.held), load_probes(args.held2), load_probes(args.fresh)
+    fresh2 = load_probes(args.fresh2)
     settings: dict[str, Any] = {"model": str(args.model)} if args.model else {}
     if args.halves:
-        return _halves(tuned, more, held, held2, fresh, settings)
+        return _halves(tuned, more, held, held2, fresh, fresh2, settings)
     if args.evidence is not None:
         settings["category_evidence"] = args.evidence
-    parts = {"set A": tuned, "set C": more, "set B": held, "set D": held2, "set E": fresh}
+    parts = {"set A": tuned, "set C": more, "set B": held, "set D": held2, "set E": fresh, "set F": fresh2}
     got = {name: _figures(part, part, settings) for name, part in parts.items()}
     print(", ".join(f"{name}: {len(part)} probes" for name, part in parts.items()) + "\n")
     _print_categories(got)
@@ -98,7 +103,7 @@ def _print_categories(got: dict[str, dict[str, Any]]) -> None:
 
 
 def _halves(probes: list[Probe], more: list[Probe], held: list[Probe], held2: list[Probe], fresh: list[Probe],
-            settings: dict[str, Any]) -> int:
+            fresh2: list[Probe], settings: dict[str, Any]) -> int:
     tune, other = halves(probes)
     by_weight = {w: _figures(tune, probes, {**settings, "category_evidence": w}) for w in EVIDENCE_GRID}
     for w, got in by_weight.items():
@@ -107,10 +112,11 @@ def _halves(probes: list[Probe], more: list[Probe], held: list[Probe], held2: li
     chosen = {**settings, "category_evidence": weight}
     print(f"\nchosen on the tuning half of set A ({len(tune)} probes): evidence {weight}; reported with it "
           f"on the other half ({len(other)} probes), on set C ({len(more)}), set B ({len(held)}) "
-          f"set D ({len(held2)}) and set E ({len(fresh)} probes)\n")
+          f"set D ({len(held2)}), set E ({len(fresh)}) and set F ({len(fresh2)} probes)\n")
     _print_categories({"tuning half": by_weight[weight], "other half": _figures(other, probes, chosen),
                        "set C": _figures(more, more, chosen), "set B": _figures(held, held, chosen),
-                       "set D": _figures(held2, held2, chosen), "set E": _figures(fresh, fresh, chosen)})
+                       "set D": _figures(held2, held2, chosen), "set E": _figures(fresh, fresh, chosen),
+                       "set F": _figures(fresh2, fresh2, chosen)})
     return 0
 
 

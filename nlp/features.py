@@ -170,11 +170,14 @@ def complaint_features(keywords: Sequence[str], codes: Sequence[str]) -> list[st
 
 
 # Where a text names an institution only as the place money was kept or moved through, or as the
-# name a fraudster used: `在Ｅ存的钱被甲公司骗走`, `从Ｅ账户转给`, `冒充Ｅ客服`.
-_HELD_AT = f"(?:冒充|假冒|自称|存在|存入|在|从|用|的|把|通过|向){PLACEHOLDER}"
+# name a fraudster used: `在Ｅ存的钱被甲公司骗走`, `从Ｅ账户转给`, `冒充Ｅ客服`, `冒用Ｅ的名义`,
+# `用Ｅ的手机银行转给`, `通过Ｅ、Ｏ转账` (sixth probe round, on sets A–E).
+_HELD_AT = f"(?:冒充|假冒|冒用|自称|存在|存入|在|从|用|的|把|通过|向|打开){PLACEHOLDER}"
 _HOLDING = re.compile(f"{_HELD_AT}(?:[、和与]{OTHER})*等?"
-                      f"(?:存|取|贷款|网银|手机银行|柜台|的存款|的定期|的养老钱|的钱|的卡|卡里|卡|账户|的账户|"
-                      f"客服|工作人员|的客服)|(?:冒充|假冒|自称){PLACEHOLDER}|{OTHER}[、和与]{PLACEHOLDER}等?(?:账户|的账户|卡)")
+                      f"(?:存|取|贷款|的?网银|的?手机银行|的app|的APP|柜台|的存款|的定期|的养老钱|的钱|的卡|卡里|卡|"
+                      f"的?信用卡|的?储蓄卡|的?借记卡|的?资金账户|账户|的账户|的?名义|退保|转账|汇款|"
+                      f"客服|工作人员|的客服)|(?:冒充|假冒|冒用|自称){PLACEHOLDER}|(?:用|打开){PLACEHOLDER}(?:app|APP)|"
+                      f"{OTHER}[、和与]{PLACEHOLDER}等?(?:账户|的账户|卡|转账)")
 
 
 def only_holds_money(text: str, entity: str, entities: Sequence[str]) -> bool:
@@ -200,13 +203,14 @@ def may_hold_money(masked: str) -> bool:
 # A denial of bad news, or a statement that what was rumoured did not happen (辟谣：, 澄清：, 网传…系伪造,
 # 回应称…并未, 否认…, 都是瞎传, 产品均正常兑付): the words must deny, not name a rumour (散布谣言 is news of
 # who spread one, 未完全辟谣 denies nothing, 否认责任 is the bad news, 伪造 alone a forged signature, 是假的
-# an accusation, 宣称 a claim, 虚假不实宣传 a complaint).
+# an accusation, 宣称 a claim, 虚假不实宣传 a complaint, 一个公告都没有 the want of a statement).
 _DENIAL = re.compile(r"(?<!未)(?<!完全)辟谣[:：｜|]|(?:官方|公司|方面|已|发布|发文|发声明|正式)辟谣|"
                      r"澄清(?:[:：]|公告|声明|说明)|不属实|(?:消息|传闻|传言|说法|报道|通知)不实|"
                      r"(?:系|纯属)(?:谣言|不实|伪造|误读|误传|捏造|PS)|(?:是|为)谣言|为假(?![^，。,]{0,2}的)|纯属捏造|子虚乌有|并无此事|"
                      r"(?:并未|并没有|不存在)[^。！？!?\n]{0,6}(?:网传|传闻|传言)|否认(?![^，。,]{0,4}责任)|"
-                     r"(?:回应|表示|声明|(?<![宣号])称|公告|强调)[^。！？!?\n]{0,20}?"
-                     r"(?:并未|并没有|没有|从未|从没|不存在|并不存在|并非|不涉及|未发现|一切正常|均正常|正常运[作营转]|正常兑付|不实)")
+                     r"(?:回应|表示|声明|(?<![宣号])称|公告|强调)(?![都也]没)[^。！？!?\n]{0,20}?"
+                     r"(?:并未|并没有|没有|从未|从没|不存在|并不存在|并非|不涉及|未发现|一切正常|均正常|正常运[作营转]|正常兑付|不实|"
+                     r"资金安全|系客户本人)")
 # The writer speaking for themself (not 我司, 我行: an institution's own statement).
 _FIRST_PERSON = re.compile(r"我(?![司行])|俺|本人")
 # Where a denial is the text's news: its headline or first sentences, not one fact among many in
@@ -214,10 +218,12 @@ _FIRST_PERSON = re.compile(r"我(?![司行])|俺|本人")
 DENIAL_CHARS = 60
 
 
-# Looser wordings that deny only in a complaint's register (说瑞丰要倒闭的都是瞎传, 提现正常到账, 与本行无关):
+# Looser wordings that deny only in a complaint's register (说瑞丰要倒闭的都是瞎传, 提现正常到账, 与本行无关,
+# 不像网上说的那么难, 别被带节奏, 罚单图片是P的):
 # news of 造谣者 or of a platform "一直正常" that failed is the bad news, so they are no reported denial.
 _DISMISSAL = re.compile(f"{_DENIAL.pattern}|造谣|瞎传|(?:均|一切|运作|运营|办理|提现|兑付|取款)正常|正常到账|"
-                        r"与[^，。,]{0,8}无关")
+                        r"与[^，。,]{0,8}无关|不像网上说的|(?:跟|和)网上说的不一样|别被[^，。,]{0,4}带节奏|别信网上|"
+                        r"别听那些|是P的")
 
 
 def denies(masked: str) -> bool:

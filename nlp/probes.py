@@ -1,7 +1,7 @@
 """The complaint probe sets: how the analyzer does on consumer complaints, which neither training
 file contains (`tests/fixtures/complaint_probes.jsonl`, set A, `complaint_probes_c.jsonl`, set C,
-`complaint_probes_b.jsonl`, set B, `complaint_probes_d.jsonl`, set D, and `complaint_probes_e.jsonl`,
-set E; figures in the README's model card).
+`complaint_probes_b.jsonl`, set B, `complaint_probes_d.jsonl`, set D, `complaint_probes_e.jsonl`,
+set E, and `complaint_probes_f.jsonl`, set F; figures in the README's model card).
 
 Each row is an original text written in the register of complaint platforms, forums and Weibo,
 with what a reader would say of it: `polarity`, the complaint `categories`, and the `targets`
@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from nlp.analyzer import Analysis, AnalysisInput, Analyzer
-from nlp.probeset import PROBES, PROBES_B, PROBES_C, PROBES_D, PROBES_E, Probe, load_probes
+from nlp.probeset import PROBES, PROBES_B, PROBES_C, PROBES_D, PROBES_E, PROBES_F, Probe, load_probes
 
-__all__ = ["PROBES", "PROBES_B", "PROBES_C", "PROBES_D", "PROBES_E", "Probe", "analyse", "figures", "halves",
-           "load_probes", "mean_f1", "watched"]
+__all__ = ["PROBES", "PROBES_B", "PROBES_C", "PROBES_D", "PROBES_E", "PROBES_F", "Probe", "analyse", "figures",
+           "halves", "load_probes", "mean_f1", "watched"]
 from yuqing.model import Institution
 
 

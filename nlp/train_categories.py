@@ -2,8 +2,8 @@
 
     yuqing train categories [--out nlp/models/category.bin]
 
-Fitted on the complaints of probe sets A–D (each category of a row its own pair), names masked as
-the analyzer masks them; set E stays unseen. Leave-one-set-out over A–D chose how the analyzer
+Fitted on the complaints of probe sets A–E (each category of a row its own pair), names masked as
+the analyzer masks them; set F stays unseen. Leave-one-set-out over A–D chose how the analyzer
 combines it with the rules (`nlp.categories.LEARNT_CONFIDENT`). Binary character
 1- to 3-grams (`nlp.categories.learnt_features`), multinomial logistic regression with
 scikit-learn's defaults, chosen before looking (no tuning of C, no threshold). Seeded and in file
@@ -22,11 +22,11 @@ from nlp.categories import LEARNT_FILE, learnt_features
 from nlp.features import PLACEHOLDER
 from nlp.linear import LinearModel
 from nlp.normalize import normalize
-from nlp.probeset import PROBES, PROBES_B, PROBES_C, PROBES_D, load_probes
+from nlp.probeset import PROBES, PROBES_B, PROBES_C, PROBES_D, PROBES_E, load_probes
 from nlp.provenance import file_record
 
 SEED = 0
-SOURCES = (PROBES, PROBES_C, PROBES_B, PROBES_D)
+SOURCES = (PROBES, PROBES_C, PROBES_B, PROBES_D, PROBES_E)
 
 
 def rows(paths: tuple[Path, ...] = SOURCES) -> list[tuple[str, str]]:
@@ -63,7 +63,7 @@ def train(out: Path = LEARNT_FILE, paths: tuple[Path, ...] = SOURCES) -> LinearM
 
 def add_parser(sub: Any) -> None:
     """The `categories` subcommand of `yuqing train` (`nlp.train.main`)."""
-    p = sub.add_parser("categories", help="train the learnt category fallback on probe sets A to D",
+    p = sub.add_parser("categories", help="train the learnt category fallback on probe sets A to E",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=LEARNT_FILE, help="the model file (default: the shipped one)")
 

@@ -1,6 +1,6 @@
 """The complaint probe sets (tests/fixtures/complaint_probes.jsonl, set A, complaint_probes_c.jsonl,
-set C, complaint_probes_b.jsonl, set B, and complaint_probes_d.jsonl, set D; see nlp/probes.py)
-through the shipped analyzer: the per-category figures the model card reports, and the behaviours a
+set C, complaint_probes_b.jsonl, set B, complaint_probes_d.jsonl, set D, and sets E and F; see
+nlp/probes.py) through the shipped analyzer: the per-category figures the model card reports, and the behaviours a
 reader notices at once (praise, denials and the bank where the money was kept are not complaints)."""
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from nlp.features import denies, reported_denial
 from nlp.linear import ModelFileError
 from nlp.negation import negated_mask
 from nlp.normalize import normalize
-from nlp.probes import PROBES, PROBES_B, PROBES_C, PROBES_D, PROBES_E, Probe, analyse, figures, load_probes, mean_f1
+from nlp.probes import Probe, analyse, figures, load_probes, mean_f1
+from nlp.probeset import PROBES, PROBES_B, PROBES_C, PROBES_D, PROBES_E, PROBES_F
 from nlp.train import main as train_main
 from yuqing.config import ConfigError
 
@@ -42,13 +43,14 @@ class Levels:
 
 # Sets A and C are what the rules were tuned on; B (written apart) and D (in registers the others
 # use little) were not, until the fifth round fitted the learnt category model on A–D and looked at
-# their denials and thanks. Denials stay the model's weak spot: 5 of 16 in set C read as negative (the
-# news model reads a rumour denied as the rumour, a clean record 年费一次都没交过 as a fee complaint).
-# Set E, written before the fifth round's changes, is the one nothing was tuned on, hence lowest.
-LEVELS = {"A": Levels(0.85, 0.8, 0.95, 9, 0.3, 0.05, 1), "B": Levels(0.65, 0.55, 0.75, 3, 0.3, 0.15, 1),
-          "C": Levels(0.75, 0.8, 0.9, 8, 0.45, 0.08, 2), "D": Levels(0.7, 0.7, 0.85, 6, 0.6, 0.06, 1),
-          "E": Levels(0.6, 0.45, 0.72, 4, 0.45, 0.17, 2)}
-PATHS = {"A": PROBES, "B": PROBES_B, "C": PROBES_C, "D": PROBES_D, "E": PROBES_E}
+# their denials and thanks. Set E, written before the fifth round's changes, was the one nothing was
+# tuned on until the sixth round tuned the rules on A–E and fitted the learnt model on them; set F,
+# written before the sixth round's changes, is the one nothing is tuned on now, hence lowest.
+# Denials stay the model's weak spot (the news model reads a rumour denied as the rumour).
+LEVELS = {"A": Levels(0.9, 0.85, 0.95, 9, 0.2, 0.03, 1), "B": Levels(0.8, 0.6, 0.82, 6, 0.2, 0.1, 1),
+          "C": Levels(0.8, 0.8, 0.9, 9, 0.35, 0.06, 1), "D": Levels(0.85, 0.8, 0.92, 9, 0.3, 0.04, 1),
+          "E": Levels(0.8, 0.75, 0.88, 8, 0.35, 0.05, 1), "F": Levels(0.6, 0.55, 0.75, 2, 0.4, 0.15, 7)}
+PATHS = {"A": PROBES, "B": PROBES_B, "C": PROBES_C, "D": PROBES_D, "E": PROBES_E, "F": PROBES_F}
 SETS = list(LEVELS)
 
 
@@ -63,7 +65,7 @@ def _of(kind: str, probes: list[Probe], results: list[Analysis]) -> list[tuple[P
 
 
 @pytest.mark.parametrize("name, size, per_category", [("A", 200, 20), ("B", 150, 12), ("C", 200, 15),
-                                                         ("D", 200, 15), ("E", 200, 12)])
+                                                         ("D", 200, 15), ("E", 200, 12), ("F", 200, 12)])
 def test_probe_set_covers_every_category_and_phenomenon(name: str, size: int, per_category: int) -> None:
     probes = load_probes(PATHS[name])
     assert len(probes) >= size and len({p.text for p in probes}) == len(probes)
@@ -76,10 +78,10 @@ def test_the_model_cards_probe_table_is_what_the_probe_files_give() -> None:
     # Every precision, recall and support of the model card's probe table, and its mean F1 row, as
     # the shipped analyzer gives them on the probe files now: a change to either shows as a failure.
     section = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8").split(
-        "**The shipped model** (the fifth probe round's")[1]
+        "**The shipped model** (the sixth probe round's")[1]
     lines = list(itertools.takewhile(str.strip, section[section.index("| category |"):].splitlines()))
     names = re.findall(r"precision \(set (\w)\)", lines[0])
-    assert names == ["A", "C", "B", "D", "E"]
+    assert names == ["A", "C", "B", "D", "E", "F"]
     table = {cells[0]: cells[2:] for line in lines for cells in [[c.strip() for c in line.strip("| ").split("|")]]}
     for i, name in enumerate(names):
         probes = load_probes(PATHS[name])
@@ -161,9 +163,11 @@ def test_general_rules_of_the_third_round(text: str, codes: list[str]) -> None:
 @pytest.mark.parametrize("text, sign", [
     ("借过两次，都是按时还的，从没遇到暴力催收，还算正规", -1),  # a clean record counts against "negative"
     ("用了三年这张卡，没有乱扣过年费，账单也清楚", -1),
-    ("根本没让我做风险评估就让我签字，现在亏了", 0),  # what was not done: no fair word, no clean record
+    ("根本没让我做风险评估就让我签字，现在亏了", 1),  # what was not done is no clean record; a grievance
     ("没有暴力催收，但是利息高得离谱，说实话", 1),  # a complaint outside the negation is still one
     ("网上说要倒闭的都是瞎传，我的钱提现正常到账", 0),  # a dismissal names no complaint
+    ("办了五年的卡，没有被乱扣过一分钱年费，账单也清楚", -1),  # one word outside the negation, no contrast
+    ("没有被乱扣过年费，账单也清楚，但是上个月多收了短信费", 1),  # a contrast makes it a complaint
 ])
 def test_a_clean_record_counts_against_negative_and_a_dismissal_names_no_complaint(text: str, sign: int) -> None:
     clean = normalize(text)
@@ -176,6 +180,7 @@ def test_a_clean_record_counts_against_negative_and_a_dismissal_names_no_complai
     ("网传Ｅ要倒闭都是瞎传，提现正常到账", True, False),  # loose: only in a complaint's register
     ("币圈大佬发朋友圈谴责了一票意淫他跑路的造谣者", True, False),  # news of who spread a rumour
     ("理财经理虚假宣传，说保本保息", False, False),
+    ("这次理赔很顺利，不像网上说的那么难", True, False),  # loose, like 瞎传
 ])
 def test_the_denial_words_are_one_list_read_at_two_strengths(text: str, dismissed: bool, reported: bool) -> None:
     assert (denies(text), reported_denial(text)) == (dismissed, reported)
@@ -228,6 +233,38 @@ def test_thanks_for_a_fraud_or_loss_stopped_is_no_complaint(text: str, words: li
     clean = normalize(text)
     found, evidence = rules.assess(clean, negated_mask(clean), 0.5)
     assert sorted(found) == sorted(words) and (evidence < 0) == (not words)
+
+
+@pytest.mark.parametrize("text, complaint", [
+    ("这个客户经理挺负责，我想借钱炒股，他劝我说风险承受能力不够", False),  # praise, one keyword: no complaint
+    ("谢谢你们的风控，我自己的工资卡都能给我冻了", True),  # thanks for the writer's own loss is sarcasm
+    ("感谢客服帮忙查询，但是多扣的年费到现在也没退", True),  # a contrast turns thanks into a complaint
+])
+def test_praise_with_one_complaint_word_is_no_complaint_unless_the_writer_lost(text: str, complaint: bool) -> None:
+    clean = normalize(text)
+    _, evidence = CategoryRules().assess(clean, negated_mask(clean), 0.5)
+    assert (evidence > 0) == complaint
+
+
+@pytest.mark.parametrize("text, complaint", [
+    ("保单条款里写的是按保额赔，结果我拿到手只有一半", True),  # a grievance: the context word counts
+    ("保单条款里写的是按保额赔，上个月到账了", False),  # the same context word, no grievance
+    ("说好的涨停呢，结果又跌了", False),  # a stock forum's grievance names no complaint and no institution
+])
+def test_a_grievance_in_the_writers_own_voice_lets_context_words_count(text: str, complaint: bool) -> None:
+    clean = normalize(text)
+    _, evidence = CategoryRules().assess(clean, negated_mask(clean), 0.5)
+    assert (evidence > 0) == complaint
+
+
+@pytest.mark.parametrize("text", [
+    "谢谢这家银行让我明白了什么叫三个小时办一张卡",  # thanks for a lesson learnt the hard way
+    "客服效率真高🙂 一个退款退了两个月",  # praise with irony, no thanks word
+])
+def test_sarcasm_without_scare_quotes_is_a_complaint(text: str) -> None:
+    clean = normalize(text)
+    _, evidence = CategoryRules().assess(clean, negated_mask(clean), 0.5)
+    assert evidence > 0
 
 
 def test_thanks_for_putting_a_complaint_right_is_no_complaint() -> None:
