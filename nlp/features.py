@@ -276,12 +276,13 @@ def may_hold_money(masked: str) -> bool:
 # A denial of bad news, or a statement that what was rumoured did not happen (辟谣：, 澄清：, 网传…系伪造,
 # 回应称…并未, 否认…, 都是瞎传, 产品均正常兑付): the words must deny, not name a rumour (散布谣言 is news of
 # who spread one, 未完全辟谣 denies nothing, 否认责任 is the bad news, 伪造 alone a forged signature, 是假的
-# an accusation, 宣称 a claim, 虚假不实宣传 a complaint).
-_DENIAL = re.compile(r"(?<!未)(?<!完全)辟谣[:：｜|]|(?:官方|公司|方面|已|发布|发文|发声明|正式)辟谣|"
+# an accusation, 宣称 a claim, 虚假不实宣传 a complaint). No alternative starts with a lookbehind, so that
+# the search only tries where one of their first characters is (8.8 → 5.6 µs a post for `denies`).
+_DENIAL = re.compile(r"辟谣(?<!未辟谣)(?<!完全辟谣)[:：｜|]|(?:官方|公司|方面|已|发布|发文|发声明|正式)辟谣|"
                      r"澄清(?:[:：]|公告|声明|说明)|不属实|(?:消息|传闻|传言|说法|报道|通知)不实|"
                      r"(?:系|纯属)(?:谣言|不实|伪造|误读|误传|捏造|PS)|(?:是|为)谣言|为假(?![^，。,]{0,2}的)|纯属捏造|子虚乌有|并无此事|"
                      r"(?:并未|并没有|不存在)[^。！？!?\n]{0,6}(?:网传|传闻|传言)|否认(?![^，。,]{0,4}责任)|"
-                     r"(?:回应|表示|声明|(?<![宣号])称|公告|强调)[^。！？!?\n]{0,20}?"
+                     r"(?:回应|表示|声明|称(?<![宣号]称)|公告|强调)[^。！？!?\n]{0,20}?"
                      r"(?:并未|并没有|没有|从未|从没|不存在|并不存在|并非|不涉及|未发现|一切正常|均正常|正常运[作营转]|正常兑付|不实)")
 # The writer speaking for themself (not 我司, 我行: an institution's own statement).
 _FIRST_PERSON = re.compile(r"我(?![司行])|俺|本人")

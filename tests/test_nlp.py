@@ -549,6 +549,11 @@ def test_complaint_evidence_counts_less_in_a_report_and_not_in_a_denial() -> Non
     ("该行否认自己有责任，储户的钱至今没有追回", [], False),  # denying responsibility is the bad news
     ("客服表示没有收到我的材料，一直拖着不处理", [], False),  # the writer's own complaint
     ("理财经理虚假不实宣传，说保本保息", [], False),  # false advertising
+    ("官方至今未辟谣：康泽人寿理财无法兑付", [], False),  # no denial (the lookbehinds written after 辟谣)
+    ("康泽人寿完全辟谣：理财无法兑付一事", [], False),
+    ("康泽人寿辟谣：理财正常兑付", [], True),
+    ("平台宣称并未挪用资金，投资人不信", [], False),  # a claim
+    ("平台称并未挪用资金", [], True),
 ])
 def test_a_reported_denial_is_recognised(text: str, entities: list[str], denial: bool) -> None:
     assert reported_denial(prepare(text, entities).masked) == denial
