@@ -17,12 +17,16 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from app import settings
 from app.services import Services
 from yuqing.config import Config, ConfigError, load, parse_duration
 from yuqing.model import Mention
-from yuqing.storage.base import Facets, SearchRequest, StoreError
+
+# The store's module is imported where a command uses it: `yuqing analyze` needs none.
+if TYPE_CHECKING:
+    from yuqing.storage.base import Facets, SearchRequest
 
 Handler = Callable[[argparse.Namespace, Services], int]
 COMMANDS: dict[str, Handler] = {}
@@ -467,6 +471,7 @@ def cmd_reanalyze(args: argparse.Namespace, services: Services) -> int:
 @command("train")
 def cmd_train(args: argparse.Namespace, services: Services) -> int:
     from nlp.train import main as train_main
+    from yuqing.storage.base import SearchRequest
 
     # The store is opened only for the corrections: training on the files alone needs none.
     corrections: list[Mention] = []
@@ -665,6 +670,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # a user gets one line, not a traceback; YUQING_DEBUG=1 shows it
         if os.environ.get("YUQING_DEBUG"):
             raise
+        from yuqing.storage.base import StoreError
+
         kind = "" if isinstance(e, (StoreError, OSError)) else f"{type(e).__name__}: "
         _err(f"{args.command} failed: {kind}{e}")
         return 1

@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING, Any, Self
 from app import settings
 from yuqing.config import Config
 from yuqing.datadir import DataDir
-from yuqing.storage import Store, open_store
 
 # The parts a command may not need are imported when first built: `yuqing search` loads neither
-# the alert store nor the ingest path.
+# the alert store nor the ingest path, `yuqing analyze` not the store.
 if TYPE_CHECKING:
     from alerts import AlertSetup
     from nlp import Analyzer
     from yuqing.alertstore import AlertStore
     from yuqing.groups import Groups
     from yuqing.ingest import Ingest
+    from yuqing.storage import Store
 
 
 class Services:
@@ -58,6 +58,8 @@ class Services:
     def store(self) -> Store:
         with self._lock:
             if self._store is None:
+                from yuqing.storage import open_store
+
                 self._store = open_store(self.config)
             return self._store
 

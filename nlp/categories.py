@@ -704,7 +704,7 @@ def _learnt(path: Path = LEARNT_FILE) -> LinearModel | None:
 def _learnt_found(learnt: LinearModel, masked: str) -> Found:
     """`learnt_features(masked)` found in the learnt fallback by number (`gram_keys`, unmarked), all
     at once: looked up as strings, a post's grams took about 180 µs of CPU (cProfile, 1,500 posts)."""
-    return learnt.find((), _gram_index(learnt).rows(gram_keys(masked, bytearray(len(masked)))))
+    return Found(_gram_index(learnt).rows(gram_keys(masked, bytearray(len(masked)))), learnt)
 
 
 @cache

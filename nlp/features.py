@@ -31,6 +31,7 @@ from itertools import accumulate, repeat
 import numpy as np
 import rjieba
 
+from nlp.linear import KeyIndex
 from nlp.negation import negated_mask
 from nlp.normalize import DEFAULT_MAX_CHARS, normalize, normalize_name
 
@@ -121,42 +122,117 @@ def word_features(text: str, negated: bytearray) -> list[str]:
 # so no two grams share a number.
 _BITS = 21
 _MARKED = np.uint64(1 << 63)
+_WORDS = 1 << _BITS  # word numbers are below this (`DocumentNumbers`)
+_UNKNOWN = np.uint64(_WORDS - 1)  # the number of a word in no word feature
+_SPACE = re.compile(r"\s")
 
 
 def gram_keys(text: str, negated: bytearray) -> np.ndarray:
     """The numbers of `char_grams(text, marks)` as `document_features` makes them, in that order."""
+    return np.concatenate(_gram_keys(text, negated))
+
+
+def _gram_keys(text: str, negated: bytearray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`gram_keys`' 1-, 2- and 3-grams."""
     points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    marks = np.frombuffer(negated, dtype=np.uint8).astype(bool)
-    keys = []
-    for n in NGRAMS:
-        count = len(text) - n + 1
-        if count > 0:
-            key = points[:count].copy()
-            for j in range(1, n):
-                key |= points[j:j + count] << np.uint64(_BITS * j)
-            key[marks[:count]] |= _MARKED
-            keys.append(key)
-    return np.concatenate(keys) if keys else np.zeros(0, dtype=np.uint64)
+    first = points | _marks_of(np.frombuffer(negated, dtype=np.uint8)) if _any(negated) else points
+    two = first[:-1] | points[1:] << np.uint64(_BITS)
+    return first, two, two[:-1] | points[2:] << np.uint64(2 * _BITS)
+
+
+def _any(negated: bytearray) -> bool:
+    return negated.count(0) != len(negated)
+
+
+def _marks_of(negated: np.ndarray) -> np.ndarray:
+    """The NEGATED bit of the numbers of grams or words starting where `negated` is."""
+    return (negated != 0).astype(np.uint64) << np.uint64(63)
 
 
 def feature_gram_keys(features: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """The number (as `gram_keys` gives it) of each feature that could be a character gram (one
     to three characters, perhaps after NEGATED), and its position in `features`."""
+    return _gram_keys_of(*_code_points(features))
+
+
+def _code_points(features: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The code points of `features`, each ended by a 0 (and padded with more), and where each
+    starts and ends."""
     joined = "\x00".join(features) + "\x00"
     points = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
     ends = np.flatnonzero(points == 0)
     starts = np.concatenate(([0], ends[:-1] + 1))
-    marked = (points[starts] == ord(NEGATED)) & (ends - starts >= 2)
+    return np.concatenate((points, np.zeros(max(NGRAMS), dtype=np.uint64))), starts, ends
+
+
+def _gram_keys_of(padded: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    marked = (padded[starts] == ord(NEGATED)) & (ends - starts >= 2)
     starts = starts + marked
     length = ends - starts
     keep = (length >= 1) & (length <= max(NGRAMS))
     starts, length, marked = starts[keep], length[keep], marked[keep]
-    padded = np.concatenate((points, np.zeros(max(NGRAMS), dtype=np.uint64)))
     key = padded[starts]
     for j in range(1, max(NGRAMS)):
         key |= np.where(length > j, padded[starts + j], 0).astype(np.uint64) << np.uint64(_BITS * j)
     key[marked] |= _MARKED
     return key, np.flatnonzero(keep)
+
+
+class DocumentNumbers:
+    """A document model's features by number (`index`): its character grams (`gram_keys`) and its
+    words and word bigrams (`word_features`), so that a text's are found all at once (`keys`)
+    instead of ~175 strings a text built and looked up one by one; its complaint and name features
+    by name. The words of the model's word features are numbered from 1, below 2²¹: a word
+    feature's number is its word's number shifted past a gram's first code point (its low 21 bits
+    are 0, as no gram's are), a bigram's adds its second word's number above that, and the top bit
+    marks NEGATED. A word of a text that is in no word feature gets a number none has (`_UNKNOWN`),
+    so nothing it makes is found."""
+
+    def __init__(self, features: Sequence[str]) -> None:
+        padded, starts, ends = _code_points(features)
+        first = padded[starts]
+        marked = first == ord(NEGATED)
+        # How many WORD marks each feature has: one for a word, two for a bigram.
+        marks = np.bincount(np.searchsorted(starts, np.flatnonzero(padded == ord(WORD)), "right") - 1,
+                            minlength=len(starts))
+        length = ends - starts - marked
+        at = np.flatnonzero((padded[starts + marked] == ord(WORD)) & (marks <= 2) & (length > 2 - (marks == 2)))
+        pairs = marks[at] == 2
+        words = "".join([features[i] for i in at.tolist()]).replace(NEGATED, "").split(WORD)[1:]
+        distinct = dict.fromkeys(words)
+        if len(distinct) >= _UNKNOWN:
+            raise ValueError(f"more than {_UNKNOWN - 1} words in the word features")
+        self._number = dict(zip(distinct, range(1, _WORDS), strict=False))
+        ids = np.fromiter(map(self._number.__getitem__, words), dtype=np.uint64, count=len(words))
+        firsts = np.cumsum(pairs) + np.arange(len(at)) - pairs  # where each feature's first word is in `words`
+        seconds = np.where(pairs, ids[np.minimum(firsts + 1, len(ids) - 1)], 0) if len(ids) else ids
+        word_keys = (ids[firsts] << np.uint64(_BITS) | seconds.astype(np.uint64) << np.uint64(2 * _BITS)
+                     | marked[at].astype(np.uint64) << np.uint64(63))
+        gram_keys_, gram_at = _gram_keys_of(padded, starts, ends)
+        # Complaint and name features (found by name) and word features (`Ｗ好`) are no grams of a text.
+        grams = ~np.isin(padded[starts + marked], [ord(COMPLAINT), ord(NAME), ord(WORD)])[gram_at]
+        self.index = KeyIndex(features, np.concatenate((gram_keys_[grams], word_keys)),
+                              np.concatenate((gram_at[grams], at)))
+
+    def keys(self, text: str, negated: bytearray) -> np.ndarray:
+        """The numbers of `document_features(text, negated)`' grams and word features, but for those
+        with a word in no word feature of the model, in no particular order."""
+        cut = rjieba.cut(text)
+        # A word in no word feature gets a number no word feature has: a bigram with it has none.
+        ids = np.fromiter(map(self._number.get, cut, repeat(_UNKNOWN)), dtype=np.uint64, count=len(cut))
+        marks = np.zeros(0, dtype=np.uint64)
+        if _any(negated):
+            lengths = np.fromiter(map(len, cut), dtype=np.intp, count=len(cut))
+            marks = _marks_of(np.frombuffer(negated, dtype=np.uint8)[np.cumsum(lengths) - lengths])
+        if _SPACE.search(text):  # a word of spaces makes no feature, and the words on each side a bigram
+            words = np.fromiter(map(str.isspace, cut), dtype=bool, count=len(cut))
+            ids, marks = ids[~words], marks[~words[:len(marks)]]
+        # A one-character word makes no word feature (`word_features`), so none is numbered.
+        single = ids << np.uint64(_BITS)
+        pairs = single[:-1] | ids[1:] << np.uint64(2 * _BITS)
+        if len(marks):
+            single, pairs = single | marks, pairs | marks[:-1]
+        return np.concatenate((*_gram_keys(text, negated), single, pairs))
 
 
 def complaint_features(keywords: Sequence[str], codes: Sequence[str]) -> list[str]:
@@ -203,12 +279,14 @@ def may_hold_money(masked: str) -> bool:
 # A denial of bad news, or a statement that what was rumoured did not happen (辟谣：, 澄清：, 网传…系伪造,
 # 回应称…并未, 否认…, 都是瞎传, 产品均正常兑付): the words must deny, not name a rumour (散布谣言 is news of
 # who spread one, 未完全辟谣 denies nothing, 否认责任 is the bad news, 伪造 alone a forged signature, 是假的
-# an accusation, 宣称 a claim, 虚假不实宣传 a complaint, 一个公告都没有 the want of a statement).
-_DENIAL = re.compile(r"(?<!未)(?<!完全)辟谣[:：｜|]|(?:官方|公司|方面|已|发布|发文|发声明|正式)辟谣|"
+# an accusation, 宣称 a claim, 虚假不实宣传 a complaint, 一个公告都没有 the want of a statement). No
+# alternative starts with a lookbehind, so that the search only tries where one of their first characters
+# is (8.8 → 5.6 µs a post for `denies`).
+_DENIAL = re.compile(r"辟谣(?<!未辟谣)(?<!完全辟谣)[:：｜|]|(?:官方|公司|方面|已|发布|发文|发声明|正式)辟谣|"
                      r"澄清(?:[:：]|公告|声明|说明)|不属实|(?:消息|传闻|传言|说法|报道|通知)不实|"
                      r"(?:系|纯属)(?:谣言|不实|伪造|误读|误传|捏造|PS)|(?:是|为)谣言|为假(?![^，。,]{0,2}的)|纯属捏造|子虚乌有|并无此事|"
                      r"(?:并未|并没有|不存在)[^。！？!?\n]{0,6}(?:网传|传闻|传言)|否认(?![^，。,]{0,4}责任)|"
-                     r"(?:回应|表示|声明|(?<![宣号])称|公告|强调)(?![都也]没)[^。！？!?\n]{0,20}?"
+                     r"(?:回应|表示|声明|称(?<![宣号]称)|公告|强调)(?![都也]没)[^。！？!?\n]{0,20}?"
                      r"(?:并未|并没有|没有|从未|从没|不存在|并不存在|并非|不涉及|未发现|一切正常|均正常|正常运[作营转]|正常兑付|不实|"
                      r"资金安全|系客户本人)")
 # The writer speaking for themself (not 我司, 我行: an institution's own statement).

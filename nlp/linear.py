@@ -16,7 +16,7 @@ import json
 import sys
 from array import array
 from collections.abc import Callable, Iterable, Sequence
-from functools import reduce
+from functools import cached_property, reduce
 from heapq import nlargest
 from itertools import chain, compress, repeat
 from operator import add, is_not
@@ -57,22 +57,35 @@ class Found:
 
 
 class KeyIndex:
-    """A model's features looked up by number: `encode(features)` gives the numbers of those it can
-    number (one each, no two alike) and their positions; `rows(keys)` finds many at once."""
+    """A model's features looked up by number: `keys` are the numbers of some of its `features` (one
+    each, no two alike, as an `Encoder` gives them) and `rows` their positions; `rows(keys, names)`
+    finds many at once, and those without a number by name."""
 
-    def __init__(self, features: Sequence[str], encode: Encoder) -> None:
-        keys, rows = encode(features)
+    def __init__(self, features: Sequence[str], keys: np.ndarray, rows: np.ndarray) -> None:
         order = np.argsort(keys)
         self._keys, self._rows = keys[order], rows[order]
+        named = np.ones(len(features), dtype=bool)
+        named[rows] = False
+        at = np.flatnonzero(named).tolist()
+        self._named = dict(zip(map(features.__getitem__, at), at, strict=True))
 
-    def rows(self, keys: np.ndarray) -> np.ndarray:
-        """The rows of the distinct `keys` that are features."""
+    def rows(self, keys: np.ndarray, names: Iterable[str] = ()) -> np.ndarray:
+        """The rows of the distinct `keys` that are features, then of the distinct `names` that are
+        features and have no number."""
         keys = np.sort(keys)  # sorted, the binary searches walk the index in one direction
         if len(keys):
             keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
         at = np.searchsorted(self._keys, keys)
         at[at == len(self._keys)] = 0
-        return self._rows[at[self._keys[at] == keys]] if len(self._keys) else np.zeros(0, dtype=np.intp)
+        found = self._rows[at[self._keys[at] == keys]] if len(self._keys) else np.zeros(0, dtype=np.intp)
+        named = _known(self._named, names)
+        return np.concatenate((found, np.array(named, dtype=np.intp))) if named else found
+
+
+def _known(index: dict[str, int], features: Iterable[str]) -> list[int]:
+    """The rows of the distinct `features` that `index` has, in the order of their set."""
+    found = list(map(index.get, set(features)))
+    return list(compress(found, map(is_not, found, repeat(None))))  # type: ignore[arg-type]
 
 
 class LinearModel:
@@ -81,12 +94,17 @@ class LinearModel:
         if len(weights) != len(features) * self.outputs:
             raise ValueError(f"{len(weights)} weights for {len(features)} features × {self.outputs} outputs")
         self._names = list(features)
-        self._index = dict(zip(self._names, range(len(self._names)), strict=True))
         self._weights = np.asarray(weights, dtype=np.float32).reshape(len(features), self.outputs)
         self._bias = np.array([bias], dtype=np.float64)
         self.bias = list(bias)
         self.meta = meta
         self.digest = ""  # SHA-256 of the file it was loaded from
+
+    @cached_property
+    def _index(self) -> dict[str, int]:
+        # On first use: a model whose features are found by number (`KeyIndex`) never needs it, and
+        # for the document model's 283k features it took about 50 ms of CPU at start-up.
+        return dict(zip(self._names, range(len(self._names)), strict=True))
 
     @property
     def features(self) -> list[str]:
@@ -95,18 +113,11 @@ class LinearModel:
 
     def key_index(self, encode: Encoder) -> KeyIndex:
         """This model's features by the numbers `encode` gives them (`KeyIndex`)."""
-        return KeyIndex(self._names, encode)
+        return KeyIndex(self._names, *encode(self._names))
 
-    def find(self, features: Iterable[str], rows: np.ndarray | None = None) -> Found:
-        """The distinct features that carry weights, with `rows` of others found by number
-        (`KeyIndex.rows`, none of them among `features`)."""
-        known = np.fromiter(self._known_rows(features), dtype=np.intp)
-        return Found(known if rows is None else np.concatenate((rows, known)), self)
-
-    def _known_rows(self, features: Iterable[str]) -> list[int]:
-        """The rows of the distinct `features` that carry weights, in the order of their set."""
-        found = list(map(self._index.get, set(features)))
-        return list(compress(found, map(is_not, found, repeat(None))))  # type: ignore[arg-type]
+    def find(self, features: Iterable[str]) -> Found:
+        """The distinct features that carry weights (`Found(KeyIndex.rows(...), model)` finds them by number)."""
+        return Found(np.fromiter(_known(self._index, features), dtype=np.intp), self)
 
     def _found(self, features: Iterable[str] | Found) -> Found:
         if not isinstance(features, Found):
@@ -124,7 +135,7 @@ class LinearModel:
     def scores_each(self, features: Sequence[Iterable[str]]) -> list[list[float]]:
         """`scores` of each list of features, with one gathering of weights for all: for many short
         lists (a text's entities), where numpy's cost per call would outweigh its work."""
-        found = [self._known_rows(f) for f in features]
+        found = [_known(self._index, f) for f in features]
         columns = self._weights[np.fromiter(chain.from_iterable(found), dtype=np.intp)].astype(np.float64).T.tolist()
         out, at = [], 0
         for rows in found:

@@ -35,17 +35,15 @@ from nlp.features import (
     NEGATED,
     PLACEHOLDER,
     WORD,
+    DocumentNumbers,
     Prepared,
     entity_features,
-    feature_gram_keys,
-    gram_keys,
     may_hold_money,
     name_features,
     only_holds_money,
     reported_denial,
-    word_features,
 )
-from nlp.linear import LinearModel, ModelFileError
+from nlp.linear import Found, LinearModel, ModelFileError
 
 MODEL_DIR = Path(__file__).with_name("models")
 DOCUMENT_FILE = "document.bin"
@@ -145,7 +143,7 @@ class SentimentModel:
         if document.outputs != 5 or target.outputs != 1 or len(self._platt) != 3:
             raise ModelFileError("model files have the wrong shape (rebuild them with `yuqing train sentiment`)")
         self._document, self._target = document, target
-        self._grams = document.key_index(feature_gram_keys)  # `document_features`' character grams, by number
+        self._numbers = DocumentNumbers(document.features)
         self._temperature = float(document.meta.get("temperature", 1.0))
         self.floor = float(document.meta.get("floor", 0.0))
         self._target_platt = target.meta.get("platt", [1.0, 0.0])
@@ -170,8 +168,8 @@ class SentimentModel:
         """Polarity, probabilities, target entities (only for negative texts) and the cues of the
         decision for a prepared text; `evidence` is the complaint-rule evidence (see `decide`),
         `complaint` the complaint rules' findings as features (`nlp.features.complaint_features`)."""
-        features = self._document.find(word_features(doc.masked, doc.negated) + list(complaint) + name_features(doc),
-                                       self._grams.rows(gram_keys(doc.masked, doc.negated)))
+        features = Found(self._numbers.index.rows(self._numbers.keys(doc.masked, doc.negated),
+                                                  [*complaint, *name_features(doc)]), self._document)
         z = self._document.scores(features)
         z[3] = self._about_entity(z)
         # Raw "negative about this entity" scores; the best one also feeds the document decision.

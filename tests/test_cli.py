@@ -71,6 +71,18 @@ def search(data, *args):
     return json.loads(yq(data, "search", *args, "--json").stdout)
 
 
+
+def test_analyze_loads_no_store_nor_pure_python_jieba(tmp_path):
+    # `yuqing analyze` reads one file and writes another: importing the store's modules (or jieba,
+    # whose dictionary takes half a second) would only slow its start-up.
+    src = write_jsonl(tmp_path / "in.jsonl", [{"text": "客户反映遭到暴力催收"}])
+    code = ("import sys\nfrom app.cli import main\n"
+            f"assert main(['analyze', '--input', {str(src)!r}, '--output', {str(tmp_path / 'out.jsonl')!r}]) == 0\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('yuqing.storage', 'sqlite3', 'jieba'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300,
+                         env={k: v for k, v in os.environ.items() if k != "YUQING_CONFIG"})
+    assert out.stdout.split("\n")[0] == "[]" and (tmp_path / "out.jsonl").read_text(encoding="utf-8").count("\n") == 1
+
 def test_import_reports_counts_and_bad_lines(imported):
     _, proc = imported
     assert "32 line(s) read, 30 mention(s) stored (30 new, 0 updated)" in proc.stdout

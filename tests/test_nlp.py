@@ -17,11 +17,15 @@ from nlp.categories import CategoryRules, _learnt, _learnt_found, _longest_first
 from nlp.features import (
     NAME,
     NEGATED,
+    DocumentNumbers,
     char_grams,
+    complaint_features,
+    document_features,
     entity_features,
     feature_gram_keys,
     gram_keys,
     may_hold_money,
+    name_features,
     only_holds_money,
     prepare,
     reported_denial,
@@ -243,6 +247,34 @@ def test_character_grams_found_by_number_are_those_found_by_name() -> None:
     text_keys = gram_keys("abcＥ的", bytearray([0, 0, 0, 0, 0]))
     assert set(keys.tolist()) & set(text_keys.tolist()) == {keys[i] for i in (0, 1, 2, 6)}
     assert gram_keys("a", bytearray([1])).tolist() == [keys[4]] and len(gram_keys("", bytearray())) == 0
+
+
+def test_document_features_found_by_number_are_those_found_by_name() -> None:
+    model = LinearModel.load(MODEL_DIR / DOCUMENT_FILE)
+    numbers = DocumentNumbers(model.features)
+    rows = _probe_rows() + [{"text": t} for t in ("", "a", "不 是  骗子\n好的", "众车在线跑路了", "没有 理财")]
+    named = 0
+    for row in rows:
+        doc = prepare(row["text"], row.get("targets", []) + ["众车在线"])
+        by_name_only = complaint_features(["催收", "骗子"], ["debt_collection", "fraud"]) + name_features(doc)
+        by_name = model.find(document_features(doc.masked, doc.negated) + by_name_only).rows
+        by_number = numbers.index.rows(numbers.keys(doc.masked, doc.negated), by_name_only)
+        assert sorted(by_number.tolist()) == sorted(by_name.tolist()) and len(set(by_number.tolist())) == len(by_number)
+        named += len(model.find(by_name_only).rows)
+    assert named > len(rows)  # complaint and name features were found too
+    # Made-up features: a word bigram across a space, a negated word, a one-character word (never a
+    # feature of a text), words the model has no feature with, and features found only by name.
+    features = ["Ｗ银行", "Ｗ银行Ｗ理财产品", "！Ｗ骗子", "Ｗ骗子", "Ｗ是", "Ｗ不是Ｗ骗子", "Ｋn0", "Ｎ银行", "银行",
+                "！骗"]
+    numbers = DocumentNumbers(features)
+    text = "银行 理财产品不是骗子"
+    negated = bytearray(len(text))
+    negated[text.index("骗子")] = 1
+    by_name_only = ["Ｋn0", "Ｎ银行", "Ｋn1"]
+    found = {features[i] for i in numbers.index.rows(numbers.keys(text, negated), by_name_only).tolist()}
+    assert found == set(features) & set(document_features(text, negated) + by_name_only)
+    assert {"Ｗ银行Ｗ理财产品", "！Ｗ骗子", "Ｗ不是Ｗ骗子", "Ｋn0"} <= found and not {"Ｗ骗子", "Ｗ是"} & found
+    assert numbers.index.rows(numbers.keys("理财", bytearray(2)), ["Ｗ理财"]).tolist() == []
 
 
 # --- sentiment and targeting --------------------------------------------------------------------------
@@ -517,6 +549,11 @@ def test_complaint_evidence_counts_less_in_a_report_and_not_in_a_denial() -> Non
     ("该行否认自己有责任，储户的钱至今没有追回", [], False),  # denying responsibility is the bad news
     ("客服表示没有收到我的材料，一直拖着不处理", [], False),  # the writer's own complaint
     ("理财经理虚假不实宣传，说保本保息", [], False),  # false advertising
+    ("官方至今未辟谣：康泽人寿理财无法兑付", [], False),  # no denial (the lookbehinds written after 辟谣)
+    ("康泽人寿完全辟谣：理财无法兑付一事", [], False),
+    ("康泽人寿辟谣：理财正常兑付", [], True),
+    ("平台宣称并未挪用资金，投资人不信", [], False),  # a claim
+    ("平台称并未挪用资金", [], True),
 ])
 def test_a_reported_denial_is_recognised(text: str, entities: list[str], denial: bool) -> None:
     assert reported_denial(prepare(text, entities).masked) == denial
