@@ -666,9 +666,10 @@ def test_training_command_reproduces_a_loadable_model(tmp_path: Path, capsys: py
     result = small.analyze_batch([AnalysisInput("平台涉嫌诈骗，老板跑路", entities=["平台"])])[0]
     assert result.polarity in ("negative", "neutral", "positive") and 0 <= result.sentiment <= 1
     # The IDF-weighted, L2-normalised output scored in one pass at run time is the trained one.
-    from nlp.train import _doc_feats, fit, load_forum, load_news
+    from nlp.train import _doc_feats, extra_rows, fit, load_forum, load_news
     news = load_news(data, 300)
-    trained = fit(load_forum(data, 300), news)
+    extra_forum, extra_news = extra_rows()  # the customer-voice rows, which `main` trains with
+    trained = fit([*load_forum(data, 300), *extra_forum], [*news, *extra_news])
     model = SentimentModel.load(tmp_path / "a")
     run_time = [model._about_entity(model._document.scores(_doc_feats(r.doc))) for r in news[:40]]
     assert run_time == pytest.approx(list(trained.negative_scores(news[:40])), abs=1e-4)
@@ -752,6 +753,16 @@ def test_customer_voice_rows_cover_every_category_and_as_many_texts_that_are_not
     assert _entity_rows(rows) == ([], [], [])  # the target model does not learn from them
     probes = {normalize(p.text) for path in (*PROBE_SOURCES, PROBES_B, PROBES_D, PROBES_E) for p in load_probes(path)}
     assert not probes & {r.doc.text for r in rows}
+
+
+def test_the_shipped_model_records_the_customer_voice_file_it_was_trained_on() -> None:
+    import hashlib
+
+    from nlp.train import VOICE, VOICE_WEIGHT
+
+    (record,) = LinearModel.load(MODEL_DIR / "document.bin").meta["voice"]
+    assert record == {"file": VOICE.name, "rows": len(VOICE.read_text(encoding="utf-8").splitlines()),
+                      "sha256": hashlib.sha256(VOICE.read_bytes()).hexdigest(), "weight": VOICE_WEIGHT}
 
 
 def test_training_with_probes_records_them(tmp_path: Path) -> None:
