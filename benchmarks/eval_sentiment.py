@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from nlp.train import SEED, ForumRow, NewsRow, Split, _folds, evaluate, load_forum, load_news, probe_rows, splits
+from nlp.train import SEED, ForumRow, NewsRow, Split, _folds, evaluate, extra_rows, load_forum, load_news, splits
 
 
 def _words(text: str) -> list[str]:
@@ -109,8 +109,7 @@ def main() -> int:
     forum_split, news_split = splits(forum, news)
     figures: dict[str, Any] = {}
     if not args.baseline_only:
-        extra = probe_rows() if args.with_probes else []
-        result = evaluate(forum, news, args.folds, forum_split, news_split, extra=extra)
+        result = evaluate(forum, news, args.folds, forum_split, news_split, extra=extra_rows(args.with_probes))
         figures = {"cross_validated": result.cv, "held_back": result.held_back}
     figures["baseline_cross_validated"] = baseline_cv(forum, news, forum_split, news_split, args.folds)
     figures["baseline_held_back"] = baseline(forum, news, forum_split, news_split)

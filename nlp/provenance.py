@@ -47,8 +47,9 @@ def describe(folder: Path | None) -> dict[str, Any]:
         record["terms"] = KNOWN_DATA.get(record.get("sha256", ""), unknown)
         data.append(record)
     cv = meta.get("cv", {})
-    # The project's own probe sets, trained on beside the data (`nlp.train.probe_rows`; NOTICE).
-    return {**out, "data": data, "probes": list(meta.get("probes", [])), "limit": meta.get("limit"),
+    # The project's own texts, trained on beside the data (`nlp.train.voice_rows`, `probe_rows`; NOTICE).
+    return {**out, "data": data, "voice": list(meta.get("voice", [])), "probes": list(meta.get("probes", [])),
+            "limit": meta.get("limit"),
             "cv": {k: cv[k] for k in _FIGURES if k in cv}, "categories": _categories()}
 
 
@@ -76,6 +77,8 @@ def summary(model: dict[str, Any]) -> list[str]:
     for d in model["data"]:
         rows = f", {d['rows']:,} rows" if "rows" in d else ""
         lines.append(f"  trained on {d['file']}{rows}: {d['terms']}")
+    for d in model["voice"]:
+        lines.append(f"  and on the project's own customer-voice texts {_files([d])}, each weighing {d['weight']}")
     if model["probes"]:
         lines.append(f"  and on the project's own probe sets {_files(model['probes'])}")
     if model["cv"]:

@@ -703,9 +703,10 @@ def test_training_command_reproduces_a_loadable_model(tmp_path: Path, capsys: py
     result = small.analyze_batch([AnalysisInput("平台涉嫌诈骗，老板跑路", entities=["平台"])])[0]
     assert result.polarity in ("negative", "neutral", "positive") and 0 <= result.sentiment <= 1
     # The IDF-weighted, L2-normalised output scored in one pass at run time is the trained one.
-    from nlp.train import _doc_feats, fit, load_forum, load_news
+    from nlp.train import _doc_feats, extra_rows, fit, load_forum, load_news
     news = load_news(data, 300)
-    trained = fit(load_forum(data, 300), news)
+    extra_forum, extra_news = extra_rows()  # the customer-voice rows, which `main` trains with
+    trained = fit([*load_forum(data, 300), *extra_forum], [*news, *extra_news])
     model = SentimentModel.load(tmp_path / "a")
     run_time = [model._about_entity(model._document.scores(_doc_feats(r.doc))) for r in news[:40]]
     assert run_time == pytest.approx(list(trained.negative_scores(news[:40])), abs=1e-4)
@@ -762,6 +763,43 @@ def test_probe_sets_a_and_c_are_training_rows_with_their_labels() -> None:
     kept = next(r for r in rows if r.doc.text.startswith("受害人在锦程银行存的钱"))
     assert dict(zip(kept.doc.entities, kept.targets, strict=True)) == {"锦程银行": False, "金盛理财": True}
     assert _entity_rows(rows) == ([], [], [])  # the target model does not learn from them
+
+
+def test_customer_voice_rows_cover_every_category_and_as_many_texts_that_are_not_complaints() -> None:
+    """The project's own texts in customers' words (`nlp.train.voice_rows`): complaints of each
+    category, as many that are not, none of them a probe (the probes stay evaluation)."""
+    from nlp.probeset import PROBES_B, PROBES_D, PROBES_E, load_probes
+    from nlp.sentiment import POLARITIES
+    from nlp.train import PROBE_SOURCES, VOICE, _entity_rows, voice_rows
+
+    raw = [json.loads(line) for line in VOICE.read_text(encoding="utf-8").splitlines()]
+    forum, rows = voice_rows()
+    # the forum model, which decides texts naming no watched institution, learns them too
+    assert [POLARITIES[r.label] for r in forum] == [
+        "negative" if r["negative"] else "positive" if r["kind"] in ("thanks", "praise") else "neutral" for r in raw]
+    assert len(rows) == len(raw) >= 400 and len({r.doc.text for r in rows}) == len(rows)
+    assert {r["kind"] for r in raw if r["negative"]} >= set(CATEGORY_LABELS)
+    assert 0.4 < sum(not r.negative for r in rows) / len(rows) < 0.6
+    for r, row in zip(raw, rows, strict=True):
+        assert row.negative == r["negative"] == bool(r["negative_entities"]) and r["entities"]
+        assert {e for e, t in zip(row.doc.entities, row.targets, strict=True) if t} == set(r["negative_entities"])
+        assert not row.doc.named  # their institutions are watched ones: no name features
+    # the bank where a victim kept the money is in the row, and is no target
+    kept = [row for r, row in zip(raw, rows, strict=True) if r["kind"] == "kept"]
+    assert kept and all(not all(row.targets) and any(row.targets) for row in kept)
+    assert _entity_rows(rows) == ([], [], [])  # the target model does not learn from them
+    probes = {normalize(p.text) for path in (*PROBE_SOURCES, PROBES_B, PROBES_D, PROBES_E) for p in load_probes(path)}
+    assert not probes & {r.doc.text for r in rows}
+
+
+def test_the_shipped_model_records_the_customer_voice_file_it_was_trained_on() -> None:
+    import hashlib
+
+    from nlp.train import VOICE, VOICE_WEIGHT
+
+    (record,) = LinearModel.load(MODEL_DIR / "document.bin").meta["voice"]
+    assert record == {"file": VOICE.name, "rows": len(VOICE.read_text(encoding="utf-8").splitlines()),
+                      "sha256": hashlib.sha256(VOICE.read_bytes()).hexdigest(), "weight": VOICE_WEIGHT}
 
 
 def test_training_with_probes_records_them(tmp_path: Path) -> None:
