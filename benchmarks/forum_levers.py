@@ -29,6 +29,8 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, recall_score
 from sklearn.model_selection import StratifiedKFold
+from sklearn.naive_bayes import ComplementNB
+from sklearn.preprocessing import normalize as l2_normalize
 
 from nlp.categories import CategoryRules
 from nlp.sentiment import DEFAULT_EVIDENCE, POLARITIES, decide
@@ -82,11 +84,31 @@ def _prune(w: Any) -> Any:
     return w
 
 
-def multinomial(c: float = C_FORUM) -> Lever:
+def multinomial(c: float = C_FORUM, class_weight: str | None = None) -> Lever:
     def fit(x: Any, y: Any, w: Any) -> tuple[Any, Any]:
-        m = LogisticRegression(C=c, max_iter=3000, random_state=SEED).fit(x, y, sample_weight=w)
+        m = LogisticRegression(C=c, max_iter=3000, random_state=SEED, class_weight=class_weight)
+        m.fit(x, y, sample_weight=w)
         return _prune(m.coef_.T.copy()), m.intercept_
     return fit
+
+
+def complement_nb(alpha: float = 0.3) -> Lever:
+    """Complement naive Bayes (Rennie et al. 2003) on the binary features, its joint log-likelihood
+    centred per row: linear in the features, so its average with another lever is one weight table."""
+    def fit(x: Any, y: Any, w: Any) -> tuple[Any, Any]:
+        weights = ComplementNB(alpha=alpha).fit(x, y, sample_weight=w).feature_log_prob_.T
+        return weights - weights.mean(axis=1, keepdims=True), np.zeros(3)
+    return fit
+
+
+def _scaled(x: Any, train: Any, norm: str) -> Any:
+    """The rows of `x` L2-normalised (`l2`), or weighed by the IDF over `train` first (`tfidf`,
+    as `nlp.train.news_idf`): not linear in the binary features, so the scorer would need the
+    text's norm (another output, as `document.bin` has for the news model)."""
+    if norm == "tfidf":
+        df = np.asarray((train > 0).sum(axis=0)).ravel()
+        x = x @ sparse.diags(np.log((1 + train.shape[0]) / (1 + df)) + 1)
+    return l2_normalize(x.astype(float)) if norm else x
 
 
 def nb_lr(c: float) -> Lever:
@@ -107,9 +129,9 @@ def nb_lr(c: float) -> Lever:
 
 
 def out_of_fold(d: Data, lever: Lever, labels: Callable[[Any], Any] | None = None,
-                weights: Callable[[Any], Any] | None = None, memory: float = 0.0) -> Any:
+                weights: Callable[[Any], Any] | None = None, memory: float = 0.0, norm: str = "") -> Any:
     """Out-of-fold logits of a lever. `labels` / `weights`: from the training rows' indices;
-    `memory`: a whole-text feature per training post at this value (0: none)."""
+    `memory`: a whole-text feature per training post at this value (0: none); `norm`: `_scaled`."""
     z = np.zeros((len(d.y), 3))
     for (train, test), news in zip(d.folds, d.news_train, strict=True):
         vectorizer = CountVectorizer(analyzer=_identity, binary=True, min_df=MIN_DF)
@@ -119,6 +141,7 @@ def out_of_fold(d: Data, lever: Lever, labels: Callable[[Any], Any] | None = Non
             whole = CountVectorizer(analyzer=lambda t: ["Ｔ" + t], binary=True)
             x = sparse.hstack([x, memory * whole.fit_transform([d.texts[i] for i in train])]).tocsr()
             x_test = sparse.hstack([x_test, memory * whole.transform([d.texts[i] for i in test])]).tocsr()
+        x, x_test = _scaled(x, x, norm), _scaled(x_test, x, norm)
         y = labels(train) if labels else d.y[train]
         w, b = lever(x, y, weights(train) if weights else np.ones(len(train)))
         z[test] = x_test @ w + b
@@ -221,16 +244,26 @@ def main() -> int:
             logits[name] = out_of_fold(d, lever)
         return logits[name]
 
-    def averaged() -> dict[str, Any]:
-        z, nb = cached("shipped", multinomial()), cached("nb_lr_c0.1", nb_lr(0.1))
-        return {str(a): figures(d, (1 - a) * z + a * nb) for a in (0.25, 0.5)}
+    def averaged(name: str, lever: Lever, same_spread: bool = False) -> dict[str, Any]:
+        """The shipped logits averaged with a lever's; `same_spread`: the lever's scaled to the
+        shipped logits' standard deviation first (naive Bayes's are far wider)."""
+        z, other = cached("shipped", multinomial()), cached(name, lever)
+        other = other * z.std() / other.std() if same_spread else other
+        return {str(a): figures(d, (1 - a) * z + a * other) for a in (0.25, 0.5)}
 
     levers: dict[str, Callable[[], dict[str, Any]]] = {
         "baseline": lambda: baseline(d),
         "shipped": lambda: figures(d, cached("shipped", multinomial())),
         "nb_lr_c0.1": lambda: figures(d, cached("nb_lr_c0.1", nb_lr(0.1))),
         "nb_lr_c0.3": lambda: figures(d, cached("nb_lr_c0.3", nb_lr(0.3))),
-        "averaged_with_nb_lr": averaged,
+        "averaged_with_nb_lr": lambda: averaged("nb_lr_c0.1", nb_lr(0.1)),
+        "averaged_with_complement_nb": lambda: averaged("complement_nb", complement_nb(), same_spread=True),
+        "c0.05": lambda: figures(d, out_of_fold(d, multinomial(0.05))),
+        "c0.2": lambda: figures(d, out_of_fold(d, multinomial(0.2))),
+        "balanced_class_weight": lambda: figures(d, out_of_fold(d, multinomial(class_weight="balanced"))),
+        "l2_norm_c3": lambda: figures(d, out_of_fold(d, multinomial(3.0), norm="l2")),
+        "tfidf_c3": lambda: figures(d, out_of_fold(d, multinomial(3.0), norm="tfidf")),
+        "tfidf_c10": lambda: figures(d, out_of_fold(d, multinomial(10.0), norm="tfidf")),
         "class_bias": lambda: class_bias(d, cached("shipped", multinomial())),
         "cluster_majority_label": lambda: figures(d, out_of_fold(d, multinomial(), labels=cluster_majority(d))),
         "cluster_agreement_weight": lambda: figures(d, out_of_fold(d, multinomial(), weights=cluster_agreement(d))),
