@@ -209,8 +209,7 @@ def class_bias(d: Data, z: Any) -> dict[str, Any]:
 
         def macro(b: tuple[float, float], rows: Any = train, t: float = t) -> float:
             p = _forum_probs(z[rows] + np.array([b[0], 0.0, b[1]]), t)
-            decided = [POLARITIES.index(decide(list(p[j]), None, d.evidence[i])[0]) for j, i in enumerate(rows)]
-            return float(f1_score(d.y[rows], decided, average="macro"))
+            return float(f1_score(d.y[rows], _decisions(p, [d.evidence[i] for i in rows]), average="macro"))
 
         b0, b2 = max(((a, b) for a in grid for b in grid), key=macro)
         bias = np.array([b0, 0.0, b2])
