@@ -31,6 +31,7 @@ import logging
 import multiprocessing
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -329,17 +330,21 @@ def _segment_alone(fn: Callable[[list[tuple[str, str]]], int], pairs: list[tuple
         return len(pairs) / (time.perf_counter() - started), _cpu_seconds(pids) - cpu
 
 
-def bench_write(pool: list[tuple[str, str]], n: int, order: str = "random") -> None:
+def bench_write(pool: list[tuple[str, str]], n: int, order: str = "random", into: Path | None = None) -> None:
     """Both rates, and the CPU each side spent per mention (the writing process, the segmenting
     workers): on a machine busy with other work the rates swing, the CPU per mention much less.
     `order` is the mentions' arrival: "random" over the year (each batch lands all over the file),
-    or "time", oldest first, as a crawl mostly delivers them (each batch lands near the last)."""
-    mentions = arrival(list(corpus(pool, n, seed=77)), order)
+    or "time", oldest first, as a crawl mostly delivers them (each batch lands near the last).
+    `into`: write into a copy of that store (e.g. the million-mention one) instead of a new file."""
+    # Into a store: ids past its own (the cached corpora number theirs from 0), so every write inserts.
+    mentions = arrival(list(corpus(pool, n, seed=77, start=0 if into is None else 10 ** 8)), order)
     pairs = [(m.title, m.content) for m in mentions]
     cores = len(os.sched_getaffinity(0))
     bare, bare_cpu = _segment_alone(_bare, pairs, cores)
     rust, rust_cpu = _segment_alone(_bare_rust, pairs, cores)
     with tempfile.TemporaryDirectory() as tmp:
+        if into is not None:
+            shutil.copyfile(into, Path(tmp) / "w.db")
         store = SqliteStore(Path(tmp) / "w.db", tz=TZ)
         store.index_many(list(corpus(pool, 2000, seed=5, start=10 ** 9)))  # start the workers: not timed
         from yuqing import segment
@@ -405,6 +410,8 @@ def main() -> None:
     parser.add_argument("--write-n", type=int, default=50_000)
     parser.add_argument("--write-order", choices=["random", "time"], default="random",
                         help="the written mentions' arrival: random times over the year, or oldest first")
+    parser.add_argument("--write-into", type=Path,
+                        help="write into a copy of this store (e.g. the --cache file of --n 1000000), not a new one")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--data", type=Path,
                         default=Path(os.environ.get("YUQING_TRAIN_DATA", ROOT.parent / "shared/data")))
@@ -431,7 +438,7 @@ def main() -> None:
         print("\nwarm start:")
         bench_start(cache, args.repeat)
     if "write" not in args.skip:
-        bench_write(pool, args.write_n, args.write_order)
+        bench_write(pool, args.write_n, args.write_order, args.write_into)
     if "es" not in args.skip:
         bench_es(pool, args.es_n, args.repeat)
 
