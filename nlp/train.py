@@ -225,7 +225,7 @@ VOICE_POSITIVE = ("thanks", "praise")  # the kinds of row the forum model learns
 def voice_rows(path: Path = VOICE, weight: float = VOICE_WEIGHT) -> Rows:
     """The rows of `path` (finnsp's format, each naming an institution) as training rows in file
     order, each weighing `weight`: each text once for "negative about an entity" and once for the
-    forum model (thanks and praise positive, the rest not negative neutral), which decides the
+    forum model (negative ones negative, thanks and praise positive, the rest neutral), which decides the
     texts that name no watched institution. Their institutions are watched ones: no name features."""
     forum: list[ForumRow] = []
     news: list[NewsRow] = []
